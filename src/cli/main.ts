@@ -1,0 +1,33 @@
+// The `rauta` command. Each subcommand lives in its own module and registers
+// itself here; exit codes: 0 ok, 1 the check found something, 2 usage/environment.
+import { Command, CommanderError } from 'commander';
+import { RautaError } from '../errors.js';
+
+type Register = (program: Command) => void;
+
+// Subcommand modules, in the order --help lists them.
+const commands: Array<() => Promise<{ register: Register }>> = [
+];
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('rauta')
+    .description('GitOps control plane for a kernel-level (XDP) HTTP load balancer')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError();
+  for (const load of commands) (await load()).register(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (err instanceof RautaError) {
+      process.stderr.write(`rauta: ${err.message} [${err.code}]\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,63 @@
+// The normalized route model: what events carry, what fold produces and what
+// plan consumes. The YAML document schema (route-schema.ts) transforms into
+// these types; nothing else defines a route.
+import { z } from 'zod';
+
+/** HTTP methods the Tier-1 data path knows, with their code in route_key.method (bpf/rauta.h enum rauta_method). */
+export const METHOD_CODES = {
+  GET: 1,
+  POST: 2,
+  PUT: 3,
+  DELETE: 4,
+  PATCH: 5,
+  HEAD: 6,
+  OPTIONS: 7,
+} as const;
+
+export const HttpMethod = z.enum(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
+export type HttpMethod = z.infer<typeof HttpMethod>;
+
+/** Where a definition came from, for error messages and `rauta history`. */
+export const SourceRef = z.object({
+  file: z.string(),
+  line: z.number().int().nonnegative(),
+});
+export type SourceRef = z.infer<typeof SourceRef>;
+
+const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/);
+const port = z.number().int().min(1).max(65535);
+
+export const Backend = z.object({
+  ip: ipv4,
+  port,
+  weight: z.number().int().min(1).max(65535),
+});
+export type Backend = z.infer<typeof Backend>;
+
+export const Route = z.object({
+  name: z.string().min(1),
+  method: HttpMethod,
+  path: z.string().min(1).max(255),
+  backends: z.array(Backend).min(1).max(32),
+  tableSize: z.number().int().positive(),
+  source: SourceRef,
+});
+export type Route = z.infer<typeof Route>;
+
+export const Listener = z.object({
+  name: z.string().min(1),
+  address: ipv4,
+  port,
+  source: SourceRef,
+});
+export type Listener = z.infer<typeof Listener>;
+
+/** Identity of a route in the data path: one ROUTES entry per (method, path). */
+export function routeId(route: Pick<Route, 'method' | 'path'>): string {
+  return `${route.method} ${route.path}`;
+}
+
+/** Identity of a listener in the data path: one LISTENERS entry per VIP:port. */
+export function listenerId(listener: Pick<Listener, 'address' | 'port'>): string {
+  return `${listener.address}:${listener.port}`;
+}
