@@ -1,0 +1,83 @@
+// The route events that flow from the watcher, through the log, to every node.
+// One zod schema per event: the log validates what it reads with these, so a
+// malformed record is an error that names the field, never a silent skip.
+import { z } from 'zod';
+import { HttpMethod, Listener, Route } from '../routes/route-model.js';
+
+/** Where every event came from: the commit, its author and time, and the file (null for commit markers). */
+const Origin = {
+  commit: z.string().regex(/^[0-9a-f]{40}$/),
+  author: z.string(),
+  /** committer time, seconds since the epoch */
+  time: z.number().int(),
+  file: z.string().nullable(),
+};
+
+export const RouteUpserted = z.object({ type: z.literal('RouteUpserted'), ...Origin, route: Route });
+export const RouteRemoved = z.object({
+  type: z.literal('RouteRemoved'),
+  ...Origin,
+  name: z.string(),
+  method: HttpMethod,
+  path: z.string(),
+});
+export const ListenerUpserted = z.object({ type: z.literal('ListenerUpserted'), ...Origin, listener: Listener });
+export const ListenerRemoved = z.object({
+  type: z.literal('ListenerRemoved'),
+  ...Origin,
+  name: z.string(),
+  address: z.string(),
+  port: z.number().int(),
+});
+
+export const ValidationIssue = z.object({
+  file: z.string(),
+  line: z.number().int(),
+  col: z.number().int(),
+  message: z.string(),
+});
+export type ValidationIssue = z.infer<typeof ValidationIssue>;
+
+export const CommitAccepted = z.object({
+  type: z.literal('CommitAccepted'),
+  ...Origin,
+  /** tree oid of the accepted (sub)folder: the next commit is diffed against it */
+  tree: z.string(),
+  subject: z.string(),
+  counts: z.object({
+    routesUpserted: z.number().int(),
+    routesRemoved: z.number().int(),
+    listenersUpserted: z.number().int(),
+    listenersRemoved: z.number().int(),
+  }),
+});
+export const CommitRejected = z.object({
+  type: z.literal('CommitRejected'),
+  ...Origin,
+  subject: z.string(),
+  errors: z.array(ValidationIssue).min(1),
+});
+/** The new head does not descend from the last processed commit (force-push). Precedes that commit's events. */
+export const HistoryRewritten = z.object({
+  type: z.literal('HistoryRewritten'),
+  ...Origin,
+  previous: z.string(),
+});
+
+export const RautaEventBody = z.discriminatedUnion('type', [
+  RouteUpserted,
+  RouteRemoved,
+  ListenerUpserted,
+  ListenerRemoved,
+  CommitAccepted,
+  CommitRejected,
+  HistoryRewritten,
+]);
+/** An event as the watcher produces it, before the log numbers it. */
+export type RautaEventBody = z.infer<typeof RautaEventBody>;
+
+/** An event in the log: gap-free seq starting at 1. */
+export const RautaEvent = z.intersection(z.object({ seq: z.number().int().positive() }), RautaEventBody);
+export type RautaEvent = RautaEventBody & { seq: number };
+
+export type EventType = RautaEventBody['type'];
