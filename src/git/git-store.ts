@@ -1,0 +1,86 @@
+// isomorphic-git behind the TreeReader seam, plus the commit and ref reads the
+// processor needs. One `cache` object is shared by every call so pack indexes
+// are parsed once per store, not once per object read.
+import fs from 'node:fs';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import { RautaError } from '../errors.js';
+import type { CommitInfo, TreeEntry, TreeReader } from './tree-reader.js';
+
+export class GitStore implements TreeReader {
+  private readonly cache: object = {};
+  private readonly commits = new Map<string, CommitInfo>();
+
+  constructor(readonly gitdir: string) {}
+
+  /** A store for a working copy (`dir/.git`) or a bare repository (`dir` itself). */
+  static open(repoPath: string): GitStore {
+    const dotGit = path.join(repoPath, '.git');
+    if (fs.existsSync(dotGit) && fs.statSync(dotGit).isDirectory()) return new GitStore(dotGit);
+    if (fs.existsSync(path.join(repoPath, 'HEAD')) && fs.existsSync(path.join(repoPath, 'objects'))) return new GitStore(repoPath);
+    throw new RautaError('RAUTA_ERR_GIT', `${repoPath} is not a Git repository (no .git folder, not a bare repo); pass the path of a clone`);
+  }
+
+  async readTree(oid: string): Promise<TreeEntry[]> {
+    const { tree } = await this.wrap(`read tree ${oid}`, () => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    return tree as TreeEntry[];
+  }
+
+  async readBlob(oid: string): Promise<Uint8Array> {
+    const { blob } = await this.wrap(`read blob ${oid}`, () => git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    return blob;
+  }
+
+  async readCommit(oid: string): Promise<CommitInfo> {
+    const known = this.commits.get(oid);
+    if (known) return known;
+    const { commit } = await this.wrap(`read commit ${oid}`, () => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    const info: CommitInfo = {
+      oid,
+      tree: commit.tree,
+      parents: commit.parent,
+      author: `${commit.author.name} <${commit.author.email}>`,
+      time: commit.committer.timestamp,
+      subject: commit.message.split('\n', 1)[0] ?? '',
+    };
+    if (this.commits.size > 10_000) this.commits.clear();
+    this.commits.set(oid, info);
+    return info;
+  }
+
+  /** The commit a ref or revision (full sha, branch, refs/…) points at. */
+  async resolve(ref: string): Promise<string> {
+    if (/^[0-9a-f]{40}$/.test(ref)) return ref;
+    const oid = await this.wrap(`resolve ${ref}`, async () => {
+      try {
+        return await git.resolveRef({ fs, gitdir: this.gitdir, ref });
+      } catch (err) {
+        // Short shas: let isomorphic-git expand them.
+        if (/^[0-9a-f]{4,39}$/.test(ref)) return git.expandOid({ fs, gitdir: this.gitdir, oid: ref, cache: this.cache });
+        throw err;
+      }
+    });
+    // An annotated tag resolves to a tag object; the walk needs the commit.
+    const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'parsed', cache: this.cache });
+    if (type === 'tag') return (object as { object: string }).object;
+    return oid;
+  }
+
+  async isDescendent(oid: string, ancestor: string): Promise<boolean> {
+    if (oid === ancestor) return true;
+    try {
+      return await git.isDescendent({ fs, gitdir: this.gitdir, oid, ancestor, depth: -1, cache: this.cache });
+    } catch {
+      return false; // ancestor not in this repository any more (e.g. pruned after a force-push)
+    }
+  }
+
+  private async wrap<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof RautaError) throw err;
+      throw new RautaError('RAUTA_ERR_GIT', `git: cannot ${what} in ${this.gitdir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
