@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rauta_maps.h: the maps of the Tier-1 XDP program. Layouts come from rauta.h.
+ * Maps are pinned by the TypeScript loader (src/dataplane/libbpf.ts) under one
+ * directory per agent, not by LIBBPF_PIN_BY_NAME, so several agents can share a
+ * machine and a restart reuses the maps.
+ */
+#ifndef RAUTA_MAPS_H
+#define RAUTA_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "rauta.h"
+
+/* ROUTES: {method, path hash} -> the route's backends and its current Maglev gen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RAUTA_MAX_ROUTES);
+	__type(key, struct route_key);
+	__type(value, struct backend_list);
+} routes SEC(".maps");
+
+/* MAGLEV_TABLES: {route, gen} -> slot table; a new gen is written before ROUTES flips to it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RAUTA_MAX_TABLES);
+	__type(key, struct maglev_key);
+	__type(value, struct maglev_table);
+} maglev_tables SEC(".maps");
+
+/* FLOW_CACHE: connection 5-tuple -> backend it was sent to; LRU so old flows age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RAUTA_MAX_FLOWS);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flow_cache SEC(".maps");
+
+/* METRICS: one per-CPU u64 counter per enum rauta_metric slot (lock-free increments). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RAUTA_M_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} metrics SEC(".maps");
+
+/* LISTENERS: VIP:port pairs this program answers -> flags (0 today); others pass untouched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RAUTA_MAX_LISTENERS);
+	__type(key, struct listener_key);
+	__type(value, __u32);
+} listeners SEC(".maps");
+
+/* NEXTHOPS: backend IPv4 (network order) -> destination MAC for the rewritten frame. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RAUTA_MAX_NEXTHOPS);
+	__type(key, __u32);
+	__type(value, struct nexthop);
+} nexthops SEC(".maps");
+
+#endif /* RAUTA_MAPS_H */

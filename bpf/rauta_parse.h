@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rauta_parse.h: packet parsing and checksum helpers for rauta.bpf.c.
+ * Every helper only reads the packet; the program writes nothing until all
+ * checks have passed, so a PASS leaves the frame byte-identical.
+ */
+#ifndef RAUTA_PARSE_H
+#define RAUTA_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "rauta.h"
+
+/* Bytes of query string the scan skips after the path before giving up. */
+#ifndef RAUTA_MAX_QUERY
+#define RAUTA_MAX_QUERY 64
+#endif
+/* One loop covers path, query and the space that ends them; keep it small (verifier time). */
+#define RAUTA_SCAN_MAX (RAUTA_MAX_PATH + RAUTA_MAX_QUERY + 1)
+
+#define FNV1A64_OFFSET 0xcbf29ce484222325ULL
+#define FNV1A64_PRIME 0x100000001b3ULL
+
+/* Shortest request line we serve: "GET / HTTP/1." */
+#define RAUTA_MIN_REQUEST 13
+
+/* barrier_var (bpf_helpers.h) makes a value opaque to clang, so the verifier
+ * sees the bounds re-check clang would otherwise drop. */
+
+/* Little-endian word of the first n payload bytes, to match methods with one load. */
+#define B(c, n) ((__u64)(__u8)(c) << (8 * (n)))
+#define W4(a, b, c, d) (B(a, 0) | B(b, 1) | B(c, 2) | B(d, 3))
+#define W5(a, b, c, d, e) (W4(a, b, c, d) | B(e, 4))
+#define W6(a, b, c, d, e, f) (W5(a, b, c, d, e) | B(f, 5))
+#define W7(a, b, c, d, e, f, g) (W6(a, b, c, d, e, f) | B(g, 6))
+#define W8(a, b, c, d, e, f, g, h) (W7(a, b, c, d, e, f, g) | B(h, 7))
+#define MASK(n) ((n) == 8 ? ~0ULL : ((1ULL << (8 * (n))) - 1))
+
+/* " HTTP/1." as a little-endian u64. */
+#define HTTP1_WORD W8(' ', 'H', 'T', 'T', 'P', '/', '1', '.')
+
+/* The headers of a TCP/IPv4 frame, found by parse_headers. */
+struct pkt {
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	struct tcphdr *tcp;
+	__u8 *payload;        /* first TCP payload byte */
+	__u32 payload_len;    /* from the IPv4 total length, not the frame (ignores Ethernet padding) */
+};
+
+/* 1 when a == b, else 0, without a branch (a, b < 2^63). */
+static __always_inline __u64 is_equal(__u64 a, __u64 b)
+{
+	return ((a ^ b) - 1) >> 63;
+}
+
+/* 1 when byte c is not a space, else 0, without a branch. */
+static __always_inline __u64 not_space(__u64 c)
+{
+	return (((c & 0xff) ^ ' ') + 0xff) >> 8;
+}
+
+static __always_inline __u64 load_u64(const void *p)
+{
+	__u64 w;
+
+	__builtin_memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/*
+ * Ethernet (at most one 802.1Q/802.1ad tag) -> IPv4 (IHL 5..15, not a fragment,
+ * total length within the frame) -> TCP (data offset 5..15). Returns 0 or the
+ * PASS reason (enum rauta_metric).
+ */
+static __always_inline int parse_headers(void *data, void *data_end, struct pkt *pk)
+{
+	struct ethhdr *eth = data;
+	__u64 vlan;
+	__be16 *ptype;
+
+	if ((void *)(eth + 1) > data_end)
+		return RAUTA_M_PASS_NOT_IPV4;
+	/* Branch-free tag test: the verifier then walks one path, not one per layout. */
+	vlan = is_equal(eth->h_proto, bpf_htons(ETH_P_8021Q)) | is_equal(eth->h_proto, bpf_htons(ETH_P_8021AD));
+	__u32 l3_off = sizeof(struct ethhdr) + 4 * (__u32)vlan;
+
+	ptype = data + l3_off - 2; /* h_proto, or the tag's inner type after the TCI */
+	if ((void *)(ptype + 1) > data_end)
+		return RAUTA_M_PASS_NOT_IPV4;
+	if (*ptype != bpf_htons(ETH_P_IP)) /* includes a second tag */
+		return RAUTA_M_PASS_NOT_IPV4;
+
+	struct iphdr *ip = data + l3_off;
+
+	if ((void *)(ip + 1) > data_end)
+		return RAUTA_M_PASS_BAD_IPV4;
+	__u32 ihl = (__u32)ip->ihl * 4;
+	__u32 tot_len = (__u32)bpf_ntohs(ip->tot_len);
+
+	if (ip->version != 4 || ihl < 20 || ihl > 60 || tot_len < ihl)
+		return RAUTA_M_PASS_BAD_IPV4;
+	if ((void *)ip + tot_len > data_end) /* truncated: the stack decides */
+		return RAUTA_M_PASS_BAD_IPV4;
+	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or an offset */
+		return RAUTA_M_PASS_FRAGMENT;
+	if (ip->protocol != IPPROTO_TCP)
+		return RAUTA_M_PASS_NOT_TCP;
+
+	struct tcphdr *tcp = (void *)ip + ihl;
+
+	if ((void *)(tcp + 1) > data_end || tot_len < ihl + 20)
+		return RAUTA_M_PASS_BAD_TCP;
+	__u32 doff = (__u32)tcp->doff * 4;
+
+	if (doff < 20 || tot_len < ihl + doff || (void *)tcp + doff > data_end)
+		return RAUTA_M_PASS_BAD_TCP;
+
+	pk->eth = eth;
+	pk->ip = ip;
+	pk->tcp = tcp;
+	pk->payload = (void *)tcp + doff;
+	pk->payload_len = tot_len - ihl - doff;
+	return 0;
+}
+
+/* Method at the start of the payload (w: its first 8 bytes). 0 = none we serve. */
+static __always_inline __u32 parse_method(__u64 w)
+{
+	if ((w & MASK(4)) == W4('G', 'E', 'T', ' ')) return RAUTA_METHOD_GET;
+	if ((w & MASK(5)) == W5('P', 'O', 'S', 'T', ' ')) return RAUTA_METHOD_POST;
+	if ((w & MASK(4)) == W4('P', 'U', 'T', ' ')) return RAUTA_METHOD_PUT;
+	if ((w & MASK(7)) == W7('D', 'E', 'L', 'E', 'T', 'E', ' ')) return RAUTA_METHOD_DELETE;
+	if ((w & MASK(6)) == W6('P', 'A', 'T', 'C', 'H', ' ')) return RAUTA_METHOD_PATCH;
+	if ((w & MASK(5)) == W5('H', 'E', 'A', 'D', ' ')) return RAUTA_METHOD_HEAD;
+	if (w == W8('O', 'P', 'T', 'I', 'O', 'N', 'S', ' ')) return RAUTA_METHOD_OPTIONS;
+	return RAUTA_METHOD_INVALID;
+}
+
+/*
+ * Length of a matched method including its space (4..8), computed without
+ * branches from the bytes: the verifier sees one range instead of one constant
+ * per method, so the request-line loop is walked once, not once per method.
+ */
+static __always_inline __u32 method_len(__u64 w)
+{
+	__u64 n3 = not_space(w >> 24), n4 = not_space(w >> 32);
+	__u64 n5 = not_space(w >> 40), n6 = not_space(w >> 48);
+
+	return (__u32)(4 + n3 + n3 * n4 + n3 * n4 * n5 + n3 * n4 * n5 * n6);
+}
+
+/*
+ * The request line after the method: "/path[?query] HTTP/1." Hashes the path
+ * (FNV-1a 64, the query excluded) into *hash. Returns 0 or RAUTA_M_PASS_BAD_REQUEST.
+ * ONE bounded loop with a state flag: the verifier walks it once per byte
+ * position instead of once per combination of nested loops.
+ */
+static __always_inline int scan_target(__u8 *target, __u32 remaining, void *data_end, __u64 *hash)
+{
+	__u64 h = FNV1A64_OFFSET;
+	__u32 in_query = 0;
+	int ok = 0;
+
+	if ((void *)(target + 1) > data_end || remaining < 1 || target[0] != '/')
+		return RAUTA_M_PASS_BAD_REQUEST;
+
+	for (__u32 i = 0; i < RAUTA_SCAN_MAX; i++) {
+		__u8 *p = target + i;
+
+		barrier_var(p); /* one pointer for the check and the loads, as the verifier needs */
+
+		if (i >= remaining || (void *)(p + 1) > data_end)
+			break; /* truncated */
+		__u8 c = *p;
+
+		if (c == ' ') {
+			/* end of the target: " HTTP/1." must follow, within the payload */
+			if (i + 8 <= remaining && (void *)(p + 8) <= data_end && load_u64(p) == HTTP1_WORD)
+				ok = 1;
+			break;
+		}
+		if (c == '\r' || c == '\n')
+			break; /* HTTP/0.9 or garbage */
+		if (in_query)
+			continue;
+		if (c == '?') {
+			in_query = 1;
+			continue;
+		}
+		if (i >= RAUTA_MAX_PATH)
+			break; /* path too long */
+		h ^= c;
+		h *= FNV1A64_PRIME;
+	}
+	if (!ok)
+		return RAUTA_M_PASS_BAD_REQUEST;
+	*hash = h;
+	return 0;
+}
+
+/* 5-tuple mix for the Maglev slot (murmur3 fmix64 over the packed tuple). */
+static __always_inline __u32 flow_hash(const struct flow_key *fk)
+{
+	__u64 h = ((__u64)fk->src_ip << 32) | fk->dst_ip;
+
+	h ^= ((__u64)fk->src_port << 32) | ((__u64)fk->dst_port << 16) | fk->proto;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return (__u32)h;
+}
+
+/*
+ * RFC 1624 incremental update, eqn. 3: HC' = ~(~HC + ~m + m'), over 16-bit
+ * words as they sit in memory (one's complement sums do not care about byte order).
+ */
+static __always_inline __u32 csum_add_word(__u32 sum, __u16 old, __u16 new)
+{
+	return sum + (__u16)~old + new;
+}
+
+static __always_inline __u16 csum_finish(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Replace a 32-bit field (as two memory words) in a checksum. */
+static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
+{
+	__u32 sum = (__u16)~check;
+
+	sum = csum_add_word(sum, (__u16)from, (__u16)to);
+	sum = csum_add_word(sum, (__u16)(from >> 16), (__u16)(to >> 16));
+	return csum_finish(sum);
+}
+
+static __always_inline __u16 csum_replace2(__u16 check, __u16 from, __u16 to)
+{
+	__u32 sum = (__u16)~check;
+
+	sum = csum_add_word(sum, from, to);
+	return csum_finish(sum);
+}
+
+#endif /* RAUTA_PARSE_H */
