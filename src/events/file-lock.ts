@@ -1,0 +1,140 @@
+// Single-writer lock for the file log: a lock file created with O_EXCL holding pid, process
+// start time and a random token. A lock whose process is gone (or whose pid was reused by a
+// process started later) is stale and is taken over with a warning. The writer re-checks its
+// token before every append (fencing): a writer whose lock was taken over cannot append.
+import { randomUUID } from 'node:crypto';
+import { promises as fs, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { RautaError } from '../errors.js';
+import type { LogWarnings } from './event-log.js';
+
+interface LockContent {
+  pid: number;
+  /** /proc/<pid>/stat starttime, so a reused pid is not mistaken for the holder */
+  start: string;
+  host: string;
+  token: string;
+  since: string;
+}
+
+function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // field 22; the command name (field 2) may contain spaces, so split after its ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function holderAlive(c: LockContent): boolean {
+  if (c.host !== hostname()) return true; // cannot tell for another host: assume alive
+  try {
+    process.kill(c.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const start = processStart(c.pid);
+  return start === null || c.start === '' || start === c.start;
+}
+
+function parseLock(text: string): LockContent | null {
+  try {
+    const v = JSON.parse(text) as Partial<LockContent>;
+    if (typeof v.pid === 'number' && typeof v.token === 'string') {
+      return { pid: v.pid, token: v.token, start: v.start ?? '', host: v.host ?? hostname(), since: v.since ?? '?' };
+    }
+  } catch {
+    /* fall through */
+  }
+  return null;
+}
+
+export class FileLock {
+  private constructor(
+    readonly lockPath: string,
+    readonly token: string,
+    private readonly text: string,
+  ) {}
+
+  /** Takes the lock or throws RAUTA_ERR_LOG_LOCKED naming the holder. */
+  static async acquire(logPath: string, warnings: LogWarnings): Promise<FileLock> {
+    const lockPath = `${logPath}.lock`;
+    const token = randomUUID();
+    const content: LockContent = { pid: process.pid, start: processStart(process.pid) ?? '', host: hostname(), token, since: new Date().toISOString() };
+    const text = JSON.stringify(content) + '\n';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const h = await fs.open(lockPath, 'wx', 0o644);
+        try {
+          await h.writeFile(text);
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+        return new FileLock(lockPath, token, text);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new RautaError('RAUTA_ERR_LOG_BACKEND', `cannot create lock file ${lockPath}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      let existing: string;
+      try {
+        existing = await fs.readFile(lockPath, 'utf8');
+      } catch {
+        continue; // released meanwhile: try again
+      }
+      const holder = parseLock(existing);
+      if (holder === null && existing.length === 0) {
+        // a holder between create and write, or one killed there; give it a moment
+        await new Promise((r) => setTimeout(r, 50));
+        const again = await fs.readFile(lockPath, 'utf8').catch(() => null);
+        if (again === null || again.length > 0) continue;
+      } else if (holder !== null && holderAlive(holder)) {
+        throw new RautaError(
+          'RAUTA_ERR_LOG_LOCKED',
+          `event log ${logPath} already has a writer: pid ${holder.pid} on ${holder.host} since ${holder.since} holds ${lockPath}. ` +
+            'Only one watcher may write a log: stop the other one, or if that process is not a rauta watcher, delete the lock file.',
+        );
+      }
+      // Stale: move it aside under a unique name, and only discard it if it is still stale
+      // (another starter may have replaced it between our read and the rename).
+      const aside = `${lockPath}.stale-${token}`;
+      try {
+        await fs.rename(lockPath, aside);
+      } catch {
+        continue;
+      }
+      const moved = await fs.readFile(aside, 'utf8').catch(() => '');
+      const movedHolder = parseLock(moved);
+      if (movedHolder !== null && moved !== existing && holderAlive(movedHolder)) {
+        await fs.link(aside, lockPath).catch(() => undefined); // give the live lock back
+        await fs.unlink(aside).catch(() => undefined);
+        continue;
+      }
+      await fs.unlink(aside).catch(() => undefined);
+      warnings.warn(
+        { lockPath, stalePid: holder?.pid ?? null, staleSince: holder?.since ?? null },
+        `event log ${logPath}: taking over a stale writer lock (its process is gone)`,
+      );
+    }
+    throw new RautaError('RAUTA_ERR_LOG_LOCKED', `event log ${logPath}: could not take ${lockPath} (it kept changing); is another watcher starting?`);
+  }
+
+  /** Throws RAUTA_ERR_LOG_LOCKED unless the lock file still holds our token. */
+  async verify(): Promise<void> {
+    const now = await fs.readFile(this.lockPath, 'utf8').catch(() => null);
+    if (now !== this.text) {
+      const holder = now === null ? null : parseLock(now);
+      throw new RautaError(
+        'RAUTA_ERR_LOG_LOCKED',
+        `this writer lost the lock ${this.lockPath} (${holder ? `now held by pid ${holder.pid} on ${holder.host}` : 'lock file gone'}); refusing to append. Restart the watcher.`,
+      );
+    }
+  }
+
+  async release(): Promise<void> {
+    const now = await fs.readFile(this.lockPath, 'utf8').catch(() => null);
+    if (now === this.text) await fs.unlink(this.lockPath).catch(() => undefined);
+  }
+}

@@ -1,0 +1,212 @@
+// File backend of the event log: the shared contract, plus what only a file has: torn tails,
+// damage in the middle, records that fail the schema, the lock file, and rebuild by rename.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { openEventLog, type LogWarnings } from '../src/events/event-log.js';
+import { beginFileLogRebuild, openFileLog } from '../src/events/file-log.js';
+import { encodeBatch, FILE_HEADER_SIZE, KIND_OTHER, RECORD_HEADER_SIZE } from '../src/events/record-frame.js';
+import { eventLogContract, rejectsWith } from './helpers/event-log-contract.js';
+import { batchNumber, commitBatch } from './helpers/sample-events.js';
+
+function tempLog(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rauta-filelog-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'events.log');
+}
+
+function collectWarnings(): LogWarnings & { seen: Array<{ obj: object; msg: string }> } {
+  const seen: Array<{ obj: object; msg: string }> = [];
+  return { seen, warn: (obj, msg) => seen.push({ obj, msg }) };
+}
+
+const quiet = collectWarnings();
+
+eventLogContract('file', async (t) => {
+  const path = tempLog(t);
+  return {
+    openWriter: () => openFileLog(path, { writer: true, logger: quiet }),
+    openReader: () => openFileLog(path, { pollMs: 20, logger: quiet }),
+  };
+});
+
+/** Writes batches 1..n (batch k has k % 4 + 1 route events), closes, returns the file size after each batch. */
+async function writeBatches(path: string, n: number): Promise<number[]> {
+  const w = await openFileLog(path, { writer: true, logger: quiet });
+  const sizes: number[] = [];
+  for (let k = 1; k <= n; k++) {
+    await w.append(commitBatch(k, (k % 4) + 1));
+    sizes.push(statSync(path).size);
+  }
+  await w.close();
+  return sizes;
+}
+
+test('file: a torn tail (last batch cut mid-record) is truncated with a warning', async (t) => {
+  const path = tempLog(t);
+  const sizes = await writeBatches(path, 4);
+  truncateSync(path, sizes[3]! - 7); // batch 4 lost its last 7 bytes
+  const warnings = collectWarnings();
+  const w = await openFileLog(path, { writer: true, logger: warnings });
+  t.after(() => w.close());
+  assert.equal(warnings.seen.length, 1, 'one warning for the torn tail');
+  assert.match(warnings.seen[0]!.msg, /truncated a torn tail/);
+  assert.equal(statSync(path).size, sizes[2], 'the file ends after batch 3 again');
+  assert.equal(batchNumber(await w.lastAccepted()), 3, 'batch 4 is gone whole, batch 3 is the last');
+  const out = await w.append(commitBatch(4, 1));
+  assert.equal(out[0]!.seq, (await w.read(1, 1000)).length - 1, 'appending continues gap-free');
+});
+
+test('file: a batch cut at a record boundary (no end-of-batch record) is dropped whole', async (t) => {
+  const path = tempLog(t);
+  const sizes = await writeBatches(path, 3); // batch 3 has 4 route events + marker
+  const buf = readFileSync(path);
+  // find the start of batch 3's last record (the marker): walk the records of batch 3
+  let at = sizes[1]!;
+  const starts: number[] = [];
+  while (at < buf.length) {
+    starts.push(at);
+    at += RECORD_HEADER_SIZE + buf.readUInt32LE(at);
+  }
+  assert.equal(starts.length, 5, 'batch 3 has 5 records');
+  truncateSync(path, starts[3]!); // three whole records of batch 3 remain, no end flag
+  const warnings = collectWarnings();
+  const r = await openFileLog(path, { logger: warnings });
+  assert.equal(await r.head(), 7, 'a reader does not see the unterminated batch (batches 1 and 2 have 3 + 4 events)');
+  await r.close();
+  assert.equal(warnings.seen.length, 0, 'a reader never truncates or warns');
+  const w = await openFileLog(path, { writer: true, logger: warnings });
+  t.after(() => w.close());
+  assert.match(warnings.seen[0]?.msg ?? '', /torn tail/);
+  assert.equal((warnings.seen[0]?.obj as { reason?: string }).reason, 'unterminated-batch');
+  assert.equal(await w.head(), 7, 'batch 3 was dropped whole: the head is the end of batch 2');
+  assert.equal(statSync(path).size, sizes[1]);
+});
+
+test('file: damage in the middle is an error naming the offset, never a skip', async (t) => {
+  const path = tempLog(t);
+  const sizes = await writeBatches(path, 4);
+  const buf = readFileSync(path);
+  const victim = sizes[0]! + RECORD_HEADER_SIZE + 10; // inside batch 2's first payload
+  buf[victim] = buf[victim]! ^ 0x20;
+  writeFileSync(path, buf);
+  for (const writer of [false, true]) {
+    await assert.rejects(
+      openFileLog(path, { writer, logger: quiet }),
+      rejectsWith('RAUTA_ERR_LOG_CORRUPT', new RegExp(`offset ${sizes[0]} \\(seq 4\\) is damaged \\(crc-mismatch\\) and valid records follow`)),
+    );
+  }
+  assert.equal(statSync(path).size, sizes[3], 'nothing was truncated');
+  assert.ok(!existsSync(`${path}.lock`), 'a failed open leaves no lock behind');
+});
+
+test('file: damage in the very last record is a torn tail, not an error', async (t) => {
+  const path = tempLog(t);
+  const sizes = await writeBatches(path, 2);
+  const buf = readFileSync(path);
+  buf[buf.length - 3] = buf[buf.length - 3]! ^ 0xff;
+  writeFileSync(path, buf);
+  const warnings = collectWarnings();
+  const w = await openFileLog(path, { writer: true, logger: warnings });
+  t.after(() => w.close());
+  assert.equal((warnings.seen[0]?.obj as { reason?: string }).reason, 'crc-mismatch');
+  assert.equal(statSync(path).size, sizes[0]);
+});
+
+test('file: a record that fails the schema is an error naming seq and field', async (t) => {
+  const path = tempLog(t);
+  await writeBatches(path, 1); // seq 1..3
+  const bad = commitBatch(2, 1)[0] as { route: { backends: Array<{ port: number }> } };
+  bad.route.backends[0]!.port = 0;
+  appendFileSync(path, encodeBatch([{ seq: 4, kind: KIND_OTHER, payload: Buffer.from(JSON.stringify({ seq: 4, ...bad })) }]));
+  const r = await openFileLog(path, { logger: quiet });
+  t.after(() => r.close());
+  assert.equal(await r.head(), 4, 'the frame itself is whole');
+  assert.equal((await r.read(1, 3)).length, 3, 'events before it read fine');
+  await assert.rejects(r.read(1, 10), rejectsWith('RAUTA_ERR_LOG_CORRUPT', /seq 4 is not a valid event, field "route\.backends\.0\.port"/));
+});
+
+test('file: a file that is not an event log is refused', async (t) => {
+  const path = tempLog(t);
+  writeFileSync(path, 'hello, I am a text file\n');
+  await assert.rejects(openFileLog(path, { logger: quiet }), rejectsWith('RAUTA_ERR_LOG_CORRUPT', /is not a rauta event log/));
+  await assert.rejects(openFileLog(`${path}.missing`, { logger: quiet }), rejectsWith('RAUTA_ERR_LOG_BACKEND', /does not exist/));
+});
+
+test('file: a stale lock (dead pid) is taken over with a warning', async (t) => {
+  const path = tempLog(t);
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const pid = Number(dead.stdout);
+  assert.ok(pid > 0, 'got the pid of an exited process');
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid, start: '1', host: (await import('node:os')).hostname(), token: 'old', since: 'yesterday' }));
+  const warnings = collectWarnings();
+  const w = await openFileLog(path, { writer: true, logger: warnings });
+  t.after(() => w.close());
+  assert.match(warnings.seen[0]?.msg ?? '', /taking over a stale writer lock/);
+  assert.equal((warnings.seen[0]?.obj as { stalePid?: number }).stalePid, pid);
+  await w.append(commitBatch(1, 1));
+  assert.equal(await w.head(), 2);
+});
+
+test('file: a writer whose lock file was taken over cannot append (fencing)', async (t) => {
+  const path = tempLog(t);
+  const w = await openFileLog(path, { writer: true, logger: quiet });
+  t.after(() => w.close());
+  await w.append(commitBatch(1, 1));
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: process.pid, start: '', host: 'elsewhere', token: 'other', since: 'now' }));
+  await assert.rejects(w.append(commitBatch(2, 1)), rejectsWith('RAUTA_ERR_LOG_LOCKED', /lost the lock/));
+  rmSync(`${path}.lock`);
+});
+
+test('file: openEventLog accepts file:PATH and PATH', async (t) => {
+  const path = tempLog(t);
+  const w = await openEventLog(`file:${path}`, { writer: true, logger: quiet });
+  await w.append(commitBatch(1, 1));
+  await w.close();
+  const r = await openEventLog(path);
+  t.after(() => r.close());
+  assert.equal(await r.head(), 2);
+  assert.equal(r.location, `file:${path}`);
+});
+
+test('file: rebuild writes aside and swaps in atomically; an open reader follows', async (t) => {
+  const path = tempLog(t);
+  await writeBatches(path, 3);
+  const reader = await openFileLog(path, { pollMs: 20, logger: quiet });
+  t.after(() => reader.close());
+  const oldHead = await reader.head();
+  const rb = await beginFileLogRebuild(path, { logger: quiet });
+  await assert.rejects(openFileLog(path, { writer: true, logger: quiet }), rejectsWith('RAUTA_ERR_LOG_LOCKED'), 'no watcher may write during a rebuild');
+  for (let k = 1; k <= 5; k++) await rb.log.append(commitBatch(k, 1));
+  assert.equal(await reader.head(), oldHead, 'before commit readers see the old log');
+  await rb.commit();
+  assert.ok(!existsSync(`${path}.rebuild`), 'the rebuild file was renamed over the log');
+  assert.equal(await reader.head(), 10, 'after commit the reader sees the rebuilt log');
+  assert.equal(batchNumber(await reader.lastAccepted()), 5);
+  const w = await openFileLog(path, { writer: true, logger: quiet });
+  t.after(() => w.close());
+  assert.equal(await w.head(), 10, 'the lock was released and the new log is whole');
+
+  const rb2 = await (async () => {
+    await w.close();
+    return beginFileLogRebuild(path, { logger: quiet });
+  })();
+  await rb2.log.append(commitBatch(1, 1));
+  await rb2.abort();
+  const r2 = await openFileLog(path, { logger: quiet });
+  t.after(() => r2.close());
+  assert.equal(await r2.head(), 10, 'an aborted rebuild leaves the log alone');
+});
+
+test('file: header of a fresh log, and a creation torn before the header was whole', async (t) => {
+  const path = tempLog(t);
+  writeFileSync(path, Buffer.from('RAUT'));
+  const w = await openFileLog(path, { writer: true, logger: quiet });
+  t.after(() => w.close());
+  assert.equal(statSync(path).size, FILE_HEADER_SIZE, 'the half header was replaced by a whole one');
+  await w.append(commitBatch(1, 1));
+  assert.equal(await w.head(), 2);
+});
