@@ -1,0 +1,21 @@
+// Validation issues: how they print and how they sort. Every issue names the
+// file, line and column (1-based) it is about, so editors and CI can link it.
+import type { ValidationIssue } from '../events/event-types.js';
+
+export type { ValidationIssue };
+
+/** "file:line:col: message", the format compilers use and editors link. */
+export function formatIssue(i: ValidationIssue): string {
+  return `${i.file}:${i.line}:${i.col}: ${i.message}`;
+}
+
+// Plain code-unit comparison, not localeCompare: output must not depend on the locale.
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export function compareIssues(a: ValidationIssue, b: ValidationIssue): number {
+  return cmp(a.file, b.file) || a.line - b.line || a.col - b.col || cmp(a.message, b.message);
+}
+
+export function compareFileNames(a: string, b: string): number {
+  return cmp(a, b);
+}

@@ -1,0 +1,230 @@
+// One route file (bytes) -> its routes, listeners and issues. Pure: no I/O,
+// never throws on bad input, so the Git watcher can cache the result per blob.
+// Safe on hostile input: size and document-count limits, strict UTF-8,
+// bounded nesting and alias expansion, duplicate keys and unknown fields rejected.
+import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import type { z } from 'zod';
+import type { ValidationIssue } from '../events/event-types.js';
+import type { Listener, Route } from './route-model.js';
+import {
+  DOCUMENT_KINDS,
+  DOCUMENT_SCHEMAS,
+  ListenerDocument,
+  RoutingRuleDocument,
+  fieldsAt,
+  toListener,
+  toRoute,
+  type DocumentKind,
+} from './route-schema.js';
+import { MAX_FILE_BYTES, MAX_NESTING, decodeUtf8, excessiveNesting } from './safe-text.js';
+import { closest } from './did-you-mean.js';
+import { compareIssues } from './issues.js';
+import { locate } from './yaml-locate.js';
+
+export interface ParsedFile {
+  file: string;
+  routes: Route[];
+  listeners: Listener[];
+  issues: ValidationIssue[];
+}
+
+export const MAX_DOCUMENTS = 1000;
+/** yaml's toJS budget for alias dereferences (billion-laughs guard). */
+export const MAX_ALIAS_COUNT = 100;
+
+/** A route file is a *.yaml or *.yml file outside hidden folders (.git, .github, ...). */
+export function isRouteFile(path: string): boolean {
+  if (!/\.ya?ml$/i.test(path)) return false;
+  return !path.split(/[\\/]/).some((seg) => seg.startsWith('.') && seg !== '.' && seg !== '..');
+}
+
+/** The ParsedFile for a file too large to read: loaders call this instead of reading it. */
+export function oversizedFile(file: string, size: number): ParsedFile {
+  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return issuesOnly(file, [
+    { file, line: 1, col: 1, message: `file is ${mib(size)}; route files may be at most ${mib(MAX_FILE_BYTES)}: split it into several files` },
+  ]);
+}
+
+function issuesOnly(file: string, issues: ValidationIssue[]): ParsedFile {
+  return { file, routes: [], listeners: [], issues };
+}
+
+export function parseRouteFile(file: string, bytes: Uint8Array): ParsedFile {
+  try {
+    return parse(file, bytes);
+  } catch (err) {
+    // Never reached by any input we know of (the fuzz tests look for it); kept
+    // so that a parser bug rejects one file instead of crashing the watcher.
+    return issuesOnly(file, [{ file, line: 1, col: 1, message: `internal error while parsing (please report): ${String(err)}` }]);
+  }
+}
+
+function parse(file: string, bytes: Uint8Array): ParsedFile {
+  if (bytes.length > MAX_FILE_BYTES) return oversizedFile(file, bytes.length);
+  const decoded = decodeUtf8(bytes);
+  if (!decoded.ok) {
+    const { line, col } = bytePosition(bytes, decoded.offset);
+    return issuesOnly(file, [{ file, line, col, message: decoded.message }]);
+  }
+  const text = decoded.text;
+  const lineCounter = new LineCounter();
+  const tooDeep = excessiveNesting(text);
+  if (tooDeep >= 0) {
+    for (let i = text.indexOf('\n'); i >= 0 && i < tooDeep; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+    const { line, col } = lineCounter.linePos(tooDeep);
+    return issuesOnly(file, [{ file, line, col, message: `nesting deeper than ${MAX_NESTING} levels; route documents need 5` }]);
+  }
+
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const result: ParsedFile = { file, routes: [], listeners: [], issues: [] };
+  const at = (offset: number, message: string): void => {
+    const { line, col } = lineCounter.linePos(offset);
+    result.issues.push({ file, line, col, message });
+  };
+  if (docs.length > MAX_DOCUMENTS) {
+    at(docs[MAX_DOCUMENTS]?.range[0] ?? 0, `more than ${MAX_DOCUMENTS} documents in one file; split it into several files`);
+    return result;
+  }
+  for (const doc of docs) parseDocument(doc, text, at, lineCounter, result);
+  result.issues.sort(compareIssues);
+  return result;
+}
+
+type At = (offset: number, message: string) => void;
+
+function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCounter, result: ParsedFile): void {
+  for (const e of doc.errors) at(e.pos[0], yamlMessage(e.code, e.message, text.slice(e.pos[0], e.pos[1])));
+  for (const w of doc.warnings) at(w.pos[0], yamlMessage(w.code, w.message, text.slice(w.pos[0], w.pos[1])));
+  if (doc.errors.length > 0 || doc.contents === null) return; // empty documents (only comments) are fine
+  const docStart = doc.contents.range?.[0] ?? doc.range?.[0] ?? 0;
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    at(
+      docStart,
+      /Excessive alias count/.test(msg)
+        ? `YAML aliases expand too much (more than ${MAX_ALIAS_COUNT} dereferences); write the repeated values out`
+        : `YAML: ${msg}`,
+    );
+    return;
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    at(docStart, `a route document must be a mapping with apiVersion, kind, metadata and spec; got ${describe(data)}`);
+    return;
+  }
+  const kind = (data as Record<string, unknown>).kind;
+  if (kind === undefined) {
+    at(docStart, `kind: required field is missing; use one of ${DOCUMENT_KINDS.join(', ')}`);
+    return;
+  }
+  if (typeof kind !== 'string' || !(DOCUMENT_KINDS as string[]).includes(kind)) {
+    const hint = typeof kind === 'string' ? closest(kind, DOCUMENT_KINDS) : null;
+    at(
+      locate(doc, ['kind']),
+      `kind: unknown kind ${typeof kind === 'string' ? JSON.stringify(kind) : describe(kind)}${hint ? `; did you mean ${hint}?` : ''} (route files hold ${DOCUMENT_KINDS.join(' and ')} documents)`,
+    );
+    return;
+  }
+  const docKind = kind as DocumentKind;
+  const parsed = DOCUMENT_SCHEMAS[docKind].safeParse(data, { error: genericMessage });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) reportSchemaIssue(doc, docKind, issue, at);
+    return;
+  }
+  // Route.source.line: the document's first content line (its apiVersion: usually).
+  const source = { file: result.file, line: lineCounter.linePos(docStart).line };
+  if (docKind === 'RoutingRule') result.routes.push(toRoute(parsed.data as z.output<typeof RoutingRuleDocument>, source));
+  else result.listeners.push(toListener(parsed.data as z.output<typeof ListenerDocument>, source));
+}
+
+function reportSchemaIssue(doc: Document, kind: DocumentKind, issue: z.core.$ZodIssue, at: At): void {
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = fieldsAt(kind, issue.path);
+    for (const key of issue.keys) {
+      const hint = closest(key, allowed);
+      const help = hint ? `did you mean "${hint}"?` : `allowed here: ${allowed.join(', ')}`;
+      at(locate(doc, [...issue.path, key], { key: true }), `${fieldPath([...issue.path, key])}: unknown field; ${help}`);
+    }
+    return;
+  }
+  at(locate(doc, issue.path), `${fieldPath(issue.path)}: ${issue.message}`);
+}
+
+/** "spec.backends[1].endpoint" */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else {
+      const s = String(seg);
+      out += /^[A-Za-z_][A-Za-z0-9_-]*$/.test(s) ? (out === '' ? s : `.${s}`) : `[${JSON.stringify(s)}]`;
+    }
+  }
+  return out === '' ? '(document)' : out;
+}
+
+/** A value as an error message names it. */
+export function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'an empty value';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  return String(v);
+}
+
+const EXPECTED: Record<string, string> = {
+  int: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  object: 'a mapping',
+  array: 'a list',
+  boolean: 'true or false',
+};
+
+/** Messages for the issues the schema leaves to the default (types, missing fields). */
+function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
+  const input = iss.input;
+  switch (iss.code) {
+    case 'invalid_type': {
+      if (input === undefined) return 'required field is missing';
+      const expected = EXPECTED[iss.expected] ?? iss.expected;
+      const unquote = (iss.expected === 'int' || iss.expected === 'number') && typeof input === 'string' && /^-?[0-9.]+$/.test(input);
+      return `expected ${expected}, got ${describe(input)}${unquote ? '; write it without quotes' : ''}`;
+    }
+    case 'invalid_value':
+      return `must be ${iss.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${describe(input)}`;
+    case 'too_small':
+      return `must be at least ${String(iss.minimum)}, got ${describe(input)}`;
+    case 'too_big':
+      return `must be at most ${String(iss.maximum)}, got ${describe(input)}`;
+    default:
+      return undefined;
+  }
+}
+
+const YAML_MESSAGES: Record<string, (src: string) => string> = {
+  DUPLICATE_KEY: (key) => `duplicate key ${JSON.stringify(key)}: a key may appear once per mapping`,
+  TAG_RESOLVE_FAILED: () => 'YAML: unknown tag; route files use plain YAML values (no ! tags)',
+};
+
+function yamlMessage(code: string, message: string, src: string): string {
+  const specific = YAML_MESSAGES[code];
+  return specific ? specific(src) : `YAML: ${message}`;
+}
+
+/** 1-based line and byte column of `offset` in raw bytes (used before decoding succeeded). */
+function bytePosition(bytes: Uint8Array, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < bytes.length; i++) {
+    if (bytes[i] === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, col: offset - lineStart + 1 };
+}

@@ -1,0 +1,238 @@
+// The route file format: ONE zod definition per document kind. The TypeScript
+// types, the validator and the JSON Schema files in schemas/ (editor
+// validation) all come from here; scripts/gen-schemas.ts regenerates them.
+//
+// The schema describes the format, including what later tiers will serve
+// (Prefix paths, header matches, tier 2 and 3). Refinements (which JSON Schema
+// cannot carry) then reject what the Tier-1 data path cannot serve yet, each
+// with an error that names the tier it needs.
+import { z } from 'zod';
+import { HttpMethod, type Listener, type Route, type SourceRef } from './route-model.js';
+import { ENDPOINT_PATTERN, UNICAST_IPV4_PATTERN, explainAddress, explainEndpoint, splitEndpoint } from './endpoint.js';
+import { PATH_PATTERN, explainPath } from './http-path.js';
+import { closest } from './did-you-mean.js';
+
+export const API_VERSION = 'rauta.io/v1';
+/** RAUTA_MAX_BACKENDS in bpf/rauta.h: backend slots per route. */
+export const MAX_BACKENDS = 32;
+/** RAUTA_MAGLEV_SIZE in bpf/rauta.h: the only Maglev table size the data path has. */
+export const DEFAULT_TABLE_SIZE = 4099;
+export const SUPPORTED_TABLE_SIZES: readonly number[] = [DEFAULT_TABLE_SIZE];
+export const MAX_WEIGHT = 65535;
+
+const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$/;
+
+function explainName(name: string): string {
+  if (name.length === 0) return 'name is empty';
+  if (name.length > 63) return `name is ${name.length} characters long; at most 63`;
+  const bad = /[^a-z0-9.-]/.exec(name);
+  if (bad) {
+    const hint = /[A-Z]/.test(bad[0]) ? `; write "${name.toLowerCase()}"` : '';
+    return `name "${name}" has "${bad[0]}": names use lower-case letters, digits, "-" and "."${hint}`;
+  }
+  return `name "${name}" must start and end with a letter or digit`;
+}
+
+const input = (iss: { input?: unknown }): unknown => iss.input;
+const quoted = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+const methodList = HttpMethod.options.join(', ');
+const Method = z.enum(HttpMethod.options, {
+  error: (iss) => {
+    const v = input(iss);
+    if (typeof v !== 'string') return undefined; // the generic "expected a string" message
+    const hint = closest(v, HttpMethod.options);
+    return `unknown method ${quoted(v)}${hint ? `; did you mean ${hint}?` : ''} (the data path knows ${methodList})`;
+  },
+}).meta({ description: `HTTP method to match: one of ${methodList}.` });
+
+const Name = z
+  .string()
+  .regex(NAME_PATTERN, { error: (iss) => explainName(String(input(iss))) })
+  .meta({ description: 'Unique name among documents of this kind: 1-63 lower-case letters, digits, "-" or ".".' });
+
+const Metadata = z.strictObject({ name: Name });
+
+const PathMatch = z
+  .strictObject({
+    type: z
+      .enum(['Exact', 'Prefix'], {
+        error: (iss) => (typeof input(iss) === 'string' ? `must be Exact or Prefix, got ${quoted(input(iss))}` : undefined),
+      })
+      .default('Exact')
+      .meta({ description: 'Exact (Tier 1, the default) or Prefix (needs Tier 2, not available yet).' }),
+    value: z
+      .string()
+      .regex(PATH_PATTERN, { error: (iss) => explainPath(String(input(iss))) ?? 'invalid path' })
+      .meta({ description: 'Request path to match byte for byte: starts with "/", at most 255 bytes of printable ASCII, no space, "?" or "#".' }),
+  })
+  .superRefine((path, ctx) => {
+    if (path.type === 'Prefix')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: 'Prefix paths need Tier 2 (TC-BPF prefix matching), which rauta does not have yet; Tier 1 serves Exact paths only',
+      });
+  });
+
+const HeaderMatch = z.strictObject({
+  name: z.string().min(1, { error: 'header name is empty' }),
+  value: z.string(),
+});
+
+const Headers = z
+  .array(HeaderMatch)
+  .superRefine((headers, ctx) => {
+    if (headers.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'header matches need Tier 2 (TC-BPF header inspection), which rauta does not have yet; remove spec.match.headers',
+      });
+  })
+  .meta({ description: 'Header matches (needs Tier 2, not available yet).' });
+
+const Match = z.strictObject({
+  method: Method,
+  path: PathMatch,
+  headers: Headers.optional(),
+});
+
+const BackendRef = z.strictObject({
+  endpoint: z
+    .string()
+    .regex(ENDPOINT_PATTERN, { error: (iss) => explainEndpoint(String(input(iss))) ?? 'invalid endpoint' })
+    .meta({ description: 'Backend as "ip:port": a unicast IPv4 address and a port 1-65535, like 10.1.0.5:8080.' }),
+  weight: z
+    .int()
+    .min(1, { error: (iss) => `must be an integer from 1 to ${MAX_WEIGHT}, got ${quoted(input(iss))}` })
+    .max(MAX_WEIGHT, { error: (iss) => `must be an integer from 1 to ${MAX_WEIGHT}, got ${quoted(input(iss))}` })
+    .default(1)
+    .meta({ description: `Relative share of new connections, 1-${MAX_WEIGHT}; default 1.` }),
+});
+
+const Backends = z
+  .array(BackendRef)
+  .min(1, { error: 'a rule needs at least one backend' })
+  .max(MAX_BACKENDS, { error: (iss) => `a rule has at most ${MAX_BACKENDS} backends (the data path's slots per route); this one has ${(input(iss) as unknown[]).length}` })
+  .superRefine((backends, ctx) => {
+    const seen = new Map<string, number>();
+    backends.forEach((b, i) => {
+      const first = seen.get(b.endpoint);
+      if (first === undefined) seen.set(b.endpoint, i);
+      else
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'endpoint'],
+          message: `endpoint ${b.endpoint} is listed twice (also backends[${first}]); list it once and raise its weight instead`,
+        });
+    });
+  });
+
+const Tier = z
+  .literal([1, 2, 3], { error: (iss) => (typeof input(iss) === 'number' ? `must be 1, 2 or 3, got ${quoted(input(iss))}` : undefined) })
+  .default(1)
+  .superRefine((tier, ctx) => {
+    if (tier !== 1) {
+      const what = tier === 2 ? 'Tier 2 (TC-BPF)' : 'Tier 3 (userspace proxy)';
+      ctx.addIssue({ code: 'custom', message: `${what} does not exist yet; the data path serves tier 1 (XDP) only: remove "tier" or set tier: 1` });
+    }
+  })
+  .meta({ description: 'Data-path tier that serves the rule: 1 (XDP, the default); 2 and 3 are planned.' });
+
+const Maglev = z.strictObject({
+  tableSize: z
+    .int()
+    .positive()
+    .default(DEFAULT_TABLE_SIZE)
+    .superRefine((size, ctx) => {
+      if (!SUPPORTED_TABLE_SIZES.includes(size))
+        ctx.addIssue({ code: 'custom', message: `${size} is not supported; the data path's Maglev tables have ${SUPPORTED_TABLE_SIZES.join(' or ')} slots: use ${SUPPORTED_TABLE_SIZES.join(' or ')} or omit tableSize` });
+    })
+    .meta({ description: `Maglev lookup table size; the data path supports ${SUPPORTED_TABLE_SIZES.join(', ')} (the default).` }),
+});
+
+const apiVersion = z.literal(API_VERSION, {
+  error: (iss) => (typeof input(iss) === 'string' ? `apiVersion must be ${API_VERSION}, got ${quoted(input(iss))}` : undefined),
+});
+
+export const RoutingRuleDocument = z
+  .strictObject({
+    apiVersion,
+    kind: z.literal('RoutingRule'),
+    metadata: Metadata,
+    spec: z.strictObject({
+      tier: Tier,
+      match: Match,
+      backends: Backends,
+      maglev: Maglev.optional(),
+    }),
+  })
+  .meta({ title: 'rauta RoutingRule', description: 'Sends requests matching one (method, path) to a weighted set of backends.' });
+export type RoutingRuleDocument = z.output<typeof RoutingRuleDocument>;
+export type RoutingRuleDocumentInput = z.input<typeof RoutingRuleDocument>;
+
+export const ListenerDocument = z
+  .strictObject({
+    apiVersion,
+    kind: z.literal('Listener'),
+    metadata: Metadata,
+    spec: z.strictObject({
+      address: z
+        .string()
+        .regex(UNICAST_IPV4_PATTERN, { error: (iss) => explainAddress(String(input(iss))) ?? 'invalid address' })
+        .meta({ description: 'Virtual IPv4 address (VIP) the data path answers on.' }),
+      port: z
+        .int()
+        .min(1, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` })
+        .max(65535, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` }),
+    }),
+  })
+  .meta({ title: 'rauta Listener', description: 'A VIP:port the data path answers; traffic to anything else passes through untouched.' });
+export type ListenerDocument = z.output<typeof ListenerDocument>;
+export type ListenerDocumentInput = z.input<typeof ListenerDocument>;
+
+/** Any route document: what a YAML document in a routes repo must be. */
+export const RouteDocument = z
+  .discriminatedUnion('kind', [RoutingRuleDocument, ListenerDocument])
+  .meta({ title: 'rauta route document', description: 'One YAML document of a rauta routes repo: a RoutingRule or a Listener.' });
+
+export const DOCUMENT_SCHEMAS = { RoutingRule: RoutingRuleDocument, Listener: ListenerDocument } as const;
+export type DocumentKind = keyof typeof DOCUMENT_SCHEMAS;
+export const DOCUMENT_KINDS = Object.keys(DOCUMENT_SCHEMAS) as DocumentKind[];
+
+/** The normalized route a valid RoutingRule document stands for. */
+export function toRoute(doc: RoutingRuleDocument, source: SourceRef): Route {
+  return {
+    name: doc.metadata.name,
+    method: doc.spec.match.method,
+    path: doc.spec.match.path.value,
+    backends: doc.spec.backends.map((b) => ({ ...splitEndpoint(b.endpoint), weight: b.weight })),
+    tableSize: doc.spec.maglev?.tableSize ?? DEFAULT_TABLE_SIZE,
+    source,
+  };
+}
+
+export function toListener(doc: ListenerDocument, source: SourceRef): Listener {
+  return { name: doc.metadata.name, address: doc.spec.address, port: doc.spec.port, source };
+}
+
+/** Field names allowed in the object at `path` of a document of `kind` (for "did you mean" hints). */
+export function fieldsAt(kind: DocumentKind, path: readonly PropertyKey[]): string[] {
+  let schema: z.ZodType = DOCUMENT_SCHEMAS[kind];
+  const unwrap = (s: z.ZodType): z.ZodType => {
+    while (s instanceof z.ZodOptional || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
+    return s;
+  };
+  for (const seg of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject && typeof seg === 'string') {
+      const next = (schema.shape as Record<string, z.ZodType>)[seg];
+      if (next === undefined) return [];
+      schema = next;
+    } else if (schema instanceof z.ZodArray && typeof seg === 'number') {
+      schema = schema.element as z.ZodType;
+    } else return [];
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}

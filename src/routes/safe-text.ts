@@ -1,0 +1,85 @@
+// Guards that run before the YAML parser sees a byte: size, encoding and
+// nesting depth. yaml survives deep nesting (it turns the stack overflow into
+// an error) but spends seconds and hundreds of MiB on it, so refuse early.
+
+export const MAX_FILE_BYTES = 1024 * 1024;
+/** Deepest flow nesting ([ { ) or compact "- - -" chain accepted; route documents need 5. */
+export const MAX_NESTING = 64;
+
+export type TextResult = { ok: true; text: string } | { ok: false; offset: number; message: string };
+
+/** Decodes UTF-8 strictly; on failure names the first bad byte. A leading BOM is dropped. */
+export function decodeUtf8(bytes: Uint8Array): TextResult {
+  try {
+    return { ok: true, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    const offset = firstInvalidUtf8(bytes);
+    const byte = bytes[offset] ?? 0;
+    return {
+      ok: false,
+      offset,
+      message: `not valid UTF-8 (byte 0x${byte.toString(16).padStart(2, '0')} at offset ${offset}); save the file as UTF-8`,
+    };
+  }
+}
+
+/** Offset of the first byte that starts an invalid UTF-8 sequence (bytes.length if none). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] ?? 0;
+    let need: number;
+    let min: number;
+    if (b < 0x80) { i++; continue; }
+    else if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; }
+    else return i;
+    let cp = b & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return bytes.length;
+}
+
+/**
+ * Offset where nesting first exceeds MAX_NESTING, or -1. Counts flow brackets
+ * outside quotes and comments, and "- " items chained on one line. Rough on
+ * purpose: it only bounds the parser's work; the parser does the rest.
+ */
+export function excessiveNesting(text: string): number {
+  let depth = 0; // flow collections open here
+  let quote = ''; // inside a quoted scalar in flow context
+  let prev = '\n'; // previous non-blank character
+  let dashes = 0; // "- " items chained since the line began
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] ?? '';
+    if (quote !== '') {
+      if (c === quote) quote = '';
+      else if (c === '\\' && quote === '"') i++;
+      continue;
+    }
+    if (c === '\n') { prev = c; dashes = 0; continue; }
+    if (c === ' ' || c === '\t' || c === '\r') continue;
+    if (c === '#' && /\s/.test(text[i - 1] ?? ' ')) {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+      continue;
+    }
+    const atNodeStart = prev === '\n' || prev === ':' || prev === '-' || prev === '?' || prev === '[' || prev === '{' || prev === ',';
+    if (depth === 0 && c === '-' && (prev === '\n' || prev === '-') && /\s/.test(text[i + 1] ?? ' ')) {
+      if (++dashes > MAX_NESTING) return i;
+    } else if ((c === '[' || c === '{') && (depth > 0 || atNodeStart)) {
+      if (++depth > MAX_NESTING) return i;
+    } else if (depth > 0) {
+      if (c === ']' || c === '}') depth--;
+      else if ((c === '"' || c === "'") && atNodeStart) quote = c;
+    }
+    prev = c;
+  }
+  return -1;
+}
