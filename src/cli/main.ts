@@ -7,6 +7,7 @@ type Register = (program: Command) => void;
 
 // Subcommand modules, in the order --help lists them.
 const commands: Array<() => Promise<{ register: Register }>> = [
+  () => import('./validate.js'),
 ];
 
 export async function main(argv: string[]): Promise<number> {
