@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { backendIdentity, buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../src/dataplane/maglev.js';
+import { RautaError } from '../src/errors.js';
+
+const M = MAGLEV_SIZE;
+
+/** 1..max backends with distinct ip:port and the given weight generator. */
+const backendsArb = (min: number, max: number, weight: fc.Arbitrary<number>) =>
+  fc.uniqueArray(fc.record({ ip: fc.ipV4(), port: fc.integer({ min: 1, max: 65535 }), weight }), {
+    minLength: min,
+    maxLength: max,
+    selector: (b) => backendIdentity(b),
+  });
+
+function shares(table: Uint8Array, n: number): number[] {
+  const counts = new Array<number>(n).fill(0);
+  for (const s of table) counts[s]!++;
+  return counts.map((c) => c / table.length);
+}
+
+/** The table as identities, so tables over differently ordered inputs compare. */
+function identities(table: Uint8Array, backends: readonly MaglevBackend[]): string[] {
+  return Array.from(table, (i) => backendIdentity(backends[i]!));
+}
+
+test('every backend gets its weight share within 1.5 percentage points (1..32 backends, weights 1..100)', () => {
+  fc.assert(
+    fc.property(backendsArb(1, 32, fc.integer({ min: 1, max: 100 })), (backends) => {
+      const table = buildMaglevTable(backends, M);
+      const total = backends.reduce((sum, b) => sum + b.weight, 0);
+      shares(table, backends.length).forEach((share, i) => {
+        const want = backends[i]!.weight / total;
+        assert.ok(
+          Math.abs(share - want) <= 0.015,
+          `backend ${backendIdentity(backends[i]!)} weight ${backends[i]!.weight}/${total}: share ${(share * 100).toFixed(2)}% vs ${(want * 100).toFixed(2)}%`,
+        );
+      });
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('removing one of N equally weighted backends moves at most 1/N + 2% of slots', () => {
+  fc.assert(
+    fc.property(backendsArb(2, 32, fc.constant(1)), fc.nat(), (backends, pick) => {
+      const removed = pick % backends.length;
+      const after = backends.filter((_, i) => i !== removed);
+      const d = maglevDisruption(buildMaglevTable(backends, M), backends, buildMaglevTable(after, M), after);
+      const bound = 1 / backends.length + 0.02;
+      assert.ok(d <= bound, `removing ${backendIdentity(backends[removed]!)} of ${backends.length} moved ${(d * 100).toFixed(2)}% > ${(bound * 100).toFixed(2)}%`);
+      // and at least the removed backend's own slots had to move
+      assert.ok(d > 0, 'removing a backend must move its slots');
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('the table depends on the backend set, not on the input order', () => {
+  fc.assert(
+    fc.property(
+      backendsArb(1, 32, fc.integer({ min: 1, max: 100 })).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
+      ([backends, shuffled]) => {
+        const a = identities(buildMaglevTable(backends, M), backends);
+        const b = identities(buildMaglevTable(shuffled, M), shuffled);
+        const differing = a.filter((id, s) => id !== b[s]).length;
+        assert.equal(differing, 0, `${differing} slots differ after reordering the input`);
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
+test('every slot indexes a real backend, and weight 0 gets no slot', () => {
+  fc.assert(
+    fc.property(backendsArb(1, 32, fc.integer({ min: 0, max: 100 })), (raw) => {
+      const backends = raw.some((b) => b.weight > 0) ? raw : raw.map((b, i) => (i === 0 ? { ...b, weight: 1 } : b));
+      const table = buildMaglevTable(backends, M);
+      assert.equal(table.length, M);
+      for (const s of table) {
+        assert.ok(s < backends.length, `slot value ${s} is outside ${backends.length} backends`);
+        assert.ok(backends[s]!.weight > 0, `slot points at weight-0 backend ${backendIdentity(backends[s]!)}`);
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('the cache returns the same tables as a fresh build, for any input order', () => {
+  const cache = new MaglevCache();
+  fc.assert(
+    fc.property(
+      backendsArb(1, 32, fc.integer({ min: 1, max: 5 })).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
+      ([backends, shuffled]) => {
+        assert.deepEqual(cache.get(backends, M), buildMaglevTable(backends, M), 'cached table differs from a fresh build');
+        assert.deepEqual(cache.get(shuffled, M), buildMaglevTable(shuffled, M), 'table remapped from the canonical build differs');
+      },
+    ),
+    { numRuns: 60 },
+  );
+  assert.ok(cache.hits > 0, 'the second order of each set should come from the canonical build');
+});
+
+test('bad input is a RautaError, not a wrong table', () => {
+  const one = [{ ip: '10.0.0.1', port: 80, weight: 1 }];
+  assert.throws(() => buildMaglevTable(one, 4096), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_CODEC_RANGE', 'non-prime size');
+  assert.throws(() => buildMaglevTable([], M), RautaError, 'no backends');
+  assert.throws(() => buildMaglevTable([{ ...one[0]!, weight: 0 }], M), RautaError, 'all weights 0');
+  assert.throws(() => buildMaglevTable([{ ...one[0]!, weight: 1.5 }], M), RautaError, 'fractional weight');
+});
+
+test('disruption counts identity changes, not index changes', () => {
+  const a = [
+    { ip: '10.0.0.1', port: 80, weight: 1 },
+    { ip: '10.0.0.2', port: 80, weight: 1 },
+  ];
+  const reversed = [a[1]!, a[0]!];
+  const t = buildMaglevTable(a, M);
+  assert.equal(maglevDisruption(t, a, buildMaglevTable(reversed, M), reversed), 0, 'same set in another order moves nothing');
+  const single = [a[0]!];
+  const d = maglevDisruption(t, a, buildMaglevTable(single, M), single);
+  assert.ok(Math.abs(d - shares(t, 2)[1]!) < 1e-9, `removing 10.0.0.2 moves exactly its ${shares(t, 2)[1]} share, got ${d}`);
+});
+
+test('build time: 1,024 tables of 32 backends (printed, not asserted)', () => {
+  const sets = Array.from({ length: 1024 }, (_, r) =>
+    Array.from({ length: 32 }, (_, i) => ({ ip: `10.${r >> 8}.${r & 255}.${i + 1}`, port: 8080, weight: 1 + ((i * 7 + r) % 100) })),
+  );
+  buildMaglevTable(sets[0]!, M); // warm up the JIT and the per-size tables
+  let t0 = performance.now();
+  for (const set of sets) buildMaglevTable(set, M);
+  const distinct = performance.now() - t0;
+  const cache = new MaglevCache();
+  t0 = performance.now();
+  for (let r = 0; r < 1024; r++) cache.get(sets[r % 16]!, M);
+  const pooled = performance.now() - t0;
+  console.log(`maglev: 1,024 distinct tables of 32 weighted backends in ${distinct.toFixed(1)} ms (${((distinct / 1024) * 1000).toFixed(0)} µs each); 1,024 routes over 16 shared pools via MaglevCache in ${pooled.toFixed(1)} ms (${cache.builds} builds)`);
+});
