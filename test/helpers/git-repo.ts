@@ -1,6 +1,6 @@
 // Real Git repositories for tests, built with the git CLI in a temp dir:
 // commits by named authors at fixed times, so shas and events are reproducible.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,15 @@ export class TestRepo {
   }
 
   private dateEnv: Record<string, string> = {};
+
+  /** Like git(), without blocking the event loop: needed when the server is in this process (push, fetch). */
+  gitAsync(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile('git', args, { cwd: this.dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: this.dir } }, (err, stdout, stderr) =>
+        err ? reject(new Error(`git ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout.trim()),
+      );
+    });
+  }
 
   write(file: string, content: string): this {
     const full = path.join(this.dir, file);

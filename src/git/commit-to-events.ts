@@ -1,0 +1,238 @@
+// Pure core: one commit → the batch of events the log records for it.
+//
+// The commit's (sub)folder tree is diffed against the LAST ACCEPTED tree, not
+// the parent's, so a fix after a rejected commit yields the combined change.
+// Only changed route files are parsed (ParsedFile cached by blob oid + path);
+// then the whole resulting set is validated. The only I/O is through the
+// TreeReader the caller hands in.
+//
+// Decisions (documented in docs/watcher.md):
+// - Routes are compared by id (method + path) and by spec WITHOUT `source`:
+//   a route moved to another file, or to another line, with the same spec is
+//   not a change and emits nothing. When a route does change, its
+//   RouteUpserted carries the new source (file:line).
+// - Batch order: RouteRemoved, RouteUpserted, ListenerRemoved,
+//   ListenerUpserted (each sorted by id), then the commit marker last.
+//   A HistoryRewritten event, when present, comes first.
+import { RautaError } from '../errors.js';
+import type { RautaEventBody } from '../events/event-types.js';
+import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+import { isRouteFile, parseRouteFile, validateRouteSet, type ParsedFile } from './route-rules.js';
+import { diffTrees, resolveSubtree } from './tree-diff.js';
+import type { CommitInfo, TreeReader } from './tree-reader.js';
+
+/** The route set at the last accepted commit. Mutated only by applyDelta. */
+export interface AcceptedState {
+  /** tree oid of the watched folder at the last accepted commit; null = empty */
+  tree: string | null;
+  /** every route file in that tree, by repo path */
+  files: Map<string, ParsedFile>;
+  routes: Map<string, Route>;
+  listeners: Map<string, Listener>;
+}
+
+export function emptyState(): AcceptedState {
+  return { tree: null, files: new Map(), routes: new Map(), listeners: new Map() };
+}
+
+/** What accepting a commit changes in the state (null values = removed). */
+export interface StateDelta {
+  tree: string | null;
+  files: Map<string, ParsedFile | null>;
+  routes: Map<string, Route | null>;
+  listeners: Map<string, Listener | null>;
+}
+
+export interface CommitResult {
+  events: RautaEventBody[];
+  accepted: boolean;
+  /** set when accepted: apply it to the base state to get the new one */
+  delta: StateDelta | null;
+}
+
+/** Parsed route files by `${blobOid}:${path}`; bounded so a long-running watcher does not grow without limit. */
+export class ParseCache {
+  private readonly entries = new Map<string, ParsedFile>();
+  constructor(private readonly max = 50_000) {}
+  get(oid: string, path: string): ParsedFile | undefined {
+    return this.entries.get(`${oid}:${path}`);
+  }
+  set(oid: string, path: string, parsed: ParsedFile): void {
+    if (this.entries.size >= this.max) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(`${oid}:${path}`, parsed);
+  }
+}
+
+export interface CommitToEventsInput {
+  reader: TreeReader;
+  base: AcceptedState;
+  commit: CommitInfo;
+  /** watched subfolder ('' = whole repo) */
+  root: string;
+  cache?: ParseCache;
+  /** set when the commit does not descend from the last processed one: the sha of that one */
+  rewrittenFrom?: string | null;
+}
+
+export async function commitToEvents(input: CommitToEventsInput): Promise<CommitResult> {
+  const tree = await resolveSubtree(input.reader, input.commit.tree, normalizeRoot(input.root));
+  return folderToEvents(input, tree);
+}
+
+/** commitToEvents once the watched folder's tree oid is known (null = folder absent). */
+async function folderToEvents(input: CommitToEventsInput, tree: string | null): Promise<CommitResult> {
+  const { reader, base, commit, cache = new ParseCache() } = input;
+  const root = normalizeRoot(input.root);
+  const origin = { commit: commit.oid, author: commit.author, time: commit.time };
+  const head: RautaEventBody[] = input.rewrittenFrom
+    ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }]
+    : [];
+
+  const changes = (await diffTrees(reader, base.tree, tree, root)).filter((c) => isRouteFile(c.path));
+
+  // Parse the changed files; unchanged ones keep their ParsedFile from the base state.
+  const changedFiles = new Map<string, ParsedFile | null>();
+  for (const change of changes) {
+    if (change.newOid === null) {
+      changedFiles.set(change.path, null);
+      continue;
+    }
+    let parsed = cache.get(change.newOid, change.path);
+    if (!parsed) {
+      parsed = parseRouteFile(change.path, await reader.readBlob(change.newOid));
+      cache.set(change.newOid, change.path, parsed);
+    }
+    changedFiles.set(change.path, parsed);
+  }
+
+  const resulting = function* (): Iterable<ParsedFile> {
+    for (const [path, parsed] of base.files) if (!changedFiles.has(path)) yield parsed;
+    for (const parsed of changedFiles.values()) if (parsed) yield parsed;
+  };
+  const validated = validateRouteSet(resulting());
+  // validateRouteSet reports every file's own issues too, sorted by file, line, col.
+  const issues = validated.issues.map((i) => ({ file: i.file, line: i.line, col: i.col, message: i.message }));
+  if (issues.length > 0) {
+    return {
+      events: [...head, { type: 'CommitRejected', ...origin, file: null, subject: commit.subject, errors: issues }],
+      accepted: false,
+      delta: null,
+    };
+  }
+
+  // Only ids that appear in a changed file (before or after) can differ.
+  const routeIds = new Set<string>();
+  const listenerIds = new Set<string>();
+  for (const path of changedFiles.keys()) {
+    for (const parsed of [base.files.get(path), changedFiles.get(path)]) {
+      for (const r of parsed?.routes ?? []) routeIds.add(routeId(r));
+      for (const l of parsed?.listeners ?? []) listenerIds.add(listenerId(l));
+    }
+  }
+  const newRoutes = new Map<string, Route>();
+  for (const r of validated.routes) if (routeIds.has(routeId(r))) newRoutes.set(routeId(r), r);
+  const newListeners = new Map<string, Listener>();
+  for (const l of validated.listeners) if (listenerIds.has(listenerId(l))) newListeners.set(listenerId(l), l);
+
+  const delta: StateDelta = { tree, files: changedFiles, routes: new Map(), listeners: new Map() };
+  const removed: RautaEventBody[] = [];
+  const upserted: RautaEventBody[] = [];
+  for (const id of [...routeIds].sort()) {
+    const before = base.routes.get(id);
+    const after = newRoutes.get(id);
+    if (after) {
+      delta.routes.set(id, after);
+      if (!before || specKey(before) !== specKey(after)) {
+        upserted.push({ type: 'RouteUpserted', ...origin, file: after.source.file, route: after });
+      }
+    } else if (before) {
+      delta.routes.set(id, null);
+      removed.push({ type: 'RouteRemoved', ...origin, file: before.source.file, name: before.name, method: before.method, path: before.path });
+    }
+  }
+  const listenersRemoved: RautaEventBody[] = [];
+  const listenersUpserted: RautaEventBody[] = [];
+  for (const id of [...listenerIds].sort()) {
+    const before = base.listeners.get(id);
+    const after = newListeners.get(id);
+    if (after) {
+      delta.listeners.set(id, after);
+      if (!before || specKey(before) !== specKey(after)) {
+        listenersUpserted.push({ type: 'ListenerUpserted', ...origin, file: after.source.file, listener: after });
+      }
+    } else if (before) {
+      delta.listeners.set(id, null);
+      listenersRemoved.push({ type: 'ListenerRemoved', ...origin, file: before.source.file, name: before.name, address: before.address, port: before.port });
+    }
+  }
+
+  const events: RautaEventBody[] = [
+    ...head,
+    ...removed,
+    ...upserted,
+    ...listenersRemoved,
+    ...listenersUpserted,
+    {
+      type: 'CommitAccepted',
+      ...origin,
+      file: null,
+      tree: tree ?? EMPTY_TREE,
+      subject: commit.subject,
+      counts: {
+        routesUpserted: upserted.length,
+        routesRemoved: removed.length,
+        listenersUpserted: listenersUpserted.length,
+        listenersRemoved: listenersRemoved.length,
+      },
+    },
+  ];
+  return { events, accepted: true, delta };
+}
+
+/** Git's well-known empty tree oid: what CommitAccepted.tree says when the watched folder is absent. */
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/** Apply an accepted commit's delta to the state in place (O(change), not O(repo)). */
+export function applyDelta(state: AcceptedState, delta: StateDelta): void {
+  state.tree = delta.tree;
+  for (const [k, v] of delta.files) v ? state.files.set(k, v) : state.files.delete(k);
+  for (const [k, v] of delta.routes) v ? state.routes.set(k, v) : state.routes.delete(k);
+  for (const [k, v] of delta.listeners) v ? state.listeners.set(k, v) : state.listeners.delete(k);
+}
+
+/** Load the accepted state of one folder tree in full (once, when a watcher starts or resumes). */
+export async function loadState(reader: TreeReader, tree: string | null, root: string, cache = new ParseCache()): Promise<AcceptedState> {
+  const state = emptyState();
+  if (tree === null || tree === EMPTY_TREE) return state;
+  const none: CommitInfo = { oid: '0'.repeat(40), tree, parents: [], author: '', time: 0, subject: '' };
+  const result = await folderToEvents({ reader, base: state, commit: none, root, cache }, tree);
+  if (!result.delta) {
+    throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild\``);
+  }
+  applyDelta(state, result.delta);
+  return state;
+}
+
+export function normalizeRoot(root: string): string {
+  return root.split('/').filter((p) => p !== '' && p !== '.').join('/');
+}
+
+/** Spec identity of a route or listener: everything but where it was written. */
+function specKey(value: Route | Listener): string {
+  const { source: _source, ...spec } = value;
+  return canonicalJson(spec);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

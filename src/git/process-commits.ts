@@ -1,0 +1,189 @@
+// From a branch head to appended events, exactly once per commit.
+//
+// The log is the only memory: each run reads the last commit marker
+// (CommitAccepted/CommitRejected) and the last accepted tree from the log,
+// walks the branch first-parent from its head back to that commit, and appends
+// one batch per commit with expectedHead. A watcher killed between fetch and
+// append, or restarted, resumes where the log ends; a batch that lost a race
+// fails the expectedHead check and the run starts over from the log.
+import type { EventLog } from '../events/event-log.js';
+import type { RautaEventBody } from '../events/event-types.js';
+import { RautaError } from '../errors.js';
+import {
+  applyDelta,
+  commitToEvents,
+  EMPTY_TREE,
+  emptyState,
+  loadState,
+  normalizeRoot,
+  ParseCache,
+  type AcceptedState,
+} from './commit-to-events.js';
+import { GitStore } from './git-store.js';
+import type { CommitInfo } from './tree-reader.js';
+
+export interface ProcessorOptions {
+  /** branch or ref to follow: `main`, `refs/heads/main`, `refs/remotes/origin/main` */
+  ref: string;
+  /** watched subfolder ('' = whole repo) */
+  root?: string;
+  /**
+   * Only for an empty log: the first commit to record (diffed against the empty
+   * tree, so the log still starts from a full route set). Default: the first
+   * commit of the branch's first-parent history.
+   */
+  since?: string | null;
+}
+
+export interface ProcessResult {
+  /** events appended by this run */
+  appended: number;
+  /** commits recorded by this run (accepted or rejected) */
+  commits: number;
+  /** sha of the head that was processed */
+  head: string;
+}
+
+/** The plan for one run: commits to record, oldest first. */
+interface Plan {
+  commits: CommitInfo[];
+  rewrittenFrom: string | null;
+}
+
+type WatcherLog = Pick<EventLog, 'append' | 'head' | 'lastCommitMarker' | 'lastAccepted'>;
+
+/** Keeps the parsed state between runs so a long-running watcher pays O(change) per commit. */
+export class CommitProcessor {
+  readonly root: string;
+  private state: AcceptedState | null = null;
+  private readonly cache = new ParseCache();
+
+  constructor(
+    readonly store: GitStore,
+    private readonly options: ProcessorOptions,
+  ) {
+    this.root = normalizeRoot(options.root ?? '');
+  }
+
+  async processNewCommits(log: WatcherLog): Promise<ProcessResult> {
+    const head = await this.store.resolve(this.options.ref);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.run(log, head);
+      } catch (err) {
+        // Someone else appended between our read and our append: start over from the log.
+        // Each loss means the other writer made progress, so this cannot spin forever.
+        if (err instanceof RautaError && err.code === 'RAUTA_ERR_LOG_SEQUENCE' && attempt < 1000) {
+          this.state = null;
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private async run(log: WatcherLog, head: string): Promise<ProcessResult> {
+    const marker = await log.lastCommitMarker();
+    if (marker && marker.commit === head) return { appended: 0, commits: 0, head };
+    const plan = await this.plan(head, marker?.commit ?? null);
+    if (plan.commits.length === 0) return { appended: 0, commits: 0, head };
+
+    const accepted = await log.lastAccepted();
+    const baseTree = accepted && accepted.type === 'CommitAccepted' ? accepted.tree : null;
+    const state = await this.stateAt(baseTree);
+    let seq = await log.head();
+    let appended = 0;
+    let rewrittenFrom = plan.rewrittenFrom;
+    for (const commit of plan.commits) {
+      const result = await commitToEvents({ reader: this.store, base: state, commit, root: this.root, cache: this.cache, rewrittenFrom });
+      rewrittenFrom = null;
+      const written = await log.append(result.events, { expectedHead: seq });
+      seq = written.at(-1)?.seq ?? seq;
+      appended += written.length;
+      if (result.delta) applyDelta(state, result.delta);
+    }
+    return { appended, commits: plan.commits.length, head };
+  }
+
+  private async plan(head: string, lastProcessed: string | null): Promise<Plan> {
+    if (lastProcessed === null) {
+      const since = this.options.since ? await this.store.resolve(this.options.since) : null;
+      const commits = await this.firstParentChain(head, since);
+      if (since && commits[0]?.oid !== since) {
+        throw new RautaError('RAUTA_ERR_USAGE', `--since ${this.options.since} is not on the first-parent history of ${this.options.ref}; pass a commit of that branch`);
+      }
+      return { commits, rewrittenFrom: null };
+    }
+    const chain = await this.firstParentChain(head, lastProcessed);
+    if (chain[0]?.oid === lastProcessed) return { commits: chain.slice(1), rewrittenFrom: null };
+    const headCommit = await this.store.readCommit(head);
+    // Head descends from the last commit but not along first parents (e.g. a branch
+    // that merged main was fast-forwarded into main): record the head as one step.
+    if (await this.store.isDescendent(head, lastProcessed)) return { commits: [headCommit], rewrittenFrom: null };
+    // Force-push: diff the last accepted tree against the new head directly.
+    return { commits: [headCommit], rewrittenFrom: lastProcessed };
+  }
+
+  /** First-parent ancestors of head, oldest first, starting at `stop` when it is met (inclusive). */
+  private async firstParentChain(head: string, stop: string | null): Promise<CommitInfo[]> {
+    const chain: CommitInfo[] = [];
+    let oid: string | undefined = head;
+    while (oid) {
+      const commit = await this.store.readCommit(oid);
+      chain.push(commit);
+      if (oid === stop) break;
+      oid = commit.parents[0];
+    }
+    return chain.reverse();
+  }
+
+  private async stateAt(tree: string | null): Promise<AcceptedState> {
+    const wanted = tree === EMPTY_TREE ? null : tree;
+    if (this.state && this.state.tree === wanted) return this.state;
+    this.state = wanted === null ? emptyState() : await loadState(this.store, wanted, this.root, this.cache);
+    return this.state;
+  }
+}
+
+export interface ProcessNewCommitsOptions extends ProcessorOptions {
+  /** a working copy or a bare repository */
+  dir: string;
+  log: WatcherLog;
+}
+
+/** One pass without a long-running watcher: record every commit the log does not have yet. */
+export async function processNewCommits(options: ProcessNewCommitsOptions): Promise<ProcessResult> {
+  return new CommitProcessor(GitStore.open(options.dir), options).processNewCommits(options.log);
+}
+
+export interface CommitsToEventsOptions extends ProcessorOptions {
+  dir: string;
+}
+
+/**
+ * The batches a fresh log would hold for the branch, without touching any log
+ * (for `rauta log rebuild`, `rauta validate --rev`, `rauta plan`). One batch per commit.
+ */
+export async function commitsToEvents(options: CommitsToEventsOptions): Promise<RautaEventBody[][]> {
+  const batches: RautaEventBody[][] = [];
+  const memory: WatcherLog & { events: RautaEventBody[] } = {
+    events: [],
+    async append(batch) {
+      const start = this.events.length;
+      this.events.push(...batch);
+      batches.push(batch);
+      return batch.map((e, i) => ({ ...e, seq: start + i + 1 }));
+    },
+    async head() {
+      return this.events.length;
+    },
+    async lastCommitMarker() {
+      return null;
+    },
+    async lastAccepted() {
+      return null;
+    },
+  };
+  await processNewCommits({ ...options, log: memory });
+  return batches;
+}
