@@ -70,6 +70,8 @@ const c = {
   errno_location: libc.func('int *__errno_location(void)'),
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
+  open: libc.func('int open(const char *path, int flags)'),
   close: libc.func('int close(int fd)'),
 };
 
@@ -490,6 +492,33 @@ export function xdpDetach(ifindex: number): void {
   for (const flags of [XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE]) {
     const r = c.xdp_detach(ifindex, flags, null) as number;
     if (r < 0 && r !== -E.ENOENT && r !== -E.EINVAL) bpfFail(`XDP detach on ifindex ${ifindex}`, r, { code: 'RAUTA_ERR_BPF_ATTACH' });
+  }
+}
+
+const CLONE_NEWNET = 0x40000000;
+
+/**
+ * Run fn with the calling thread in the named network namespace (/var/run/netns/<name>),
+ * then switch back. Network namespaces are per thread and libbpf's netlink calls
+ * run on this one, so attach/detach/query inside fn act on that namespace's links.
+ */
+export function withNetns<T>(name: string, fn: () => T): T {
+  const self = c.open('/proc/thread-self/ns/net', 0) as number;
+  if (self < 0) bpfFail('open /proc/thread-self/ns/net', lastErrno() || E.ENOENT);
+  try {
+    const target = c.open(`/var/run/netns/${name}`, 0) as number;
+    if (target < 0) bpfFail(`open network namespace ${name}`, lastErrno() || E.ENOENT, { code: 'RAUTA_ERR_BPF_ATTACH' });
+    const r = c.setns(target, CLONE_NEWNET) as number;
+    const err = lastErrno();
+    c.close(target);
+    if (r < 0) bpfFail(`setns(${name})`, err || E.EPERM, { code: 'RAUTA_ERR_BPF_ATTACH' });
+    try {
+      return fn();
+    } finally {
+      if ((c.setns(self, CLONE_NEWNET) as number) < 0) bpfFail('setns back to the original namespace', lastErrno() || E.EPERM);
+    }
+  } finally {
+    c.close(self);
   }
 }
 

@@ -1,0 +1,123 @@
+// One typed wrapper per map of the XDP program, over the raw libbpf ops.
+// The raw level (Buffers) lets the apply transaction restore byte-identical values.
+import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey } from './map-types.js';
+import {
+  backendListCodec,
+  flowKeyCodec,
+  flowValueCodec,
+  listenerKeyCodec,
+  maglevKeyCodec,
+  maglevTableCodec,
+  nexthopCodec,
+  nexthopKeyCodec,
+  routeKeyCodec,
+  u32Codec,
+  type Codec,
+} from './codecs.js';
+import { BPF_ANY, mapDelete, mapKeys, mapLookup, mapLookupPerCpu, mapUpdate, mapUpdateBatch } from './libbpf.js';
+import { METRIC_NAMES, type MetricName } from './metrics.js';
+
+/** Raw bytes on one map fd. */
+export interface RawMap {
+  readonly name: string;
+  readonly fd: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  getRaw(key: Buffer): Buffer | null;
+  /** flags: BPF_ANY (default), BPF_NOEXIST, BPF_EXIST. */
+  setRaw(key: Buffer, value: Buffer, flags?: number): void;
+  /** False when the key was absent. */
+  deleteRaw(key: Buffer): boolean;
+  keysRaw(): Iterable<Buffer>;
+  setManyRaw(entries: Array<[Buffer, Buffer]>): void;
+}
+
+/** Decoded access to one map. */
+export interface TypedMap<K, V> {
+  readonly raw: RawMap;
+  readonly keyCodec: Codec<K>;
+  readonly valueCodec: Codec<V>;
+  get(key: K): V | null;
+  set(key: K, value: V, flags?: number): void;
+  delete(key: K): boolean;
+  keys(): Iterable<K>;
+  entries(): Iterable<[K, V]>;
+}
+
+export function rawMap(name: string, fd: number, keySize: number, valueSize: number): RawMap {
+  return {
+    name,
+    fd,
+    keySize,
+    valueSize,
+    getRaw: (key) => mapLookup(fd, key, valueSize),
+    setRaw: (key, value, flags = BPF_ANY) => mapUpdate(fd, key, value, flags),
+    deleteRaw: (key) => mapDelete(fd, key),
+    keysRaw: () => mapKeys(fd, keySize),
+    setManyRaw: (entries) => mapUpdateBatch(fd, entries.map(([k]) => k), entries.map(([, v]) => v)),
+  };
+}
+
+export function typedMap<K, V>(raw: RawMap, keyCodec: Codec<K>, valueCodec: Codec<V>): TypedMap<K, V> {
+  return {
+    raw,
+    keyCodec,
+    valueCodec,
+    get(key) {
+      const v = raw.getRaw(keyCodec.encode(key));
+      return v === null ? null : valueCodec.decode(v);
+    },
+    set(key, value, flags = BPF_ANY) {
+      raw.setRaw(keyCodec.encode(key), valueCodec.encode(value), flags);
+    },
+    delete(key) {
+      return raw.deleteRaw(keyCodec.encode(key));
+    },
+    *keys() {
+      for (const k of raw.keysRaw()) yield keyCodec.decode(k);
+    },
+    *entries() {
+      for (const k of raw.keysRaw()) {
+        const v = raw.getRaw(k);
+        if (v !== null) yield [keyCodec.decode(k), valueCodec.decode(v)] as [K, V]; // deleted meanwhile: skip
+      }
+    },
+  };
+}
+
+export interface RautaMaps {
+  routes: TypedMap<RouteKey, BackendList>;
+  maglevTables: TypedMap<MaglevKey, MaglevTable>;
+  flowCache: TypedMap<FlowKey, FlowValue>;
+  listeners: TypedMap<ListenerKey, number>;
+  nexthops: TypedMap<string, Nexthop>;
+  /** Per-CPU counters summed over CPUs, by slot name. */
+  readMetrics(): Record<MetricName, number>;
+}
+
+/** Typed wrappers over the six map fds (from loadRauta or openPinned). */
+export function rautaMaps(fds: Record<MapName, number>): RautaMaps {
+  const make = <K, V>(name: MapName, k: Codec<K>, v: Codec<V>) => typedMap(rawMap(name, fds[name], k.size, v.size), k, v);
+  return {
+    routes: make('routes', routeKeyCodec, backendListCodec),
+    maglevTables: make('maglev_tables', maglevKeyCodec, maglevTableCodec),
+    flowCache: make('flow_cache', flowKeyCodec, flowValueCodec),
+    listeners: make('listeners', listenerKeyCodec, u32Codec),
+    nexthops: make('nexthops', nexthopKeyCodec, nexthopCodec),
+    readMetrics: () => readMetrics(fds.metrics),
+  };
+}
+
+/** METRICS summed over all possible CPUs. Numbers (exact below 2^53 packets per counter). */
+export function readMetrics(metricsFd: number): Record<MetricName, number> {
+  const out = {} as Record<MetricName, number>;
+  METRIC_NAMES.forEach((name, slot) => {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(slot, 0);
+    const perCpu = mapLookupPerCpu(metricsFd, key, 8) ?? [];
+    let sum = 0n;
+    for (const v of perCpu) sum += v.readBigUInt64LE(0);
+    out[name] = Number(sum);
+  });
+  return out;
+}
