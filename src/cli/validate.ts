@@ -8,7 +8,7 @@ import { loadRouteRev } from '../routes/load-rev.js';
 import type { ParsedFile } from '../routes/parse-file.js';
 import type { RouteSet } from '../routes/validate-set.js';
 
-interface Options {
+export interface ValidateOptions {
   rev?: string;
   root?: string;
   json?: boolean;
@@ -26,41 +26,46 @@ export function register(program: Command): void {
       'after',
       '\nExamples:\n  rauta validate examples/repo\n  rauta validate . --rev origin/main --root routes --json\n\nFormat: docs/routes.md; JSON Schema: schemas/route-document.schema.json',
     )
-    .action(async (dir: string, opts: Options) => {
-      let label: string;
-      let commit: string | undefined;
-      let loaded: { files: ParsedFile[]; result: RouteSet };
-      if (opts.rev !== undefined) {
-        if (opts.rev.trim() === '') throw new RautaError('RAUTA_ERR_USAGE', '--rev needs a revision');
-        const rev = await loadRouteRev({ repo: dir, ref: opts.rev, root: opts.root ?? '' });
-        commit = rev.commit;
-        loaded = rev;
-        label = `${dir}@${opts.rev} (${rev.commit.slice(0, 12)})${opts.root ? ` ${opts.root}` : ''}`;
-      } else {
-        const folder = opts.root ? join(dir, opts.root) : dir;
-        loaded = await loadRouteDir(folder);
-        label = folder;
-      }
-      const { files, result } = loaded;
-      const counts = {
-        files: files.length,
-        rules: result.routes.length,
-        listeners: result.listeners.length,
-        backends: result.routes.reduce((n, r) => n + r.backends.length, 0),
-        endpoints: new Set(result.routes.flatMap((r) => r.backends.map((b) => `${b.ip}:${b.port}`))).size,
-      };
-      const valid = result.issues.length === 0;
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ valid, ...(commit ? { commit } : {}), ...counts, issues: result.issues }, null, 2)}\n`);
-      } else {
-        for (const i of result.issues) process.stdout.write(`${formatIssue(i)}\n`);
-        const n = result.issues.length;
-        const verdict = valid ? (counts.files === 0 ? 'valid, but no *.yaml or *.yml files found' : 'valid') : `${n} error${n === 1 ? '' : 's'}`;
-        process.stdout.write(
-          `${label}: ${counts.files} files, ${counts.rules} rules, ${counts.listeners} listeners, ` +
-            `${counts.backends} backends (${counts.endpoints} endpoints): ${verdict}\n`,
-        );
-      }
-      process.exitCode = valid ? 0 : 1;
+    .action(async (dir: string, opts: ValidateOptions) => {
+      process.exitCode = await runValidate(dir, opts, (text) => process.stdout.write(text));
     });
+}
+
+/** The command without commander: prints through `write`, returns the exit code (0 valid, 1 not; throws RautaError for 2). */
+export async function runValidate(dir: string, opts: ValidateOptions, write: (text: string) => void): Promise<number> {
+  let label: string;
+  let commit: string | undefined;
+  let loaded: { files: ParsedFile[]; result: RouteSet };
+  if (opts.rev !== undefined) {
+    if (opts.rev.trim() === '') throw new RautaError('RAUTA_ERR_USAGE', '--rev needs a revision');
+    const rev = await loadRouteRev({ repo: dir, ref: opts.rev, root: opts.root ?? '' });
+    commit = rev.commit;
+    loaded = rev;
+    label = `${dir}@${opts.rev} (${rev.commit.slice(0, 12)})${opts.root ? ` ${opts.root}` : ''}`;
+  } else {
+    const folder = opts.root ? join(dir, opts.root) : dir;
+    loaded = await loadRouteDir(folder);
+    label = folder;
+  }
+  const { files, result } = loaded;
+  const counts = {
+    files: files.length,
+    rules: result.routes.length,
+    listeners: result.listeners.length,
+    backends: result.routes.reduce((n, r) => n + r.backends.length, 0),
+    endpoints: new Set(result.routes.flatMap((r) => r.backends.map((b) => `${b.ip}:${b.port}`))).size,
+  };
+  const valid = result.issues.length === 0;
+  if (opts.json) {
+    write(`${JSON.stringify({ valid, ...(commit ? { commit } : {}), ...counts, issues: result.issues }, null, 2)}\n`);
+  } else {
+    for (const i of result.issues) write(`${formatIssue(i)}\n`);
+    const n = result.issues.length;
+    const verdict = valid ? (counts.files === 0 ? 'valid, but no *.yaml or *.yml files found' : 'valid') : `${n} error${n === 1 ? '' : 's'}`;
+    write(
+      `${label}: ${counts.files} files, ${counts.rules} rules, ${counts.listeners} listeners, ` +
+        `${counts.backends} backends (${counts.endpoints} endpoints): ${verdict}\n`,
+    );
+  }
+  return valid ? 0 : 1;
 }

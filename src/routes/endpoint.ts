@@ -14,23 +14,23 @@ export const UNICAST_IPV4_PATTERN = new RegExp(`^${UNICAST}$`);
 export const ENDPOINT_PATTERN = new RegExp(`^${UNICAST}:${PORT}$`);
 
 /** Why `address` is not a unicast IPv4 address we can route to, or null when it is. */
-export function explainAddress(address: string): string | null {
+export function explainAddress(address: string, label = JSON.stringify(address)): string | null {
   const parts = address.split('.');
-  if (parts.length !== 4) return `"${address}" is not a dotted-quad IPv4 address (like 10.1.0.5)`;
+  if (parts.length !== 4) return `${label} is not a dotted-quad IPv4 address (like 10.1.0.5)`;
   const octets: number[] = [];
   for (const [i, part] of parts.entries()) {
-    if (!/^[0-9]{1,3}$/.test(part)) return `"${address}": octet ${i + 1} ("${part}") is not a number from 0 to 255`;
-    if (part.length > 1 && part.startsWith('0')) return `"${address}": octet ${i + 1} ("${part}") has a leading zero; write ${Number(part)}`;
+    if (!/^[0-9]{1,3}$/.test(part)) return `${label}: octet ${i + 1} ("${part}") is not a number from 0 to 255`;
+    if (part.length > 1 && part.startsWith('0')) return `${label}: octet ${i + 1} ("${part}") has a leading zero; write ${Number(part)}`;
     const n = Number(part);
-    if (n > 255) return `"${address}": octet ${i + 1} is ${n}, more than 255`;
+    if (n > 255) return `${label}: octet ${i + 1} is ${n}, more than 255`;
     octets.push(n);
   }
   const first = octets[0] ?? 0;
-  if (address === '255.255.255.255') return `"${address}" is the broadcast address, not a unicast host`;
-  if (first === 0) return `"${address}" is in 0.0.0.0/8 ("this network"), not a unicast host`;
-  if (first === 127) return `"${address}" is a loopback address; the data path forwards packets out of the NIC, so use the host's own address`;
-  if (first >= 224 && first <= 239) return `"${address}" is a multicast address, not a unicast host`;
-  if (first >= 240) return `"${address}" is in the reserved range 240.0.0.0/4, not a unicast host`;
+  if (address === '255.255.255.255') return `${label} is the broadcast address, not a unicast host`;
+  if (first === 0) return `${label} is in 0.0.0.0/8 ("this network"), not a unicast host`;
+  if (first === 127) return `${label} is a loopback address; the data path forwards packets out of the NIC, so use the host's own address`;
+  if (first >= 224 && first <= 239) return `${label} is a multicast address, not a unicast host`;
+  if (first >= 240) return `${label} is in the reserved range 240.0.0.0/4, not a unicast host`;
   return null;
 }
 
@@ -48,8 +48,8 @@ export function explainEndpoint(endpoint: string): string | null {
   const colon = endpoint.lastIndexOf(':');
   if (colon < 0) return `"${endpoint}" has no port; write it as ip:port, like 10.1.0.5:8080`;
   const address = endpoint.slice(0, colon);
-  const addressProblem = explainAddress(address);
-  if (addressProblem !== null) return `${addressProblem} (endpoint "${endpoint}")`;
+  const addressProblem = explainAddress(address, `address ${address}`);
+  if (addressProblem !== null) return `"${endpoint}": ${addressProblem}`;
   return explainPort(endpoint.slice(colon + 1), `"${endpoint}"`);
 }
 

@@ -94,8 +94,7 @@ function parse(file: string, bytes: Uint8Array): ParsedFile {
 type At = (offset: number, message: string) => void;
 
 function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCounter, result: ParsedFile): void {
-  for (const e of doc.errors) at(e.pos[0], yamlMessage(e.code, e.message, text.slice(e.pos[0], e.pos[1])));
-  for (const w of doc.warnings) at(w.pos[0], yamlMessage(w.code, w.message, text.slice(w.pos[0], w.pos[1])));
+  for (const e of [...doc.errors, ...doc.warnings]) at(e.pos[0], yamlMessage(e.code, e.message, text.slice(e.pos[0])));
   if (doc.errors.length > 0 || doc.contents === null) return; // empty documents (only comments) are fine
   const docStart = doc.contents.range?.[0] ?? doc.range?.[0] ?? 0;
 
@@ -188,9 +187,9 @@ const EXPECTED: Record<string, string> = {
 /** Messages for the issues the schema leaves to the default (types, missing fields). */
 function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
   const input = iss.input;
+  if (input === undefined) return 'required field is missing';
   switch (iss.code) {
     case 'invalid_type': {
-      if (input === undefined) return 'required field is missing';
       const expected = EXPECTED[iss.expected] ?? iss.expected;
       const unquote = (iss.expected === 'int' || iss.expected === 'number') && typeof input === 'string' && /^-?[0-9.]+$/.test(input);
       return `expected ${expected}, got ${describe(input)}${unquote ? '; write it without quotes' : ''}`;
@@ -206,14 +205,15 @@ function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
-const YAML_MESSAGES: Record<string, (src: string) => string> = {
-  DUPLICATE_KEY: (key) => `duplicate key ${JSON.stringify(key)}: a key may appear once per mapping`,
+// Each gets the source text from the error's position on.
+const YAML_MESSAGES: Record<string, (rest: string) => string> = {
+  DUPLICATE_KEY: (rest) => `duplicate key ${JSON.stringify(/^[^:\n]*/.exec(rest)?.[0].trim() ?? '')}: a key may appear once per mapping`,
   TAG_RESOLVE_FAILED: () => 'YAML: unknown tag; route files use plain YAML values (no ! tags)',
 };
 
-function yamlMessage(code: string, message: string, src: string): string {
+function yamlMessage(code: string, message: string, rest: string): string {
   const specific = YAML_MESSAGES[code];
-  return specific ? specific(src) : `YAML: ${message}`;
+  return specific ? specific(rest.slice(0, 200)) : `YAML: ${message}`;
 }
 
 /** 1-based line and byte column of `offset` in raw bytes (used before decoding succeeded). */

@@ -27,7 +27,8 @@ function explainName(name: string): string {
   if (name.length > 63) return `name is ${name.length} characters long; at most 63`;
   const bad = /[^a-z0-9.-]/.exec(name);
   if (bad) {
-    const hint = /[A-Z]/.test(bad[0]) ? `; write "${name.toLowerCase()}"` : '';
+    const fixed = name.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '');
+    const hint = NAME_PATTERN.test(fixed) ? `; write "${fixed}"` : '';
     return `name "${name}" has "${bad[0]}": names use lower-case letters, digits, "-" and "."${hint}`;
   }
   return `name "${name}" must start and end with a letter or digit`;
@@ -152,7 +153,7 @@ const Maglev = z.strictObject({
 });
 
 const apiVersion = z.literal(API_VERSION, {
-  error: (iss) => (typeof input(iss) === 'string' ? `apiVersion must be ${API_VERSION}, got ${quoted(input(iss))}` : undefined),
+  error: (iss) => (typeof input(iss) === 'string' ? `must be ${API_VERSION}, got ${quoted(input(iss))}` : undefined),
 });
 
 export const RoutingRuleDocument = z
@@ -179,7 +180,13 @@ export const ListenerDocument = z
     spec: z.strictObject({
       address: z
         .string()
-        .regex(UNICAST_IPV4_PATTERN, { error: (iss) => explainAddress(String(input(iss))) ?? 'invalid address' })
+        .regex(UNICAST_IPV4_PATTERN, {
+          error: (iss) => {
+            const v = String(input(iss));
+            if (/^[0-9.]+:[0-9]+$/.test(v)) return `"${v}" has a port; write the address alone and the port in spec.port`;
+            return explainAddress(v) ?? 'invalid address';
+          },
+        })
         .meta({ description: 'Virtual IPv4 address (VIP) the data path answers on.' }),
       port: z
         .int()
