@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   RAUTA_ERR_LOG_LOCKED: 'Another writer holds the event log.',
   RAUTA_ERR_LOG_SEQUENCE: 'An append would break the gap-free sequence.',
   RAUTA_ERR_LOG_BACKEND: 'The event log backend is unreachable or misconfigured.',
+  RAUTA_ERR_STATE_SNAPSHOT: 'A desired-state snapshot is unreadable or corrupt; the message names the file.',
   RAUTA_ERR_LOG_INVALID_EVENT: 'An event handed to append does not match its schema; nothing was appended.',
   RAUTA_ERR_GIT: 'A Git operation failed (repository, ref, fetch).',
   RAUTA_ERR_APPLY_FAILED: 'A map write failed; the transaction was rolled back.',
