@@ -148,4 +148,12 @@ int rauta_xdp(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/*
+ * BTF anchors: nothing reads these. They put enum rauta_metric and enum
+ * rauta_method into the object's BTF so test/layout.test.ts can check the TS
+ * mirrors; the section is not .data/.rodata/.bss, so libbpf creates no map for it.
+ */
+const enum rauta_metric rauta_btf_metric SEC(".rauta_btf") = RAUTA_M_COUNT;
+const enum rauta_method rauta_btf_method SEC(".rauta_btf") = RAUTA_METHOD_OPTIONS;
+
 char LICENSE[] SEC("license") = "GPL";
