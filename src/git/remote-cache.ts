@@ -1,0 +1,55 @@
+// A remote repository mirrored into a local bare cache dir over smart HTTP
+// (isomorphic-git fetch). The watcher then reads commits from the cache like
+// from any local repository, following refs/remotes/origin/<branch>.
+import fs from 'node:fs';
+import git from 'isomorphic-git';
+import http from 'isomorphic-git/http/node';
+import { RautaError } from '../errors.js';
+
+export interface RemoteCache {
+  gitdir: string;
+  /** the ref the cache tracks for the branch */
+  trackingRef: string;
+  /** fetch the branch; returns the fetched head sha */
+  fetch(): Promise<string>;
+}
+
+export async function openRemoteCache(opts: { url: string; branch: string; cacheDir: string }): Promise<RemoteCache> {
+  const { url, branch, cacheDir } = opts;
+  try {
+    if (!fs.existsSync(`${cacheDir}/HEAD`)) {
+      fs.mkdirSync(cacheDir, { recursive: true });
+      await git.init({ fs, gitdir: cacheDir, bare: true, defaultBranch: branch });
+    }
+    await git.addRemote({ fs, gitdir: cacheDir, remote: 'origin', url, force: true });
+  } catch (err) {
+    throw new RautaError('RAUTA_ERR_GIT', `cannot prepare the Git cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
+  }
+  const cache = {};
+  return {
+    gitdir: cacheDir,
+    trackingRef: `refs/remotes/origin/${branch}`,
+    async fetch() {
+      try {
+        const result = await git.fetch({
+          fs,
+          http,
+          gitdir: cacheDir,
+          remote: 'origin',
+          ref: branch,
+          singleBranch: true,
+          tags: false,
+          // a force-push must move the tracking ref too: the processor detects the rewrite
+          prune: false,
+          cache,
+        });
+        if (!result.fetchHead) throw new Error(`branch ${branch} not found on the remote`);
+        // isomorphic-git only fast-forwards tracking refs it knows; write it so force-pushes land.
+        await git.writeRef({ fs, gitdir: cacheDir, ref: `refs/remotes/origin/${branch}`, value: result.fetchHead, force: true });
+        return result.fetchHead;
+      } catch (err) {
+        throw new RautaError('RAUTA_ERR_GIT', `fetch ${url} (branch ${branch}) failed: ${(err as Error).message}; check the URL and that the server is reachable`, { cause: err });
+      }
+    },
+  };
+}
