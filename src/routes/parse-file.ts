@@ -111,7 +111,8 @@ function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCou
     );
     return;
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+  if (data === null) return; // an empty document between two ---
+  if (typeof data !== 'object' || Array.isArray(data)) {
     at(docStart, `a route document must be a mapping with apiVersion, kind, metadata and spec; got ${describe(data)}`);
     return;
   }

@@ -70,7 +70,8 @@ export function excessiveNesting(text: string): number {
       while (i + 1 < text.length && text[i + 1] !== '\n') i++;
       continue;
     }
-    const atNodeStart = prev === '\n' || prev === ':' || prev === '-' || prev === '?' || prev === '[' || prev === '{' || prev === ',';
+    // Where a flow collection may open: after a block indicator, or anywhere inside flow context.
+    const atNodeStart = prev === '\n' || prev === ':' || prev === '-' || prev === '?' || (depth > 0 && (prev === '[' || prev === '{' || prev === ','));
     if (depth === 0 && c === '-' && (prev === '\n' || prev === '-') && /\s/.test(text[i + 1] ?? ' ')) {
       if (++dashes > MAX_NESTING) return i;
     } else if ((c === '[' || c === '{') && (depth > 0 || atNodeStart)) {
