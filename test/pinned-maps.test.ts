@@ -1,0 +1,107 @@
+// Pinned maps: a restart reuses them (entries survive), a pin with another layout is
+// refused with RAUTA_ERR_BPF_MAP_MISMATCH and nothing changes, and other processes
+// can open program and maps by path without loading anything.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { needBpf } from './helpers/bpf-env.js';
+import { buildFrame } from './helpers/packet.js';
+import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN } from '../src/dataplane/program.js';
+import { BPF_MAP_TYPE, closeFd, createMap, mapInfo, objGet, objPin, testRun, XDP, mapUpdate } from '../src/dataplane/libbpf.js';
+import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../src/dataplane/codecs.js';
+import { BpfError, RautaError } from '../src/errors.js';
+
+let seq = 0;
+function pinDirFor(t: TestContext): string {
+  const dir = `/sys/fs/bpf/rauta-test-pin-${process.pid}-${seq++}`;
+  t.after(() => {
+    unpin(dir);
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+const isMismatch = (field: RegExp) => (err: unknown) =>
+  err instanceof BpfError && err.code === 'RAUTA_ERR_BPF_MAP_MISMATCH' && field.test(err.message);
+
+test('a pinned routes map with another key size is refused and nothing changes', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
+  // First start: a valid load leaves pins; then swap in a routes map of another layout.
+  loadRauta({ pinDir: dir }).close();
+  unpin(dir);
+  const fd = createMap(BPF_MAP_TYPE.HASH, 'routes', 8, 264, 4096);
+  t.after(() => closeFd(fd));
+  const key = Buffer.alloc(8, 1);
+  const value = Buffer.alloc(264, 7);
+  mapUpdate(fd, key, value);
+  mkdirSync(dir, { recursive: true });
+  objPin(fd, join(dir, 'routes'));
+  const before = mapInfo(fd);
+
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/routes.*keySize expected 16, found 8/), 'RAUTA_ERR_BPF_MAP_MISMATCH naming routes, expected 16 and found 8');
+  assert.deepEqual(readdirSync(dir), ['routes'], 'no other map and no program was pinned');
+  const again = objGet(join(dir, 'routes'));
+  t.after(() => closeFd(again));
+  assert.deepEqual(mapInfo(again), before, 'the pinned map is the same map (same id, same layout)');
+  assert.equal(readdirSync(dir).length, 1);
+});
+
+test('value size, type and max entries mismatches are refused too', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
+  mkdirSync(dir, { recursive: true });
+  const lru = createMap(BPF_MAP_TYPE.HASH, 'flow_cache', 16, 24, 65536); // FLOW_CACHE must be an LRU hash
+  const nh = createMap(BPF_MAP_TYPE.HASH, 'nexthops', 4, 6, 4096); // nexthop is 8 bytes
+  t.after(() => [lru, nh].forEach(closeFd));
+  objPin(lru, join(dir, 'flow_cache'));
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/flow_cache.*type expected lru_hash \(9\), found hash \(1\)/), 'type mismatch names both types');
+  unpin(dir);
+  mkdirSync(dir, { recursive: true });
+  objPin(nh, join(dir, 'nexthops'));
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/nexthops.*valueSize expected 8, found 6/), 'value size mismatch');
+  unpin(dir);
+
+  loadRauta({ pinDir: dir }).close();
+  assert.throws(() => loadRauta({ pinDir: dir, maxEntries: { routes: 100 } }), isMismatch(/routes.*maxEntries expected 100, found 4096/), 'max entries mismatch');
+  assert.deepEqual(readdirSync(dir).sort(), [...MAP_NAMES, PROG_PIN].sort(), 'the valid pins are still all there');
+});
+
+test('reloading a valid pin dir reuses the maps: entries survive, packets still route', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
+  const first = loadRauta({ pinDir: dir, maxEntries: { routes: 512 } });
+  assert.deepEqual(first.reused, [], 'first load creates every map');
+  const key = routeKeyOf('GET', '/kept');
+  first.typed.routes.set(key, { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 3 });
+  first.typed.maglevTables.set({ route: key, gen: 3 }, new Uint8Array(RAUTA_MAGLEV_SIZE));
+  first.typed.listeners.set({ addr: '10.0.0.100', port: 80 }, 0);
+  first.typed.nexthops.set('10.1.0.1', { mac: '02:00:00:00:01:01' });
+  const routesId = mapInfo(first.maps.routes).id;
+  first.close();
+
+  const second = loadRauta({ pinDir: dir, maxEntries: { routes: 512 } });
+  t.after(() => second.close());
+  assert.deepEqual([...second.reused].sort(), [...MAP_NAMES].sort(), 'all six maps reused');
+  assert.equal(mapInfo(second.maps.routes).id, routesId, 'ROUTES is the same kernel map');
+  assert.deepEqual(second.typed.routes.get(key), { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 3 }, 'the route written before the reload survives');
+  const frame = buildFrame({ payload: 'GET /kept HTTP/1.1\r\n\r\n' });
+  assert.equal(testRun(second.progFd, frame).retval, XDP.TX, 'the reloaded program routes with the kept maps');
+
+  // Another process's view: open by path, no load.
+  const pinned = openPinned(dir);
+  t.after(() => pinned.close());
+  assert.equal(pinned.typed.routes.get(key)?.gen, 3, 'openPinned sees the route');
+  assert.equal(testRun(pinned.progFd, frame).retval, XDP.TX, 'the pinned program runs');
+  assert.ok(pinned.typed.readMetrics().ROUTED >= 2, 'metrics are shared through the pins');
+});
+
+test('a pin dir outside bpffs is refused with what to do', (t) => {
+  if (!needBpf(t)) return;
+  assert.throws(
+    () => loadRauta({ pinDir: `/tmp/rauta-not-bpffs-${process.pid}` }),
+    (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_BPF_NO_BPFFS' && /mount -t bpf/.test(err.message),
+  );
+  assert.ok(!existsSync(`/tmp/rauta-not-bpffs-${process.pid}`), 'nothing was created');
+});
