@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { needBpf } from './helpers/bpf-env.js';
 import { buildFrame } from './helpers/packet.js';
 import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN } from '../src/dataplane/program.js';
-import { BPF_MAP_TYPE, closeFd, createMap, mapInfo, objGet, objPin, testRun, XDP, mapUpdate } from '../src/dataplane/libbpf.js';
+import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, testRun, XDP, mapUpdate } from '../src/dataplane/libbpf.js';
 import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../src/dataplane/codecs.js';
 import { BpfError, RautaError } from '../src/errors.js';
 
@@ -104,4 +104,32 @@ test('a pin dir outside bpffs is refused with what to do', (t) => {
     (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_BPF_NO_BPFFS' && /mount -t bpf/.test(err.message),
   );
   assert.ok(!existsSync(`/tmp/rauta-not-bpffs-${process.pid}`), 'nothing was created');
+});
+
+test('raw and typed map ops: batch update, iterate, flags, delete, byte-identical restore', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
+  const prog = loadRauta({ pinDir: dir });
+  t.after(() => prog.close());
+  const routes = prog.typed.routes;
+  const entries = Array.from({ length: 100 }, (_, i) => {
+    const k = routeKeyOf('GET', `/r${i}`);
+    return [routes.keyCodec.encode(k), routes.valueCodec.encode({ backends: [{ ip: `10.2.0.${i}`, port: 1000 + i, weight: i + 1 }], gen: i })] as [Buffer, Buffer];
+  });
+  routes.raw.setManyRaw(entries);
+  assert.equal([...routes.keys()].length, 100, 'batch update wrote 100 routes');
+  assert.deepEqual(routes.get(routeKeyOf('GET', '/r42')), { backends: [{ ip: '10.2.0.42', port: 1042, weight: 43 }], gen: 42 });
+  const decoded = new Map([...routes.entries()].map(([k, v]) => [k.pathHash, v.gen]));
+  assert.equal(decoded.get(routeKeyOf('GET', '/r7').pathHash), 7, 'entries() decodes keys and values');
+
+  const k0 = entries[0]![0];
+  const saved = routes.raw.getRaw(k0)!;
+  assert.throws(() => routes.raw.setRaw(k0, saved, BPF_NOEXIST), (e: unknown) => e instanceof BpfError && e.errno === 17, 'NOEXIST on an existing key: EEXIST kept as errno');
+  assert.throws(() => routes.raw.setRaw(Buffer.alloc(16, 9), saved, BPF_EXIST), (e: unknown) => e instanceof BpfError && e.errno === 2, 'EXIST on a missing key: ENOENT');
+  routes.set(routeKeyOf('GET', '/r0'), { backends: [], gen: 99 });
+  routes.raw.setRaw(k0, saved); // what a rollback does
+  assert.ok(routes.raw.getRaw(k0)!.equals(saved), 'restored byte-identical');
+  assert.equal(routes.delete(routeKeyOf('GET', '/r0')), true, 'delete of a present key');
+  assert.equal(routes.delete(routeKeyOf('GET', '/r0')), false, 'delete of an absent key returns false');
+  assert.equal(routes.get(routeKeyOf('GET', '/r0')), null, 'get of an absent key returns null');
 });

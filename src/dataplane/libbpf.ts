@@ -84,7 +84,6 @@ export const BPF_NOEXIST = 1;
 export const BPF_EXIST = 2;
 /** XDP verdicts. */
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
-const XDP_FLAGS_UPDATE_IF_NOEXIST = 1;
 const XDP_FLAGS_SKB_MODE = 2;
 const XDP_FLAGS_DRV_MODE = 4;
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -530,7 +529,6 @@ export function xdpQueryId(ifindex: number, mode?: 'native' | 'generic'): number
   if (r < 0) bpfFail(`XDP query on ifindex ${ifindex}`, r, { code: 'RAUTA_ERR_BPF_ATTACH' });
   return id[0]!;
 }
-void XDP_FLAGS_UPDATE_IF_NOEXIST;
 
 // ---- BPF_PROG_TEST_RUN --------------------------------------------------
 
