@@ -3,7 +3,9 @@
 // can open program and maps by path without loading anything.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needBpf } from './helpers/bpf-env.js';
 import { buildFrame } from './helpers/packet.js';
@@ -132,4 +134,23 @@ test('raw and typed map ops: batch update, iterate, flags, delete, byte-identica
   assert.equal(routes.delete(routeKeyOf('GET', '/r0')), true, 'delete of a present key');
   assert.equal(routes.delete(routeKeyOf('GET', '/r0')), false, 'delete of an absent key returns false');
   assert.equal(routes.get(routeKeyOf('GET', '/r0')), null, 'get of an absent key returns null');
+});
+
+test('a program the verifier rejects: RAUTA_ERR_BPF_LOAD carrying the verifier log', (t) => {
+  if (!needBpf(t)) return;
+  const tmp = mkdtempSync(join(tmpdir(), 'rauta-bad-bpf-'));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  // Reads packet memory without a bounds check: the verifier must refuse it.
+  writeFileSync(join(tmp, 'bad.bpf.c'), [
+    '#include <linux/bpf.h>',
+    '#include <bpf/bpf_helpers.h>',
+    'SEC("xdp") int bad(struct xdp_md *ctx) { unsigned char *p = (void *)(long)ctx->data; return p[100] ? XDP_PASS : XDP_DROP; }',
+    'char LICENSE[] SEC("license") = "GPL";',
+  ].join('\n'));
+  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', join(tmp, 'bad.bpf.c'), '-o', join(tmp, 'bad.bpf.o')]);
+  assert.throws(
+    () => loadRauta({ pinDir: pinDirFor(t), objectPath: join(tmp, 'bad.bpf.o') }),
+    (err: unknown) => err instanceof BpfError && err.code === 'RAUTA_ERR_BPF_LOAD' && /invalid access to packet/.test(err.message),
+    'the error carries the verifier log line that explains the refusal',
+  );
 });

@@ -106,7 +106,9 @@ export function bpfFail(what: string, status: number, opts: { code?: ErrorCode; 
   const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
   let code: ErrorCode = opts.code ?? 'RAUTA_ERR_BPF_SYSCALL';
   let hint = '';
-  if (errno === E.EPERM || errno === E.EACCES) {
+  if (code === 'RAUTA_ERR_BPF_LOAD' && (errno === E.EACCES || errno === E.EINVAL) && opts.detail) {
+    hint = ': the verifier refused the program (log below)'; // as root, EACCES on load is the verifier
+  } else if (errno === E.EPERM || (errno === E.EACCES && process.getuid?.() !== 0)) {
     code = 'RAUTA_ERR_BPF_PERMISSION';
     hint = ': run as root (CAP_BPF and CAP_NET_ADMIN are needed)';
   } else if (opts.path !== undefined && (errno === E.ENOENT || errno === E.EINVAL) && !onBpffs(opts.path)) {
