@@ -4,6 +4,7 @@
 // the expected rewrite with checksums that verify from scratch.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { needBpf } from './helpers/bpf-env.js';
 import { buildFrame, checksumsOk, DEFAULTS, hex, type FrameSpec } from './helpers/packet.js';
 import { loadRauta, unpin, type RautaProgram } from '../src/dataplane/program.js';
@@ -306,4 +307,27 @@ test('a route inserted with the TypeScript FNV-1a hash is found by packets', (t)
     const spec: FrameSpec = { srcPort: 20000 + i, payload: wire };
     runRow(f, { description: `path ${JSON.stringify(path)}`, input: buildFrame(spec), verdict: 'TX', output: routed(spec, BACKENDS[1]!), counters: routedCounters('FLOW_MISS') });
   }
+});
+
+test('random connections and backends: the incremental checksums equal a from-scratch build', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  const key = f.addRoute('GET', '/api/users');
+  const octet = fc.integer({ min: 1, max: 254 });
+  const ip = fc.tuple(octet, octet, octet, octet).map((o) => o.join('.'));
+  fc.assert(
+    fc.property(ip, fc.integer({ min: 1, max: 65535 }), fc.nat(0xffffffff), ip, fc.integer({ min: 1, max: 65535 }), fc.string({ maxLength: 40 }), (srcIp, srcPort, seq, beIp, bePort, tail) => {
+      const be = { ip: beIp, port: bePort, weight: 1 };
+      f.prog.typed.routes.set(key, { backends: [be, be], gen: 1 });
+      f.prog.typed.nexthops.set(beIp, { mac: '02:aa:bb:cc:dd:ee' });
+      const spec: FrameSpec = { srcIp, srcPort, seq, payload: request('GET', '/api/users') + tail };
+      const input = buildFrame(spec);
+      const res = testRun(f.prog.progFd, input);
+      const expected = buildFrame({ ...spec, srcMac: DEFAULTS.dstMac, dstMac: '02:aa:bb:cc:dd:ee', dstIp: beIp, dstPort: bePort });
+      assert.equal(res.retval, XDP.TX, `routes\n${hex(input)}`);
+      assert.ok(res.dataOut.equals(expected), `rewrite of ${srcIp}:${srcPort} -> ${beIp}:${bePort}\ninput:\n${hex(input)}\nexpected:\n${hex(expected)}\nactual:\n${hex(res.dataOut)}`);
+      f.prog.typed.nexthops.delete(beIp);
+    }),
+    { numRuns: 300 },
+  );
 });
