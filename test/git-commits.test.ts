@@ -127,6 +127,27 @@ test('every kind of commit becomes the right batch, each commit exactly once', a
   ev = await step(repo, log);
   assert.deepEqual(kinds(ev), ['RouteUpserted GET /api', 'RouteUpserted GET /fixed', 'CommitAccepted'], 'the fix carries the combined change since the last accepted commit');
 
+  // clashes with definitions in unchanged files are found: the whole set is validated
+  repo.write(
+    'routes/dup.yaml',
+    routeYaml([
+      { name: 'api', path: '/other', backends: ['10.1.0.10:8080'] },
+      { name: 'dup2', path: '/fixed', backends: ['10.1.0.11:8080'] },
+    ]),
+  );
+  recorded.push(repo.commit('clashing routes'));
+  ev = await step(repo, log);
+  assert.deepEqual(kinds(ev), ['CommitRejected'], 'a name or method+path clash with an unchanged file rejects the commit');
+  const clash = ev[0];
+  assert.ok(clash?.type === 'CommitRejected');
+  const clashText = clash.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('\n');
+  assert.equal(clash.errors.length, 2, `two clashes expected:\n${clashText}`);
+  assert.match(clashText, /routes\/svc\/api\.yaml.*routes\/dup\.yaml|routes\/dup\.yaml.*routes\/svc\/api\.yaml/, 'the name clash names both files');
+  assert.match(clashText, /routes\/dup\.yaml.*routes\/bad\.yaml/, 'the path clash names both files');
+  repo.remove('routes/dup.yaml');
+  recorded.push(repo.commit('drop clashes'));
+  assert.deepEqual(kinds(await step(repo, log)), ['CommitAccepted'], 'dropping the clashing file changes nothing accepted');
+
   // a commit touching only non-route files, and an empty commit
   repo.write('README.md', '# routes\n');
   repo.write('.github/workflows/ci.yaml', 'on: push\n');
@@ -157,6 +178,13 @@ test('every kind of commit becomes the right batch, each commit exactly once', a
   // nothing new: nothing appended
   assert.equal((await step(repo, log)).length, 0, 'a second run without new commits appends nothing');
   assert.deepEqual(markers(await allEvents(log)), recorded, 'every commit recorded exactly once, in order');
+
+  // validating only changed files and their clash partners equals validating the whole set
+  assert.deepEqual(
+    await commitsToEvents({ dir: repo.dir, ref: 'main' }),
+    await commitsToEvents({ dir: repo.dir, ref: 'main', fullValidation: true }),
+    'incremental validation must give the same events as a full validation of every commit',
+  );
 
   // force-push: main rewritten to drop the merge and the api change, plus a new commit
   repo.git('reset', '-q', '--hard', recorded[recorded.length - 3] ?? '');

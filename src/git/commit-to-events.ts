@@ -3,8 +3,16 @@
 // The commit's (sub)folder tree is diffed against the LAST ACCEPTED tree, not
 // the parent's, so a fix after a rejected commit yields the combined change.
 // Only changed route files are parsed (ParsedFile cached by blob oid + path);
-// then the whole resulting set is validated. The only I/O is through the
-// TreeReader the caller hands in.
+// then the resulting set is validated with the same rules as `rauta validate`.
+// The only I/O is through the TreeReader the caller hands in.
+//
+// Whole-set validation costs O(change), not O(repo): the accepted state has no
+// issues, so every issue of the new set involves a changed file, either on its
+// own or clashing (same name or same method+path, same listener name or
+// address:port) with a definition elsewhere. validateRouteSet therefore runs
+// on the changed files plus the unchanged files holding their clash partners
+// (found through the state's indexes), which yields exactly the issues of the
+// whole set (test/git-commits.test.ts checks this against a full validation).
 //
 // Decisions (documented in docs/watcher.md):
 // - Routes are compared by id (method + path) and by spec WITHOUT `source`:
@@ -27,12 +35,17 @@ export interface AcceptedState {
   tree: string | null;
   /** every route file in that tree, by repo path */
   files: Map<string, ParsedFile>;
+  /** by route id (method + path) */
   routes: Map<string, Route>;
+  /** by listener id (address:port) */
   listeners: Map<string, Listener>;
+  /** by name: the clash index for names */
+  routesByName: Map<string, Route>;
+  listenersByName: Map<string, Listener>;
 }
 
 export function emptyState(): AcceptedState {
-  return { tree: null, files: new Map(), routes: new Map(), listeners: new Map() };
+  return { tree: null, files: new Map(), routes: new Map(), listeners: new Map(), routesByName: new Map(), listenersByName: new Map() };
 }
 
 /** What accepting a commit changes in the state (null values = removed). */
@@ -75,6 +88,8 @@ export interface CommitToEventsInput {
   cache?: ParseCache;
   /** set when the commit does not descend from the last processed one: the sha of that one */
   rewrittenFrom?: string | null;
+  /** validate every file of the resulting set instead of the changed files and their clash partners (tests) */
+  fullValidation?: boolean;
 }
 
 export async function commitToEvents(input: CommitToEventsInput): Promise<CommitResult> {
@@ -108,11 +123,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
     changedFiles.set(change.path, parsed);
   }
 
-  const resulting = function* (): Iterable<ParsedFile> {
-    for (const [path, parsed] of base.files) if (!changedFiles.has(path)) yield parsed;
-    for (const parsed of changedFiles.values()) if (parsed) yield parsed;
-  };
-  const validated = validateRouteSet(resulting());
+  const validated = validateRouteSet(input.fullValidation ? wholeSet(base, changedFiles) : affectedSet(base, changedFiles));
   // validateRouteSet reports every file's own issues too, sorted by file, line, col.
   const issues = validated.issues.map((i) => ({ file: i.file, line: i.line, col: i.col, message: i.message }));
   if (issues.length > 0) {
@@ -192,6 +203,36 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
   return { events, accepted: true, delta };
 }
 
+function* wholeSet(base: AcceptedState, changed: Map<string, ParsedFile | null>): Iterable<ParsedFile> {
+  for (const [path, parsed] of base.files) if (!changed.has(path)) yield parsed;
+  for (const parsed of changed.values()) if (parsed) yield parsed;
+}
+
+/** The changed files plus every unchanged file defining a name or id that a changed file defines. */
+function affectedSet(base: AcceptedState, changed: Map<string, ParsedFile | null>): ParsedFile[] {
+  const partners = new Set<string>();
+  const consider = (file: string | undefined): void => {
+    if (file !== undefined && !changed.has(file)) partners.add(file);
+  };
+  for (const parsed of changed.values()) {
+    for (const r of parsed?.routes ?? []) {
+      consider(base.routes.get(routeId(r))?.source.file);
+      consider(base.routesByName.get(r.name)?.source.file);
+    }
+    for (const l of parsed?.listeners ?? []) {
+      consider(base.listeners.get(listenerId(l))?.source.file);
+      consider(base.listenersByName.get(l.name)?.source.file);
+    }
+  }
+  const files: ParsedFile[] = [];
+  for (const parsed of changed.values()) if (parsed) files.push(parsed);
+  for (const file of partners) {
+    const parsed = base.files.get(file);
+    if (parsed) files.push(parsed);
+  }
+  return files;
+}
+
 /** Git's well-known empty tree oid: what CommitAccepted.tree says when the watched folder is absent. */
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
@@ -199,8 +240,19 @@ export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export function applyDelta(state: AcceptedState, delta: StateDelta): void {
   state.tree = delta.tree;
   for (const [k, v] of delta.files) v ? state.files.set(k, v) : state.files.delete(k);
+  // Names can move between ids within one commit: drop all old names first, then add the new.
+  for (const k of delta.routes.keys()) {
+    const old = state.routes.get(k);
+    if (old) state.routesByName.delete(old.name);
+  }
+  for (const k of delta.listeners.keys()) {
+    const old = state.listeners.get(k);
+    if (old) state.listenersByName.delete(old.name);
+  }
   for (const [k, v] of delta.routes) v ? state.routes.set(k, v) : state.routes.delete(k);
   for (const [k, v] of delta.listeners) v ? state.listeners.set(k, v) : state.listeners.delete(k);
+  for (const v of delta.routes.values()) if (v) state.routesByName.set(v.name, v);
+  for (const v of delta.listeners.values()) if (v) state.listenersByName.set(v.name, v);
 }
 
 /** Load the accepted state of one folder tree in full (once, when a watcher starts or resumes). */

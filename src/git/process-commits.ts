@@ -33,6 +33,8 @@ export interface ProcessorOptions {
    * commit of the branch's first-parent history.
    */
   since?: string | null;
+  /** validate every file of each commit's set, not just the changed files and their clash partners (tests) */
+  fullValidation?: boolean;
 }
 
 export interface ProcessResult {
@@ -95,7 +97,7 @@ export class CommitProcessor {
     let appended = 0;
     let rewrittenFrom = plan.rewrittenFrom;
     for (const commit of plan.commits) {
-      const result = await commitToEvents({ reader: this.store, base: state, commit, root: this.root, cache: this.cache, rewrittenFrom });
+      const result = await commitToEvents({ reader: this.store, base: state, commit, root: this.root, cache: this.cache, rewrittenFrom, fullValidation: this.options.fullValidation ?? false });
       rewrittenFrom = null;
       const written = await log.append(result.events, { expectedHead: seq });
       seq = written.at(-1)?.seq ?? seq;
