@@ -334,7 +334,9 @@ export class MaglevCache {
       return ready;
     }
     checkInput(backends, size);
-    const order = populationOrder(backends);
+    // Weight-0 entries (the plan's holes) get no slot: leave them out of the
+    // canonical set so routes whose holes differ share one build.
+    const order = populationOrder(backends).filter((i) => backends[i]!.weight > 0);
     const sorted = order.map((i) => backends[i]!);
     const canonKey = setKey(sorted, size);
     let canon = this.canonical.get(canonKey);

@@ -1,0 +1,58 @@
+// Canonical string ids for map keys, so plan and applied state can key
+// JavaScript Maps by value. The agent builds AppliedState with these.
+import { fnv1a64 } from '../dataplane/fnv1a.js';
+import type { ListenerKey, MaglevKey, RouteKey } from '../dataplane/map-types.js';
+import { METHOD_CODES, type HttpMethod } from '../routes/route-model.js';
+
+/** "method:pathHash", e.g. "1:12638187200555641996" */
+export function routeKeyId(key: RouteKey): string {
+  return `${key.method}:${key.pathHash}`;
+}
+
+/** "method:pathHash:gen" */
+export function maglevKeyId(key: MaglevKey): string {
+  return `${key.route.method}:${key.route.pathHash}:${key.gen}`;
+}
+
+/** "addr:port" */
+export function listenerKeyId(key: ListenerKey): string {
+  return `${key.addr}:${key.port}`;
+}
+
+/** NEXTHOPS is keyed by the backend IPv4 itself. */
+export function nexthopKeyId(ip: string): string {
+  return ip;
+}
+
+// Paths repeat across plans (every plan hashes every desired route), and the
+// BigInt FNV plus its decimal string cost ~1 µs per path: remember both.
+const pathHashes = new Map<string, { hash: bigint; text: string }>();
+function hashed(path: string): { hash: bigint; text: string } {
+  let h = pathHashes.get(path);
+  if (h === undefined) {
+    if (pathHashes.size >= 262_144) pathHashes.clear();
+    const hash = fnv1a64(path);
+    h = { hash, text: hash.toString() };
+    pathHashes.set(path, h);
+  }
+  return h;
+}
+
+export function pathHash(path: string): bigint {
+  return hashed(path).hash;
+}
+
+export function routeKeyFor(route: { method: HttpMethod; path: string }): RouteKey {
+  return { method: METHOD_CODES[route.method], pathHash: hashed(route.path).hash };
+}
+
+/** routeKeyId(routeKeyFor(route)) without converting the hash again. */
+export function routeIdFor(route: { method: HttpMethod; path: string }): string {
+  return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
+}
+
+const METHOD_NAMES = new Map<number, string>(Object.entries(METHOD_CODES).map(([name, code]) => [code, name]));
+/** "GET" for 1; "method 9" for a code the data path does not know. */
+export function methodName(code: number): string {
+  return METHOD_NAMES.get(code) ?? `method ${code}`;
+}

@@ -1,0 +1,345 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { emptyAppliedState, maglevKeyId, planChanges, routeKeyFor, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
+import { backendIdentity, buildMaglevTable, isHole } from '../src/dataplane/maglev.js';
+import type { BackendSlot, MapOp } from '../src/dataplane/map-types.js';
+import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
+import { RautaError } from '../src/errors.js';
+
+// ---- generators ------------------------------------------------------------
+
+const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
+const IPS = Array.from({ length: 40 }, (_, i) => `10.0.${i >> 4}.${(i & 15) + 1}`);
+const PATHS = Array.from({ length: 12 }, (_, i) => `/svc/${i}`);
+const METHODS: HttpMethod[] = ['GET', 'POST', 'DELETE'];
+
+const backendsArb = fc.uniqueArray(record<Backend>({ ip: fc.constantFrom(...IPS), port: fc.constantFrom(80, 8080), weight: fc.integer({ min: 1, max: 20 }) }), {
+  minLength: 1,
+  maxLength: 8,
+  selector: backendIdentity,
+});
+
+function route(method: HttpMethod, path: string, backends: Backend[]): Route {
+  return { name: `${method.toLowerCase()}${path.replaceAll('/', '-')}`, method, path, backends, tableSize: 4099, source: { file: 'routes/r.yaml', line: 1 } };
+}
+
+const desiredArb: fc.Arbitrary<DesiredDataplane> = fc
+  .record({
+    routes: fc.uniqueArray(fc.tuple(fc.constantFrom(...METHODS), fc.constantFrom(...PATHS), backendsArb), { maxLength: 10, selector: ([m, p]) => `${m} ${p}` }),
+    listeners: fc.uniqueArray(fc.tuple(fc.constantFrom('192.0.2.1', '192.0.2.2'), fc.constantFrom(80, 443)), { maxLength: 3, selector: ([a, p]) => `${a}:${p}` }),
+    missingMac: fc.subarray(IPS, { maxLength: 3 }),
+    extraMac: fc.subarray(['10.9.9.9', '10.9.9.8'], {}),
+    macSeed: fc.integer({ min: 0, max: 3 }),
+  })
+  .map(({ routes, listeners, missingMac, extraMac, macSeed }) => ({
+    routes: routes.map(([m, p, b]) => route(m, p, b)),
+    listeners: listeners.map(([address, port]): Listener => ({ name: `l${port}`, address, port, source: { file: 'l.yaml', line: 1 } })),
+    nexthops: Object.fromEntries(
+      [...IPS.filter((ip) => !missingMac.includes(ip)), ...extraMac].map((ip, i) => [ip, `02:00:00:00:${((i + macSeed) & 0xff).toString(16).padStart(2, '0')}:01`]),
+    ),
+  }));
+
+/** Ways the maps can differ from what the agent wrote: hand edits, crashes mid-apply, leftovers. */
+type Drift =
+  | { kind: 'dropTable'; pick: number }
+  | { kind: 'orphanTable'; pick: number; gen: number }
+  | { kind: 'strayRoute'; path: string }
+  | { kind: 'editWeight'; pick: number; weight: number }
+  | { kind: 'trailingHole'; pick: number }
+  | { kind: 'duplicate'; pick: number }
+  | { kind: 'corruptTable'; pick: number }
+  | { kind: 'strayListener' }
+  | { kind: 'wrongMac'; pick: number }
+  | { kind: 'dropRoute'; pick: number };
+
+const driftArb: fc.Arbitrary<Drift> = fc.oneof(
+  record({ kind: fc.constant('dropTable' as const), pick: fc.nat() }),
+  record({ kind: fc.constant('orphanTable' as const), pick: fc.nat(), gen: fc.integer({ min: 0, max: 5 }) }),
+  record({ kind: fc.constant('strayRoute' as const), path: fc.constantFrom('/stray', '/old') }),
+  record({ kind: fc.constant('editWeight' as const), pick: fc.nat(), weight: fc.integer({ min: 0, max: 30 }) }),
+  record({ kind: fc.constant('trailingHole' as const), pick: fc.nat() }),
+  record({ kind: fc.constant('duplicate' as const), pick: fc.nat() }),
+  record({ kind: fc.constant('corruptTable' as const), pick: fc.nat() }),
+  record({ kind: fc.constant('strayListener' as const) }),
+  record({ kind: fc.constant('wrongMac' as const), pick: fc.nat() }),
+  record({ kind: fc.constant('dropRoute' as const), pick: fc.nat() }),
+);
+
+function applyDrift(s: AppliedState, d: Drift): void {
+  const routes = [...s.routes.values()];
+  const tables = [...s.tables.values()];
+  const r = routes.length > 0 ? routes[('pick' in d ? d.pick : 0) % routes.length]! : undefined;
+  switch (d.kind) {
+    case 'dropTable':
+      if (tables.length > 0) s.tables.delete(maglevKeyId(tables[d.pick % tables.length]!.key));
+      break;
+    case 'orphanTable': {
+      const key = r ? r.key : routeKeyFor({ method: 'PUT', path: '/gone' });
+      const t = { key: { route: key, gen: (r?.value.gen ?? 0) + d.gen }, value: new Uint8Array(4099) };
+      s.tables.set(maglevKeyId(t.key), t);
+      break;
+    }
+    case 'strayRoute': {
+      const key = routeKeyFor({ method: 'GET', path: d.path });
+      s.routes.set(routeKeyId(key), { key, value: { backends: [{ ip: '10.7.7.7', port: 80, weight: 1 }], gen: 3 } });
+      s.tables.set(maglevKeyId({ route: key, gen: 3 }), { key: { route: key, gen: 3 } });
+      break;
+    }
+    case 'editWeight':
+      if (r) {
+        const backends = r.value.backends.map((b, i) => (i === 0 && !isHole(b) ? { ...b, weight: d.weight } : b));
+        s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends } });
+      }
+      break;
+    case 'trailingHole':
+      if (r) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, { ip: '0.0.0.0', port: 0, weight: 0 }] } });
+      break;
+    case 'duplicate':
+      if (r && r.value.backends.length < 32) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
+      break;
+    case 'corruptTable':
+      if (tables.length > 0) {
+        const t = tables[d.pick % tables.length]!;
+        const value = new Uint8Array(t.value ?? new Uint8Array(4099));
+        value[d.pick % value.length] = (value[d.pick % value.length]! + 1) % 2;
+        s.tables.set(maglevKeyId(t.key), { key: t.key, value });
+      }
+      break;
+    case 'strayListener':
+      s.listeners.set('198.51.100.1:8080', { addr: '198.51.100.1', port: 8080 });
+      break;
+    case 'wrongMac': {
+      const ips = [...s.nexthops.keys()];
+      if (ips.length > 0) s.nexthops.set(ips[d.pick % ips.length]!, { mac: 'ee:ee:ee:ee:ee:ee' });
+      break;
+    }
+    case 'dropRoute':
+      if (r) s.routes.delete(routeKeyId(r.key));
+      break;
+  }
+}
+
+/** A realistic applied state: a previous desired state, applied, then drifted. */
+const appliedArb: fc.Arbitrary<AppliedState> = fc.tuple(fc.option(desiredArb, { nil: undefined }), fc.array(driftArb, { maxLength: 4 })).map(([previous, drifts]) => {
+  const s = previous ? simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), previous).ops) : emptyAppliedState();
+  for (const d of drifts) applyDrift(s, d);
+  return s;
+});
+
+// ---- invariants --------------------------------------------------------------
+
+/** Run ops one by one against the model and check the ordering rules at every step. */
+function checkOrdering(applied: AppliedState, plan: Plan): AppliedState {
+  const ops = plan.ops;
+  const isRouteOp = (op: MapOp) => op.map === 'routes' || op.map === 'maglev_tables';
+  const firstRouteOp = ops.findIndex(isRouteOp);
+  const lastRouteSet = ops.reduce((last, op, i) => (op.map === 'routes' ? i : last), -1);
+  ops.forEach((op, i) => {
+    if ((op.map === 'listeners' || op.map === 'nexthops') && op.op === 'set' && firstRouteOp >= 0) {
+      assert.ok(i < firstRouteOp, `op ${i}: ${op.map} set after the first route op (${firstRouteOp})`);
+    }
+    if ((op.map === 'listeners' || op.map === 'nexthops') && op.op === 'delete') {
+      assert.ok(i > lastRouteSet, `op ${i}: ${op.map} delete before the last ROUTES op (${lastRouteSet})`);
+    }
+  });
+  let state = applied;
+  for (const [i, op] of ops.entries()) {
+    if (op.map === 'routes' && op.op === 'set') {
+      const tid = maglevKeyId({ route: op.key, gen: op.value.gen });
+      assert.ok(state.tables.get(tid)?.value, `op ${i}: ROUTES set to gen ${op.value.gen} before its table ${tid} is written`);
+      for (const b of op.value.backends) {
+        if (!isHole(b)) assert.ok(op.value.backends.length <= 32, 'at most 32 slots');
+      }
+    }
+    if (op.map === 'maglev_tables' && op.op === 'delete') {
+      const rid = routeKeyId(op.key.route);
+      const r = state.routes.get(rid);
+      assert.ok(!r || r.value.gen !== op.key.gen, `op ${i}: table ${maglevKeyId(op.key)} deleted while ROUTES still points at it`);
+    }
+    state = simulateApply(state, [op]);
+  }
+  return state;
+}
+
+/** The final state is exactly the desired one. */
+function checkReached(state: AppliedState, desired: DesiredDataplane): void {
+  const routes = desired.routes as Route[];
+  assert.equal(state.routes.size, routes.length, 'ROUTES must hold exactly the desired routes');
+  const usedIps = new Set<string>();
+  for (const r of routes) {
+    const key = routeKeyFor(r);
+    const a = state.routes.get(routeKeyId(key));
+    assert.ok(a, `route ${r.method} ${r.path} missing`);
+    const live = a.value.backends.filter((b) => !isHole(b));
+    assert.deepEqual(
+      live.map((b) => `${backendIdentity(b)}/${b.weight}`).sort(),
+      r.backends.map((b) => `${backendIdentity(b)}/${b.weight}`).sort(),
+      `route ${r.method} ${r.path}: live backends differ from desired`,
+    );
+    assert.ok(a.value.backends.length === 0 || !isHole(a.value.backends.at(-1)!), 'count must be highest used index + 1');
+    const t = state.tables.get(maglevKeyId({ route: key, gen: a.value.gen }));
+    assert.ok(t?.value, `route ${r.method} ${r.path}: no table for gen ${a.value.gen}`);
+    for (const slot of t.value) assert.ok(slot < a.value.backends.length && !isHole(a.value.backends[slot]!), `table slot points at hole/out of range ${slot}`);
+    for (const b of r.backends) usedIps.add(b.ip);
+  }
+  assert.equal(state.tables.size, routes.length, 'exactly one table per route (no orphans, no old gens)');
+  assert.deepEqual([...state.listeners.keys()].sort(), (desired.listeners as Listener[]).map((l) => `${l.address}:${l.port}`).sort(), 'listeners differ');
+  const wantNexthops = [...usedIps].filter((ip) => desired.nexthops[ip] !== undefined).sort();
+  assert.deepEqual([...state.nexthops.keys()].sort(), wantNexthops, 'nexthops must be the used backend IPs that have a MAC');
+  for (const ip of wantNexthops) assert.equal(state.nexthops.get(ip)!.mac, desired.nexthops[ip], `nexthop ${ip} MAC`);
+}
+
+// ---- properties -------------------------------------------------------------------
+
+test('plan then apply reaches desired, and planning again is empty (fixpoint), from drifted states', () => {
+  fc.assert(
+    fc.property(appliedArb, desiredArb, fc.boolean(), fc.boolean(), (applied, desired, verifyTables, fullResync) => {
+      const plan = planChanges(applied, desired, { verifyTables, fullResync });
+      const reached = checkOrdering(applied, plan);
+      checkReached(reached, desired);
+      const again = planChanges(reached, desired, { verifyTables: true });
+      assert.deepEqual(again.ops.map(describe), [], 'a second plan after applying the first must be empty');
+      assert.equal(plan.summary.ops, plan.ops.length);
+      assert.equal(plan.routes.reduce((n, r) => n + r.ops, 0) + plan.summary.listenersSet + plan.summary.listenersDeleted + plan.summary.nexthopsSet + plan.summary.nexthopsDeleted + plan.summary.orphanTablesDeleted, plan.ops.length, 'every op is accounted for');
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('drift is repaired and reported: hand-edited lists, missing or corrupt tables', () => {
+  const desired = { routes: [route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }, { ip: '10.0.0.2', port: 80, weight: 1 }])], listeners: [], nexthops: {} };
+  const base = simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), desired).ops);
+  const r = [...base.routes.values()][0];
+  const tid = maglevKeyId({ route: r!.key, gen: 1 });
+
+  const dup = simulateApply(base, [{ map: 'routes', op: 'set', key: r!.key, value: { gen: 1, backends: [...r!.value.backends, r!.value.backends[0]!] } }]);
+  const p1 = planChanges(dup, desired);
+  assert.equal(p1.routes[0]?.change, 'repaired', 'a duplicated backend is drift');
+  assert.match(p1.routes[0]?.reason ?? '', /appears twice/);
+
+  const noTable = { ...base, tables: new Map() };
+  const p2 = planChanges(noTable, desired);
+  assert.equal(p2.routes[0]?.change, 'repaired');
+  assert.deepEqual(p2.ops.map(describe), ['set maglev_tables gen 2', 'set routes gen 2'], 'a missing table: new gen and flip, nothing to delete');
+
+  const bad = new Uint8Array(base.tables.get(tid)!.value!);
+  bad[0] = bad[0] === 0 ? 1 : 0;
+  const corrupt = { ...base, tables: new Map([[tid, { key: base.tables.get(tid)!.key, value: bad }]]) };
+  assert.equal(planChanges(corrupt, desired).ops.length, 0, 'without verifyTables the bytes are not compared');
+  const p3 = planChanges(corrupt, desired, { verifyTables: true });
+  assert.equal(p3.routes[0]?.change, 'repaired');
+  assert.deepEqual(p3.ops.map(describe), ['set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1']);
+});
+
+test('stable slots: survivors keep their index, holes are reused lowest first, tables never point at holes', () => {
+  const backend = fc.constantFrom(...IPS.slice(0, 36));
+  fc.assert(
+    fc.property(fc.array(fc.uniqueArray(backend, { minLength: 1, maxLength: 32 }), { minLength: 1, maxLength: 8 }), (steps) => {
+      let state = emptyAppliedState();
+      let previous: BackendSlot[] = [];
+      for (const ips of steps) {
+        const desired = { routes: [route('GET', '/s', ips.map((ip) => ({ ip, port: 80, weight: 1 })))], listeners: [], nexthops: {} };
+        state = simulateApply(state, planChanges(state, desired).ops);
+        const now = [...state.routes.values()][0]!.value.backends;
+        const keep = new Set(ips);
+        const holesBefore = previous.map((b, i) => (isHole(b) || !keep.has(b.ip) ? i : -1)).filter((i) => i >= 0);
+        previous.forEach((b, i) => {
+          if (!isHole(b) && keep.has(b.ip)) assert.equal(now[i]?.ip, b.ip, `survivor ${b.ip} moved from index ${i}`);
+        });
+        const added = ips.filter((ip) => !previous.some((b) => b.ip === ip));
+        const expectedIndexes = [...holesBefore, ...Array.from({ length: 40 }, (_, k) => previous.length + k)].slice(0, added.length);
+        added.forEach((ip, k) => assert.equal(now.findIndex((b) => b.ip === ip), expectedIndexes[k], `new backend ${ip} should take the lowest free index`));
+        assert.ok(now.length <= 32 && !isHole(now.at(-1)!), `count ${now.length} must be highest used index + 1`);
+        const gen = [...state.routes.values()][0]!.value.gen;
+        const table = [...state.tables.values()].find((t) => t.key.gen === gen)!.value!;
+        for (const slot of table) assert.ok(!isHole(now[slot]!), `table points at hole ${slot}`);
+        previous = now;
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('a new route writes its table, then ROUTES; a removed one deletes ROUTES, then its tables', () => {
+  const desired = { routes: [route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }])], listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }], nexthops: { '10.0.0.1': '02:00:00:00:00:01' } };
+  const add = planChanges(emptyAppliedState(), desired);
+  assert.deepEqual(add.ops.map(describe), ['set listeners', 'set nexthops', 'set maglev_tables gen 1', 'set routes gen 1']);
+  assert.deepEqual({ change: add.routes[0]?.change, disruption: add.routes[0]?.disruption }, { change: 'added', disruption: 0 });
+  const state = simulateApply(emptyAppliedState(), add.ops);
+  const remove = planChanges(state, { routes: [], listeners: [], nexthops: {} });
+  assert.deepEqual(remove.ops.map(describe), ['delete routes', 'delete maglev_tables gen 1', 'delete listeners', 'delete nexthops']);
+  assert.deepEqual({ change: remove.routes[0]?.change, method: remove.routes[0]?.method, disruption: remove.routes[0]?.disruption }, { change: 'removed', method: 'GET', disruption: 1 });
+});
+
+test('invalid desired routes are errors that say where', () => {
+  const b = [{ ip: '10.0.0.1', port: 80, weight: 1 }];
+  assert.throws(() => planChanges(emptyAppliedState(), { routes: [route('GET', '/a', b), route('GET', '/a', b)], listeners: [], nexthops: {} }), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /routes\/r\.yaml:1/.test(e.message));
+  assert.throws(() => planChanges(emptyAppliedState(), { routes: [route('GET', '/a', [...b, ...b])], listeners: [], nexthops: {} }), /lists backend 10\.0\.0\.1:80 twice/);
+});
+
+// ---- scale -----------------------------------------------------------------------
+
+function bigDesired(n: number, pools: number): DesiredDataplane {
+  const poolBackends = Array.from({ length: pools }, (_, p) => Array.from({ length: 8 }, (_, i) => ({ ip: `10.${p >> 8}.${p & 255}.${i + 1}`, port: 8080, weight: 1 + (i % 3) })));
+  const routes = Array.from({ length: n }, (_, i) => route(METHODS[i % 3]!, `/api/v1/service-${i}`, poolBackends[i % pools]!));
+  const nexthops: Record<string, string> = {};
+  for (const pool of poolBackends) for (const b of pool) nexthops[b.ip] = '02:00:00:00:00:01';
+  return { routes, listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }], nexthops };
+}
+
+function time<T>(fn: () => T): [T, number] {
+  const t0 = performance.now();
+  const out = fn();
+  return [out, performance.now() - t0];
+}
+
+test('one backend of one route changes in a 1,024-route state: ops only for that route (op counts printed)', () => {
+  const desired = bigDesired(1024, 64);
+  const [initial, tInitial] = time(() => planChanges(emptyAppliedState(), desired));
+  const state = simulateApply(emptyAppliedState(), initial.ops);
+  const [noop, tNoop] = time(() => planChanges(state, desired));
+  assert.equal(noop.ops.length, 0, 'an unchanged state plans nothing');
+
+  const routes = (desired.routes as Route[]).slice();
+  const target = routes[517]!;
+  routes[517] = { ...target, backends: target.backends.map((b, i) => (i === 3 ? { ...b, ip: '10.200.0.1' } : b)) };
+  const changed = { ...desired, nexthops: { ...desired.nexthops, '10.200.0.1': '02:00:00:00:00:02' } };
+  changed.routes = routes;
+  const [one, tOne] = time(() => planChanges(state, changed));
+  const [full, tFull] = time(() => planChanges(state, changed, { fullResync: true }));
+  const targetId = routeKeyId(routeKeyFor(target));
+  const routeOps = one.ops.filter((op) => op.map === 'routes' || op.map === 'maglev_tables');
+  assert.ok(routeOps.every((op) => routeKeyId(op.map === 'routes' ? op.key : op.key.route) === targetId), 'every route op must touch only the changed route');
+  assert.deepEqual(one.ops.map(describe), ['set nexthops', 'set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1']);
+  assert.equal(one.routes.length, 1);
+  const rp = one.routes[0]!;
+  assert.deepEqual([rp.backendsAdded, rp.backendsRemoved], [['10.200.0.1:8080'], [`${target.backends[3]!.ip}:8080`]]);
+  assert.ok(rp.disruption > 0 && rp.disruption < 0.3, `replacing 1 of 8 backends should move about its share of slots, moved ${rp.disruption}`);
+  // the replacement takes the removed backend's index
+  const after = simulateApply(state, one.ops).routes.get(targetId)!.value.backends;
+  assert.equal(after[3]?.ip, '10.200.0.1', 'the new backend reuses the freed index 3');
+  console.log(
+    `plan @1,024 routes: initial ${initial.ops.length} ops in ${tInitial.toFixed(1)} ms; no-op plan ${tNoop.toFixed(1)} ms; ` +
+      `one-backend change ${one.ops.length} ops (${tOne.toFixed(1)} ms, disruption ${(rp.disruption * 100).toFixed(1)}%) vs fullResync ${full.ops.length} ops (${tFull.toFixed(1)} ms)`,
+  );
+});
+
+test('65,536 routes: plan times (printed, not asserted)', () => {
+  const desired = bigDesired(65_536, 256);
+  const [initial, tInitial] = time(() => planChanges(emptyAppliedState(), desired));
+  const state = simulateApply(emptyAppliedState(), initial.ops);
+  const [noop, tNoop] = time(() => planChanges(state, desired));
+  assert.equal(noop.ops.length, 0, 'an unchanged 65,536-route state plans nothing');
+  const routes = (desired.routes as Route[]).slice();
+  routes[40_000] = { ...routes[40_000]!, backends: routes[40_000]!.backends.slice(1) };
+  const [one, tOne] = time(() => planChanges(state, { ...desired, routes }));
+  assert.equal(one.routes.length, 1);
+  console.log(`plan @65,536 routes (256 backend pools): initial ${initial.ops.length} ops in ${tInitial.toFixed(0)} ms; no-op plan ${tNoop.toFixed(0)} ms; one-backend removal ${one.ops.length} ops in ${tOne.toFixed(0)} ms`);
+});
+
+function describe(op: MapOp): string {
+  if (op.map === 'maglev_tables') return `${op.op} maglev_tables gen ${op.key.gen}`;
+  if (op.map === 'routes' && op.op === 'set') return `set routes gen ${op.value.gen}`;
+  return `${op.op} ${op.map}`;
+}
