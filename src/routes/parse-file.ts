@@ -5,12 +5,16 @@
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ValidationIssue } from '../events/event-types.js';
-import type { Listener, Route } from './route-model.js';
+import { HttpMethod, listenerId, routeId, type Listener, type Route } from './route-model.js';
 import {
   DOCUMENT_KINDS,
   DOCUMENT_SCHEMAS,
   ListenerDocument,
   RoutingRuleDocument,
+  ListenerAddress,
+  ListenerPort,
+  MetadataName,
+  PathValue,
   fieldsAt,
   toListener,
   toRoute,
@@ -26,6 +30,21 @@ export interface ParsedFile {
   routes: Route[];
   listeners: Listener[];
   issues: ValidationIssue[];
+  /**
+   * Identities of documents that failed validation (as far as their name,
+   * method and path or address and port are valid), so validateRouteSet can
+   * report a duplicate in the same run as the document's own errors.
+   */
+  invalid?: Claim[];
+}
+
+/** What an invalid document still claims: its name, and its route or VIP:port when those parts are valid. */
+export interface Claim {
+  kind: DocumentKind;
+  name?: string;
+  /** routeId or listenerId, when the parts it is made of are valid */
+  id?: string;
+  source: { file: string; line: number };
 }
 
 export const MAX_DOCUMENTS = 1000;
@@ -131,12 +150,13 @@ function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCou
   }
   const docKind = kind as DocumentKind;
   const parsed = DOCUMENT_SCHEMAS[docKind].safeParse(data, { error: genericMessage });
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportSchemaIssue(doc, docKind, issue, at);
-    return;
-  }
   // Route.source.line: the document's first content line (its apiVersion: usually).
   const source = { file: result.file, line: lineCounter.linePos(docStart).line };
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) reportSchemaIssue(doc, docKind, issue, at);
+    (result.invalid ??= []).push(claimOf(docKind, data as Record<string, unknown>, source));
+    return;
+  }
   if (docKind === 'RoutingRule') result.routes.push(toRoute(parsed.data as z.output<typeof RoutingRuleDocument>, source));
   else result.listeners.push(toListener(parsed.data as z.output<typeof ListenerDocument>, source));
 }
@@ -152,6 +172,29 @@ function reportSchemaIssue(doc: Document, kind: DocumentKind, issue: z.core.$Zod
     return;
   }
   at(locate(doc, issue.path), `${fieldPath(issue.path)}: ${issue.message}`);
+}
+
+function claimOf(kind: DocumentKind, data: Record<string, unknown>, source: Claim['source']): Claim {
+  const get = (...path: string[]): unknown =>
+    path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined), data);
+  const ok = <T>(schema: z.ZodType<T>, v: unknown): T | undefined => {
+    const r = schema.safeParse(v);
+    return r.success ? r.data : undefined;
+  };
+  const claim: Claim = { kind, source };
+  const name = ok(MetadataName, get('metadata', 'name'));
+  if (name !== undefined) claim.name = name;
+  if (kind === 'RoutingRule') {
+    const method = ok(HttpMethod, get('spec', 'match', 'method'));
+    const path = ok(PathValue, get('spec', 'match', 'path', 'value'));
+    const type = get('spec', 'match', 'path', 'type');
+    if (method !== undefined && path !== undefined && (type === undefined || type === 'Exact')) claim.id = routeId({ method, path });
+  } else {
+    const address = ok(ListenerAddress, get('spec', 'address'));
+    const port = ok(ListenerPort, get('spec', 'port'));
+    if (address !== undefined && port !== undefined) claim.id = listenerId({ address, port });
+  }
+  return claim;
 }
 
 /** "spec.backends[1].endpoint" */

@@ -47,12 +47,17 @@ const Method = z.enum(HttpMethod.options, {
   },
 }).meta({ description: `HTTP method to match: one of ${methodList}.` });
 
-const Name = z
+export const MetadataName = z
   .string()
   .regex(NAME_PATTERN, { error: (iss) => explainName(String(input(iss))) })
   .meta({ description: 'Unique name among documents of this kind: 1-63 lower-case letters, digits, "-" or ".".' });
 
-const Metadata = z.strictObject({ name: Name });
+const Metadata = z.strictObject({ name: MetadataName });
+
+export const PathValue = z
+  .string()
+  .regex(PATH_PATTERN, { error: (iss) => explainPath(String(input(iss))) ?? 'invalid path' })
+  .meta({ description: 'Request path to match byte for byte: starts with "/", at most 255 bytes of printable ASCII, no space, "?" or "#".' });
 
 const PathMatch = z
   .strictObject({
@@ -62,10 +67,7 @@ const PathMatch = z
       })
       .default('Exact')
       .meta({ description: 'Exact (Tier 1, the default) or Prefix (needs Tier 2, not available yet).' }),
-    value: z
-      .string()
-      .regex(PATH_PATTERN, { error: (iss) => explainPath(String(input(iss))) ?? 'invalid path' })
-      .meta({ description: 'Request path to match byte for byte: starts with "/", at most 255 bytes of printable ASCII, no space, "?" or "#".' }),
+    value: PathValue,
   })
   .superRefine((path, ctx) => {
     if (path.type === 'Prefix')
@@ -172,26 +174,30 @@ export const RoutingRuleDocument = z
 export type RoutingRuleDocument = z.output<typeof RoutingRuleDocument>;
 export type RoutingRuleDocumentInput = z.input<typeof RoutingRuleDocument>;
 
+export const ListenerAddress = z
+  .string()
+  .regex(UNICAST_IPV4_PATTERN, {
+    error: (iss) => {
+      const v = String(input(iss));
+      if (/^[0-9.]+:[0-9]+$/.test(v)) return `"${v}" has a port; write the address alone and the port in spec.port`;
+      return explainAddress(v) ?? 'invalid address';
+    },
+  })
+  .meta({ description: 'Virtual IPv4 address (VIP) the data path answers on.' });
+
+export const ListenerPort = z
+  .int()
+  .min(1, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` })
+  .max(65535, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` });
+
 export const ListenerDocument = z
   .strictObject({
     apiVersion,
     kind: z.literal('Listener'),
     metadata: Metadata,
     spec: z.strictObject({
-      address: z
-        .string()
-        .regex(UNICAST_IPV4_PATTERN, {
-          error: (iss) => {
-            const v = String(input(iss));
-            if (/^[0-9.]+:[0-9]+$/.test(v)) return `"${v}" has a port; write the address alone and the port in spec.port`;
-            return explainAddress(v) ?? 'invalid address';
-          },
-        })
-        .meta({ description: 'Virtual IPv4 address (VIP) the data path answers on.' }),
-      port: z
-        .int()
-        .min(1, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` })
-        .max(65535, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` }),
+      address: ListenerAddress,
+      port: ListenerPort,
     }),
   })
   .meta({ title: 'rauta Listener', description: 'A VIP:port the data path answers; traffic to anything else passes through untouched.' });
