@@ -6,7 +6,8 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_DOCUMENTS, isRouteFile, parseRouteFile } from '../src/routes/parse-file.js';
-import { MAX_FILE_BYTES } from '../src/routes/safe-text.js';
+import fc from 'fast-check';
+import { MAX_FILE_BYTES, decodeUtf8 } from '../src/routes/safe-text.js';
 import { validateRouteSet } from '../src/routes/validate-set.js';
 import { formatIssue, loadRouteDir } from '../src/routes/load-dir.js';
 import { Route } from '../src/routes/route-model.js';
@@ -153,4 +154,31 @@ test('loadRouteDir rejects an oversized file without reading it', async (t) => {
   const { result } = await loadRouteDir(dir);
   assert.equal(result.issues.length, 1);
   assert.match(formatIssue(result.issues[0]!), /big\.yaml:1:1: file is 1\.0 MiB; route files may be at most 1\.0 MiB/);
+});
+
+test('non-UTF-8 is reported at the first bad byte (the bytes before it decode cleanly)', () => {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 64 }),
+    fc.tuple(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.uint8Array({ maxLength: 4 }), fc.string({ maxLength: 5 })).map(
+      ([a, junk, b]) => new Uint8Array([...enc(a), ...junk, ...enc(b)]),
+    ),
+  );
+  fc.assert(
+    fc.property(bytes, (b) => {
+      let valid = true;
+      try {
+        strict.decode(b);
+      } catch {
+        valid = false;
+      }
+      const r = decodeUtf8(b);
+      assert.equal(r.ok, valid);
+      if (!r.ok) {
+        assert.ok(r.offset < b.length, `offset ${r.offset} inside the input`);
+        assert.doesNotThrow(() => strict.decode(b.subarray(0, r.offset)), 'the prefix before the reported byte is valid UTF-8');
+      }
+    }),
+    { numRuns: 3000 },
+  );
 });
