@@ -8,6 +8,8 @@ type Register = (program: Command) => void;
 // Subcommand modules, in the order --help lists them.
 const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./validate.js'),
+  () => import('./log.js'),
+  () => import('./history.js'),
 ];
 
 export async function main(argv: string[]): Promise<number> {

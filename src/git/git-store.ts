@@ -48,8 +48,23 @@ export class GitStore implements TreeReader {
     return info;
   }
 
-  /** The commit a ref or revision (full sha, branch, refs/…) points at. */
-  async resolve(ref: string): Promise<string> {
+  /** The commit a revision points at: full or short sha, branch, tag, refs/…, with `~N` / `^` suffixes (first parents). */
+  async resolve(rev: string): Promise<string> {
+    const m = /^(.*?)((?:~\d*|\^1?)*)$/.exec(rev);
+    const base = m?.[1] || rev;
+    let oid = await this.resolveRef(base);
+    for (const step of (m?.[2] ?? '').match(/~\d*|\^1?/g) ?? []) {
+      const count = step.startsWith('~') ? Number(step.slice(1) || '1') : 1;
+      for (let i = 0; i < count; i++) {
+        const parent = (await this.readCommit(oid)).parents[0];
+        if (!parent) throw new RautaError('RAUTA_ERR_GIT', `${rev}: ${oid.slice(0, 12)} has no parent (the revision goes past the first commit)`);
+        oid = parent;
+      }
+    }
+    return oid;
+  }
+
+  private async resolveRef(ref: string): Promise<string> {
     if (/^[0-9a-f]{40}$/.test(ref)) return ref;
     const oid = await this.wrap(`resolve ${ref}`, async () => {
       try {
