@@ -64,6 +64,7 @@ test('the corpus covers every failure named in the route-format issue', () => {
     'duplicate-listener', 'endpoint-not-unicast', 'endpoint-port-range', 'backends-empty', 'backends-too-many',
     'backend-twice', 'weight-range', 'path-no-slash', 'path-too-long', 'path-space', 'path-control', 'path-query',
     'path-fragment', 'method-unknown', 'table-size', 'prefix-path', 'header-match', 'tier', 'combination',
+    'too-many-documents', 'deep-nesting', 'unknown-field', 'duplicate-route-invalid',
   ])
     assert.ok(names.has(required), `test/fixtures/invalid has no case "${required}"`);
 });
