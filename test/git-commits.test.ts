@@ -133,6 +133,8 @@ test('every kind of commit becomes the right batch, each commit exactly once', a
     routeYaml([
       { name: 'api', path: '/other', backends: ['10.1.0.10:8080'] },
       { name: 'dup2', path: '/fixed', backends: ['10.1.0.11:8080'] },
+      // invalid (0.0.0.0 is not a unicast host) and still claiming GET /api
+      { name: 'dup3', path: '/api', backends: ['0.0.0.0:8080'] },
     ]),
   );
   recorded.push(repo.commit('clashing routes'));
@@ -141,10 +143,18 @@ test('every kind of commit becomes the right batch, each commit exactly once', a
   const clash = ev[0];
   assert.ok(clash?.type === 'CommitRejected');
   const clashText = clash.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('\n');
-  assert.equal(clash.errors.length, 2, `two clashes expected:\n${clashText}`);
+  assert.equal(clash.errors.length, 4, `two clashes, an invalid endpoint and its clash expected:\n${clashText}`);
+  assert.match(clashText, /0\.0\.0\.0/, 'the invalid endpoint is reported');
   assert.match(clashText, /routes\/svc\/api\.yaml.*routes\/dup\.yaml|routes\/dup\.yaml.*routes\/svc\/api\.yaml/, 'the name clash names both files');
   assert.match(clashText, /routes\/dup\.yaml.*routes\/bad\.yaml/, 'the path clash names both files');
   repo.remove('routes/dup.yaml');
+  // an invalid document whose only link to the rest is the route it claims
+  repo.write('routes/claim.yaml', routeYaml([{ name: 'claimer', path: '/api', backends: ['0.0.0.0:8080'] }]));
+  recorded.push(repo.commit('invalid claim'));
+  ev = await step(repo, log);
+  assert.ok(ev[0]?.type === 'CommitRejected');
+  assert.equal(ev[0].errors.length, 2, `its own error and the clash with routes/svc/api.yaml: ${JSON.stringify(ev[0].errors)}`);
+  repo.remove('routes/claim.yaml');
   recorded.push(repo.commit('drop clashes'));
   assert.deepEqual(kinds(await step(repo, log)), ['CommitAccepted'], 'dropping the clashing file changes nothing accepted');
 

@@ -223,6 +223,12 @@ function affectedSet(base: AcceptedState, changed: Map<string, ParsedFile | null
       consider(base.listeners.get(listenerId(l))?.source.file);
       consider(base.listenersByName.get(l.name)?.source.file);
     }
+    // Invalid documents still claim their name and id, so their clashes are reported too.
+    for (const claim of parsed?.invalid ?? []) {
+      const [byId, byName] = claim.kind === 'RoutingRule' ? [base.routes, base.routesByName] : [base.listeners, base.listenersByName];
+      if (claim.id !== undefined) consider(byId.get(claim.id)?.source.file);
+      if (claim.name !== undefined) consider(byName.get(claim.name)?.source.file);
+    }
   }
   const files: ParsedFile[] = [];
   for (const parsed of changed.values()) if (parsed) files.push(parsed);
