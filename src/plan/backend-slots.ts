@@ -41,6 +41,10 @@ export function malformation(applied: readonly BackendSlot[]): string | null {
 
 /** The backend list the desired backends get, given what is applied now. `desired` has distinct ip:port (checked by the caller). */
 export function assignSlots(applied: readonly BackendSlot[], desired: readonly Backend[]): SlotAssignment {
+  if (applied.length === 0) {
+    // A new route: slots in the order of the definition (Backend has BackendSlot's shape; both are read-only).
+    return { slots: desired.slice(), added: desired.map(backendIdentity), removed: [], reweighted: [], malformed: null };
+  }
   const want = new Map<string, number>();
   for (const b of desired) want.set(backendIdentity(b), b.weight);
   const slots: BackendSlot[] = [];

@@ -51,6 +51,13 @@ export function routeIdFor(route: { method: HttpMethod; path: string }): string 
   return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
 }
 
+/** Key and id of a route at once (one memo lookup). */
+export function routeKeyAndId(route: { method: HttpMethod; path: string }): { key: RouteKey; id: string } {
+  const h = hashed(route.path);
+  const method = METHOD_CODES[route.method];
+  return { key: { method, pathHash: h.hash }, id: `${method}:${h.text}` };
+}
+
 const METHOD_NAMES = new Map<number, string>(Object.entries(METHOD_CODES).map(([name, code]) => [code, name]));
 /** "GET" for 1; "method 9" for a code the data path does not know. */
 export function methodName(code: number): string {

@@ -14,7 +14,7 @@ import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../datap
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import type { AppliedState, AppliedTable } from './applied-state.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots } from './backend-slots.js';
-import { listenerKeyId, maglevKeyId, methodName, routeIdFor, routeKeyFor } from './ids.js';
+import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId } from './ids.js';
 
 export interface DesiredDataplane {
   routes: readonly Route[] | Readonly<Record<string, Route>>;
@@ -95,13 +95,14 @@ function where(route: Route): string {
 
 interface DesiredRoute {
   route: Route;
+  key: RouteKey;
   id: string;
 }
 
 function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute> {
   const byId = new Map<string, DesiredRoute>();
   for (const route of routes) {
-    const id = routeIdFor(route);
+    const { key, id } = routeKeyAndId(route);
     const other = byId.get(id);
     if (other) {
       const what = routeId(other.route) === routeId(route) ? 'the same method and path' : `a path hash collision (FNV-1a 64 of "${other.route.path}" and "${route.path}")`;
@@ -118,7 +119,7 @@ function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute>
         }
       }
     }
-    byId.set(id, { route, id });
+    byId.set(id, { route, key, id });
   }
   return byId;
 }
@@ -150,21 +151,19 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
   const routeOps: MapOp[] = [];
   const routePlans: RoutePlan[] = [];
   const deletedTables = new Set<string>();
-  /** tableId of every route's final generation */
-  const liveTables = new Set<string>();
+  /** routeKeyId → gen after this plan, for routes the plan writes */
+  const rewritten = new Map<string, number>();
   const usedIps = new Set<string>();
   let unchanged = 0;
 
   // Unchanged routes first, without allocating: the common case of every plan.
   const toWrite: string[] = [];
-  for (const [id, { route }] of desiredRoutes) {
+  for (const { route, id } of desiredRoutes.values()) {
     for (const b of route.backends) usedIps.add(b.ip);
     const a = applied.routes.get(id);
     if (a && !fullResync && a.value.gen !== 0 && alreadyAssigned(a.value.backends, route.backends)) {
-      const tableId = `${id}:${a.value.gen}`;
-      const t = applied.tables.get(tableId);
+      const t = applied.tables.get(`${id}:${a.value.gen}`);
       if (t && (!verifyTables || !t.value || sameBytes(t.value, tableFor(cache, a.value.backends, route.tableSize)!))) {
-        liveTables.add(tableId);
         unchanged++;
         continue;
       }
@@ -212,25 +211,37 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
   // 3. added and changed routes, in id order
   toWrite.sort();
   for (const id of toWrite) {
-    const { route } = desiredRoutes.get(id)!;
-    const key = routeKeyFor(route);
+    const { route, key } = desiredRoutes.get(id)!;
     const size = route.tableSize;
     const a = applied.routes.get(id);
-    const base = { id, name: route.name, method: route.method, path: route.path };
     if (!a) {
-      const slots = assignSlots([], route.backends).slots;
+      const { slots, added } = assignSlots([], route.backends);
       const table = tableFor(cache, slots, size)!;
       const gen = 1;
       routeOps.push({ map: 'maglev_tables', op: 'set', key: { route: key, gen }, value: table });
       routeOps.push({ map: 'routes', op: 'set', key, value: { backends: slots, gen } });
-      liveTables.add(maglevKeyId({ route: key, gen }));
-      routePlans.push({ ...base, change: 'added', backendsAdded: slots.map(backendIdentity), backendsRemoved: [], backendsChanged: [], disruption: 0, ops: 2, genFrom: null, genTo: gen });
+      rewritten.set(id, gen);
+      routePlans.push({
+        id,
+        name: route.name,
+        method: route.method,
+        path: route.path,
+        change: 'added',
+        backendsAdded: added,
+        backendsRemoved: [],
+        backendsChanged: [],
+        disruption: 0,
+        ops: 2,
+        genFrom: null,
+        genTo: gen,
+      });
       continue;
     }
+    const base = { id, name: route.name, method: route.method, path: route.path };
     const gen = a.value.gen;
     const assignment = assignSlots(a.value.backends, route.backends);
     const sameBackends = sameSlots(assignment.slots, a.value.backends);
-    const currentId = maglevKeyId({ route: key, gen });
+    const currentId = `${id}:${gen}`;
     const current = applied.tables.get(currentId);
     let tableProblem: string | null = null;
     if (gen === 0) tableProblem = 'gen 0 is never written';
@@ -248,7 +259,7 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
       routeOps.push({ map: 'maglev_tables', op: 'delete', key: current.key });
       deletedTables.add(currentId);
     }
-    liveTables.add(maglevKeyId({ route: key, gen: newGen }));
+    rewritten.set(id, newGen);
     // Disruption against what the data path uses now: the applied table if we
     // have its bytes, else the table the applied backends give.
     let disruption = 1;
@@ -319,9 +330,20 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     }
   }
 
-  // 5. orphan tables
+  // 5. orphan tables: any applied table that is neither deleted above nor its
+  // route's final generation. Counting first skips the scan when there are none.
   const orphans: string[] = [];
-  for (const id of applied.tables.keys()) if (!liveTables.has(id) && !deletedTables.has(id)) orphans.push(id);
+  let live = unchanged; // each unchanged route's current table is present (checked above)
+  for (const [id, gen] of rewritten) if (applied.tables.has(`${id}:${gen}`)) live++;
+  if (applied.tables.size > live + deletedTables.size) {
+    for (const tableId of applied.tables.keys()) {
+      if (deletedTables.has(tableId)) continue;
+      const cut = tableId.lastIndexOf(':');
+      const rid = tableId.slice(0, cut);
+      const finalGen = rewritten.get(rid) ?? (desiredRoutes.has(rid) ? applied.routes.get(rid)?.value.gen : undefined);
+      if (finalGen === undefined || String(finalGen) !== tableId.slice(cut + 1)) orphans.push(tableId);
+    }
+  }
   const orphanOps: MapOp[] = orphans.sort().map((id) => ({ map: 'maglev_tables', op: 'delete', key: applied.tables.get(id)!.key }));
 
   const ops = [...setFirst, ...removeOps, ...routeOps, ...deleteAfter, ...orphanOps];
