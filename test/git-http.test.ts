@@ -71,6 +71,10 @@ test('webhook: a signed POST fetches at once; a bad or missing signature gets 40
   assert.equal(server.requests.length, requestsBefore, `a refused hook must not reach the Git server: ${server.requests.slice(requestsBefore).join(', ')}`);
   assert.equal(await log.head(), 2, 'nothing was appended for refused hooks');
 
+  const other = JSON.stringify({ ref: 'refs/heads/feature', after: second });
+  assert.equal(await post(hook, other, { 'x-hub-signature-256': signBody('s3cret', other) }), 202, 'a push to another branch is acknowledged');
+  assert.equal(watcher.stats.fetches, fetchesBefore, 'a push to another branch does not fetch');
+
   assert.equal(await post(hook, body, { 'x-hub-signature-256': signBody('s3cret', body) }), 202, 'a signed hook is accepted');
   const head = await log.waitForHead(2, undefined, 20_000);
   assert.equal(head, 4, `the signed hook should have fetched and recorded the pushed commit (head ${head}; errors: ${errors.map(String).join('; ')})`);

@@ -14,7 +14,7 @@
 // (found through the state's indexes), which yields exactly the issues of the
 // whole set (test/git-commits.test.ts checks this against a full validation).
 //
-// Decisions (documented in docs/watcher.md):
+// Decisions (documented in src/git/README.md):
 // - Routes are compared by id (method + path) and by spec WITHOUT `source`:
 //   a route moved to another file, or to another line, with the same spec is
 //   not a change and emits nothing. When a route does change, its

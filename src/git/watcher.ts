@@ -155,7 +155,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
     await new Promise<void>((resolve) => fsWatcher!.once('ready', () => resolve()));
   }
   const poll = setInterval(() => background('poll'), options.pollMs ?? (remote ? 15_000 : 5_000));
-  const webhook = createWebhookHandler({ secret: options.secret ?? null, onPush: () => background('webhook') });
+  const webhook = createWebhookHandler({ secret: options.secret ?? null, branch, onPush: () => background('webhook') });
 
   try {
     await trigger('start');

@@ -16,6 +16,8 @@ export interface WebhookOptions {
   /** called for each accepted hook; must not throw (the watcher serializes runs) */
   onPush: () => void;
   path?: string;
+  /** the watched branch: a signed push event for another ref (JSON `ref`) is acknowledged and skipped */
+  branch?: string;
 }
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
@@ -52,10 +54,26 @@ export function createWebhookHandler(opts: WebhookOptions): RequestHandler {
         return true;
       }
     }
+    const ref = pushedRef(body);
+    if (opts.branch && ref !== null && ref !== `refs/heads/${opts.branch}`) {
+      res.writeHead(202, { 'content-type': 'application/json' }).end(`${JSON.stringify({ fetch: 'skipped', reason: `${ref} is not the watched branch` })}\n`);
+      return true;
+    }
     opts.onPush();
     res.writeHead(202, { 'content-type': 'application/json' }).end('{"fetch":"triggered"}\n');
     return true;
   };
+}
+
+/** The `ref` of a JSON push payload (GitHub, Gitea, GitLab), or null when there is none. */
+function pushedRef(body: Buffer): string | null {
+  try {
+    const payload: unknown = JSON.parse(body.toString('utf8'));
+    if (payload && typeof payload === 'object' && typeof (payload as { ref?: unknown }).ref === 'string') return (payload as { ref: string }).ref;
+  } catch {
+    // not JSON (a ping, a form-encoded payload): fetch anyway, it is cheap when nothing changed
+  }
+  return null;
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
