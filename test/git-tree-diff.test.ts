@@ -1,5 +1,7 @@
 // diffTrees over real repositories: the right changes, and unchanged subtrees are never read.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { GitStore } from '../src/git/git-store.js';
 import { diffTrees, resolveSubtree } from '../src/git/tree-diff.js';
@@ -80,4 +82,17 @@ test('diffTrees handles a file replaced by a folder of the same name', async (t)
       ['x.yaml/inner.yaml', false, true],
     ],
   );
+});
+
+test('diffTrees does not report symlinks as files', async (t) => {
+  const tmp = tempDir('tree-diff-link');
+  t.after(tmp.cleanup);
+  const repo = TestRepo.init(tmp.dir);
+  repo.write('a.yaml', 'a\n');
+  const c1 = repo.commit('file');
+  fs.symlinkSync('a.yaml', path.join(tmp.dir, 'link.yaml'));
+  const c2 = repo.commit('symlink');
+  const store = GitStore.open(tmp.dir);
+  const changes = await diffTrees(store, (await store.readCommit(c1)).tree, (await store.readCommit(c2)).tree);
+  assert.deepEqual(changes, [], 'a symlink holds a path, not route content: it must not be parsed');
 });

@@ -106,7 +106,8 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
     ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }]
     : [];
 
-  const changes = (await diffTrees(reader, base.tree, tree, root)).filter((c) => isRouteFile(c.path));
+  // Route files are judged by their path inside the root (a root may itself sit in a dot-folder).
+  const changes = (await diffTrees(reader, base.tree, tree, root)).filter((c) => isRouteFile(root ? c.path.slice(root.length + 1) : c.path));
 
   // Parse the changed files; unchanged ones keep their ParsedFile from the base state.
   const changedFiles = new Map<string, ParsedFile | null>();

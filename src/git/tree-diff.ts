@@ -3,6 +3,8 @@
 // so the cost grows with the change, not with the repository.
 import type { TreeEntry, TreeReader } from './tree-reader.js';
 
+const SYMLINK = '120000';
+
 /** One changed file: null oid on one side means added or deleted. */
 export interface FileChange {
   /** slash-separated path relative to the diffed trees, prefixed with `prefix` */
@@ -42,13 +44,14 @@ async function diffInto(
   for (const name of new Set([...oldByName.keys(), ...newByName.keys()])) {
     const before = oldByName.get(name);
     const after = newByName.get(name);
-    if (before && after && before.oid === after.oid && before.type === after.type) continue;
+    if (before && after && before.oid === after.oid && before.mode === after.mode) continue;
     const path = prefix ? `${prefix}/${name}` : name;
     // A name can switch between file and folder: treat it as delete one kind, add the other.
     const oldSub = before?.type === 'tree' ? before.oid : null;
     const newSub = after?.type === 'tree' ? after.oid : null;
-    const oldBlob = before?.type === 'blob' ? before.oid : null;
-    const newBlob = after?.type === 'blob' ? after.oid : null;
+    // Symlinks (mode 120000) are blobs holding a path, not file content: not route files.
+    const oldBlob = before?.type === 'blob' && before.mode !== SYMLINK ? before.oid : null;
+    const newBlob = after?.type === 'blob' && after.mode !== SYMLINK ? after.oid : null;
     if (oldSub || newSub) subdirs.push(diffInto(reader, oldSub, newSub, path, out));
     if (oldBlob !== newBlob) out.push({ path, oldOid: oldBlob, newOid: newBlob });
   }
