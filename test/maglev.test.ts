@@ -87,11 +87,15 @@ test('every slot indexes a real backend, and weight 0 gets no slot', () => {
   );
 });
 
-test('the cache returns the same tables as a fresh build, for any input order', () => {
+test('the cache returns the same tables as a fresh build, for any input order and with holes', () => {
   const cache = new MaglevCache();
+  const hole = { ip: '0.0.0.0', port: 0, weight: 0 };
   fc.assert(
     fc.property(
-      backendsArb(1, 32, fc.integer({ min: 1, max: 5 })).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
+      backendsArb(1, 30, fc.integer({ min: 1, max: 5 }))
+        .chain((b) => fc.tuple(fc.constant(b), fc.nat(b.length)))
+        .map(([b, at]) => [...b.slice(0, at), hole, ...b.slice(at), hole].slice(0, b.length + 1)) // a hole inside, as the plan passes slots
+        .chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
       ([backends, shuffled]) => {
         assert.deepEqual(cache.get(backends, M), buildMaglevTable(backends, M), 'cached table differs from a fresh build');
         assert.deepEqual(cache.get(shuffled, M), buildMaglevTable(shuffled, M), 'table remapped from the canonical build differs');

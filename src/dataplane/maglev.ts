@@ -165,9 +165,75 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size = MAGL
   const { ln, order: listOrder } = sizeTables(size);
   const best = new Float64Array(size).fill(Infinity);
   const owner = new Uint8Array(size);
+  const reciprocal = 1 / size;
+  if (equalWeights(weight)) fillEqual(owner, best, offset, skip, weight, size, ln, listOrder, reciprocal);
+  else fillWeighted(owner, best, offset, skip, weight, totalWeight, size, ln, listOrder, reciprocal);
+  rebalance(owner, best, offset, skip, weight, totalWeight, size);
+  const table = new Uint8Array(size);
+  for (let s = 0; s < size; s++) table[s] = order[owner[s]!]!;
+  return table;
+}
+
+function equalWeights(weight: Float64Array): boolean {
+  let w0 = 0;
+  for (const w of weight) {
+    if (w === 0) continue;
+    if (w0 === 0) w0 = w;
+    else if (w !== w0) return false;
+  }
+  return true;
+}
+
+// Equal weights: arrival order is (position j, then backend order), so walk
+// positions once and let the first backend to reach a free slot take it. Same
+// result as fillWeighted, with a 4 KB working set and no float compares.
+function fillEqual(
+  owner: Uint8Array,
+  best: Float64Array,
+  offset: Int32Array,
+  skip: Int32Array,
+  weight: Float64Array,
+  size: number,
+  ln: Float64Array,
+  listOrder: Int32Array,
+  reciprocal: number,
+): void {
+  const active = Int32Array.from([...weight.keys()].filter((k) => weight[k]! > 0));
+  const inv = 1 / weight[active[0]!]!;
+  owner.fill(255);
+  let filled = 0;
+  for (let j = 0; j < size && filled < size; j++) {
+    const pos = listOrder[j]!;
+    for (let a = 0; a < active.length; a++) {
+      const k = active[a]!;
+      const x = offset[k]! + pos * skip[k]!;
+      let s = x - ((x * reciprocal) | 0) * size;
+      if (s >= size) s -= size;
+      else if (s < 0) s += size;
+      if (owner[s] === 255) {
+        owner[s] = k;
+        best[s] = ln[j]! * inv;
+        filled++;
+      }
+    }
+  }
+}
+
+function fillWeighted(
+  owner: Uint8Array,
+  best: Float64Array,
+  offset: Int32Array,
+  skip: Int32Array,
+  weight: Float64Array,
+  totalWeight: number,
+  size: number,
+  ln: Float64Array,
+  listOrder: Int32Array,
+  reciprocal: number,
+): void {
+  const n = weight.length;
   const next = new Int32Array(n);
   let uncovered = size;
-  const reciprocal = 1 / size;
   // Process every backend's list up to time `horizon`; once every slot has an
   // arrival at or before it, later arrivals cannot win any slot. The first
   // horizon leaves ~0.1 slots uncovered on average; extend until none is.
@@ -199,10 +265,6 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size = MAGL
     }
     horizon += 2 / totalWeight;
   }
-  rebalance(owner, best, offset, skip, weight, totalWeight, size);
-  const table = new Uint8Array(size);
-  for (let s = 0; s < size; s++) table[s] = order[owner[s]!]!;
-  return table;
 }
 
 /** skip^-1 mod M, to find where a slot sits in a backend's list. */
