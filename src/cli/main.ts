@@ -10,6 +10,7 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./validate.js'),
   () => import('./log.js'),
   () => import('./history.js'),
+  () => import('./plan.js'),
 ];
 
 export async function main(argv: string[]): Promise<number> {

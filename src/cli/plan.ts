@@ -1,0 +1,193 @@
+// `rauta plan [--from REV] [--to REV | --worktree]`: the dataplane impact of a
+// routes change, for reviewers of a routes pull request. Loads the route set
+// at both sides (validated exactly as the watcher will), builds the maps the
+// `from` side gives, and plans `from` → `to` with the real planner: per route
+// the backends added, removed and reweighted, the map operations, and the
+// share of Maglev slots (connections) that move. Exit 0: no map change;
+// 1: a change; 2: usage error or a side that fails validation.
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { RautaError } from '../errors.js';
+import { emptyAppliedState, planChanges, routeIdFor, simulateApply, type Plan, type PlanSummary, type RoutePlan } from '../plan/plan.js';
+import { formatIssue, loadRouteDir } from '../routes/load-dir.js';
+import { loadRouteRev } from '../routes/load-rev.js';
+import type { ValidationIssue } from '../routes/issues.js';
+import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+
+export interface PlanCliOptions {
+  repo?: string;
+  root?: string;
+  from?: string;
+  to?: string;
+  worktree?: boolean;
+  json?: boolean;
+}
+
+export interface RouteSide {
+  /** "HEAD", "main~1", or "worktree" */
+  label: string;
+  commit: string | null;
+  routes: Route[];
+  listeners: Listener[];
+  issues: ValidationIssue[];
+}
+
+export interface RouteImpact {
+  change: RoutePlan['change'];
+  /** "GET /api/products" */
+  route: string;
+  name: string | null;
+  /** where the `to` side defines it (the `from` side for a removed route) */
+  source: string | null;
+  backendsAdded: string[];
+  backendsRemoved: string[];
+  backendsChanged: RoutePlan['backendsChanged'];
+  ops: number;
+  /** 0..1: share of the route's Maglev slots whose backend changes */
+  disruption: number;
+}
+
+export interface PlanReport {
+  from: { label: string; commit: string | null };
+  to: { label: string; commit: string | null };
+  changed: boolean;
+  ops: number;
+  routes: RouteImpact[];
+  listenersAdded: string[];
+  listenersRemoved: string[];
+  summary: PlanSummary;
+}
+
+// The plan is about routes, not a node: every backend IP gets a stand-in MAC so
+// new and retired backends show as nexthop writes, as they would on a node.
+function standInMacs(routes: readonly Route[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of routes) for (const b of r.backends) out[b.ip] = '02:00:00:00:00:01';
+  return out;
+}
+
+/** Pure: the map changes that take a node from the `from` route set to the `to` route set. */
+export function planRouteSets(from: Pick<RouteSide, 'routes' | 'listeners'>, to: Pick<RouteSide, 'routes' | 'listeners'>): Plan {
+  const base = { routes: from.routes, listeners: from.listeners, nexthops: standInMacs(from.routes) };
+  const fromPlan = planChanges(emptyAppliedState(), base);
+  const applied = simulateApply(emptyAppliedState(), fromPlan.ops);
+  return planChanges(applied, { routes: to.routes, listeners: to.listeners, nexthops: standInMacs(to.routes) });
+}
+
+/** Pure: the plan as a reviewer reads it, with names and sources for removed routes too. */
+export function planReport(from: RouteSide, to: RouteSide): PlanReport {
+  const plan = planRouteSets(from, to);
+  const fromById = new Map(from.routes.map((r) => [routeIdFor(r), r]));
+  const routes: RouteImpact[] = plan.routes.map((p) => {
+    const known = p.name === null ? fromById.get(p.id) : undefined;
+    const toRoute = p.path !== null ? to.routes.find((r) => r.method === p.method && r.path === p.path) : undefined;
+    const src = toRoute ?? known;
+    return {
+      change: p.change,
+      route: p.path !== null ? `${p.method} ${p.path}` : known ? routeId(known) : `${p.method} (path hash ${p.id.split(':')[1] ?? '?'})`,
+      name: p.name ?? known?.name ?? null,
+      source: src ? `${src.source.file}:${src.source.line}` : null,
+      backendsAdded: p.backendsAdded,
+      backendsRemoved: p.backendsRemoved,
+      backendsChanged: p.backendsChanged,
+      ops: p.ops,
+      disruption: p.disruption,
+    };
+  });
+  const order = { removed: 0, changed: 1, added: 2, repaired: 3, resynced: 4 } as const;
+  routes.sort((a, b) => order[a.change] - order[b.change] || (a.route < b.route ? -1 : a.route > b.route ? 1 : 0));
+  const fromL = new Set(from.listeners.map(listenerId));
+  const toL = new Set(to.listeners.map(listenerId));
+  return {
+    from: { label: from.label, commit: from.commit },
+    to: { label: to.label, commit: to.commit },
+    changed: plan.ops.length > 0,
+    ops: plan.ops.length,
+    routes,
+    listenersAdded: [...toL].filter((l) => !fromL.has(l)).sort(),
+    listenersRemoved: [...fromL].filter((l) => !toL.has(l)).sort(),
+    summary: plan.summary,
+  };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** One line per route: "~ GET /api/x (name) +a -b c weight 1→3: 3 ops, 12.3% of connections move". */
+export function formatImpact(r: RouteImpact): string {
+  const mark = { added: '+', removed: '-', changed: '~', repaired: '!', resynced: '=' }[r.change];
+  const parts = [
+    ...r.backendsAdded.map((b) => `+${b}`),
+    ...r.backendsRemoved.map((b) => `-${b}`),
+    ...r.backendsChanged.map((c) => `${c.backend} weight ${c.from}→${c.to}`),
+  ];
+  const move = r.change === 'added' ? 'new' : r.change === 'removed' ? 'all connections lose their route' : `${pct(r.disruption)} of connections move`;
+  return `${mark} ${r.route}${r.name ? ` (${r.name})` : ''}${parts.length ? ` ${parts.join(' ')}` : ''}: ${r.ops} op${r.ops === 1 ? '' : 's'}, ${move}`;
+}
+
+export function formatReport(report: PlanReport): string {
+  const lines = report.routes.map(formatImpact);
+  for (const l of report.listenersAdded) lines.push(`+ listener ${l}`);
+  for (const l of report.listenersRemoved) lines.push(`- listener ${l}`);
+  const s = report.summary;
+  const side = (x: { label: string; commit: string | null }) => (x.commit ? `${x.label} (${x.commit.slice(0, 12)})` : x.label);
+  lines.push(
+    report.changed
+      ? `${side(report.from)} → ${side(report.to)}: ${s.routesAdded} added, ${s.routesRemoved} removed, ${s.routesChanged} changed, ${s.routesUnchanged} unchanged routes; ` +
+          `listeners +${s.listenersSet} -${s.listenersDeleted}; ${report.ops} map operation${report.ops === 1 ? '' : 's'}`
+      : `${side(report.from)} → ${side(report.to)}: no dataplane change (${s.routesUnchanged} routes)`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+async function loadSide(repo: string, root: string, rev: string | null): Promise<RouteSide> {
+  if (rev === null) {
+    const { result } = await loadRouteDir(root ? join(repo, root) : repo);
+    return { label: 'worktree', commit: null, ...result };
+  }
+  if (rev.trim() === '') throw new RautaError('RAUTA_ERR_USAGE', 'an empty revision was given; pass a branch, tag or sha');
+  const { commit, result } = await loadRouteRev({ repo, ref: rev, root });
+  return { label: rev, commit, ...result };
+}
+
+/** The command without commander: prints through `write`, returns the exit code (0 no change, 1 change, 2 invalid side). */
+export async function runPlan(opts: PlanCliOptions, write: (text: string) => void, writeErr: (text: string) => void = write): Promise<number> {
+  if (opts.worktree && opts.to !== undefined) throw new RautaError('RAUTA_ERR_USAGE', '--to and --worktree both name the target side; give one');
+  const repo = opts.repo ?? '.';
+  const root = (opts.root ?? '').replace(/^\/+|\/+$/g, '');
+  const fromRev = opts.from ?? 'HEAD';
+  // No target given: the working tree, as `git diff HEAD` would compare.
+  const toRev = opts.worktree || opts.to === undefined ? null : opts.to;
+  const [from, to] = [await loadSide(repo, root, fromRev), await loadSide(repo, root, toRev)];
+  const invalid = [from, to].filter((s) => s.issues.length > 0);
+  if (invalid.length > 0) {
+    if (opts.json) write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
+    for (const s of invalid) {
+      writeErr(`rauta plan: ${s.label}${s.commit ? ` (${s.commit.slice(0, 12)})` : ''} does not validate (${s.issues.length} error${s.issues.length === 1 ? '' : 's'}); fix it, then plan again:\n`);
+      for (const i of s.issues) writeErr(`  ${formatIssue(i)}\n`);
+    }
+    return 2;
+  }
+  const report = planReport(from, to);
+  write(opts.json ? `${JSON.stringify({ valid: true, ...report }, null, 2)}\n` : formatReport(report));
+  return report.changed ? 1 : 0;
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('Show what a routes change does to the maps: exit 0 when nothing changes, 1 when something does, 2 on usage errors or an invalid side')
+    .option('--repo <path>', 'routes repository (working copy or bare)', '.')
+    .option('--root <subdir>', 'folder inside the repository that holds the route files', '')
+    .option('--from <rev>', 'the side the node has now', 'HEAD')
+    .option('--to <rev>', 'the side to plan towards (default: the working tree)')
+    .option('--worktree', 'plan towards the working tree (the default when --to is not given)')
+    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n\n' +
+        'Disruption is the share of a route\'s Maglev slots whose backend changes: the share of its connections that move.',
+    )
+    .action(async (opts: PlanCliOptions) => {
+      process.exitCode = await runPlan(opts, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    });
+}
