@@ -40,8 +40,8 @@ export interface NodeAgentOptions {
   maps: RautaMaps;
   /** where snapshots live (created if missing) */
   stateDir: string;
-  /** backend IPv4 → destination MAC (neighbour table or configured gateway) */
-  nexthops: () => Promise<Record<string, string>>;
+  /** backend IPv4 → destination MAC (neighbour table or configured gateway), for the desired routes' backend IPs */
+  nexthops: (backendIps: readonly string[]) => Promise<Record<string, string>>;
   logger?: Logger;
   /** folded events between snapshots (default 100); one is also written on stop() */
   snapshotEvery?: number;
@@ -103,6 +103,13 @@ export interface DriftReport {
 
 function dataplaneOf(state: DesiredState, nexthops: Record<string, string>): DesiredDataplane {
   return { routes: state.routes, listeners: state.listeners, nexthops };
+}
+
+/** The backend IPv4s the desired routes use: the IPs a nexthops lookup must resolve. */
+function backendIps(state: DesiredState): string[] {
+  const ips = new Set<string>();
+  for (const r of Object.values(state.routes)) for (const b of r.backends) ips.add(b.ip);
+  return [...ips];
 }
 
 function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
@@ -407,7 +414,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
         this.belief = applied;
         this.logger.info({ ...stats }, 'read the maps back');
       }
-      nexthops = await this.opts.nexthops();
+      nexthops = await this.opts.nexthops(backendIps(this.desired));
       plan = planChanges(this.belief, dataplaneOf(this.desired, nexthops));
     } catch (err) {
       this.fail(`plan (${reason})`, err);
@@ -542,7 +549,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     }
     // The neighbour table moves on its own: a changed nexthop is an update, not drift.
     try {
-      const nexthops = await this.opts.nexthops();
+      const nexthops = await this.opts.nexthops(backendIps(this.desired));
       if (!sameRecord(nexthops, want.nexthops)) this.dirty = true;
     } catch (err) {
       this.fail('nexthops lookup', err);
