@@ -280,12 +280,22 @@ test('invalid desired routes are errors that say where', () => {
 
 // ---- scale -----------------------------------------------------------------------
 
+/** n routes over `pools` backend pools of 8, deep-frozen like the fold's (immer) output. */
 function bigDesired(n: number, pools: number): DesiredDataplane {
   const poolBackends = Array.from({ length: pools }, (_, p) => Array.from({ length: 8 }, (_, i) => ({ ip: `10.${p >> 8}.${p & 255}.${i + 1}`, port: 8080, weight: 1 + (i % 3) })));
-  const routes = Array.from({ length: n }, (_, i) => route(METHODS[i % 3]!, `/api/v1/service-${i}`, poolBackends[i % pools]!));
+  // Each route gets its own copy of its pool, as routes parsed from files do.
+  const routes = Array.from({ length: n }, (_, i) => deepFreeze(route(METHODS[i % 3]!, `/api/v1/service-${i}`, poolBackends[i % pools]!.map((b) => ({ ...b })))));
   const nexthops: Record<string, string> = {};
   for (const pool of poolBackends) for (const b of pool) nexthops[b.ip] = '02:00:00:00:00:01';
   return { routes, listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }], nexthops };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function time<T>(fn: () => T): [T, number] {

@@ -216,7 +216,8 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     const a = applied.routes.get(id);
     if (!a) {
       const { slots, added } = assignSlots([], route.backends);
-      const table = tableFor(cache, slots, size)!;
+      // slots has route.backends' content; pass the (frozen) original so the cache can key by identity
+      const table = tableFor(cache, route.backends, size)!;
       const gen = 1;
       routeOps.push({ map: 'maglev_tables', op: 'set', key: { route: key, gen }, value: table });
       routeOps.push({ map: 'routes', op: 'set', key, value: { backends: slots, gen } });
