@@ -1,0 +1,77 @@
+// The child side of a suite: run.ts starts each suite as its own process (so
+// peak RSS and heap state do not leak between suites) and hands it a context
+// through RAUTA_BENCH_CONTEXT; the suite writes its rows to ctx.outFile.
+// A suite can also run alone: `npx tsx bench/suites/<name>.ts [--quick]`.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatTable, makeRow, unavailableRow, type Goal, type Row, type RowInput } from './report.js';
+
+export interface SuiteContext {
+  quick: boolean;
+  /** prefix for bpffs pin dirs; run.ts unpins everything under it after the child exits */
+  pinPrefix: string;
+  /** scratch dir for repos, logs, redis data; run.ts removes it after the child exits */
+  tmpRoot: string;
+  outFile: string;
+}
+
+export interface SuiteResult {
+  suite: string;
+  rows: Row[];
+  /** process.resourceUsage().maxRSS of this suite's process, in KiB */
+  maxRssKb: number;
+  wallMs: number;
+  error?: string;
+}
+
+export interface SuiteApi {
+  ctx: SuiteContext;
+  row(input: RowInput): void;
+  unavailable(name: string, unit: string, why: string, goal?: Goal): void;
+  /** progress on stderr (the parent passes it through) */
+  log(msg: string): void;
+  /** a unique pin dir under the suite's prefix */
+  pinDir(tag: string): string;
+}
+
+function contextFromEnv(): { ctx: SuiteContext; standalone: boolean } {
+  const raw = process.env.RAUTA_BENCH_CONTEXT;
+  if (raw) return { ctx: JSON.parse(raw) as SuiteContext, standalone: false };
+  const tmpRoot = mkdtempSync(join(tmpdir(), 'rauta-bench-'));
+  return {
+    ctx: { quick: process.argv.includes('--quick'), pinPrefix: `/sys/fs/bpf/rauta-bench-${process.pid}`, tmpRoot, outFile: join(tmpRoot, 'result.json') },
+    standalone: true,
+  };
+}
+
+/** Run one suite body; rows recorded before a failure are kept and the error is reported. */
+export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<void>): Promise<void> {
+  const { ctx, standalone } = contextFromEnv();
+  const started = performance.now();
+  const rows: Row[] = [];
+  let pins = 0;
+  const api: SuiteApi = {
+    ctx,
+    row: (input) => void rows.push(makeRow(suite, input)),
+    unavailable: (name, unit, why, goal) => void rows.push(unavailableRow(suite, name, unit, why, goal)),
+    log: (msg) => process.stderr.write(`[${suite}] ${msg}\n`),
+    pinDir: (tag) => `${ctx.pinPrefix}-${tag}-${pins++}`,
+  };
+  mkdirSync(ctx.tmpRoot, { recursive: true });
+  let error: string | undefined;
+  try {
+    await body(api);
+  } catch (err) {
+    error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`[${suite}] failed: ${error}\n`);
+  }
+  const result: SuiteResult = { suite, rows, maxRssKb: process.resourceUsage().maxRSS, wallMs: performance.now() - started, ...(error ? { error } : {}) };
+  writeFileSync(ctx.outFile, JSON.stringify(result, null, 2));
+  if (standalone) {
+    console.log(formatTable(rows));
+    console.log(`peak RSS ${(result.maxRssKb / 1024).toFixed(0)} MiB, ${(result.wallMs / 1000).toFixed(1)} s`);
+    rmSync(ctx.tmpRoot, { recursive: true, force: true });
+  }
+  process.exitCode = error ? 1 : 0;
+}

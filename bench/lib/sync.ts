@@ -1,0 +1,154 @@
+// Synthetic route sets and the helpers the sync suites share (full-sync, scale,
+// minimality): a real program in its own pin dir, plan + apply timing, and the
+// raw-write floor (the same encoded entries written with one bpf() update each,
+// no planning and no transaction) that a sync is compared against.
+import { rmSync } from 'node:fs';
+import { applyPlan, type ApplyResult } from '../../src/dataplane/apply.js';
+import { MaglevCache } from '../../src/dataplane/maglev.js';
+import type { MapName, MapOp } from '../../src/dataplane/map-types.js';
+import type { RautaMaps, TypedMap } from '../../src/dataplane/maps.js';
+import { loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program.js';
+import { buildFrame } from '../../src/dataplane/packet.js';
+import { testRun, XDP } from '../../src/dataplane/libbpf.js';
+import { readApplied } from '../../src/dataplane/read-back.js';
+import { planChanges, simulateApply, type AppliedState, type DesiredDataplane } from '../../src/plan/plan.js';
+import type { Backend, Listener, Route } from '../../src/routes/route-model.js';
+
+export const VIP = '10.0.0.100';
+
+export interface RouteSetSpec {
+  routes: number;
+  backendsPerRoute: number;
+  /**
+   * Distinct backend sets: 'distinct' gives every route its own set (one Maglev
+   * build per route, the worst case); a number N gives N pools shared by the
+   * routes in turn (a service with many routes shares its pool).
+   */
+  pools: 'distinct' | number;
+  /** backend IPs to draw from (each gets a nexthop) */
+  ipPool?: number;
+}
+
+function ipOf(n: number): string {
+  return `10.${64 + ((n >> 16) & 63)}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+function macOf(n: number): string {
+  return `02:00:${[(n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
+}
+
+/** Route i's backends: `backendsPerRoute` consecutive members (stride 1) of an IP pool, starting at its set's offset. */
+function backendsOf(set: number, spec: RouteSetSpec, ipPool: number): Backend[] {
+  const out: Backend[] = [];
+  for (let b = 0; b < spec.backendsPerRoute; b++) out.push({ ip: ipOf((set * 7 + b * 61) % ipPool), port: 8080, weight: 1 });
+  return out;
+}
+
+export function syntheticDesired(spec: RouteSetSpec): DesiredDataplane & { routes: Route[]; ipPool: number } {
+  const ipPool = spec.ipPool ?? 2048;
+  const routes: Route[] = [];
+  for (let i = 0; i < spec.routes; i++) {
+    const set = spec.pools === 'distinct' ? i : i % spec.pools;
+    routes.push({
+      name: `svc-${i}`,
+      method: 'GET',
+      path: `/svc/${set}/r${i}`,
+      backends: backendsOf(set, spec, ipPool),
+      tableSize: 4099,
+      source: { file: `routes/svc-${i}.yaml`, line: 1 },
+    });
+  }
+  const listeners: Listener[] = [{ name: 'vip', address: VIP, port: 80, source: { file: 'routes/listeners.yaml', line: 1 } }];
+  const nexthops: Record<string, string> = {};
+  for (let n = 0; n < ipPool; n++) nexthops[ipOf(n)] = macOf(n);
+  return { routes, listeners, nexthops, ipPool };
+}
+
+/** The desired state with one backend of route `index` replaced by a pool IP the route does not use yet. */
+export function withOneBackendMoved(desired: ReturnType<typeof syntheticDesired>, index: number, step: number): ReturnType<typeof syntheticDesired> {
+  const routes = desired.routes.slice();
+  const r = routes[index]!;
+  const used = new Set(r.backends.map((b) => b.ip));
+  let n = (index * 13 + step * 101) % desired.ipPool;
+  while (used.has(ipOf(n))) n = (n + 1) % desired.ipPool;
+  const backends = r.backends.slice();
+  backends[step % backends.length] = { ip: ipOf(n), port: 8080, weight: 1 };
+  routes[index] = { ...r, backends };
+  return { ...desired, routes };
+}
+
+export function mapSizesFor(routes: number): Partial<Record<MapName, number>> {
+  const r = Math.max(4096, routes);
+  return { routes: r, maglev_tables: 2 * r, nexthops: 8192 };
+}
+
+/** A freshly loaded program with empty maps sized for `routes`; `dispose` closes and unpins. */
+export function freshProgram(pinDir: string, routes: number): RautaProgram & { dispose(): void } {
+  unpin(pinDir);
+  const prog = loadRauta({ pinDir, maxEntries: mapSizesFor(routes) });
+  return {
+    ...prog,
+    dispose() {
+      prog.close();
+      unpin(pinDir);
+      rmSync(pinDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SyncTiming {
+  readMs: number;
+  planMs: number;
+  applyMs: number;
+  totalMs: number;
+  apply: ApplyResult;
+  ops: MapOp[];
+  applied: AppliedState;
+}
+
+/** From what the maps hold to `desired`: read back, plan (cold Maglev cache, as a starting agent), apply. */
+export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming {
+  const t0 = performance.now();
+  const { applied } = readApplied(maps);
+  const t1 = performance.now();
+  const plan = planChanges(applied, desired, { cache: new MaglevCache() });
+  const t2 = performance.now();
+  const apply = applyPlan(maps, plan.ops);
+  const t3 = performance.now();
+  return { readMs: t1 - t0, planMs: t2 - t1, applyMs: t3 - t2, totalMs: t3 - t0, apply, ops: plan.ops, applied: simulateApply(applied, plan.ops) };
+}
+
+/** One change on a running node: plan against the applied state it keeps, then apply. */
+export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: DesiredDataplane, cache: MaglevCache, opts: { fullResync?: boolean } = {}): { ms: number; ops: MapOp[]; apply: ApplyResult } {
+  const t0 = performance.now();
+  const plan = planChanges(applied, desired, { cache, ...opts });
+  const apply = applyPlan(maps, plan.ops);
+  return { ms: performance.now() - t0, ops: plan.ops, apply };
+}
+
+function targetOf(maps: RautaMaps, op: MapOp): TypedMap<unknown, unknown> {
+  const t = { routes: maps.routes, maglev_tables: maps.maglevTables, listeners: maps.listeners, nexthops: maps.nexthops }[op.map as 'routes'];
+  return t as TypedMap<unknown, unknown>;
+}
+
+/**
+ * The floor for a sync: the same entries, encoded beforehand, written into
+ * empty maps with one bpf() update each. What no planner or transaction can beat.
+ */
+export function rawWriteFloor(maps: RautaMaps, ops: readonly MapOp[]): { ms: number; writes: number } {
+  const writes: Array<[TypedMap<unknown, unknown>, Buffer, Buffer]> = [];
+  for (const op of ops) {
+    if (op.op !== 'set') continue;
+    const t = targetOf(maps, op);
+    writes.push([t, t.keyCodec.encode(op.key), t.valueCodec.encode(op.value)]);
+  }
+  const t0 = performance.now();
+  for (const [t, k, v] of writes) t.raw.setRaw(k, v);
+  return { ms: performance.now() - t0, writes: writes.length };
+}
+
+/** One request through the loaded program: checks the sync really routes. */
+export function routesRequest(prog: RautaProgram, path: string): boolean {
+  const frame = buildFrame({ dstIp: VIP, dstPort: 80, srcPort: 33333, payload: `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n` });
+  return testRun(prog.progFd, frame).retval === XDP.TX;
+}

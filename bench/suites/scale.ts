@@ -1,0 +1,85 @@
+// Suite 4, scale: 65,536 routes (× 32 backends drawn from 1,024 shared pools)
+// in maps sized through loadRauta({maxEntries}). Full sync from empty maps
+// beside the raw-write floor of the same entries; then the cost of a
+// one-route change (plan against the applied state the agent keeps, then
+// apply) at 65,536 routes divided by the same change at 1,024 routes, both
+// measured in this run: goal ≈ 1, the cost of a change must not grow with the
+// number of routes.
+import { MaglevCache } from '../../src/dataplane/maglev.js';
+import { simulateApply } from '../../src/plan/plan.js';
+import { runSuite, type SuiteApi } from '../lib/suite.js';
+import { median } from '../lib/stats.js';
+import { freshProgram, fullSync, planAndApply, rawWriteFloor, routesRequest, syntheticDesired, withOneBackendMoved } from '../lib/sync.js';
+
+interface ScaleRun {
+  sync: ReturnType<typeof fullSync>;
+  floorMs: number;
+  changeMs: number[];
+  changeOps: number[];
+}
+
+function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
+  const desired = syntheticDesired({ routes, backendsPerRoute: 32, pools: 1024, ipPool: 4096 });
+  const prog = freshProgram(s.pinDir(`scale${routes}`), routes);
+  try {
+    s.log(`full sync of ${routes} routes`);
+    const sync = fullSync(prog.typed, desired);
+    if (!routesRequest(prog, desired.routes[routes - 1]!.path)) throw new Error(`${routes} routes: the last route does not route after the sync`);
+    // A running agent: warm cache, applied state in memory. Each change moves one
+    // backend of a different route (a new backend set: one Maglev build each time).
+    const cache = new MaglevCache();
+    let applied = sync.applied;
+    let current = desired;
+    const changeMs: number[] = [];
+    const changeOps: number[] = [];
+    for (let k = 0; k < changes + 3; k++) {
+      const next = withOneBackendMoved(current, (k * 7919) % routes, k);
+      const r = planAndApply(prog.typed, applied, next, cache);
+      if (r.ops.length === 0) throw new Error('a one-backend change planned no ops');
+      applied = simulateApply(applied, r.ops); // bookkeeping, outside the timed region
+      current = next;
+      if (k >= 3) {
+        changeMs.push(r.ms);
+        changeOps.push(r.ops.length);
+      }
+    }
+    const floorProg = freshProgram(s.pinDir(`floor${routes}`), routes);
+    try {
+      return { sync, floorMs: rawWriteFloor(floorProg.typed, sync.ops).ms, changeMs, changeOps };
+    } finally {
+      floorProg.dispose();
+    }
+  } finally {
+    prog.dispose();
+  }
+}
+
+await runSuite('scale', async (s) => {
+  const big = s.ctx.quick ? 8192 : 65536;
+  const changes = s.ctx.quick ? 15 : 60;
+  const idleRssKb = process.resourceUsage().maxRSS;
+  const small = measureAt(s, 1024, changes);
+  const large = measureAt(s, big, changes);
+  const n = big.toLocaleString('en-US');
+  s.row({
+    name: `full sync, ${n} routes × 32 backends (1,024 pools)`,
+    value: large.sync.totalMs,
+    unit: 'ms',
+    baseline: { name: `raw writes of the same ${large.sync.apply.sets.toLocaleString('en-US')} entries`, value: large.floorMs },
+    note: `read ${large.sync.readMs.toFixed(0)} ms, plan ${large.sync.planMs.toFixed(0)} ms, apply ${large.sync.applyMs.toFixed(0)} ms; ${(large.sync.apply.bytesWritten / 1e6).toFixed(0)} MB written${s.ctx.quick ? '; --quick uses 8,192 routes, the full run 65,536' : ''}`,
+  });
+  s.row({
+    name: `peak RSS, full sync of ${n} routes`,
+    value: process.resourceUsage().maxRSS / 1024,
+    unit: 'MiB',
+    baseline: { name: 'RSS before any sync', value: idleRssKb / 1024 },
+  });
+  s.row({
+    name: `one-route change at ${n} routes (plan + apply, median of ${changes})`,
+    value: median(large.changeMs),
+    unit: 'ms',
+    baseline: { name: 'same change at 1,024 routes', value: median(small.changeMs) },
+    goal: { ratioMax: 1.5, text: 'ratio ≈ 1 (≤ 1.5)' },
+    note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at 1,024`,
+  });
+});
