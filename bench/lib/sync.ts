@@ -29,6 +29,15 @@ export interface RouteSetSpec {
   ipPool?: number;
 }
 
+/** Routes as the fold hands them to the planner: deep-frozen by immer (the Maglev cache keys frozen lists by identity). */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 function ipOf(n: number): string {
   return `10.${64 + ((n >> 16) & 63)}.${(n >> 8) & 255}.${n & 255}`;
 }
@@ -49,14 +58,14 @@ export function syntheticDesired(spec: RouteSetSpec): DesiredDataplane & { route
   const routes: Route[] = [];
   for (let i = 0; i < spec.routes; i++) {
     const set = spec.pools === 'distinct' ? i : i % spec.pools;
-    routes.push({
+    routes.push(deepFreeze({
       name: `svc-${i}`,
       method: 'GET',
       path: `/svc/${set}/r${i}`,
       backends: backendsOf(set, spec, ipPool),
       tableSize: 4099,
       source: { file: `routes/svc-${i}.yaml`, line: 1 },
-    });
+    }));
   }
   const listeners: Listener[] = [{ name: 'vip', address: VIP, port: 80, source: { file: 'routes/listeners.yaml', line: 1 } }];
   const nexthops: Record<string, string> = {};
@@ -71,9 +80,9 @@ export function withOneBackendMoved(desired: ReturnType<typeof syntheticDesired>
   const used = new Set(r.backends.map((b) => b.ip));
   let n = (index * 13 + step * 101) % desired.ipPool;
   while (used.has(ipOf(n))) n = (n + 1) % desired.ipPool;
-  const backends = r.backends.slice();
+  const backends = r.backends.map((b) => ({ ...b }));
   backends[step % backends.length] = { ip: ipOf(n), port: 8080, weight: 1 };
-  routes[index] = { ...r, backends };
+  routes[index] = deepFreeze({ ...r, backends });
   return { ...desired, routes };
 }
 
