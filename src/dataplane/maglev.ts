@@ -308,6 +308,7 @@ function rebalance(
   const target = Array.from(weight, (w) => (size * w) / totalWeight);
   const hi = target.map((t, k) => (weight[k] === 0 ? 0 : Math.floor(t + BALANCE_TOLERANCE * size)));
   const lo = target.map((t) => Math.max(0, Math.ceil(t - BALANCE_TOLERANCE * size)));
+  const floorTarget = target.map(Math.floor);
   let over = false;
   let under = false;
   for (let k = 0; k < n; k++) {
@@ -350,13 +351,14 @@ function rebalance(
     if (need <= 0) continue;
     const times = timesFor(k, offset, skip, weight, size);
     const candidates: number[] = [];
-    for (let s = 0; s < size; s++) if (owner[s] !== k && count[owner[s]!]! > target[owner[s]!]!) candidates.push(s);
+    for (let s = 0; s < size; s++) if (owner[s] !== k && count[owner[s]!]! > floorTarget[owner[s]!]!) candidates.push(s);
     candidates.sort((a, b) => times[a]! - times[b]! || a - b);
     let taken = 0;
     for (const s of candidates) {
       if (taken === need) break;
       const from = owner[s]!;
-      if (count[from]! - 1 < target[from]!) continue;
+      // Down to floor(target), not target: the integer surplus then always covers the deficit.
+      if (count[from]! - 1 < floorTarget[from]!) continue;
       owner[s] = k;
       best[s] = times[s]!;
       count[from]!--;
