@@ -299,3 +299,22 @@ test('a subfolder root ignores everything outside it; --since starts the log at 
   assert.deepEqual(markers(fromSince).slice(0, 2), [c2, c3], '--since REV records REV and what follows');
   assert.deepEqual(kinds(fromSince).slice(0, 2), ['RouteUpserted GET /a', 'CommitAccepted'], 'REV is diffed against the empty tree, so the log starts with a full route set');
 });
+
+test('a log written from another repository is refused with a clear error', async (t) => {
+  const tmp = tempDir('other-repo');
+  t.after(tmp.cleanup);
+  const first = TestRepo.init(path.join(tmp.dir, 'first'));
+  first.write('a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
+  first.commit('a');
+  const other = TestRepo.init(path.join(tmp.dir, 'other'));
+  other.write('b.yaml', routeYaml([{ name: 'b', path: '/b', backends: ['10.1.0.2:8080'] }]));
+  other.commit('b');
+  const log = await openLog(t, tmp.dir);
+  await processNewCommits({ dir: first.dir, ref: 'main', log });
+  await assert.rejects(
+    processNewCommits({ dir: other.dir, ref: 'main', log }),
+    (err: Error & { code?: string }) => err.code === 'RAUTA_ERR_GIT' && /another repository or root/.test(err.message),
+    'the other repository lacks the last accepted tree: say so instead of a bare read error',
+  );
+  assert.equal(await log.head(), 2, 'nothing was appended');
+});

@@ -142,7 +142,19 @@ export class CommitProcessor {
   private async stateAt(tree: string | null): Promise<AcceptedState> {
     const wanted = tree === EMPTY_TREE ? null : tree;
     if (this.state && this.state.tree === wanted) return this.state;
-    this.state = wanted === null ? emptyState() : await loadState(this.store, wanted, this.root, this.cache);
+    try {
+      this.state = wanted === null ? emptyState() : await loadState(this.store, wanted, this.root, this.cache);
+    } catch (err) {
+      if (err instanceof RautaError && err.code === 'RAUTA_ERR_GIT' && /cannot read tree/.test(err.message)) {
+        throw new RautaError(
+          'RAUTA_ERR_GIT',
+          `the log's last accepted tree ${wanted} is not in ${this.store.gitdir}: was the log written from another repository or root? ` +
+            'Point the watcher at the right repository, or rebuild the log with `rauta log rebuild --replace`',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     return this.state;
   }
 }
