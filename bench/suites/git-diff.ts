@@ -1,20 +1,20 @@
-// Time to process a one-file commit in a repo of 10,000 route files and in one
-// of 100, measured in the same run: goal ratio ≈ 1 and < 20 ms each, because
-// the tree diff skips unchanged subtrees and only changed files are parsed.
-// Repos are built with `git fast-import` (seconds, not minutes).
-//
-//   npx tsx bench/git-diff.ts [--commits 60] [--keep]
+// Suite 6, git diff: time to turn a one-file commit into events in a repo of
+// 10,000 route files, beside the same in a repo of 100 files, interleaved
+// commit by commit in the same run (goal: ratio ≈ 1 and < 20 ms, because the
+// tree diff skips unchanged subtrees by oid and only changed files are parsed).
+// Two figures per repo: the core (read commit, diff, parse, validate, events,
+// state update) and processNewCommits end to end (ref, log reads, the core,
+// file-log append with fsync). Repos are built with `git fast-import`.
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { applyDelta, commitToEvents, emptyState, ParseCache } from '../src/git/commit-to-events.js';
-import { GitStore } from '../src/git/git-store.js';
-import { CommitProcessor } from '../src/git/process-commits.js';
-import { openEventLog } from '../src/events/event-log.js';
+import { applyDelta, commitToEvents, emptyState, ParseCache } from '../../src/git/commit-to-events.js';
+import { GitStore } from '../../src/git/git-store.js';
+import { CommitProcessor } from '../../src/git/process-commits.js';
+import { openEventLog } from '../../src/events/event-log.js';
+import { median, percentile } from '../lib/stats.js';
+import { runSuite } from '../lib/suite.js';
 
-const args = process.argv.slice(2);
-const COMMITS = Number(args[args.indexOf('--commits') + 1] ?? 60) || 60;
+let COMMITS = 60;
 const WARMUP = 10;
 
 function routeFile(i: number, backend: number): string {
@@ -136,31 +136,44 @@ async function prepare(files: number, root: string): Promise<Subject> {
   return subject;
 }
 
-const quantile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
-
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rauta-bench-git-'));
-try {
+await runSuite('git-diff', async (s) => {
+  if (s.ctx.quick) COMMITS = 20;
+  const root = s.ctx.tmpRoot;
+  s.log('building repos of 100 and 10,000 files (git fast-import)');
   const small = await prepare(100, root);
   const large = await prepare(10_000, root);
-  // Interleave the two repos commit by commit, so machine load hits both alike.
-  for (let n = 0; n < COMMITS + WARMUP; n++) {
-    await small.step(n);
-    await large.step(n);
+  try {
+    // Interleave the two repos commit by commit, so machine load hits both alike.
+    for (let n = 0; n < COMMITS + WARMUP; n++) {
+      await small.step(n);
+      await large.step(n);
+    }
+  } finally {
+    await small.close();
+    await large.close();
   }
-  await small.close();
-  await large.close();
-  const fmt = (m: Subject) =>
-    `${String(m.files).padStart(6)} files: one-file commit median ${quantile(m.core, 0.5).toFixed(2)} ms, p90 ${quantile(m.core, 0.9).toFixed(2)} ms; ` +
-    `end to end (processNewCommits + file-log append/fsync) median ${quantile(m.endToEnd, 0.5).toFixed(2)} ms, p90 ${quantile(m.endToEnd, 0.9).toFixed(2)} ms ` +
-    `[append alone ${quantile(m.append, 0.5).toFixed(2)} ms; initial full load ${m.loadMs.toFixed(0)} ms]`;
-  console.log(`commits measured per repo: ${COMMITS} (after ${WARMUP} warm-up), interleaved`);
-  console.log(fmt(small));
-  console.log(fmt(large));
-  console.log(
-    `ratio 10,000 / 100 (medians): one-file commit ${(quantile(large.core, 0.5) / quantile(small.core, 0.5)).toFixed(2)}, ` +
-      `end to end ${(quantile(large.endToEnd, 0.5) / quantile(small.endToEnd, 0.5)).toFixed(2)}`,
-  );
-} finally {
-  if (!args.includes('--keep')) fs.rmSync(root, { recursive: true, force: true });
-  else console.log(`repos kept in ${root}`);
-}
+  const goal = { max: 20, ratioMax: 1.5, text: '< 20 ms, ratio ≈ 1 (≤ 1.5)' };
+  const p90 = (xs: number[]) => `p90 ${percentile(xs, 0.9).toFixed(2)} ms`;
+  s.row({
+    name: `one-file commit → events, 10,000-file repo (median of ${COMMITS})`,
+    value: median(large.core),
+    unit: 'ms',
+    baseline: { name: 'same in a 100-file repo', value: median(small.core) },
+    goal,
+    note: `${p90(large.core)} (100 files: ${p90(small.core)}); read commit, diff, parse, validate, events, state update`,
+  });
+  s.row({
+    name: `one-file commit, processNewCommits end to end incl. file-log fsync, 10,000 files (median of ${COMMITS})`,
+    value: median(large.endToEnd),
+    unit: 'ms',
+    baseline: { name: 'same in a 100-file repo', value: median(small.endToEnd) },
+    goal,
+    note: `${p90(large.endToEnd)} (100 files: ${p90(small.endToEnd)}); the file-log append alone: median ${median(large.append).toFixed(2)} ms`,
+  });
+  s.row({
+    name: 'initial full load, 10,000-file repo (once per watcher start)',
+    value: large.loadMs,
+    unit: 'ms',
+    baseline: { name: 'same for 100 files', value: small.loadMs },
+  });
+});
