@@ -11,6 +11,8 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./log.js'),
   () => import('./history.js'),
   () => import('./plan.js'),
+  () => import('./probe.js'),
+  () => import('./run.js'),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,252 @@
+// `rauta probe METHOD PATH`: where does this request go? Builds the request's
+// first packet, runs it through the loaded XDP program (opened from the pin
+// dir) with BPF_PROG_TEST_RUN, and reports the verdict, the chosen backend
+// (from the rewritten frame) and, when the program passes it to the kernel,
+// why (the METRICS slot that counted it). With --at REV it answers for a past
+// commit: a fresh program in a scratch pin dir gets the full plan of that
+// revision, is probed, and is unpinned again; the live maps are not touched.
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { RautaError } from '../errors.js';
+import { applyPlan } from '../dataplane/apply.js';
+import { routeKeyOf } from '../dataplane/codecs.js';
+import { testRun, XDP } from '../dataplane/libbpf.js';
+import { METRIC_NAMES, PASS_REASONS, type MetricName } from '../dataplane/metrics.js';
+import { resolveNexthops } from '../dataplane/nexthops.js';
+import { buildFrame } from '../dataplane/packet.js';
+import { DEFAULT_PIN_DIR, loadRauta, openPinned, unpin, type RautaProgram } from '../dataplane/program.js';
+import { emptyAppliedState, planChanges } from '../plan/plan.js';
+import { formatIssue } from '../routes/issues.js';
+import { loadRouteRev } from '../routes/load-rev.js';
+import { HttpMethod, listenerId } from '../routes/route-model.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+export interface ProbeRequest {
+  method: HttpMethod;
+  path: string;
+  client: Endpoint;
+  listener: Endpoint;
+}
+
+export interface ProbeResult {
+  verdict: 'TX' | 'PASS' | 'DROP' | 'ABORTED' | 'REDIRECT' | string;
+  /** "ip:port" the packet was rewritten to, null unless TX */
+  backend: string | null;
+  /** destination MAC of the rewritten frame, null unless TX */
+  mac: string | null;
+  /** index in the route's backends array, null unless TX */
+  backendIndex: number | null;
+  /** lower-case METRICS slot that counted the pass ("pass_no_route"), null unless PASS */
+  reason: string | null;
+  /** flow cache hit or miss (Maglev pick), null when no route was looked up */
+  flow: 'hit' | 'miss' | null;
+  /** the route entry the request matched: its generation and backends */
+  route: { gen: number; backends: string[] } | null;
+  /** every METRICS slot that moved during the probe (other traffic on a live node can add to these) */
+  counters: Partial<Record<MetricName, number>>;
+  request: { method: string; path: string; client: string; listener: string };
+}
+
+const VERDICTS: Record<number, string> = { [XDP.ABORTED]: 'ABORTED', [XDP.DROP]: 'DROP', [XDP.PASS]: 'PASS', [XDP.TX]: 'TX', [XDP.REDIRECT]: 'REDIRECT' };
+// TEST-NET-2: a client address that is nobody's, so the probe is recognisable in the flow cache.
+export const DEFAULT_CLIENT: Endpoint = { ip: '198.51.100.1', port: 40000 };
+
+/** "ip:port" → Endpoint; RAUTA_ERR_USAGE otherwise. */
+export function parseEndpoint(text: string, flag: string): Endpoint {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535 || m[1]!.split('.').some((o) => Number(o) > 255)) {
+    throw new RautaError('RAUTA_ERR_USAGE', `${flag} ${text}: give IPv4:PORT, e.g. 10.0.0.10:80`);
+  }
+  return { ip: m[1]!, port };
+}
+
+/** The first listener of the applied state (sorted by address:port), or null when LISTENERS is empty. */
+export function firstListener(prog: RautaProgram): Endpoint | null {
+  const all = [...prog.typed.listeners.keys()].map((k) => ({ ip: k.addr, port: k.port }));
+  all.sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port);
+  return all[0] ?? null;
+}
+
+/** Run one request packet through the program and read what it did. */
+export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult {
+  const frame = buildFrame({
+    srcIp: req.client.ip,
+    srcPort: req.client.port,
+    dstIp: req.listener.ip,
+    dstPort: req.listener.port,
+    payload: `${req.method} ${req.path} HTTP/1.1\r\nHost: rauta-probe\r\nUser-Agent: rauta-probe\r\n\r\n`,
+  });
+  const before = prog.typed.readMetrics();
+  const run = testRun(prog.progFd, frame);
+  const after = prog.typed.readMetrics();
+  const counters: Partial<Record<MetricName, number>> = {};
+  for (const name of METRIC_NAMES) if (after[name] !== before[name]) counters[name] = after[name] - before[name];
+  const verdict = VERDICTS[run.retval] ?? `retval ${run.retval}`;
+  const routePath = req.path.split('?', 1)[0] ?? req.path; // the data path matches the path without the query
+  const entry = prog.typed.routes.get(routeKeyOf(req.method, routePath));
+  const route = entry ? { gen: entry.gen, backends: entry.backends.map((b) => `${b.ip}:${b.port}`) } : null;
+  const out = run.dataOut;
+  let backend: string | null = null;
+  let mac: string | null = null;
+  let backendIndex: number | null = null;
+  if (verdict === 'TX' && out.length >= 38) {
+    backend = `${out[30]}.${out[31]}.${out[32]}.${out[33]}:${out.readUInt16BE(36)}`;
+    mac = [...out.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+    const i = route ? route.backends.indexOf(backend) : -1;
+    backendIndex = i >= 0 ? i : null;
+  }
+  const passed = PASS_REASONS.filter((r) => (counters[r] ?? 0) > 0);
+  return {
+    verdict,
+    backend,
+    mac,
+    backendIndex,
+    reason: verdict === 'PASS' ? (passed[0]?.toLowerCase() ?? 'unknown') : null,
+    flow: counters.FLOW_HIT ? 'hit' : counters.FLOW_MISS ? 'miss' : null,
+    route,
+    counters,
+    request: { method: req.method, path: req.path, client: `${req.client.ip}:${req.client.port}`, listener: `${req.listener.ip}:${req.listener.port}` },
+  };
+}
+
+export interface ProbeCliOptions {
+  client?: string;
+  listener?: string;
+  at?: string;
+  repo?: string;
+  root?: string;
+  pinDir?: string;
+  json?: boolean;
+}
+
+const PASS_WHY: Record<string, string> = {
+  pass_not_listener: 'the destination is not a listener (VIP:port) of this node',
+  pass_no_payload: 'the packet has no payload',
+  pass_bad_request: 'the payload is not a request line the data path serves',
+  pass_no_route: 'no route for this method and path',
+  pass_no_table: "the route's Maglev table is missing",
+  pass_no_nexthop: 'the chosen backend has no nexthop MAC on this node',
+};
+
+export function formatProbe(r: ProbeResult, at?: { rev: string; commit: string }): string {
+  const head = `${r.request.method} ${r.request.path} from ${r.request.client} to ${r.request.listener}${at ? ` at ${at.rev} (${at.commit.slice(0, 12)})` : ''}`;
+  if (r.verdict === 'TX') {
+    const idx = r.backendIndex !== null ? `backend #${r.backendIndex} of ${r.route?.backends.length ?? '?'}` : 'backend';
+    return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, flow cache ${r.flow ?? '?'}, route gen ${r.route?.gen ?? '?'})\n`;
+  }
+  if (r.verdict === 'PASS') return `${head}: passed to the kernel: ${r.reason}${r.reason && PASS_WHY[r.reason] ? ` (${PASS_WHY[r.reason]})` : ''}\n`;
+  return `${head}: ${r.verdict}\n`;
+}
+
+const isMethod = (m: string): m is HttpMethod => HttpMethod.safeParse(m).success;
+
+/** The command without commander: exit 0 routed, 1 passed to the kernel (or dropped), 2 usage/environment. */
+export async function runProbe(method: string, path: string, opts: ProbeCliOptions, write: (text: string) => void): Promise<number> {
+  const m = method.toUpperCase();
+  if (!isMethod(m)) throw new RautaError('RAUTA_ERR_USAGE', `method ${method}: use one of ${HttpMethod.options.join(', ')}`);
+  if (!path.startsWith('/')) throw new RautaError('RAUTA_ERR_USAGE', `path ${path}: an HTTP path starts with /`);
+  const client = opts.client ? parseEndpoint(opts.client, '--client') : DEFAULT_CLIENT;
+  const given = opts.listener ? parseEndpoint(opts.listener, '--listener') : null;
+  const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR;
+  let result: ProbeResult;
+  let at: { rev: string; commit: string } | undefined;
+  if (opts.at !== undefined) {
+    const scratch = await probeAt(opts.at, { repo: opts.repo ?? '.', root: opts.root ?? '', livePinDir: pinDir });
+    try {
+      const listener = given ?? scratch.listener;
+      if (!listener) throw new RautaError('RAUTA_ERR_USAGE', `${opts.at} has no listener; pass --listener VIP:PORT`);
+      result = probeProgram(scratch.prog, { method: m, path, client, listener });
+      at = { rev: opts.at, commit: scratch.commit };
+    } finally {
+      scratch.dispose();
+    }
+  } else {
+    if (!existsSync(join(pinDir, 'prog_xdp'))) {
+      throw new RautaError('RAUTA_ERR_USAGE', `no rauta program is pinned in ${pinDir}: start \`rauta run\` (or pass --pin-dir), or probe a commit with --at REV`);
+    }
+    const prog = openPinned(pinDir);
+    try {
+      const listener = given ?? firstListener(prog);
+      if (!listener) throw new RautaError('RAUTA_ERR_USAGE', `the applied state in ${pinDir} has no listener; pass --listener VIP:PORT`);
+      result = probeProgram(prog, { method: m, path, client, listener });
+    } finally {
+      prog.close();
+    }
+  }
+  write(opts.json ? `${JSON.stringify({ ...result, ...(at ? { at } : {}) }, null, 2)}\n` : formatProbe(result, at));
+  return result.verdict === 'TX' ? 0 : 1;
+}
+
+/**
+ * A scratch program holding the full plan of one revision. Nexthop MACs come
+ * from the live node's NEXTHOPS when it has one, else the neighbour table; a
+ * backend neither knows gets a stand-in MAC, so the answer is about routing,
+ * not about this node's neighbours.
+ */
+async function probeAt(rev: string, opts: { repo: string; root: string; livePinDir: string }): Promise<{ prog: RautaProgram; commit: string; listener: Endpoint | null; dispose: () => void }> {
+  const { commit, result } = await loadRouteRev({ repo: opts.repo, ref: rev, root: opts.root });
+  if (result.issues.length > 0) {
+    throw new RautaError(
+      'RAUTA_ERR_ROUTES_INVALID',
+      `${rev} (${commit.slice(0, 12)}) does not validate, so no node ever applied it (they stayed on the commit before):\n${result.issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`,
+    );
+  }
+  const ips = [...new Set(result.routes.flatMap((r) => r.backends.map((b) => b.ip)))];
+  const macs: Record<string, string> = {};
+  if (existsSync(join(opts.livePinDir, 'nexthops'))) {
+    const live = openPinned(opts.livePinDir);
+    try {
+      for (const [ip, nh] of live.typed.nexthops.entries()) macs[ip] = nh.mac;
+    } finally {
+      live.close();
+    }
+  }
+  const resolved = await resolveNexthops(ips.filter((ip) => macs[ip] === undefined)).catch(() => null);
+  for (const ip of ips) macs[ip] ??= resolved?.macs[ip] ?? '02:00:00:00:00:00';
+  const pinDir = `/sys/fs/bpf/rauta-probe-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const prog = loadRauta({ pinDir });
+  const dispose = () => {
+    prog.close();
+    unpin(pinDir);
+  };
+  try {
+    const plan = planChanges(emptyAppliedState(), { routes: result.routes, listeners: result.listeners, nexthops: macs });
+    applyPlan(prog.typed, plan.ops);
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+  const listeners = [...result.listeners].sort((a, b) => listenerId(a).localeCompare(listenerId(b), 'en', { numeric: true }));
+  const first = listeners[0];
+  return { prog, commit, listener: first ? { ip: first.address, port: first.port } : null, dispose };
+}
+
+export function register(program: Command): void {
+  program
+    .command('probe')
+    .description('Where does this request go? Runs its first packet through the loaded XDP program: exit 0 routed, 1 passed to the kernel, 2 usage/environment error')
+    .argument('<method>', 'GET, POST, PUT, DELETE, PATCH, HEAD or OPTIONS')
+    .argument('<path>', 'request path, e.g. /api/users')
+    .option('--client <ip:port>', `source address of the request (default ${DEFAULT_CLIENT.ip}:${DEFAULT_CLIENT.port})`)
+    .option('--listener <vip:port>', 'destination VIP:port (default: the first listener of the applied state)')
+    .option('--at <rev>', 'probe the route set of this commit instead (built in a scratch pin dir)')
+    .option('--repo <path>', 'routes repository for --at', '.')
+    .option('--root <subdir>', 'folder inside the repository that holds the route files (for --at)', '')
+    .option('--pin-dir <dir>', 'where `rauta run` pinned the program and maps', DEFAULT_PIN_DIR)
+    .option('--json', 'print the verdict, backend, pass reason and counters as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rauta probe GET /api/products\n  rauta probe POST /api/cart --client 10.9.0.7:51000 --json\n  rauta probe GET /api/products --at HEAD~3 --repo .rauta/demo-repo\n\n' +
+        'A probe is a real packet through the real program: it counts in the METRICS and may add a FLOW_CACHE entry for its client.',
+    )
+    .action(async (method: string, path: string, opts: ProbeCliOptions) => {
+      process.exitCode = await runProbe(method, path, opts, (t) => process.stdout.write(t));
+    });
+}

@@ -1,0 +1,209 @@
+// `rauta run`: embedded mode. The Git watcher, the file event log and the node
+// agent in one process: a commit on the watched branch is in the maps a moment
+// later. The XDP program and its maps are pinned under --pin-dir and stay
+// attached when the process stops (SIGTERM/SIGINT finish the current apply,
+// then exit 0), so traffic keeps flowing across restarts; a restart reuses
+// the pinned maps, reads them back and converges.
+import type { Command } from 'commander';
+import crypto from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { NodeAgent } from '../agent/node-agent.js';
+import type { XdpMode } from '../dataplane/libbpf.js';
+import { normalizeMac, resolveNexthops } from '../dataplane/nexthops.js';
+import { attachXdp, DEFAULT_PIN_DIR, loadRauta } from '../dataplane/program.js';
+import { openEventLog } from '../events/event-log.js';
+import { RautaError } from '../errors.js';
+import { isRemote, startWatcher, type Watcher } from '../git/watcher.js';
+import { agentHealth, type WatcherHealth } from '../observability/health.js';
+import { startHttpServer } from '../observability/http-server.js';
+import { createLogger } from '../observability/logger.js';
+import { createNodeMetrics } from '../observability/metrics.js';
+
+export interface RunOptions {
+  repo: string;
+  branch: string;
+  root: string;
+  iface?: string;
+  xdpMode: string;
+  pinDir: string;
+  stateDir: string;
+  http: string;
+  gatewayMac?: string;
+  webhookSecret?: string;
+  node: string;
+  driftInterval: string;
+  poll?: string;
+  logLevel?: string;
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new RautaError('RAUTA_ERR_USAGE', `${flag} ${value}: give a number of seconds (0 disables)`);
+  return Math.round(n * 1000);
+}
+
+export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<number> {
+  if (!['auto', 'native', 'generic'].includes(opts.xdpMode)) throw new RautaError('RAUTA_ERR_USAGE', `--xdp-mode ${opts.xdpMode}: use auto, native or generic`);
+  const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
+  const driftIntervalMs = seconds(opts.driftInterval, '--drift-interval');
+  const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll') : undefined;
+  const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined });
+  const stateDir = resolve(opts.stateDir);
+  await mkdir(stateDir, { recursive: true });
+
+  // Everything opened so far, closed in reverse on the way out (also when start-up fails).
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'shutdown step failed');
+      }
+    }
+  };
+
+  let stopping: Promise<void> | null = null;
+  let stopRequested: (() => void) | null = null;
+  const stopSignal = new Promise<void>((r) => (stopRequested = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal: sig }, 'already stopping: finishing the current apply first');
+      return;
+    }
+    logger.info({ signal: sig }, 'stopping: finishing the current apply; program and maps stay attached and pinned');
+    stopRequested?.();
+  };
+  for (const s of signals) process.on(s, onSignal);
+  cleanups.push(() => {
+    for (const s of signals) process.off(s, onSignal);
+  });
+
+  try {
+    const log = await openEventLog(join(stateDir, 'events.log'), { writer: true, logger });
+    cleanups.push(() => log.close());
+
+    const prog = loadRauta({ pinDir: opts.pinDir });
+    cleanups.push(() => prog.close()); // closes our fds only: the pins and the attachment keep both alive
+    logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'program loaded; reusing the pinned maps' : 'program loaded; maps pinned');
+    let xdpMode: string | null = null;
+    if (opts.iface) {
+      xdpMode = attachXdp(prog, opts.iface, opts.xdpMode as XdpMode, (msg) => logger.warn({ iface: opts.iface }, msg));
+      logger.info({ iface: opts.iface, mode: xdpMode }, 'XDP program attached');
+    } else {
+      logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
+    }
+
+    let lastMissing = '';
+    const agent = new NodeAgent({
+      node: opts.node,
+      log,
+      maps: prog.typed,
+      stateDir,
+      logger,
+      driftIntervalMs,
+      nexthops: async (ips) => {
+        const r = await resolveNexthops(ips, { iface: opts.iface ?? null, gatewayMac });
+        const missing = r.missing.map((m) => `${m.ip} (${m.reason})`).join(', ');
+        if (missing !== lastMissing && r.missing.length > 0) {
+          logger.warn({ missing: r.missing.slice(0, 20), count: r.missing.length }, 'no MAC for some backends (neighbour table, gateway route, --gateway-mac): their requests pass to the kernel');
+        }
+        lastMissing = missing;
+        return r.macs;
+      },
+    });
+
+    const watcherHealth: WatcherHealth = { lastError: null, lastRunAt: null };
+    let watcher: Watcher | null = null;
+    const metrics = createNodeMetrics({ agent, readXdpCounters: () => prog.typed.readMetrics(), processMetrics: true });
+    const http = await startHttpServer({
+      listen: opts.http,
+      metrics,
+      health: () => agentHealth(agent.status(), watcherHealth),
+      status: () => ({
+        ...agent.status(),
+        watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: opts.repo, branch: opts.branch, root: opts.root },
+        dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode },
+      }),
+      // The webhook is the watcher's; it is mounted before the watcher exists so the port is known early.
+      handlers: [(req, res) => (watcher ? watcher.webhook(req, res) : Promise.resolve(false))],
+      onError: (err) => logger.warn({ err }, 'http handler failed'),
+    });
+    cleanups.push(() => http.close());
+    logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
+
+    // Apply what the log already holds (a restart) before new commits arrive.
+    const started = await agent.start();
+    logger.info({ state: started.state, appliedSeq: started.appliedSeq, appliedCommit: started.appliedCommit }, 'agent started');
+    const runDone = agent.run();
+    cleanups.push(async () => {
+      await agent.stop();
+      await runDone;
+    });
+
+    const remote = isRemote(opts.repo);
+    const cacheDir = join(stateDir, 'git-cache', crypto.createHash('sha256').update(opts.repo).digest('hex').slice(0, 16));
+    watcher = await startWatcher({
+      repo: remote ? opts.repo : resolve(opts.repo),
+      branch: opts.branch,
+      root: opts.root,
+      log,
+      cacheDir,
+      secret: opts.webhookSecret ?? null,
+      ...(pollMs !== undefined ? { pollMs } : {}),
+      onResult: (result) => {
+        watcherHealth.lastError = null;
+        watcherHealth.lastRunAt = new Date().toISOString();
+        if (result.commits > 0) logger.info({ ...result }, 'watcher: new commits in the event log');
+      },
+      onError: (err) => {
+        watcherHealth.lastError = err instanceof Error ? err.message : String(err);
+        logger.warn({ err }, 'watcher run failed; retrying on the next trigger');
+      },
+    });
+    // Closed first on the way out: no new events while the agent finishes.
+    const w = watcher;
+    cleanups.push(() => w.close());
+    logger.info({ repo: opts.repo, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
+
+    await stopSignal;
+    stopping = closeAll();
+    await stopping;
+    logger.info('stopped');
+    return 0;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('Embedded mode: watch a routes repo, keep the event log, and apply every commit to the XDP maps of this node')
+    .option('--repo <path|url>', 'routes repository: a local path (watched at once) or an http(s) URL (polled, plus the webhook)', '.')
+    .option('--branch <name>', 'branch to follow', 'main')
+    .option('--root <subdir>', 'folder inside the repository that holds the route files', '')
+    .option('--iface <name>', 'attach the XDP program to this interface (without it: load and pin only)')
+    .option('--xdp-mode <mode>', 'auto (native, falling back to generic with a warning), native or generic', 'auto')
+    .option('--pin-dir <dir>', 'bpffs directory for the program and maps (reused on restart)', DEFAULT_PIN_DIR)
+    .option('--state-dir <dir>', 'event log, desired-state snapshots and the git cache', '.rauta')
+    .option('--http <addr:port>', 'metrics, health and webhook endpoint', '127.0.0.1:9464')
+    .option('--gateway-mac <mac>', 'destination MAC for backends the neighbour table does not resolve')
+    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)', process.env.RAUTA_WEBHOOK_SECRET)
+    .option('--node <name>', 'node name in logs, status and metrics', os.hostname())
+    .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
+    .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rauta run --repo .rauta/demo-repo --iface rauta0\n  rauta run --repo https://git.example/routes.git --root routes --iface eth0 --http 0.0.0.0:9464\n\n' +
+        'Endpoints: GET /metrics, GET /healthz (200 ok, 503 failing), GET /status, POST /hooks/git.\n' +
+        'SIGTERM/SIGINT finish the current apply and exit 0; the program stays attached and the maps pinned.',
+    )
+    .action(async (opts: RunOptions) => {
+      process.exitCode = await runEmbedded(opts);
+    });
+}
