@@ -36,9 +36,11 @@ export interface WatcherOptions {
 export interface WatcherStats {
   runs: number;
   fetches: number;
-  /** what started each run, in order ('start' | 'poll' | 'fs' | 'webhook' | 'manual') */
+  /** what started the last 100 runs, oldest first ('start' | 'poll' | 'fs' | 'fs-recheck' | 'webhook' | 'manual') */
   triggers: string[];
+  /** the last run's error; null once a run succeeds again */
   lastError: unknown;
+  lastResult: ProcessResult | null;
 }
 
 export interface Watcher {
@@ -70,7 +72,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
     ref = `refs/heads/${branch}`;
   }
   const processor = new CommitProcessor(store, { ref, root: options.root ?? '', since: options.since ?? null });
-  const stats: WatcherStats = { runs: 0, fetches: 0, triggers: [], lastError: null };
+  const stats: WatcherStats = { runs: 0, fetches: 0, triggers: [], lastError: null, lastResult: null };
   let closed = false;
   let running: Promise<ProcessResult> | null = null;
   let queued: Promise<ProcessResult> | null = null;
@@ -82,6 +84,8 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
       await cache.fetch();
     }
     const result = await processor.processNewCommits(options.log);
+    stats.lastError = null;
+    stats.lastResult = result;
     options.onResult?.(result);
     return result;
   };
@@ -90,6 +94,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
     if (closed) return Promise.reject(new RautaError('RAUTA_ERR_GIT', 'the watcher is closed'));
     if (!running) {
       stats.triggers.push(reason);
+      if (stats.triggers.length > 100) stats.triggers.shift();
       running = runOnce().finally(() => {
         running = null;
       });
