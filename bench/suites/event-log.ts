@@ -1,0 +1,164 @@
+// Suite 7, event log: appends per second of one-commit batches (a RouteUpserted
+// of 4 backends + CommitAccepted, what a one-file commit appends) and read
+// throughput, for the file log (one write + fdatasync per batch) and the Redis
+// Streams log (one Lua script per batch; redis-server with appendfsync always,
+// started on a free port, data in the suite's scratch dir). Baselines, measured
+// in the same run on the same disk / server: the same bytes written with
+// writeSync + fdatasync per batch (the disk's floor), one XADD round trip per
+// batch (the server's floor), and reading the raw bytes / raw XRANGE without
+// decoding or validating (the read floors).
+import { closeSync, fdatasyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { openEventLog } from '../../src/events/event-log.js';
+import { FILE_HEADER_SIZE } from '../../src/events/record-frame.js';
+import type { RautaEventBody } from '../../src/events/event-types.js';
+import { commitBatch } from '../../test/helpers/sample-events.js';
+import { startRedisServer } from '../../test/helpers/redis-server.js';
+import { runSuite } from '../lib/suite.js';
+
+const READ_CHUNK = 1000;
+
+await runSuite('event-log', async (s) => {
+  const appends = s.ctx.quick ? 200 : 2000;
+  const readRounds = s.ctx.quick ? 3 : 10;
+  const batches: RautaEventBody[][] = Array.from({ length: appends }, (_, n) => commitBatch(n + 1, 1, { padBackends: 4 }));
+  // after the timed appends, bulk batches (untimed) grow the log to a size worth reading
+  const bulk: RautaEventBody[][] = Array.from({ length: s.ctx.quick ? 100 : 500 }, (_, n) => commitBatch(appends + n + 1, 99, { padBackends: 4 }));
+  const events = 2 + appends * 2 + bulk.length * 100;
+
+  // ---- file log ----
+  const logPath = join(s.ctx.tmpRoot, 'events.log');
+  const log = await openEventLog(logPath, { writer: true });
+  const raw = openSync(join(s.ctx.tmpRoot, 'raw.bin'), 'w');
+  // Interleaved batch by batch with the floor, so the disk's fsync latency (shared,
+  // noisy) hits both alike; the first batch is a warm-up that sizes the floor's write.
+  let fileAppendS = 0;
+  let rawAppendS = 0;
+  let bytesPerBatch = NaN;
+  let t0 = performance.now();
+  try {
+    await log.append(commitBatch(1_000_000, 1, { padBackends: 4 }));
+    bytesPerBatch = statSync(logPath).size - FILE_HEADER_SIZE;
+    const chunk = Buffer.alloc(bytesPerBatch, 0x61);
+    for (const b of batches) {
+      t0 = performance.now();
+      await log.append(b);
+      fileAppendS += (performance.now() - t0) / 1000;
+      t0 = performance.now();
+      writeSync(raw, chunk);
+      fdatasyncSync(raw);
+      rawAppendS += (performance.now() - t0) / 1000;
+    }
+    for (const b of bulk) await log.append(b);
+  } finally {
+    await log.close();
+    closeSync(raw);
+  }
+  s.row({
+    name: 'file log: appends/s, one commit per batch, fdatasync per batch',
+    value: appends / fileAppendS,
+    unit: 'batch/s',
+    baseline: { name: `write + fdatasync of ${Math.round(bytesPerBatch)} B`, value: appends / rawAppendS },
+    note: `${appends} batches of 2 events; then ${bulk.length} untimed batches of 100 for the read figures`,
+  });
+
+  const reader = await openEventLog(logPath);
+  let readS = Infinity;
+  let rawReadS = Infinity;
+  try {
+    for (let r = 0; r < readRounds; r++) {
+      t0 = performance.now();
+      let n = 0;
+      for (let from = 1; ; from += READ_CHUNK) {
+        const got = await reader.read(from, READ_CHUNK);
+        n += got.length;
+        if (got.length < READ_CHUNK) break;
+      }
+      readS = Math.min(readS, (performance.now() - t0) / 1000);
+      if (n !== events) throw new Error(`file log read ${n} events, appended ${events}`);
+      t0 = performance.now();
+      readFileSync(logPath);
+      rawReadS = Math.min(rawReadS, (performance.now() - t0) / 1000);
+    }
+  } finally {
+    await reader.close();
+  }
+  s.row({
+    name: `file log: read throughput (read(from, ${READ_CHUNK}) over ${events.toLocaleString('en-US')} events, best of ${readRounds})`,
+    value: events / readS,
+    unit: 'event/s',
+    baseline: { name: 'readFileSync of the same bytes, in events/s', value: events / rawReadS },
+  });
+
+  // ---- Redis Streams log ----
+  const server = await startRedisServer();
+  const client = new Redis(server.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  try {
+    const url = server.url;
+    const rlog = await openEventLog(url, { writer: true, prefix: 'bench' });
+    // interleaved with the floor: one XADD carrying the batch's JSON, same server and fsync policy
+    let redisAppendS = 0;
+    let rawXaddS = 0;
+    try {
+      await rlog.append(commitBatch(1_000_000, 1, { padBackends: 4 }));
+      for (const b of batches) {
+        t0 = performance.now();
+        await rlog.append(b);
+        redisAppendS += (performance.now() - t0) / 1000;
+        const payload = JSON.stringify(b);
+        t0 = performance.now();
+        await client.xadd('floor:events', '*', 'e', payload);
+        rawXaddS += (performance.now() - t0) / 1000;
+      }
+      for (const b of bulk) await rlog.append(b);
+    } finally {
+      await rlog.close();
+    }
+    s.row({
+      name: 'Redis log: appends/s, one commit per batch (appendfsync always)',
+      value: appends / redisAppendS,
+      unit: 'batch/s',
+      baseline: { name: 'one XADD per batch, same server', value: appends / rawXaddS },
+      note: `${appends} batches of 2 events; then ${bulk.length} untimed batches of 100 for the read figures`,
+    });
+
+    const rreader = await openEventLog(url, { prefix: 'bench' });
+    let rReadS = Infinity;
+    let rRawS = Infinity;
+    try {
+      for (let r = 0; r < readRounds; r++) {
+        t0 = performance.now();
+        let n = 0;
+        for (let from = 1; ; from += READ_CHUNK) {
+          const got = await rreader.read(from, READ_CHUNK);
+          n += got.length;
+          if (got.length < READ_CHUNK) break;
+        }
+        rReadS = Math.min(rReadS, (performance.now() - t0) / 1000);
+        if (n !== events) throw new Error(`Redis log read ${n} events, appended ${events}`);
+        t0 = performance.now();
+        let m = 0;
+        for (let from = '-'; ; ) {
+          const got = (await client.xrange('bench:events', from, '+', 'COUNT', READ_CHUNK)) as Array<[string, string[]]>;
+          m += got.length;
+          if (got.length < READ_CHUNK) break;
+          from = `(${got[got.length - 1]![0]}`;
+        }
+        rRawS = Math.min(rRawS, (performance.now() - t0) / 1000);
+        if (m !== events) throw new Error(`raw XRANGE saw ${m} entries under bench:events, expected ${events}: the key layout changed`);
+      }
+    } finally {
+      await rreader.close();
+    }
+    s.row({
+      name: `Redis log: read throughput (read(from, ${READ_CHUNK}) over ${events.toLocaleString('en-US')} events, best of ${readRounds})`,
+      value: events / rReadS,
+      unit: 'event/s',
+      baseline: { name: `raw XRANGE COUNT ${READ_CHUNK}, no decoding`, value: events / rRawS },
+    });
+  } finally {
+    client.disconnect();
+    await server.dispose();
+  }
+});
