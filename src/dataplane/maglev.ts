@@ -235,9 +235,10 @@ function fillWeighted(
   const next = new Int32Array(n);
   let uncovered = size;
   // Process every backend's list up to time `horizon`; once every slot has an
-  // arrival at or before it, later arrivals cannot win any slot. The first
-  // horizon leaves ~0.1 slots uncovered on average; extend until none is.
-  let horizon = (Math.log(size) + 2) / totalWeight;
+  // arrival at or before it, later arrivals cannot win any slot (so the table
+  // does not depend on the horizons chosen). The first horizon leaves ~1 slot
+  // uncovered on average; extend in small steps until none is.
+  let horizon = Math.log(size) / totalWeight;
   while (uncovered > 0) {
     for (let k = 0; k < n; k++) {
       const w = weight[k]!;
@@ -263,7 +264,7 @@ function fillWeighted(
       }
       next[k] = j;
     }
-    horizon += 2 / totalWeight;
+    horizon += 0.5 / totalWeight;
   }
 }
 
