@@ -205,3 +205,29 @@ test('a restart loads the snapshot and replays only the tail of the log', async 
   assert.equal(s.lastPlan?.ops, 2 + 2 + 2, `the restart wrote only the tail's changes (route + table delete, table + route set, one nexthop set and one delete): ${JSON.stringify(s.lastPlan?.summary)}`);
   assertMapsHold(prog, [...routes.slice(1), ...tail], 'after the restart');
 });
+
+test('run() checks for drift on its own schedule and repairs it', async (t) => {
+  const prog = loadTestProgram(t, 'agent-run-drift');
+  if (!prog) return;
+  const h = await harness(t, 'agent-run-drift');
+  await h.append(commitEvents(1, { listeners: [L80], upsert: [r1, r2] }));
+  const agent = await h.agent(prog.typed, { driftIntervalMs: 30 });
+  await agent.start();
+  const ac = new AbortController();
+  const running = agent.run(ac.signal);
+  const drift = once(agent, 'drift');
+  prog.typed.listeners.delete({ addr: VIP, port: 80 }); // someone deletes the listener by hand
+  const [ev] = await drift;
+  assert.equal(ev.repairs, 1, `one drift: ${ev.details.join('; ')}`);
+  assert.deepEqual(ev.details, ['listeners missing: 1']);
+  assert.equal(probe(prog, 'GET', '/api').verdict, 'TX', 'the listener is back');
+  // and a commit arriving meanwhile is applied by the same loop
+  const applied = once(agent, 'applied');
+  await h.append(commitEvents(2, { upsert: [r3] }));
+  const [a] = await applied;
+  assert.equal(a.commit, commitSha(2));
+  ac.abort();
+  await running;
+  assert.equal(agent.status().driftRepairs, 1);
+  assertMapsHold(prog, [r1, r2, r3], 'after run()');
+});

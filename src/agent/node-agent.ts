@@ -399,9 +399,17 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.emit('rejected', { commit: marker.commit, seq: marker.seq, errors });
   }
 
+  /** The maps hold the newest desired state: a failure that is not an apply's (log read, lookup) is over too. */
   private markApplied(): void {
     this.st.appliedSeq = this.desired.seq;
     this.st.appliedCommit = this.desired.commit;
+    if (!this.dirty && (this.st.state === 'failing' || this.st.state === 'idle')) {
+      if (this.st.lastError !== null) this.logger.info({ previous: this.st.lastError.message }, 'recovered');
+      this.st.state = 'ready';
+      this.st.lastError = null;
+      this.st.consecutiveFailures = 0;
+      this.nextRetryAt = null;
+    }
   }
 
   /** Plan the newest desired state against the belief (read back when unknown) and apply it. True on success. */
