@@ -7,7 +7,7 @@
 // restart reuses the pins and converges.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { needBpf } from './helpers/bpf-env.js';
 import { ip, ipIn, uniqueSuffix } from './helpers/netns.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { startGitHttpServer } from './helpers/git-http-server.js';
+import { signBody } from '../src/git/webhook.js';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
 import { routeKeyOf } from '../src/dataplane/codecs.js';
 import { objGet, closeFd, progId } from '../src/dataplane/libbpf.js';
@@ -278,4 +280,51 @@ test('rauta run: commits route, revert, rejection, drift repair, latency, SIGTER
   assert.match(metrics, /rauta_xdp_packets_total\{counter="routed"\} [1-9]/, 'the XDP counters survived the restart (pinned METRICS)');
   agent.child.kill('SIGTERM');
   assert.equal(await agent.exited, 0, `second SIGTERM exits 0\n${agent.tail()}`);
+});
+
+test('rauta run on a remote over smart HTTP: a signed webhook makes a push apply at once', async (t) => {
+  if (!needBpf(t)) return;
+  const s = uniqueSuffix();
+  const pinDir = `/sys/fs/bpf/rauta-e2e-remote-${process.pid}-${s}`;
+  const tmp = tempDir('e2e-remote');
+  const agents: RunningAgent[] = [];
+  let server: Awaited<ReturnType<typeof startGitHttpServer>> | null = null;
+  t.after(async () => {
+    for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) {
+      a.child.kill('SIGKILL');
+      await a.exited;
+    }
+    await server?.close();
+    unpin(pinDir);
+    tmp.cleanup();
+  });
+  const repo = TestRepo.init(join(tmp.dir, 'work'));
+  repo.write('routes/listeners.yaml', listenerYaml('web', '10.0.0.10', 80));
+  repo.write('routes/a.yaml', routeYaml([{ name: 'a', path: '/remote/a', backends: ['10.77.0.1:8080'] }]));
+  const c0 = repo.commit('first');
+  const bare = join(tmp.dir, 'srv', 'routes.git');
+  execFileSync('git', ['clone', '-q', '--bare', repo.dir, bare]);
+  execFileSync('git', ['-C', bare, 'config', 'http.receivepack', 'true']);
+  server = await startGitHttpServer(join(tmp.dir, 'srv'));
+  repo.git('remote', 'add', 'origin', server.url('routes.git'));
+
+  // A one-hour poll: only the webhook can bring the push in during this test.
+  const agent = startRun(['--repo', server.url('routes.git'), '--root', 'routes', '--pin-dir', pinDir, '--state-dir', join(tmp.dir, 'state'), '--http', '127.0.0.1:0', '--poll', '3600', '--webhook-secret', 'hook-secret', '--gateway-mac', '02:00:00:00:00:99', '--node', `remote-${s}`]);
+  agents.push(agent);
+  const url = (await agent.waitLine((l) => l.msg === 'http listening', 'http listening')).url as string;
+  await agent.waitLine((l) => l.msg === 'applied' && l.commit === c0, `applied ${c0}`);
+
+  repo.write('routes/b.yaml', routeYaml([{ name: 'b', path: '/remote/b', backends: ['10.77.0.2:8080'] }]));
+  const c1 = repo.commit('second');
+  await repo.gitAsync('push', '-q', 'origin', 'main');
+  const body = JSON.stringify({ ref: 'refs/heads/main', after: c1 });
+  const unsigned = await fetch(`${url}/hooks/git`, { method: 'POST', body, headers: { 'x-hub-signature-256': 'sha256=00' } });
+  assert.equal(unsigned.status, 401, 'a hook with a bad signature is refused');
+  const signed = await fetch(`${url}/hooks/git`, { method: 'POST', body, headers: { 'x-hub-signature-256': signBody('hook-secret', body) } });
+  assert.equal(signed.status, 202, 'a signed hook triggers a fetch');
+  await agent.waitLine((l) => l.msg === 'applied' && l.commit === c1, `applied ${c1} after the webhook`);
+  const p = await probe(pinDir, 'GET', '/remote/b');
+  assert.deepEqual([p.verdict, p.backend], ['TX', '10.77.0.2:8080'], JSON.stringify(p));
+  agent.child.kill('SIGTERM');
+  assert.equal(await agent.exited, 0, `SIGTERM exits 0\n${agent.tail()}`);
 });
