@@ -231,3 +231,27 @@ test('run() checks for drift on its own schedule and repairs it', async (t) => {
   assert.equal(agent.status().driftRepairs, 1);
   assertMapsHold(prog, [r1, r2, r3], 'after run()');
 });
+
+test('an incomplete rollback is reported loudly; the next attempt reads the maps back and converges', async (t) => {
+  const prog = loadTestProgram(t, 'agent-halfway');
+  if (!prog) return;
+  const h = await harness(t, 'agent-halfway');
+  await h.append(commitEvents(1, { listeners: [L80], upsert: [r1, r2] }));
+  const faults = injectFaults(prog.typed);
+  const agent = await h.agent(faults.maps);
+  await agent.start();
+  const rolledBack: boolean[] = [];
+  agent.on('rolledBack', (e) => rolledBack.push(e.error.rolledBack));
+  faults.reset({ failWrites: [4, 5] }); // op 4 fails, then the inverse of op 3 fails too
+  await h.append(commitEvents(2, { upsert: [r1b, r3] }));
+  let s = await agent.reconcile();
+  assert.equal(s.state, 'failing');
+  assert.equal(s.lastError?.rolledBack, false, 'status says the rollback was incomplete');
+  assert.match(s.lastError?.message ?? '', /ROLLBACK INCOMPLETE/);
+  assert.deepEqual(rolledBack, [false]);
+  faults.reset();
+  s = await agent.reconcile();
+  assert.equal(s.state, 'ready', `recovered: ${JSON.stringify(s.lastError)}`);
+  assertMapsHold(prog, [r1b, r2, r3], 'after reading back and replanning');
+  assert.deepEqual(await agent.checkDrift(), { repairs: 0, ops: 0, details: [] }, 'the belief matches the maps again');
+});

@@ -176,6 +176,11 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.snapshotPath = join(opts.stateDir, `desired-state.${opts.node.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
   }
 
+  /** The newest folded desired state (immer-frozen; at a commit boundary). */
+  get desiredState(): DesiredState {
+    return this.desired;
+  }
+
   status(): AgentStatus {
     const rej = this.desired.lastRejected;
     const lastRejected: AgentRejection | null = rej
@@ -270,6 +275,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.wake?.();
     await this.running?.catch(() => undefined);
     await this.exclusive(async () => {
+      if (this.desired.seq === 0) return; // nothing folded (never started): keep whatever snapshot is there
       await mkdir(this.opts.stateDir, { recursive: true });
       await writeSnapshot(this.snapshotPath, this.desired);
       this.lastSnapshotSeq = this.desired.seq;
