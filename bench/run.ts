@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatTable, type Row } from './lib/report.js';
-import type { SuiteContext, SuiteResult } from './lib/suite.js';
+import type { BenchLevel, SuiteContext, SuiteResult } from './lib/suite.js';
 
 /** In the order of issue 8. */
 const SUITES = ['datapath', 'commit-to-applied', 'full-sync', 'scale', 'minimality', 'git-diff', 'event-log'] as const;
@@ -19,22 +19,23 @@ const BPFFS = '/sys/fs/bpf';
 const SUITE_TIMEOUT_MS = { quick: 5 * 60_000, full: 30 * 60_000 };
 
 interface Args {
-  quick: boolean;
+  level: BenchLevel;
   only: string[] | null;
   json: boolean;
   out: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, only: null, json: false, out: join(BENCH_DIR, 'results', 'latest.json') };
+  const args: Args = { level: 'full', only: null, json: false, out: join(BENCH_DIR, 'results', 'latest.json') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--quick') args.quick = true;
+    if (a === '--quick') args.level = 'quick';
+    else if (a === '--smoke') args.level = 'smoke';
     else if (a === '--json') args.json = true;
     else if (a === '--only') args.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--out') args.out = argv[++i] ?? args.out;
     else if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run bench -- [--quick] [--only ${SUITES.join(',')}] [--json] [--out FILE]`);
+      console.log(`usage: npm run bench -- [--quick | --smoke] [--only ${SUITES.join(',')}] [--json] [--out FILE]`);
       process.exit(0);
     } else {
       console.error(`bench: unknown argument ${a} (try --help)`);
@@ -66,8 +67,8 @@ function sweepPins(prefix: string): string[] {
 function runChild(suite: string, ctx: SuiteContext, timeoutMs: number): Promise<{ code: number | null; signal: string | null; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'suites', `${suite}.ts`)], {
-      // the suite's scratch files (and a redis-server's data dir) land in tmpRoot
-      env: { ...process.env, RAUTA_BENCH_CONTEXT: JSON.stringify(ctx), TMPDIR: ctx.tmpRoot },
+      // TMPDIR stays: tsx keeps its compile cache there (a fresh one per child costs seconds)
+      env: { ...process.env, RAUTA_BENCH_CONTEXT: JSON.stringify(ctx) },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     let timedOut = false;
@@ -94,12 +95,12 @@ async function main(): Promise<void> {
   const results: SuiteResult[] = [];
   for (const suite of suites) {
     const tmpRoot = mkdtempSync(join(tmpdir(), `rauta-bench-${suite}-`));
-    const ctx: SuiteContext = { quick: args.quick, pinPrefix: `${BPFFS}/rauta-bench-${process.pid}-${suite}`, tmpRoot, outFile: join(tmpRoot, 'result.json') };
-    process.stderr.write(`bench: ${suite}${args.quick ? ' (quick)' : ''} ...\n`);
+    const ctx: SuiteContext = { level: args.level, pinPrefix: `${BPFFS}/rauta-bench-${process.pid}-${suite}`, tmpRoot, outFile: join(tmpRoot, 'result.json') };
+    process.stderr.write(`bench: ${suite}${args.level === 'full' ? '' : ` (${args.level})`} ...\n`);
     const t0 = performance.now();
     let result: SuiteResult;
     try {
-      const exit = await runChild(suite, ctx, args.quick ? SUITE_TIMEOUT_MS.quick : SUITE_TIMEOUT_MS.full);
+      const exit = await runChild(suite, ctx, args.level === 'full' ? SUITE_TIMEOUT_MS.full : SUITE_TIMEOUT_MS.quick);
       if (existsSync(ctx.outFile)) result = JSON.parse(readFileSync(ctx.outFile, 'utf8')) as SuiteResult;
       else result = { suite, rows: [], maxRssKb: 0, wallMs: performance.now() - t0, error: exit.timedOut ? 'timed out' : `exited with ${exit.code ?? exit.signal} before writing results` };
       if (exit.timedOut && !result.error) result.error = 'timed out';
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   const rows: Row[] = results.flatMap((r) => r.rows);
   const report = {
     date: new Date().toISOString(),
-    quick: args.quick,
+    level: args.level,
     wallMs,
     host: hostFacts(),
     suites: results.map(({ rows: _rows, ...rest }) => rest),

@@ -7,8 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatTable, makeRow, unavailableRow, type Goal, type Row, type RowInput } from './report.js';
 
+export type BenchLevel = 'full' | 'quick' | 'smoke';
+
 export interface SuiteContext {
-  quick: boolean;
+  /** full: the figures of record; quick: a fast run with every row; smoke: the smallest sizes (tests) */
+  level: BenchLevel;
   /** prefix for bpffs pin dirs; run.ts unpins everything under it after the child exits */
   pinPrefix: string;
   /** scratch dir for repos, logs, redis data; run.ts removes it after the child exits */
@@ -27,6 +30,8 @@ export interface SuiteResult {
 
 export interface SuiteApi {
   ctx: SuiteContext;
+  /** a size by level */
+  size<T>(full: T, quick: T, smoke: T): T;
   row(input: RowInput): void;
   unavailable(name: string, unit: string, why: string, goal?: Goal): void;
   /** progress on stderr (the parent passes it through) */
@@ -40,7 +45,7 @@ function contextFromEnv(): { ctx: SuiteContext; standalone: boolean } {
   if (raw) return { ctx: JSON.parse(raw) as SuiteContext, standalone: false };
   const tmpRoot = mkdtempSync(join(tmpdir(), 'rauta-bench-'));
   return {
-    ctx: { quick: process.argv.includes('--quick'), pinPrefix: `/sys/fs/bpf/rauta-bench-${process.pid}`, tmpRoot, outFile: join(tmpRoot, 'result.json') },
+    ctx: { level: process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full', pinPrefix: `/sys/fs/bpf/rauta-bench-${process.pid}`, tmpRoot, outFile: join(tmpRoot, 'result.json') },
     standalone: true,
   };
 }
@@ -53,12 +58,16 @@ export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<v
   let pins = 0;
   const api: SuiteApi = {
     ctx,
+    size: (full, quick, smoke) => (ctx.level === 'full' ? full : ctx.level === 'quick' ? quick : smoke),
     row: (input) => void rows.push(makeRow(suite, input)),
     unavailable: (name, unit, why, goal) => void rows.push(unavailableRow(suite, name, unit, why, goal)),
     log: (msg) => process.stderr.write(`[${suite}] ${msg}\n`),
     pinDir: (tag) => `${ctx.pinPrefix}-${tag}-${pins++}`,
   };
   mkdirSync(ctx.tmpRoot, { recursive: true });
+  // run.ts stops an overdue suite with SIGTERM: exit through process.exit so 'exit'
+  // handlers run (the test redis helper kills its server there).
+  process.once('SIGTERM', () => process.exit(143));
   let error: string | undefined;
   try {
     await body(api);

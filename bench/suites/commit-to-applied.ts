@@ -185,7 +185,7 @@ async function embedded(s: SuiteApi, commits: number): Promise<{ change: number[
 }
 
 await runSuite('commit-to-applied', async (s) => {
-  const commits = s.ctx.quick ? 30 : 200;
+  const commits = s.size(200, 30, 4);
   const { change, noop, ops } = await embedded(s, commits);
   const goal = { max: 50, text: '< 50 ms' };
   for (const [label, p] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] as const) {

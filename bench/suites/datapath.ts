@@ -26,8 +26,8 @@ const ROUTED_GOAL = { max: 100, ratioMax: 10, text: '< 100 ns, ≤ 10× floor' }
 
 await runSuite('datapath', async (s) => {
   const repeat = 1_000_000;
-  const runs = s.ctx.quick ? 3 : 7;
-  const singles = s.ctx.quick ? 5_000 : 20_000;
+  const runs = s.size(7, 3, 1);
+  const singles = s.size(20_000, 5_000, 200);
   const pinDir = s.pinDir('dp');
   const prog = loadRauta({ pinDir, logLevel: 4 });
   const floor = loadObject(new URL('../../bpf/pass.bpf.o', import.meta.url).pathname);

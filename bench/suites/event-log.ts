@@ -20,11 +20,11 @@ import { runSuite } from '../lib/suite.js';
 const READ_CHUNK = 1000;
 
 await runSuite('event-log', async (s) => {
-  const appends = s.ctx.quick ? 200 : 2000;
-  const readRounds = s.ctx.quick ? 3 : 10;
+  const appends = s.size(2000, 200, 20);
+  const readRounds = s.size(10, 3, 1);
   const batches: RautaEventBody[][] = Array.from({ length: appends }, (_, n) => commitBatch(n + 1, 1, { padBackends: 4 }));
   // after the timed appends, bulk batches (untimed) grow the log to a size worth reading
-  const bulk: RautaEventBody[][] = Array.from({ length: s.ctx.quick ? 100 : 500 }, (_, n) => commitBatch(appends + n + 1, 99, { padBackends: 4 }));
+  const bulk: RautaEventBody[][] = Array.from({ length: s.size(500, 100, 5) }, (_, n) => commitBatch(appends + n + 1, 99, { padBackends: 4 }));
   const events = 2 + appends * 2 + bulk.length * 100;
 
   // ---- file log ----

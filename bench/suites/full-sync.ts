@@ -14,10 +14,13 @@ import { readApplied } from '../../src/dataplane/read-back.js';
 const GOAL = { max: 150, text: '< 150 ms' };
 
 await runSuite('full-sync', async (s) => {
-  const rounds = s.ctx.quick ? 1 : 3;
+  const rounds = s.size(3, 1, 1);
+  const routes = s.size(1024, 1024, 128); // smoke: a smaller set, same rows
+  const n = routes.toLocaleString('en-US');
+  const pools = routes / 16;
   const cases: Array<{ label: string; spec: RouteSetSpec }> = [
-    { label: '1,024 routes × 32 backends, 1,024 distinct backend sets', spec: { routes: 1024, backendsPerRoute: 32, pools: 'distinct' } },
-    { label: '1,024 routes × 32 backends, 64 shared pools', spec: { routes: 1024, backendsPerRoute: 32, pools: 64 } },
+    { label: `${n} routes × 32 backends, ${n} distinct backend sets`, spec: { routes, backendsPerRoute: 32, pools: 'distinct' } },
+    { label: `${n} routes × 32 backends, ${pools} shared pools`, spec: { routes, backendsPerRoute: 32, pools } },
   ];
   const idleRssKb = process.resourceUsage().maxRSS;
   for (const c of cases) {

@@ -19,7 +19,7 @@ interface ScaleRun {
 }
 
 function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
-  const desired = syntheticDesired({ routes, backendsPerRoute: 32, pools: 1024, ipPool: 4096 });
+  const desired = syntheticDesired({ routes, backendsPerRoute: 32, pools: Math.min(1024, routes), ipPool: 4096 });
   const prog = freshProgram(s.pinDir(`scale${routes}`), routes);
   try {
     s.log(`full sync of ${routes} routes`);
@@ -55,18 +55,19 @@ function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
 }
 
 await runSuite('scale', async (s) => {
-  const big = s.ctx.quick ? 8192 : 65536;
-  const changes = s.ctx.quick ? 15 : 60;
+  const big = s.size(65536, 8192, 1024);
+  const base = s.size(1024, 1024, 256);
+  const changes = s.size(60, 15, 3);
   const idleRssKb = process.resourceUsage().maxRSS;
-  const small = measureAt(s, 1024, changes);
+  const small = measureAt(s, base, changes);
   const large = measureAt(s, big, changes);
   const n = big.toLocaleString('en-US');
   s.row({
-    name: `full sync, ${n} routes × 32 backends (1,024 pools)`,
+    name: `full sync, ${n} routes × 32 backends (${Math.min(1024, big).toLocaleString('en-US')} pools)`,
     value: large.sync.totalMs,
     unit: 'ms',
     baseline: { name: `raw writes of the same ${large.sync.apply.sets.toLocaleString('en-US')} entries`, value: large.floorMs },
-    note: `read ${large.sync.readMs.toFixed(0)} ms, plan ${large.sync.planMs.toFixed(0)} ms, apply ${large.sync.applyMs.toFixed(0)} ms; ${(large.sync.apply.bytesWritten / 1e6).toFixed(0)} MB written${s.ctx.quick ? '; --quick uses 8,192 routes, the full run 65,536' : ''}`,
+    note: `read ${large.sync.readMs.toFixed(0)} ms, plan ${large.sync.planMs.toFixed(0)} ms, apply ${large.sync.applyMs.toFixed(0)} ms; ${(large.sync.apply.bytesWritten / 1e6).toFixed(0)} MB written${big !== 65536 ? `; --${s.ctx.level} uses ${n} routes, the full run 65,536` : ''}`,
   });
   s.row({
     name: `peak RSS, full sync of ${n} routes`,
@@ -78,8 +79,8 @@ await runSuite('scale', async (s) => {
     name: `one-route change at ${n} routes (plan + apply, median of ${changes})`,
     value: median(large.changeMs),
     unit: 'ms',
-    baseline: { name: 'same change at 1,024 routes', value: median(small.changeMs) },
+    baseline: { name: `same change at ${base.toLocaleString('en-US')} routes`, value: median(small.changeMs) },
     goal: { ratioMax: 1.5, text: 'ratio ≈ 1 (≤ 1.5)' },
-    note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at 1,024`,
+    note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at ${base.toLocaleString('en-US')}`,
   });
 });
