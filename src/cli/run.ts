@@ -15,9 +15,10 @@ import { normalizeMac, resolveNexthops } from '../dataplane/nexthops.js';
 import { attachXdp, DEFAULT_PIN_DIR, loadRauta } from '../dataplane/program.js';
 import { openEventLog } from '../events/event-log.js';
 import { RautaError } from '../errors.js';
+import { GitStore } from '../git/git-store.js';
 import { isRemote, startWatcher, type Watcher } from '../git/watcher.js';
 import { agentHealth, type WatcherHealth } from '../observability/health.js';
-import { startHttpServer } from '../observability/http-server.js';
+import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 
@@ -49,6 +50,9 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
   const driftIntervalMs = seconds(opts.driftInterval, '--drift-interval');
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll') : undefined;
+  // Fail on a bad repository path or address before anything is loaded or pinned.
+  parseListen(opts.http);
+  if (!isRemote(opts.repo)) GitStore.open(resolve(opts.repo));
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined });
   const stateDir = resolve(opts.stateDir);
   await mkdir(stateDir, { recursive: true });
