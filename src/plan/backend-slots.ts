@@ -97,6 +97,16 @@ export function alreadyAssigned(applied: readonly BackendSlot[], desired: readon
     } else live++;
   }
   if (live !== desired.length) return false;
+  // Common case: nothing ever removed, slots in definition order.
+  if (applied.length === desired.length) {
+    let i = 0;
+    for (; i < desired.length; i++) {
+      const a = applied[i]!;
+      const d = desired[i]!;
+      if (a.port !== d.port || a.ip !== d.ip || a.weight !== d.weight) break;
+    }
+    if (i === desired.length) return true;
+  }
   for (const d of desired) {
     let found = 0;
     for (const b of applied) if (b.port === d.port && b.ip === d.ip) found += b.weight === d.weight ? 1 : 2;

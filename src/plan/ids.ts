@@ -51,11 +51,36 @@ export function routeIdFor(route: { method: HttpMethod; path: string }): string 
   return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
 }
 
-/** Key and id of a route at once (one memo lookup). */
-export function routeKeyAndId(route: { method: HttpMethod; path: string }): { key: RouteKey; id: string } {
+export interface RouteIdentity {
+  key: RouteKey;
+  id: string;
+  /** maglevKeyId for `gen`, remembered for the last gen asked (re-plans ask the same one) */
+  tableId(gen: number): string;
+}
+
+// A frozen route (immer's desired state is deep-frozen) cannot change, so its
+// key and ids are computed once and found by object identity on every re-plan.
+const identities = new WeakMap<object, RouteIdentity>();
+
+/** Key and ids of a route at once. */
+export function routeKeyAndId(route: { method: HttpMethod; path: string }): RouteIdentity {
+  const known = identities.get(route);
+  if (known) return known;
   const h = hashed(route.path);
   const method = METHOD_CODES[route.method];
-  return { key: { method, pathHash: h.hash }, id: `${method}:${h.text}` };
+  const id = `${method}:${h.text}`;
+  let lastGen = -1;
+  let lastTableId = '';
+  const identity: RouteIdentity = {
+    key: { method, pathHash: h.hash },
+    id,
+    tableId(gen) {
+      if (gen !== lastGen) [lastGen, lastTableId] = [gen, `${id}:${gen}`];
+      return lastTableId;
+    },
+  };
+  if (Object.isFrozen(route)) identities.set(route, identity);
+  return identity;
 }
 
 const METHOD_NAMES = new Map<number, string>(Object.entries(METHOD_CODES).map(([name, code]) => [code, name]));

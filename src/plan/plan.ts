@@ -14,7 +14,7 @@ import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../datap
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import type { AppliedState, AppliedTable } from './applied-state.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots } from './backend-slots.js';
-import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId } from './ids.js';
+import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from './ids.js';
 
 export interface DesiredDataplane {
   routes: readonly Route[] | Readonly<Record<string, Route>>;
@@ -97,17 +97,24 @@ interface DesiredRoute {
   route: Route;
   key: RouteKey;
   id: string;
+  identity: RouteIdentity;
 }
+
+/** Frozen routes already checked (their backends cannot change). */
+const checkedRoutes = new WeakSet<Route>();
 
 function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute> {
   const byId = new Map<string, DesiredRoute>();
   for (const route of routes) {
-    const { key, id } = routeKeyAndId(route);
+    const identity = routeKeyAndId(route);
+    const { key, id } = identity;
     const other = byId.get(id);
     if (other) {
       const what = routeId(other.route) === routeId(route) ? 'the same method and path' : `a path hash collision (FNV-1a 64 of "${other.route.path}" and "${route.path}")`;
       throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" (${routeId(route)}) and ${where(other.route)}: route "${other.route.name}" share a ROUTES key through ${what}; rename one path`);
     }
+    byId.set(id, { route, key, id, identity });
+    if (checkedRoutes.has(route)) continue;
     const backends = route.backends;
     if (backends.length > MAX_BACKENDS) {
       throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" has ${backends.length} backends, the data path takes at most ${MAX_BACKENDS}`);
@@ -119,7 +126,7 @@ function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute>
         }
       }
     }
-    byId.set(id, { route, key, id });
+    if (Object.isFrozen(route) && Object.isFrozen(backends)) checkedRoutes.add(route);
   }
   return byId;
 }
@@ -158,11 +165,11 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
 
   // Unchanged routes first, without allocating: the common case of every plan.
   const toWrite: string[] = [];
-  for (const { route, id } of desiredRoutes.values()) {
+  for (const { route, id, identity } of desiredRoutes.values()) {
     for (const b of route.backends) usedIps.add(b.ip);
     const a = applied.routes.get(id);
     if (a && !fullResync && a.value.gen !== 0 && alreadyAssigned(a.value.backends, route.backends)) {
-      const t = applied.tables.get(`${id}:${a.value.gen}`);
+      const t = applied.tables.get(identity.tableId(a.value.gen));
       if (t && (!verifyTables || !t.value || sameBytes(t.value, tableFor(cache, a.value.backends, route.tableSize)!))) {
         unchanged++;
         continue;
