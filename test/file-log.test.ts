@@ -210,3 +210,43 @@ test('file: header of a fresh log, and a creation torn before the header was who
   await w.append(commitBatch(1, 1));
   assert.equal(await w.head(), 2);
 });
+
+test('file: scanning at open in small chunks gives the same log and the same verdicts', async (t) => {
+  const path = tempLog(t);
+  const sizes = await writeBatches(path, 12);
+  const whole = await openFileLog(path, { logger: quiet });
+  const expected = await whole.read(1, 10_000);
+  await whole.close();
+  for (const chunk of [64, 300, 1000, 4096]) {
+    const r = await openFileLog(path, { logger: quiet, loadChunkBytes: chunk });
+    assert.deepEqual(await r.read(1, 10_000), expected, `chunk ${chunk}: same events`);
+    await r.close();
+  }
+  truncateSync(path, sizes[11]! - 5);
+  const warnings = collectWarnings();
+  const w = await openFileLog(path, { writer: true, logger: warnings, loadChunkBytes: 100 });
+  assert.equal(statSync(path).size, sizes[10], 'chunked: torn tail truncated to the end of batch 11');
+  assert.equal(warnings.seen.length, 1);
+  await w.close();
+  const buf = readFileSync(path);
+  const victim = sizes[1]! + RECORD_HEADER_SIZE + 3; // damage batch 3
+  buf[victim] = buf[victim]! ^ 0x01;
+  writeFileSync(path, buf);
+  await assert.rejects(openFileLog(path, { logger: quiet, loadChunkBytes: 64 }), rejectsWith('RAUTA_ERR_LOG_CORRUPT', /valid records follow/), 'chunked: damage in the middle is still an error');
+});
+
+test('file: a reader in this process follows a writer in another process', async (t) => {
+  const path = tempLog(t);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/log-writer.ts', import.meta.url).pathname, path, '3'], { stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  const r = await openFileLog(path, { logger: quiet, allowMissing: true, pollMs: 20 });
+  t.after(() => r.close());
+  const first = await r.waitForHead(0);
+  assert.ok(first > 0, 'the reader saw the other process append');
+  const later = await r.waitForHead(first + 50);
+  assert.ok(later > first + 50, 'and keeps seeing appends');
+  const events = await r.read(1, later);
+  assert.deepEqual(events.map((e) => e.seq), Array.from({ length: later }, (_, i) => i + 1), 'gap-free while the writer is running');
+  assert.ok(['CommitAccepted', 'CommitRejected'].includes(events[events.length - 1]!.type), 'a reader only sees whole batches');
+});

@@ -36,7 +36,12 @@ export interface FileLogOptions {
   pollMs?: number;
   /** Internal (rebuild): the caller already holds the lock of the log this file replaces. */
   lockHeldByCaller?: boolean;
+  /** Bytes read per step when scanning at open (default 8 MiB; tests use tiny chunks). */
+  loadChunkBytes?: number;
 }
+
+/** Bytes read per step when scanning the log at open. */
+const LOAD_CHUNK = 8 * 1024 * 1024;
 
 async function fsyncDir(dir: string): Promise<void> {
   const h = await fs.open(dir, 'r');
@@ -88,6 +93,7 @@ class FileEventLog implements EventLog {
     private readonly lock: FileLock | null,
     private readonly warnings: LogWarnings,
     private readonly pollMs: number,
+    private readonly loadChunk: number,
   ) {
     this.location = `file:${path}`;
     this.changed.setMaxListeners(0);
@@ -167,35 +173,48 @@ class FileEventLog implements EventLog {
         throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${this.path} is not a rauta event log (${check}); check the path, or move the file away to start a new log`);
       }
     }
-    if (size <= this.end) return;
-    const buf = Buffer.alloc(size - this.end);
-    let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await fd.read(buf, got, buf.length - got, this.end + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    let scan;
-    try {
-      scan = scanFrames(buf.subarray(0, got), this.end, this.offsets.length + 1);
-    } catch (err) {
-      if (err instanceof FrameScanError) throw scanError(this.path, err.problem, err);
-      throw err;
-    }
-    for (const f of scan.frames) {
-      this.offsets.push(f.offset);
-      if (f.kind !== KIND_OTHER) this.lastMarkerSeq = f.seq;
-      if (f.kind === KIND_ACCEPTED) this.lastAcceptedSeq = f.seq;
-    }
-    this.end = scan.end;
-    if (scan.tail && this.writer) {
-      // A crash cut the last batch short: drop it whole, as if it was never appended.
-      await fd.truncate(scan.end);
-      await fd.datasync();
-      this.warnings.warn(
-        { path: this.path, tornBytes: scan.tail.bytes, reason: scan.tail.reason, truncatedTo: scan.end, head: this.offsets.length },
-        `event log ${this.path}: truncated a torn tail of ${scan.tail.bytes} bytes (${scan.tail.reason}) left by a crash; the log ends at seq ${this.offsets.length}`,
-      );
+    // Scan in chunks so a long log is not read into memory at once; a batch larger than a
+    // chunk (or damage whose verdict needs the rest of the file) grows the chunk.
+    let chunk = this.loadChunk;
+    while (this.end < size) {
+      const want = Math.min(size - this.end, chunk);
+      const buf = Buffer.alloc(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fd.read(buf, got, want - got, this.end + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const atEof = this.end + got >= size || got < want;
+      let scan;
+      try {
+        scan = scanFrames(buf.subarray(0, got), this.end, this.offsets.length + 1);
+      } catch (err) {
+        if (err instanceof FrameScanError) throw scanError(this.path, err.problem, err);
+        throw err;
+      }
+      for (const f of scan.frames) {
+        this.offsets.push(f.offset);
+        if (f.kind !== KIND_OTHER) this.lastMarkerSeq = f.seq;
+        if (f.kind === KIND_ACCEPTED) this.lastAcceptedSeq = f.seq;
+      }
+      const progressed = scan.end > this.end;
+      this.end = scan.end;
+      if (!scan.tail) continue;
+      if (!atEof) {
+        if (!progressed) chunk *= 2;
+        continue;
+      }
+      if (this.writer) {
+        // A crash cut the last batch short: drop it whole, as if it was never appended.
+        await fd.truncate(scan.end);
+        await fd.datasync();
+        this.warnings.warn(
+          { path: this.path, tornBytes: scan.tail.bytes, reason: scan.tail.reason, truncatedTo: scan.end, head: this.offsets.length },
+          `event log ${this.path}: truncated a torn tail of ${scan.tail.bytes} bytes (${scan.tail.reason}) left by a crash; the log ends at seq ${this.offsets.length}`,
+        );
+      }
+      break; // a reader leaves the tail alone: it may be a write in progress
     }
   }
 
@@ -388,7 +407,7 @@ export async function openFileLog(path: string, opts: FileLogOptions = {}): Prom
   const writer = opts.writer ?? false;
   const warnings = opts.logger ?? stderrWarnings;
   const lock = writer && !opts.lockHeldByCaller ? await FileLock.acquire(path, warnings) : null;
-  const log = new FileEventLog(path, writer, lock, warnings, opts.pollMs ?? 200);
+  const log = new FileEventLog(path, writer, lock, warnings, opts.pollMs ?? 200, opts.loadChunkBytes ?? LOAD_CHUNK);
   try {
     await log.openFile(!writer && (opts.allowMissing ?? false));
   } catch (err) {
