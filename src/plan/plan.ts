@@ -165,9 +165,11 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
 
   // Unchanged routes first, without allocating: the common case of every plan.
   const toWrite: string[] = [];
+  let desiredAndApplied = 0;
   for (const { route, id, identity } of desiredRoutes.values()) {
     for (const b of route.backends) usedIps.add(b.ip);
     const a = applied.routes.get(id);
+    if (a) desiredAndApplied++;
     if (a && !fullResync && a.value.gen !== 0 && alreadyAssigned(a.value.backends, route.backends)) {
       const t = applied.tables.get(identity.tableId(a.value.gen));
       if (t && (!verifyTables || !t.value || sameBytes(t.value, tableFor(cache, a.value.backends, route.tableSize)!))) {
@@ -180,7 +182,8 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
 
   // 2. removed routes, in id order
   const removedIds: string[] = [];
-  for (const id of applied.routes.keys()) if (!desiredRoutes.has(id)) removedIds.push(id);
+  // Desired ids are distinct, so if every applied route was matched there is nothing to remove.
+  if (applied.routes.size > desiredAndApplied) for (const id of applied.routes.keys()) if (!desiredRoutes.has(id)) removedIds.push(id);
   if (removedIds.length > 0) {
     removedIds.sort();
     const tablesByRoute = new Map<string, AppliedTable[]>();
