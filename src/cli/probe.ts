@@ -7,6 +7,8 @@
 // revision, is probed, and is unpinned again; the live maps are not touched.
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { RautaError } from '../errors.js';
 import { applyPlan } from '../dataplane/apply.js';
 import { routeKeyOf } from '../dataplane/codecs.js';
@@ -19,8 +21,6 @@ import { emptyAppliedState, planChanges } from '../plan/plan.js';
 import { formatIssue } from '../routes/issues.js';
 import { loadRouteRev } from '../routes/load-rev.js';
 import { HttpMethod, listenerId } from '../routes/route-model.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
 export interface Endpoint {
   ip: string;
@@ -138,7 +138,9 @@ const PASS_WHY: Record<string, string> = {
 export function formatProbe(r: ProbeResult, at?: { rev: string; commit: string }): string {
   const head = `${r.request.method} ${r.request.path} from ${r.request.client} to ${r.request.listener}${at ? ` at ${at.rev} (${at.commit.slice(0, 12)})` : ''}`;
   if (r.verdict === 'TX') {
-    const idx = r.backendIndex !== null ? `backend #${r.backendIndex} of ${r.route?.backends.length ?? '?'}` : 'backend';
+    // Removed backends leave holes (0.0.0.0:0) so the others keep their slots: count the live ones.
+    const live = r.route?.backends.filter((b) => b !== '0.0.0.0:0').length ?? '?';
+    const idx = r.backendIndex !== null ? `slot #${r.backendIndex}, ${live} live backend${live === 1 ? '' : 's'}` : 'backend';
     return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, flow cache ${r.flow ?? '?'}, route gen ${r.route?.gen ?? '?'})\n`;
   }
   if (r.verdict === 'PASS') return `${head}: passed to the kernel: ${r.reason}${r.reason && PASS_WHY[r.reason] ? ` (${PASS_WHY[r.reason]})` : ''}\n`;
