@@ -226,9 +226,11 @@ test('rauta run: commits route, revert, rejection, drift repair, latency, SIGTER
       prog.close();
     }
   }
-  const drift = await agent.waitLine((l) => l.msg.startsWith('drift:'), 'drift repair');
-  assert.ok((drift.repairs as number) >= 1, JSON.stringify(drift));
-  await agent.waitLine((l) => l.msg === 'applied' && l.reason === 'drift', 'drift repair applied');
+  const repaired = await until(async () => {
+    const st = (await getJson(`${url}/status`)).body;
+    return (st.driftRepairs as number) >= 1 ? st : null;
+  }, 'the drift check repairs the hand-edited route');
+  assert.equal(repaired.lastPlan && (repaired.lastPlan as { reason: string }).reason, 'drift', 'the last plan was the drift repair');
   p = await probe(pinDir, 'GET', '/e2e/base');
   assert.ok(p.verdict === 'TX' && p.backend?.endsWith(':8080'), `repaired: ${JSON.stringify(p)}`);
 

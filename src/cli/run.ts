@@ -10,9 +10,9 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { NodeAgent } from '../agent/node-agent.js';
-import type { XdpMode } from '../dataplane/libbpf.js';
-import { normalizeMac, resolveNexthops } from '../dataplane/nexthops.js';
-import { attachXdp, DEFAULT_PIN_DIR, loadRauta } from '../dataplane/program.js';
+import { checkXdpMode, openNodeDataplane } from '../agent/node-dataplane.js';
+import { normalizeMac } from '../dataplane/nexthops.js';
+import { DEFAULT_PIN_DIR } from '../dataplane/program.js';
 import { openEventLog } from '../events/event-log.js';
 import { RautaError } from '../errors.js';
 import { GitStore } from '../git/git-store.js';
@@ -46,7 +46,7 @@ function seconds(value: string, flag: string): number {
 }
 
 export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<number> {
-  if (!['auto', 'native', 'generic'].includes(opts.xdpMode)) throw new RautaError('RAUTA_ERR_USAGE', `--xdp-mode ${opts.xdpMode}: use auto, native or generic`);
+  checkXdpMode(opts.xdpMode);
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
   const driftIntervalMs = seconds(opts.driftInterval, '--drift-interval');
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll') : undefined;
@@ -89,18 +89,10 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
     const log = await openEventLog(join(stateDir, 'events.log'), { writer: true, logger });
     cleanups.push(() => log.close());
 
-    const prog = loadRauta({ pinDir: opts.pinDir });
-    cleanups.push(() => prog.close()); // closes our fds only: the pins and the attachment keep both alive
-    logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'program loaded; reusing the pinned maps' : 'program loaded; maps pinned');
-    let xdpMode: string | null = null;
-    if (opts.iface) {
-      xdpMode = attachXdp(prog, opts.iface, opts.xdpMode as XdpMode, (msg) => logger.warn({ iface: opts.iface }, msg));
-      logger.info({ iface: opts.iface, mode: xdpMode }, 'XDP program attached');
-    } else {
-      logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
-    }
+    const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger });
+    cleanups.push(() => dataplane.close()); // closes our fds only: the pins and the attachment keep both alive
+    const { prog, xdpMode } = dataplane;
 
-    let lastMissing = '';
     const agent = new NodeAgent({
       node: opts.node,
       log,
@@ -108,15 +100,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       stateDir,
       logger,
       driftIntervalMs,
-      nexthops: async (ips) => {
-        const r = await resolveNexthops(ips, { iface: opts.iface ?? null, gatewayMac });
-        const missing = r.missing.map((m) => `${m.ip} (${m.reason})`).join(', ');
-        if (missing !== lastMissing && r.missing.length > 0) {
-          logger.warn({ missing: r.missing.slice(0, 20), count: r.missing.length }, 'no MAC for some backends (neighbour table, gateway route, --gateway-mac): their requests pass to the kernel');
-        }
-        lastMissing = missing;
-        return r.macs;
-      },
+      nexthops: dataplane.nexthops,
     });
 
     const watcherHealth: WatcherHealth = { lastError: null, lastRunAt: null };
@@ -160,7 +144,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       onResult: (result) => {
         watcherHealth.lastError = null;
         watcherHealth.lastRunAt = new Date().toISOString();
-        if (result.commits > 0) logger.info({ ...result }, 'watcher: new commits in the event log');
+        if (result.commits > 0) logger.info({ ...result, trigger: watcher?.stats.triggers.at(-1) ?? 'start' }, 'watcher: new commits in the event log');
       },
       onError: (err) => {
         watcherHealth.lastError = err instanceof Error ? err.message : String(err);
