@@ -121,6 +121,11 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
     });
     cleanups.push(() => http.close());
     logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
+    const webhookSecret = opts.webhookSecret ?? process.env.RAUTA_WEBHOOK_SECRET ?? null;
+    const { host } = parseListen(opts.http);
+    if (!webhookSecret && !(host.startsWith('127.') || host === '::1' || host === 'localhost')) {
+      logger.warn({ http: opts.http }, 'POST /hooks/git accepts unsigned requests on a non-loopback address: set RAUTA_WEBHOOK_SECRET');
+    }
 
     // Apply what the log already holds (a restart) before new commits arrive.
     const started = await agent.start();
@@ -139,7 +144,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       root: opts.root,
       log,
       cacheDir,
-      secret: opts.webhookSecret ?? null,
+      secret: webhookSecret,
       ...(pollMs !== undefined ? { pollMs } : {}),
       onResult: (result) => {
         watcherHealth.lastError = null;
@@ -180,7 +185,8 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'event log, desired-state snapshots and the git cache', '.rauta')
     .option('--http <addr:port>', 'metrics, health and webhook endpoint', '127.0.0.1:9464')
     .option('--gateway-mac <mac>', 'destination MAC for backends the neighbour table does not resolve')
-    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)', process.env.RAUTA_WEBHOOK_SECRET)
+    // No commander default: --help would print the secret.
+    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)')
     .option('--node <name>', 'node name in logs, status and metrics', os.hostname())
     .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')

@@ -1,0 +1,64 @@
+// One node's data plane as `rauta run` and `rauta agent` both set it up: load
+// the program (reusing maps pinned under pinDir), attach it to the interface
+// when one is given, and look up backend MACs (neighbour table, gateway route,
+// configured gateway MAC), warning once per change about the ones missing.
+import type { Logger } from 'pino';
+import type { XdpMode } from '../dataplane/libbpf.js';
+import { resolveNexthops } from '../dataplane/nexthops.js';
+import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
+import { RautaError } from '../errors.js';
+
+export interface NodeDataplaneOptions {
+  pinDir: string;
+  iface?: string;
+  /** auto, native or generic (checked here: a usage error otherwise) */
+  xdpMode: string;
+  /** normalized gateway MAC, or null */
+  gatewayMac: string | null;
+  logger: Logger;
+}
+
+export interface NodeDataplane {
+  prog: RautaProgram;
+  /** the mode the program is attached in, null when not attached */
+  xdpMode: 'native' | 'generic' | null;
+  /** for NodeAgentOptions.nexthops */
+  nexthops: (ips: readonly string[]) => Promise<Record<string, string>>;
+  /** closes our fds only: the pins and the attachment keep program and maps alive */
+  close(): void;
+}
+
+export function checkXdpMode(mode: string): XdpMode {
+  if (!['auto', 'native', 'generic'].includes(mode)) throw new RautaError('RAUTA_ERR_USAGE', `--xdp-mode ${mode}: use auto, native or generic`);
+  return mode as XdpMode;
+}
+
+export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
+  const { logger } = opts;
+  const mode = checkXdpMode(opts.xdpMode);
+  const prog = loadRauta({ pinDir: opts.pinDir });
+  logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'program loaded; reusing the pinned maps' : 'program loaded; maps pinned');
+  let xdpMode: 'native' | 'generic' | null = null;
+  try {
+    if (opts.iface) {
+      xdpMode = attachXdp(prog, opts.iface, mode, (msg) => logger.warn({ iface: opts.iface }, msg));
+      logger.info({ iface: opts.iface, mode: xdpMode }, 'XDP program attached');
+    } else {
+      logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
+    }
+  } catch (err) {
+    prog.close();
+    throw err;
+  }
+  let lastMissing = '';
+  const nexthops = async (ips: readonly string[]) => {
+    const r = await resolveNexthops(ips, { iface: opts.iface ?? null, gatewayMac: opts.gatewayMac });
+    const missing = r.missing.map((m) => `${m.ip} (${m.reason})`).join(', ');
+    if (missing !== lastMissing && r.missing.length > 0) {
+      logger.warn({ missing: r.missing.slice(0, 20), count: r.missing.length }, 'no MAC for some backends (neighbour table, gateway route, --gateway-mac): their requests pass to the kernel');
+    }
+    lastMissing = missing;
+    return r.macs;
+  };
+  return { prog, xdpMode, nexthops, close: () => prog.close() };
+}
