@@ -11,11 +11,15 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LogWarnings } from '../src/events/event-log.js';
 import type { RautaEvent } from '../src/events/event-types.js';
+import type { EventLog } from '../src/events/event-log.js';
 import { openFileLog } from '../src/events/file-log.js';
+import { openRedisLog } from '../src/events/redis-log.js';
+import { startRedisServer } from './helpers/redis-server.js';
 import { FILE_HEADER_SIZE, scanFrames } from '../src/events/record-frame.js';
 import { batchNumber } from './helpers/sample-events.js';
 
 const ITERATIONS = Number(process.env.RAUTA_KILL_ITERATIONS ?? 60);
+const REDIS_ITERATIONS = Number(process.env.RAUTA_REDIS_KILL_ITERATIONS ?? 20);
 const fixture = fileURLToPath(new URL('./fixtures/log-writer.ts', import.meta.url));
 
 interface Verified {
@@ -28,7 +32,7 @@ interface Verified {
  * RouteUpserted named b<n>-r<i>-of-<routes> followed by the batch's marker, batch numbers
  * consecutive. Returns the new head and last batch number.
  */
-async function verifyFrom(log: Awaited<ReturnType<typeof openFileLog>>, prev: Verified): Promise<Verified & { gaps: number; duplicates: number }> {
+async function verifyFrom(log: EventLog, prev: Verified): Promise<Verified & { gaps: number; duplicates: number }> {
   const head = await log.head();
   let seq = prev.head;
   let batch = prev.batch;
@@ -138,4 +142,61 @@ test('file log survives kill -9 of a writer appending as fast as it can', { time
   assert.equal(duplicates + full.duplicates, 0, 'no duplicates');
   assert.equal(staleLocks, ITERATIONS, 'every killed writer left a stale lock that was taken over');
   if (ITERATIONS >= 20) assert.ok(tornTails > 0, 'with split writes some kills tore a batch: the torn-tail path was exercised');
+});
+
+test('redis log: kill -9 of the writer between fetch and append, many times: exactly once per commit', { timeout: 10 * 60_000 }, async (t) => {
+  const server = await startRedisServer(t);
+  const prefix = `rauta-kill-${process.pid}`;
+  let verified: Verified = { head: 0, batch: 0 };
+  let gaps = 0;
+  let duplicates = 0;
+  const started = Date.now();
+  for (let i = 0; i < REDIS_ITERATIONS; i++) {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, server.url, '50'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RAUTA_LOG_PREFIX: prefix },
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    let err = '';
+    let firstBatch = -1;
+    const appended = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /appended (\d+) /.exec(out);
+        if (m && firstBatch < 0) {
+          firstBatch = Number(m[1]);
+          resolve();
+        }
+      });
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('exit', (code) => reject(new Error(`writer exited (${code}) before appending:\n${err}${out}`)));
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await appended;
+    assert.equal(firstBatch, verified.batch + 1, `iteration ${i}: the writer resumed right after the last recorded commit (batch ${verified.batch})`);
+    await new Promise((r) => setTimeout(r, Math.random() * 150));
+    child.kill('SIGKILL');
+    await exited;
+    const log = await openRedisLog(server.url, { prefix, logger: { warn: () => undefined } });
+    try {
+      const v = await verifyFrom(log, verified);
+      gaps += v.gaps;
+      duplicates += v.duplicates;
+      verified = { head: v.head, batch: v.batch };
+      assert.equal(batchNumber(await log.lastCommitMarker()), v.batch, 'the marker key agrees with the stream');
+    } finally {
+      await log.close();
+    }
+  }
+  const log = await openRedisLog(server.url, { prefix, logger: { warn: () => undefined } });
+  t.after(() => log.close());
+  const full = await verifyFrom(log, { head: 0, batch: 0 });
+  const line =
+    `redis kill -9 loop: ${REDIS_ITERATIONS} iterations in ${((Date.now() - started) / 1000).toFixed(1)} s, ${full.batch} batches / ${full.head} events, ` +
+    `gaps ${gaps + full.gaps}, duplicates ${duplicates + full.duplicates}`;
+  t.diagnostic(line);
+  console.log(`# ${line}`);
+  assert.equal(gaps + full.gaps, 0, 'no gaps');
+  assert.equal(duplicates + full.duplicates, 0, 'no duplicates');
 });

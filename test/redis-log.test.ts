@@ -108,6 +108,30 @@ test('redis: killed (SIGKILL) and restarted, the log is all there', async (t) =>
   assert.equal((await w2.append(commitBatch(21, 1)))[0]?.seq, before.length + 1);
 });
 
+test('redis: a writer that stays open across a Redis crash reconnects and keeps its lock', async (t) => {
+  const s = await startRedisServer(t);
+  const prefix = uniquePrefix();
+  const w = await openRedisLog(s.url, { prefix, writer: true, logger: quiet });
+  t.after(() => w.close());
+  await w.append(commitBatch(1, 1));
+  await s.restart({ kill: true });
+  // the first call may see the outage (RAUTA_ERR_LOG_BACKEND); with expectedHead a retry is safe
+  let out: Awaited<ReturnType<typeof w.append>> | null = null;
+  let backendErrors = 0;
+  for (let attempt = 0; attempt < 50 && out === null; attempt++) {
+    try {
+      out = await w.append(commitBatch(2, 1), { expectedHead: 2 });
+    } catch (err) {
+      rejectsWith('RAUTA_ERR_LOG_BACKEND')(err);
+      backendErrors++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.deepEqual(out?.map((e) => e.seq), [3, 4], 'the append after the restart continued the sequence');
+  t.diagnostic(`append attempts that saw the outage: ${backendErrors}`);
+  assert.equal(batchNumber(await w.lastAccepted()), 2);
+});
+
 test('redis: a reader waiting through a Redis restart still wakes up', async (t) => {
   const s = await startRedisServer(t);
   const prefix = uniquePrefix();
