@@ -78,9 +78,10 @@ export function planRouteSets(from: Pick<RouteSide, 'routes' | 'listeners'>, to:
 export function planReport(from: RouteSide, to: RouteSide): PlanReport {
   const plan = planRouteSets(from, to);
   const fromById = new Map(from.routes.map((r) => [routeIdFor(r), r]));
+  const toById = new Map(to.routes.map((r) => [routeIdFor(r), r]));
   const routes: RouteImpact[] = plan.routes.map((p) => {
     const known = p.name === null ? fromById.get(p.id) : undefined;
-    const toRoute = p.path !== null ? to.routes.find((r) => r.method === p.method && r.path === p.path) : undefined;
+    const toRoute = toById.get(p.id);
     const src = toRoute ?? known;
     return {
       change: p.change,
