@@ -199,24 +199,55 @@ function fillEqual(
   reciprocal: number,
 ): void {
   const active = Int32Array.from([...weight.keys()].filter((k) => weight[k]! > 0));
+  const m = active.length;
+  const off = new Int32Array(m);
+  const step = new Int32Array(m);
+  for (let a = 0; a < m; a++) {
+    off[a] = offset[active[a]!]!;
+    step[a] = skip[active[a]!]!;
+  }
   const inv = 1 / weight[active[0]!]!;
   owner.fill(255);
+  // The constant divisor lets the JIT turn % into a multiply for rauta's table size.
+  const filled = size === MAGLEV_SIZE ? claimFixed(owner, best, off, step, active, ln, listOrder, inv) : claimAny(owner, best, off, step, active, size, ln, listOrder, inv, reciprocal);
+  void filled;
+}
+
+function claimFixed(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, ln: Float64Array, listOrder: Int32Array, inv: number): number {
+  const m = off.length;
   let filled = 0;
-  for (let j = 0; j < size && filled < size; j++) {
+  for (let j = 0; j < MAGLEV_SIZE && filled < MAGLEV_SIZE; j++) {
     const pos = listOrder[j]!;
-    for (let a = 0; a < active.length; a++) {
-      const k = active[a]!;
-      const x = offset[k]! + pos * skip[k]!;
-      let s = x - ((x * reciprocal) | 0) * size;
-      if (s >= size) s -= size;
-      else if (s < 0) s += size;
+    for (let a = 0; a < m; a++) {
+      const s = (off[a]! + pos * step[a]!) % MAGLEV_SIZE;
       if (owner[s] === 255) {
-        owner[s] = k;
+        owner[s] = active[a]!;
         best[s] = ln[j]! * inv;
         filled++;
       }
     }
   }
+  return filled;
+}
+
+function claimAny(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, size: number, ln: Float64Array, listOrder: Int32Array, inv: number, reciprocal: number): number {
+  const m = off.length;
+  let filled = 0;
+  for (let j = 0; j < size && filled < size; j++) {
+    const pos = listOrder[j]!;
+    for (let a = 0; a < m; a++) {
+      const x = off[a]! + pos * step[a]!;
+      let s = x - ((x * reciprocal) | 0) * size;
+      if (s >= size) s -= size;
+      else if (s < 0) s += size;
+      if (owner[s] === 255) {
+        owner[s] = active[a]!;
+        best[s] = ln[j]! * inv;
+        filled++;
+      }
+    }
+  }
+  return filled;
 }
 
 function fillWeighted(
@@ -247,25 +278,72 @@ function fillWeighted(
       const limit = horizon * w;
       const off = offset[k]!;
       const step = skip[k]!;
-      let j = next[k]!;
-      for (; j < size && ln[j]! <= limit; j++) {
-        // (off + ORDER[j]*step) % size without an integer division: the
-        // float quotient is off by at most one, fixed by one compare.
-        const x = off + listOrder[j]! * step;
-        let s = x - ((x * reciprocal) | 0) * size;
-        if (s >= size) s -= size;
-        else if (s < 0) s += size;
-        const t = ln[j]! * inv;
-        if (t < best[s]!) {
-          if (best[s] === Infinity) uncovered--;
-          best[s] = t;
-          owner[s] = k;
-        }
-      }
-      next[k] = j;
+      const from = next[k]!;
+      const to = arrivalEnd(ln, from, size, limit);
+      uncovered -=
+        size === MAGLEV_SIZE
+          ? arriveFixed(owner, best, off, step, k, inv, from, to, ln, listOrder)
+          : arriveAny(owner, best, off, step, k, inv, from, to, ln, listOrder, size, reciprocal);
+      next[k] = to;
     }
     horizon += 0.5 / totalWeight;
   }
+}
+
+/** First position at or after `from` whose arrival is past `limit`. */
+function arrivalEnd(ln: Float64Array, from: number, size: number, limit: number): number {
+  let j = from;
+  while (j < size && ln[j]! <= limit) j++;
+  return j;
+}
+
+// Backend k's arrivals at positions from..to-1: take every slot it reaches
+// first. Returns how many slots had no owner before. Two copies so that, for
+// rauta's table size, the JIT turns % into a multiply.
+function arriveFixed(owner: Uint8Array, best: Float64Array, off: number, step: number, k: number, inv: number, from: number, to: number, ln: Float64Array, listOrder: Int32Array): number {
+  let covered = 0;
+  for (let j = from; j < to; j++) {
+    const s = (off + listOrder[j]! * step) % MAGLEV_SIZE;
+    const t = ln[j]! * inv;
+    if (t < best[s]!) {
+      if (best[s] === Infinity) covered++;
+      best[s] = t;
+      owner[s] = k;
+    }
+  }
+  return covered;
+}
+
+function arriveAny(
+  owner: Uint8Array,
+  best: Float64Array,
+  off: number,
+  step: number,
+  k: number,
+  inv: number,
+  from: number,
+  to: number,
+  ln: Float64Array,
+  listOrder: Int32Array,
+  size: number,
+  reciprocal: number,
+): number {
+  let covered = 0;
+  for (let j = from; j < to; j++) {
+    // (off + ORDER[j]*step) % size without an integer division: the float
+    // quotient is off by at most one, fixed by one compare.
+    const x = off + listOrder[j]! * step;
+    let s = x - ((x * reciprocal) | 0) * size;
+    if (s >= size) s -= size;
+    else if (s < 0) s += size;
+    const t = ln[j]! * inv;
+    if (t < best[s]!) {
+      if (best[s] === Infinity) covered++;
+      best[s] = t;
+      owner[s] = k;
+    }
+  }
+  return covered;
 }
 
 /** skip^-1 mod M, to find where a slot sits in a backend's list. */
