@@ -45,8 +45,18 @@ export interface OpenEventLogOptions {
   /** Take the single-writer lock; readers (agents) never need it. */
   writer?: boolean;
   logger?: LogWarnings;
-  /** Redis key prefix (default "rauta"). */
+  /** Redis: key prefix (default "rauta"). */
   prefix?: string;
+  /** Redis: writer lock TTL in ms (default 10000, renewed every third of it). */
+  lockTtlMs?: number;
+  /** Redis: bound on connecting at open, in ms (default 3000). */
+  connectTimeoutMs?: number;
+  /** Redis: called when the writer loses its lock (its appends then fail). */
+  onLockLost?: (err: Error) => void;
+  /** File reader: a missing file is an empty log that may appear later (default: error). */
+  allowMissing?: boolean;
+  /** File reader: poll interval behind fs.watch, in ms (default 200). */
+  pollMs?: number;
 }
 
 /** Opens "file:PATH", a plain PATH, or "redis://..." / "rediss://...". */

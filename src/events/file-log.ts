@@ -348,7 +348,10 @@ class FileEventLog implements EventLog {
   waitForHead(afterSeq: number, signal?: AbortSignal, timeoutMs?: number): Promise<number> {
     return waitUntilHead(
       afterSeq,
-      () => this.head(),
+      async () => {
+        if (this.closed) throw new RautaError('RAUTA_ERR_LOG_BACKEND', `event log ${this.path} was closed while waiting for seq > ${afterSeq}`);
+        return this.head();
+      },
       (wake) => {
         this.changed.on('change', wake);
         this.startWatching();
@@ -394,6 +397,7 @@ class FileEventLog implements EventLog {
     if (this.closed) return;
     await this.serial(async () => {
       this.closed = true;
+      this.changed.emit('change'); // waiters re-check and see the log closed
       this.watcher?.close();
       if (this.poll) clearInterval(this.poll);
       await this.fd?.close();

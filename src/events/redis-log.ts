@@ -145,6 +145,8 @@ class RedisEventLog implements EventLog {
   private lockLost: RautaError | null = null;
   private idleBlockers: Redis[] = [];
   private busyBlockers = new Set<Redis>();
+  /** wake-ups of pending waitForHead calls, so close() ends them */
+  private wakers = new Set<() => void>();
   private closed = false;
 
   constructor(
@@ -329,7 +331,10 @@ class RedisEventLog implements EventLog {
     return waitUntilHead(
       afterSeq,
       // a wait rides out a Redis outage (the next read or append reports it)
-      async () => (lastHead = await this.head().catch(() => lastHead)),
+      async () => {
+        if (this.closed) throw new RautaError('RAUTA_ERR_LOG_BACKEND', `event log ${this.location} was closed while waiting for seq > ${afterSeq}`);
+        return (lastHead = await this.head().catch(() => lastHead));
+      },
       (wake) => {
         // XREAD BLOCK wakes us when an entry with ID > afterSeq-0 exists; re-block on errors
         const loop = async (): Promise<void> => {
@@ -371,7 +376,9 @@ class RedisEventLog implements EventLog {
           }
         };
         void loop();
+        this.wakers.add(wake);
         return () => {
+          this.wakers.delete(wake);
           stop = true;
           // a blocked XREAD cannot be cancelled: drop its connection
           if (current) {
@@ -392,6 +399,7 @@ class RedisEventLog implements EventLog {
     if (this.lockValue && !this.lockLost) {
       await this.redis.eval(RELEASE, 1, this.keys.lock, this.lockValue).catch(() => undefined);
     }
+    for (const wake of this.wakers) wake();
     for (const b of [...this.idleBlockers, ...this.busyBlockers]) b.disconnect();
     this.idleBlockers = [];
     this.busyBlockers.clear();

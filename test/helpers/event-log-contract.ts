@@ -151,6 +151,18 @@ export function eventLogContract(backend: string, fresh: FreshLog): void {
     assert.deepEqual((await r.read(4, 10)).map((e) => e.seq), [4, 5], 'the reader reads what it was woken for');
   });
 
+  test(`${backend}: closing a log ends its pending waits with an error`, async (t) => {
+    const at = await fresh(t);
+    const w = closeAfter(t, await at.openWriter());
+    const r = await at.openReader();
+    // settle handlers attached at once: the second wait rejects before the first is checked
+    const waits = [r.waitForHead(0), w.waitForHead(0)].map((p) => p.then(() => assert.fail('the wait should have been ended'), (err: unknown) => err));
+    await new Promise((res) => setTimeout(res, 50));
+    await r.close();
+    await w.close();
+    for (const p of waits) rejectsWith('RAUTA_ERR_LOG_BACKEND', /closed while waiting/)(await p);
+  });
+
   test(`${backend}: throughput (printed, not asserted)`, async (t) => {
     const at = await fresh(t);
     const w = closeAfter(t, await at.openWriter());
