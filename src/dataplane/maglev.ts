@@ -209,11 +209,11 @@ function fillEqual(
   const inv = 1 / weight[active[0]!]!;
   owner.fill(255);
   // The constant divisor lets the JIT turn % into a multiply for rauta's table size.
-  const filled = size === MAGLEV_SIZE ? claimFixed(owner, best, off, step, active, ln, listOrder, inv) : claimAny(owner, best, off, step, active, size, ln, listOrder, inv, reciprocal);
-  void filled;
+  if (size === MAGLEV_SIZE) claimFixed(owner, best, off, step, active, ln, listOrder, inv);
+  else claimAny(owner, best, off, step, active, size, ln, listOrder, inv, reciprocal);
 }
 
-function claimFixed(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, ln: Float64Array, listOrder: Int32Array, inv: number): number {
+function claimFixed(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, ln: Float64Array, listOrder: Int32Array, inv: number): void {
   const m = off.length;
   let filled = 0;
   for (let j = 0; j < MAGLEV_SIZE && filled < MAGLEV_SIZE; j++) {
@@ -227,10 +227,9 @@ function claimFixed(owner: Uint8Array, best: Float64Array, off: Int32Array, step
       }
     }
   }
-  return filled;
 }
 
-function claimAny(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, size: number, ln: Float64Array, listOrder: Int32Array, inv: number, reciprocal: number): number {
+function claimAny(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, size: number, ln: Float64Array, listOrder: Int32Array, inv: number, reciprocal: number): void {
   const m = off.length;
   let filled = 0;
   for (let j = 0; j < size && filled < size; j++) {
@@ -247,7 +246,6 @@ function claimAny(owner: Uint8Array, best: Float64Array, off: Int32Array, step: 
       }
     }
   }
-  return filled;
 }
 
 function fillWeighted(
