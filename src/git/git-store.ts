@@ -3,13 +3,17 @@
 // are parsed once per store, not once per object read.
 import fs from 'node:fs';
 import path from 'node:path';
-import git from 'isomorphic-git';
+import git, { type CommitObject } from 'isomorphic-git';
 import { RautaError } from '../errors.js';
 import type { CommitInfo, TreeEntry, TreeReader } from './tree-reader.js';
+
+/** Trees kept by oid: enough for the paths a few commits touch, small next to a 10,000-file repo. */
+const TREE_CACHE = 2_000;
 
 export class GitStore implements TreeReader {
   private readonly cache: object = {};
   private readonly commits = new Map<string, CommitInfo>();
+  private readonly trees = new Map<string, TreeEntry[]>();
 
   constructor(readonly gitdir: string) {}
 
@@ -22,7 +26,15 @@ export class GitStore implements TreeReader {
   }
 
   async readTree(oid: string): Promise<TreeEntry[]> {
+    // Trees are immutable: the next commit's diff reads this one again as its old side.
+    const known = this.trees.get(oid);
+    if (known) return known;
     const { tree } = await this.wrap(`read tree ${oid}`, () => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    if (this.trees.size >= TREE_CACHE) {
+      const oldest = this.trees.keys().next().value;
+      if (oldest !== undefined) this.trees.delete(oldest);
+    }
+    this.trees.set(oid, tree as TreeEntry[]);
     return tree as TreeEntry[];
   }
 
@@ -35,6 +47,10 @@ export class GitStore implements TreeReader {
     const known = this.commits.get(oid);
     if (known) return known;
     const { commit } = await this.wrap(`read commit ${oid}`, () => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    return this.rememberCommit(oid, commit);
+  }
+
+  private rememberCommit(oid: string, commit: CommitObject): CommitInfo {
     const info: CommitInfo = {
       oid,
       tree: commit.tree,
@@ -75,9 +91,12 @@ export class GitStore implements TreeReader {
         throw err;
       }
     });
-    // An annotated tag resolves to a tag object; the walk needs the commit.
-    const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'parsed', cache: this.cache });
+    // Usually a commit (read once, then cached for the walk); an annotated tag is peeled.
+    if (this.commits.has(oid)) return oid;
+    const { type, object } = await this.wrap(`read ${oid}`, () => git.readObject({ fs, gitdir: this.gitdir, oid, format: 'parsed', cache: this.cache }));
     if (type === 'tag') return (object as { object: string }).object;
+    if (type !== 'commit') throw new RautaError('RAUTA_ERR_GIT', `${ref} points at a ${type}, not a commit`);
+    this.rememberCommit(oid, object as CommitObject);
     return oid;
   }
 
