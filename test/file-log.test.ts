@@ -250,3 +250,22 @@ test('file: a reader in this process follows a writer in another process', async
   assert.deepEqual(events.map((e) => e.seq), Array.from({ length: later }, (_, i) => i + 1), 'gap-free while the writer is running');
   assert.ok(['CommitAccepted', 'CommitRejected'].includes(events[events.length - 1]!.type), 'a reader only sees whole batches');
 });
+
+test('file: writers racing to take over one stale lock: exactly one wins', async (t) => {
+  const path = tempLog(t);
+  const { hostname } = await import('node:os');
+  for (let round = 0; round < 5; round++) {
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: 2 ** 22 + 12345, start: '1', host: hostname(), token: 'stale', since: 'long ago' }));
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => openFileLog(path, { writer: true, logger: quiet })));
+    const winners = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof openFileLog>>> => r.status === 'fulfilled');
+    const losers = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.equal(winners.length, 1, `round ${round}: exactly one writer took the stale lock`);
+    for (const l of losers) rejectsWith('RAUTA_ERR_LOG_LOCKED')(l.reason);
+    const w = winners[0]!.value;
+    await w.append(commitBatch(round + 1, 1));
+    await w.close();
+  }
+  const r = await openFileLog(path, { logger: quiet });
+  t.after(() => r.close());
+  assert.equal(await r.head(), 10);
+});
