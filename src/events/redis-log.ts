@@ -237,7 +237,7 @@ class RedisEventLog implements EventLog {
     const k = this.keys;
     let reply: string[];
     try {
-      reply = (await this.redis.eval(APPEND, 5, k.events, k.head, k.marker, k.accepted, k.lock, ...argv)) as string[];
+      reply = (await (this.redis as Redis & AppendCommand).rautaAppend(k.events, k.head, k.marker, k.accepted, k.lock, ...argv)) as string[];
     } catch (err) {
       throw this.backendError(err, 'append (outcome unknown: re-read head() / lastCommitMarker() before retrying)');
     }
@@ -412,9 +412,15 @@ class RedisEventLog implements EventLog {
   }
 }
 
+/** The append script as a command: ioredis sends EVALSHA and falls back to EVAL after a Redis restart. */
+interface AppendCommand {
+  rautaAppend(...args: string[]): Promise<unknown>;
+}
+
 export async function openRedisLog(url: string, opts: RedisLogOptions = {}): Promise<EventLog> {
   const prefix = opts.prefix ?? 'rauta';
   const redis = await connect(url, opts.connectTimeoutMs ?? 3000, `prefix ${prefix}`);
+  redis.defineCommand('rautaAppend', { numberOfKeys: 5, lua: APPEND });
   const log = new RedisEventLog(url, prefix, redis, opts, opts.logger ?? stderrWarnings);
   if (opts.writer) {
     try {
