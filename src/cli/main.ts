@@ -13,6 +13,9 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./plan.js'),
   () => import('./probe.js'),
   () => import('./run.js'),
+  () => import('./watch.js'),
+  () => import('./agent.js'),
+  () => import('./status.js'),
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,37 @@
+// `rauta agent`: one node of the multi-node mode. The work is in worker/node-worker.ts.
+import type { Command } from 'commander';
+import os from 'node:os';
+import { runAgentNode, type AgentNodeOptions } from '../../worker/node-worker.js';
+import { DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
+import { DEFAULT_PIN_DIR } from '../dataplane/program.js';
+import { RautaError } from '../errors.js';
+
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description('Multi-node: apply the Redis event log to this node\'s XDP maps, woken by BullMQ jobs from `rauta watch`')
+    .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)', process.env.RAUTA_REDIS_URL)
+    .option('--node <name>', 'this node\'s name in the registry, its queue and logs (letters, digits, . _ -)', os.hostname().replace(/[^A-Za-z0-9._-]/g, '-'))
+    .option('--prefix <prefix>', 'Redis key prefix shared with `rauta watch` and `rauta status`', DEFAULT_PREFIX)
+    .option('--pin-dir <dir>', 'bpffs directory for the program and maps (reused on restart)', DEFAULT_PIN_DIR)
+    .option('--iface <name>', 'attach the XDP program to this interface (without it: load and pin only)')
+    .option('--xdp-mode <mode>', 'auto (native, falling back to generic with a warning), native or generic', 'auto')
+    .option('--state-dir <dir>', 'desired-state snapshots', '.rauta')
+    .option('--gateway-mac <mac>', 'destination MAC for backends the neighbour table does not resolve')
+    .option('--http <addr:port>', 'serve /metrics, /healthz and /status here (default: none)')
+    .option('--heartbeat <seconds>', 'publish status this often; the node is stale after three missed beats', '5')
+    .option('--resync <seconds>', 'also reconcile to the log head this often, in case a wake-up was lost (0: never)', '30')
+    .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
+    .option('--job-lock <seconds>', 'BullMQ job lock: a job of a killed agent is retried after about this long', '30')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rauta agent --redis redis://redis:6379 --node edge-1 --iface eth0\n  rauta agent --redis redis://:secret@10.0.0.5:6379 --node edge-2 --pin-dir /sys/fs/bpf/rauta --http 0.0.0.0:9465\n\n' +
+        'On start the agent catches up from the log (commits made while it was down), then takes jobs.\n' +
+        'SIGTERM/SIGINT finish the current job and exit 0; the program stays attached and the maps pinned.',
+    )
+    .action(async (opts: Omit<AgentNodeOptions, 'redis'> & { redis?: string }) => {
+      if (!opts.redis) throw new RautaError('RAUTA_ERR_USAGE', 'give --redis URL (or set RAUTA_REDIS_URL)');
+      process.exitCode = await runAgentNode({ ...opts, redis: opts.redis });
+    });
+}

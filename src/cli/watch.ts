@@ -1,0 +1,192 @@
+// `rauta watch`: the multi-node watcher. Follows one branch of the routes
+// repository, appends every commit's events to the Redis Streams log, and wakes
+// each live node with a BullMQ job "reconcile up to seq N" (job id = node +
+// seq, so a repeated wake-up is one job). Jobs carry no data: a node reads the
+// log from its own applied seq.
+//
+// Faults: a Redis outage fails the runs during it; when the connection is back
+// the watcher runs at once and re-sends the wake-ups (duplicates are harmless).
+// A lost writer lock is taken again once free (see src/cluster/writer-log.ts).
+// SIGTERM/SIGINT finish the current run, release the lock and exit 0.
+import type { Command } from 'commander';
+import crypto from 'node:crypto';
+import { resolve, join } from 'node:path';
+import { Registry } from 'prom-client';
+import { checkPrefix, DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
+import { NodeRegistry } from '../cluster/node-registry.js';
+import { WakeUps } from '../cluster/reconcile-queue.js';
+import { checkRedisUrl, connectClusterRedis } from '../cluster/redis-connection.js';
+import { seconds } from '../cluster/seconds.js';
+import { WriterLog } from '../cluster/writer-log.js';
+import { redactRedisUrl } from '../events/redis-log.js';
+import { RautaError } from '../errors.js';
+import { GitStore } from '../git/git-store.js';
+import { isRemote, startWatcher, type Watcher } from '../git/watcher.js';
+import { parseListen, startHttpServer } from '../observability/http-server.js';
+import { createLogger } from '../observability/logger.js';
+
+export interface WatchOptions {
+  redis?: string;
+  prefix: string;
+  repo: string;
+  branch: string;
+  root: string;
+  stateDir: string;
+  poll?: string;
+  http?: string;
+  webhookSecret?: string;
+  logLevel?: string;
+}
+
+export async function runWatch(opts: WatchOptions & { redis: string }, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<number> {
+  checkRedisUrl(opts.redis);
+  checkPrefix(opts.prefix);
+  const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll', 0.1) : undefined;
+  if (opts.http) parseListen(opts.http);
+  const remote = isRemote(opts.repo);
+  if (!remote) GitStore.open(resolve(opts.repo));
+  const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined, name: 'rauta-watch' });
+
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'shutdown step failed');
+      }
+    }
+  };
+  let stopRequested: (() => void) | null = null;
+  const stopSignal = new Promise<void>((r) => (stopRequested = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    logger.info({ signal: sig }, 'stopping: finishing the current run');
+    stopRequested?.();
+  };
+  for (const s of signals) process.on(s, onSignal);
+  cleanups.push(() => {
+    for (const s of signals) process.off(s, onSignal);
+  });
+
+  try {
+    let watcher: Watcher | null = null;
+    const log = await WriterLog.open({ url: opts.redis, prefix: opts.prefix, logger, onRelocked: () => void watcher?.trigger('relocked').catch(() => undefined) });
+    cleanups.push(() => log.close());
+    const redis = await connectClusterRedis(opts.redis, { purpose: `watcher, prefix ${opts.prefix}` });
+    cleanups.push(async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    });
+    const registry = new NodeRegistry(redis, opts.prefix);
+    const wakeUps = new WakeUps(redis, opts.prefix);
+    cleanups.push(() => wakeUps.close());
+    logger.info({ redis: redactRedisUrl(opts.redis), prefix: opts.prefix, log: log.location }, 'connected to redis; holding the event log writer lock');
+
+    const health = { lastError: null as string | null, lastRunAt: null as string | null, head: 0, woken: {} as Record<string, number> };
+    // Wake-ups are chained: each sees the head after the run before it.
+    let waking: Promise<void> = Promise.resolve();
+    const wakeAll = (why: string): Promise<void> =>
+      (waking = waking.then(async () => {
+        try {
+          const head = await registry.logHead();
+          health.head = head;
+          const nodes = await registry.liveNodes();
+          const sent = await wakeUps.wake(nodes, head);
+          for (const n of sent) health.woken[n] = head;
+          if (sent.length > 0) logger.debug({ why, head, nodes: sent }, 'woke nodes');
+        } catch (err) {
+          // The next run (poll, reconnect) sends them: sent seqs are only recorded on success.
+          logger.warn({ why, err: (err as Error).message }, 'could not enqueue wake-ups; retrying with the next run');
+        }
+      }));
+
+    const cacheDir = join(resolve(opts.stateDir), 'git-cache', crypto.createHash('sha256').update(opts.repo).digest('hex').slice(0, 16));
+    watcher = await startWatcher({
+      repo: remote ? opts.repo : resolve(opts.repo),
+      branch: opts.branch,
+      root: opts.root,
+      log,
+      cacheDir,
+      secret: opts.webhookSecret ?? null,
+      ...(pollMs !== undefined ? { pollMs } : {}),
+      onResult: (result) => {
+        health.lastError = null;
+        health.lastRunAt = new Date().toISOString();
+        if (result.commits > 0) logger.info({ ...result }, 'watcher: new commits in the event log');
+        void wakeAll(result.commits > 0 ? 'commits' : 'run');
+      },
+      onError: (err) => {
+        health.lastError = err instanceof Error ? err.message : String(err);
+        logger.warn({ err: health.lastError }, 'watcher run failed; retrying on the next trigger');
+      },
+    });
+    const w = watcher;
+    cleanups.push(() => w.close());
+    logger.info({ repo: opts.repo, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
+    // The start run appended what was missed; wake everyone for it (and for anything a crash left unsent).
+    await wakeAll('start');
+
+    // After a Redis outage: run now, and re-send wake-ups (a job enqueued into the outage may be lost).
+    let everReady = false;
+    const onReady = () => {
+      if (!everReady) return void (everReady = true);
+      logger.info('redis connection is back; running the watcher and re-sending wake-ups');
+      wakeUps.forget();
+      w.trigger('redis-reconnect').catch(() => undefined);
+      void wakeAll('redis reconnect');
+    };
+    onReady();
+    redis.on('ready', onReady);
+    cleanups.push(() => void redis.off('ready', onReady));
+
+    if (opts.http) {
+      const metricsRegistry = new Registry();
+      const http = await startHttpServer({
+        listen: opts.http,
+        metrics: { registry: metricsRegistry, render: () => metricsRegistry.metrics(), contentType: metricsRegistry.contentType },
+        health: () => ({ ok: health.lastError === null, body: { status: health.lastError === null ? 'ok' : 'failing', ...health } }),
+        status: () => ({ ...health, runs: w.stats.runs, repo: opts.repo, branch: opts.branch, root: opts.root, log: log.location }),
+        handlers: [(req, res) => w.webhook(req, res)],
+        onError: (err) => logger.warn({ err }, 'http handler failed'),
+      });
+      cleanups.push(() => http.close());
+      logger.info({ url: http.url, endpoints: ['/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
+    }
+
+    await stopSignal;
+    // watcher first (no new events), then the last wake-ups, then the connections
+    await w.close();
+    await waking;
+    await closeAll();
+    logger.info('stopped');
+    return 0;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('watch')
+    .description('Multi-node: watch a routes repo, append its commits to the Redis event log and wake every live node (BullMQ)')
+    .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)', process.env.RAUTA_REDIS_URL)
+    .option('--prefix <prefix>', 'Redis key prefix shared with `rauta agent` and `rauta status`', DEFAULT_PREFIX)
+    .option('--repo <path|url>', 'routes repository: a local path (watched at once) or an http(s) URL (polled, plus the webhook)', '.')
+    .option('--branch <name>', 'branch to follow', 'main')
+    .option('--root <subdir>', 'folder inside the repository that holds the route files', '')
+    .option('--state-dir <dir>', 'the git cache of a remote repository', '.rauta')
+    .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
+    .option('--http <addr:port>', 'serve POST /hooks/git, /healthz and /status here (default: none)')
+    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)', process.env.RAUTA_WEBHOOK_SECRET)
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rauta watch --redis redis://redis:6379 --repo /srv/routes --root routes\n  rauta watch --redis redis://:secret@10.0.0.5:6379 --repo https://git.example/routes.git --http 0.0.0.0:9470\n\n' +
+        'One watcher writes a log: a second one on the same --prefix fails at start and names the holder.\n' +
+        'A lock lost in a Redis outage is taken again once free. SIGTERM/SIGINT exit 0.',
+    )
+    .action(async (opts: WatchOptions) => {
+      if (!opts.redis) throw new RautaError('RAUTA_ERR_USAGE', 'give --redis URL (or set RAUTA_REDIS_URL)');
+      process.exitCode = await runWatch({ ...opts, redis: opts.redis });
+    });
+}

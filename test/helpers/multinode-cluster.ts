@@ -1,0 +1,355 @@
+// A real multi-node cluster for tests and the bench: a redis-server (AOF on),
+// one `rauta watch` child on a real routes repository, and N `rauta agent`
+// children, each with its own pin dir and state dir and (with netns) its own
+// veth pair into its own network namespace: the agent attaches XDP to its end
+// and resolves the backends' MACs through that interface only. Everything has
+// unique names (prefix, pin dirs,
+// namespaces, temp dirs, port) and is removed by dispose() (deleting a namespace
+// takes the veth pair with it), registered with
+// t.after when a test context is given.
+//
+// Commits are made like the bench does: prepared with plumbing, then published
+// by moving the branch ref the way `git commit` does (lock file, reflog entry,
+// rename), so the clock starts exactly when the branch moves.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+import { unpin } from '../../src/dataplane/program.js';
+import { ip, ipIn, uniqueSuffix } from './netns.js';
+import { startRedisServer, type RedisServer } from './redis-server.js';
+import { listenerYaml, routeYaml, tempDir, TestRepo, type RouteSpec } from './git-repo.js';
+
+const BIN = fileURLToPath(new URL('../../bin/rauta.js', import.meta.url));
+
+export interface LogLine {
+  msg: string;
+  level: number;
+  time: string;
+  [k: string]: unknown;
+}
+
+/** A rauta child process: its JSON log lines as they arrive, and a way to wait for one. */
+export class RautaProc {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        this.lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.lines.push({ msg: line, level: 0, time: new Date().toISOString() });
+      }
+      for (const w of this.waiters.splice(0)) w();
+    });
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        for (const w of this.waiters.splice(0)) w();
+        resolve(code ?? (signal ? -1 : null));
+      }),
+    );
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The first line from index `from` matching pred; a hang guard (not a timing assertion) after `ms`. */
+  async waitLine(pred: (l: LogLine) => boolean, what: string, from = 0, ms = 60_000): Promise<LogLine> {
+    const deadline = Date.now() + ms;
+    let seen = from;
+    for (;;) {
+      for (; seen < this.lines.length; seen++) if (pred(this.lines[seen]!)) return this.lines[seen]!;
+      if (!this.running) throw new Error(`${this.label} exited (${this.child.exitCode ?? this.child.signalCode}) before: ${what}\n${this.tail()}`);
+      if (Date.now() > deadline) throw new Error(`${this.label}: no log line for: ${what}\n${this.tail()}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 500);
+      });
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+
+  tail(n = 20): string {
+    return `--- ${this.label}: last log lines ---\n${this.lines.slice(-n).map((l) => JSON.stringify(l)).join('\n')}\n--- stderr ---\n${this.stderr.slice(-3000)}`;
+  }
+}
+
+/** Runs `node bin/rauta.js ...args` (inside a network namespace when netns is given), JSON logs. */
+export function spawnRauta(label: string, args: string[], opts: { netns?: string; env?: Record<string, string> } = {}): RautaProc {
+  const argv = [process.execPath, BIN, ...args];
+  const [cmd, ...rest] = opts.netns ? ['nsenter', `--net=/var/run/netns/${opts.netns}`, ...argv] : argv;
+  const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAUTA_LOG_FORMAT: 'json', ...opts.env } });
+  return new RautaProc(label, child);
+}
+
+export interface ClusterNode {
+  name: string;
+  pinDir: string;
+  stateDir: string;
+  /** the namespace holding the peer end of the node's veth pair (null without netns) */
+  ns: string | null;
+  /** the node's end of the pair (root namespace), carrying XDP */
+  iface: string | null;
+  /** the MAC every backend resolves to on this node */
+  backendMac: string;
+  proc: RautaProc | null;
+}
+
+export interface ClusterOptions {
+  nodes?: number;
+  /** a namespace + veth pair per node (needs root); without it agents run unattached with --gateway-mac */
+  netns?: boolean;
+  /** BullMQ job lock in seconds (a killed agent's job is retried after about this) */
+  jobLock?: number;
+  /** agent --resync seconds (default 30, as shipped) */
+  resync?: number;
+  redisPassword?: string;
+}
+
+/** Backends every node routes to: 10.250.0.n (each node resolves them in its own namespace). */
+export const backendIp = (n: number): string => `10.250.0.${n}`;
+
+export class Cluster {
+  readonly suffix = uniqueSuffix();
+  readonly prefix = `rauta-test-${this.suffix}`;
+  readonly tmp = tempDir('cluster');
+  readonly repo: TestRepo;
+  readonly nodes: ClusterNode[] = [];
+  watcher: RautaProc | null = null;
+  redis!: RedisServer;
+  private readonly procs: RautaProc[] = [];
+  private disposed = false;
+  private reflogClock = 1_800_000_000;
+
+  constructor(readonly opts: ClusterOptions) {
+    this.repo = TestRepo.init(join(this.tmp.dir, 'repo'));
+  }
+
+  /** Everything started by start(): children killed, namespaces and pins removed, temp dirs deleted. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of this.procs) if (p.running) {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+    for (const n of this.nodes) {
+      if (n.ns) {
+        try {
+          ip('netns', 'del', n.ns);
+        } catch {
+          /* already gone */
+        }
+      }
+      try {
+        unpin(n.pinDir);
+      } catch {
+        /* not pinned */
+      }
+    }
+    await this.redis?.dispose();
+    this.tmp.cleanup();
+  }
+
+  async start(t?: Pick<TestContext, 'after'>, initialRoutes: RouteSpec[] = [{ name: 'base', path: '/mn/base', backends: [`${backendIp(1)}:8080`, `${backendIp(2)}:8080`] }]): Promise<string> {
+    t?.after(() => this.dispose());
+    this.redis = await startRedisServer(undefined, this.opts.redisPassword ? { password: this.opts.redisPassword } : {});
+    const count = this.opts.nodes ?? 3;
+    for (let i = 0; i < count; i++) this.nodes.push(this.makeNode(i));
+    this.repo.write('routes/listeners.yaml', listenerYaml('web', '10.0.0.10', 80));
+    this.repo.write('routes/base.yaml', routeYaml(initialRoutes));
+    const c0 = this.repo.commit('listener and base routes');
+    // Agents first (they register), then the watcher: its start run wakes them for c0.
+    for (let i = 0; i < count; i++) this.startAgent(i);
+    await Promise.all(this.nodes.map((n) => n.proc!.waitLine((l) => l.msg === 'taking reconcile jobs', `${n.name} taking jobs`)));
+    this.startWatcher();
+    await this.waitApplied(c0);
+    return c0;
+  }
+
+  private makeNode(i: number): ClusterNode {
+    const name = `node${i + 1}-${this.suffix}`;
+    const pinDir = `/sys/fs/bpf/rauta-mn-${process.pid}-${this.suffix}-${i + 1}`;
+    const stateDir = join(this.tmp.dir, `state-${i + 1}`);
+    mkdirSync(stateDir, { recursive: true });
+    if (!this.opts.netns) return { name, pinDir, stateDir, ns: null, iface: null, backendMac: '02:00:00:00:00:99', proc: null };
+    // The pair: the node's side in the root namespace carries XDP (the agent runs there, next to
+    // Redis on 127.0.0.1); the peer, standing for the backends' side, sits in the node's namespace.
+    const ns = `rtmn${this.suffix}${i + 1}`;
+    const iface = `rtmh${this.suffix}${i + 1}`;
+    const peer = `rtmp${this.suffix}${i + 1}`;
+    ip('netns', 'add', ns);
+    const node: ClusterNode = { name, pinDir, stateDir, ns, iface, backendMac: '', proc: null };
+    try {
+      ip('link', 'add', iface, 'type', 'veth', 'peer', 'name', peer);
+      ip('link', 'set', peer, 'netns', ns);
+      ipIn(ns, 'link', 'set', peer, 'up');
+      ip('link', 'set', iface, 'up');
+      node.backendMac = (JSON.parse(ipIn(ns, '-j', 'link', 'show', peer)) as Array<{ address: string }>)[0]!.address;
+      // each node resolves the same backend IPs through its own interface
+      for (let n = 1; n <= 9; n++) ip('neigh', 'replace', backendIp(n), 'lladdr', node.backendMac, 'dev', iface, 'nud', 'permanent');
+    } catch (err) {
+      ip('netns', 'del', ns); // takes the pair with it once the peer moved; else delete the host side
+      try {
+        ip('link', 'del', iface);
+      } catch {
+        /* gone with the namespace */
+      }
+      throw err;
+    }
+    return node;
+  }
+
+  agentArgs(node: ClusterNode): string[] {
+    return [
+      'agent', '--redis', this.redis.url, '--prefix', this.prefix, '--node', node.name,
+      '--pin-dir', node.pinDir, '--state-dir', node.stateDir,
+      '--heartbeat', '0.5', '--job-lock', String(this.opts.jobLock ?? 2), '--resync', String(this.opts.resync ?? 30), '--drift-interval', '0',
+      ...(node.iface ? ['--iface', node.iface] : ['--gateway-mac', node.backendMac]),
+    ];
+  }
+
+  startAgent(i: number, env?: Record<string, string>): RautaProc {
+    const node = this.nodes[i]!;
+    const proc = spawnRauta(`agent ${node.name}`, this.agentArgs(node), { env });
+    node.proc = proc;
+    this.procs.push(proc);
+    return proc;
+  }
+
+  startWatcher(): RautaProc {
+    const proc = spawnRauta('watcher', ['watch', '--redis', this.redis.url, '--prefix', this.prefix, '--repo', this.repo.dir, '--root', 'routes', '--state-dir', join(this.tmp.dir, 'watch-state')]);
+    this.watcher = proc;
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** A commit with `file` set to `content` on top of the branch, without moving the branch. */
+  prepare(file: string, content: string, subject: string): string {
+    const full = join(this.repo.dir, file);
+    mkdirSync(join(full, '..'), { recursive: true });
+    writeFileSync(full, content);
+    this.repo.git('add', file);
+    const tree = this.repo.git('write-tree');
+    return this.repo.git('commit-tree', tree, '-p', this.repo.head(), '-m', subject);
+  }
+
+  /** Move refs/heads/main to `sha` as `git commit` does; returns the time it moved (ms since the epoch). */
+  publish(sha: string): number {
+    const gitDir = join(this.repo.dir, '.git');
+    const ref = join(gitDir, 'refs', 'heads', 'main');
+    const old = this.repo.head();
+    writeFileSync(`${ref}.lock`, `${sha}\n`);
+    appendFileSync(join(gitDir, 'logs', 'refs', 'heads', 'main'), `${old} ${sha} Test <test@example.com> ${this.reflogClock++} +0000\tcommit: test\n`);
+    const at = Date.now();
+    renameSync(`${ref}.lock`, ref);
+    return at;
+  }
+
+  /** Wait until every running agent logged `applied` for sha (from line index marks[i]); returns each node's applied time. */
+  async waitApplied(sha: string, marks?: number[], which?: number[]): Promise<number[]> {
+    const idx = which ?? this.nodes.map((_, i) => i);
+    return Promise.all(
+      idx.map(async (i) => {
+        const n = this.nodes[i]!;
+        const line = await n.proc!.waitLine((l) => l.msg === 'applied' && l.commit === sha, `${n.name} applied ${sha.slice(0, 12)}`, marks?.[i] ?? 0);
+        return Date.parse(line.time);
+      }),
+    );
+  }
+
+  marks(): number[] {
+    return this.nodes.map((n) => n.proc?.lines.length ?? 0);
+  }
+
+  /** `rauta status --json` as a child: exit code and the parsed report. */
+  async status(): Promise<{ code: number | null; report: StatusJson; stderr: string }> {
+    const { code, stdout, stderr } = await runRauta(['status', '--redis', this.redis.url, '--prefix', this.prefix, '--json']);
+    let report: StatusJson;
+    try {
+      report = JSON.parse(stdout) as StatusJson;
+    } catch {
+      throw new Error(`rauta status --json printed no JSON (exit ${code}):\n${stdout}\n${stderr}`);
+    }
+    return { code, report, stderr };
+  }
+}
+
+/** Runs `node bin/rauta.js ...args` to the end: exit code, stdout, stderr. */
+export function runRauta(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAUTA_LOG_FORMAT: 'json', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface StatusJson {
+  head: number;
+  live: number;
+  stale: number;
+  problems: string[];
+  exitCode: number;
+  nodes: Array<{ node: string; commit: string | null; seq: number; lag: number; state: string; live: boolean; lastError: string | null; lastSeen: string; problem: string | null }>;
+}
+
+/** A route file whose backend 2 has weight w: every value of w is a new commit with a map change. */
+export function weightedBase(w: number): string {
+  return routeYaml([{ name: 'base', path: '/mn/base', backends: [`${backendIp(1)}:8080`, `${backendIp(2)}:8080`] }]).replace(
+    `endpoint: ${backendIp(2)}:8080\n`,
+    `endpoint: ${backendIp(2)}:8080\n      weight: ${w}\n`,
+  );
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+export interface ClusterLatency {
+  commits: number;
+  nodes: number;
+  /** per commit: branch moved → applied on the last node, ms, in commit order */
+  lastNodeMs: number[];
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Commit-to-applied on all nodes: `commits` commits (each changes one backend's
+ * weight of /mn/base, so every node writes its maps), each published after the
+ * previous one reached every node plus a quiet gap (as separate merges are),
+ * timed from the ref move to the last node's `applied` log line.
+ * For helper G's bench: `const c = new Cluster({ nodes: 3 }); await c.start(); const r = await measureClusterLatency(c, 200); await c.dispose();`
+ */
+export async function measureClusterLatency(cluster: Cluster, commits: number, gapMs = 150): Promise<ClusterLatency> {
+  const lastNodeMs: number[] = [];
+  for (let i = 0; i < commits; i++) {
+    const sha = cluster.prepare('routes/base.yaml', weightedBase(2 + (i % 50) + (i % 2 === 0 ? 0 : 50)), `weight ${i}`);
+    await new Promise((r) => setTimeout(r, gapMs));
+    const marks = cluster.marks();
+    const t0 = cluster.publish(sha);
+    const applied = await cluster.waitApplied(sha, marks);
+    lastNodeMs.push(Math.max(...applied) - t0);
+  }
+  const sorted = [...lastNodeMs].sort((a, b) => a - b);
+  return { commits, nodes: cluster.nodes.length, lastNodeMs, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), max: sorted.at(-1)! };
+}
