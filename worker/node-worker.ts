@@ -22,7 +22,7 @@ import { checkXdpMode, openNodeDataplane } from '../src/agent/node-dataplane.js'
 import { checkNodeName, checkPrefix } from '../src/cluster/cluster-keys.js';
 import { NodeRegistry, nodeRecord, type NodeIdentity } from '../src/cluster/node-registry.js';
 import { seconds } from '../src/cluster/seconds.js';
-import { createReconcileWorker, type ReconcileJobData, type ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
+import { boundedClose, createReconcileWorker, type ReconcileJobData, type ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
 import { checkRedisUrl, connectClusterRedis } from '../src/cluster/redis-connection.js';
 import { normalizeMac } from '../src/dataplane/nexthops.js';
 import { openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
@@ -101,10 +101,11 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
   try {
     // 1. Redis: the log (read only) and the cluster connection. Errors here name the URL and what to check.
     const log = await openRedisLog(opts.redis, { prefix: opts.prefix, logger });
-    cleanups.push(() => log.close());
+    cleanups.push(async () => void (await boundedClose(log.close(), 2000)));
     const redis: Redis = await connectClusterRedis(opts.redis, { purpose: `node ${opts.node}, prefix ${opts.prefix}` });
     cleanups.push(async () => {
-      await redis.quit().catch(() => redis.disconnect());
+      await boundedClose(redis.quit(), 1000);
+      redis.disconnect();
     });
     const registry = new NodeRegistry(redis, opts.prefix, heartbeatMs * 3);
     logger.info({ redis: redactRedisUrl(opts.redis), prefix: opts.prefix }, 'connected to redis');
@@ -145,26 +146,42 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
       http: httpUrl,
       startedAt: new Date().toISOString(),
     };
-    let publishing: Promise<void> = Promise.resolve();
+    // One publish at a time; calls meanwhile fold into one more after it (a Redis outage queues no backlog).
+    let publishing: Promise<void> | null = null;
+    let publishAgain = false;
     let lastPublishError = '';
-    const publish = (): Promise<void> =>
-      (publishing = publishing.then(async () => {
-        try {
-          await registry.publish(nodeRecord(identity, agent.status(), jobs));
-          if (lastPublishError) logger.info('status published again');
-          lastPublishError = '';
-        } catch (err) {
-          const msg = (err as Error).message;
-          if (msg !== lastPublishError) logger.warn({ err: msg }, 'publishing the node status failed; retrying with the next heartbeat');
-          lastPublishError = msg;
-        }
-      }));
+    const publishOnce = async (): Promise<void> => {
+      try {
+        await registry.publish(nodeRecord(identity, agent.status(), jobs));
+        if (lastPublishError) logger.info('status published again');
+        lastPublishError = '';
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (msg !== lastPublishError) logger.warn({ err: msg }, 'publishing the node status failed; retrying with the next heartbeat');
+        lastPublishError = msg;
+      }
+    };
+    const publish = (): Promise<void> => {
+      if (publishing) {
+        publishAgain = true;
+        return publishing;
+      }
+      publishing = (async () => {
+        do {
+          publishAgain = false;
+          await publishOnce();
+        } while (publishAgain);
+        publishing = null;
+      })();
+      return publishing;
+    };
     await publish();
     const heartbeat = setInterval(() => void publish(), heartbeatMs);
     cleanups.push(async () => {
       clearInterval(heartbeat);
-      await publishing;
-      await registry.markStopped(nodeRecord(identity, agent.status(), jobs)).catch((err: unknown) => logger.warn({ err }, 'could not mark the node stopped'));
+      if (publishing) await boundedClose(publishing, 2000);
+      const marked = registry.markStopped(nodeRecord(identity, agent.status(), jobs)).catch((err: unknown) => logger.warn({ err }, 'could not mark the node stopped'));
+      if ((await boundedClose(marked, 2000)) === 'timed out') logger.warn('could not mark the node stopped (redis unreachable); it goes stale when its heartbeat expires');
     });
 
     // 5. Catch up from the log before taking jobs.
@@ -248,8 +265,14 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
       },
     });
     worker.on('failed', (job, err) => logger.warn({ job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed; BullMQ retries it with backoff'));
-    // Closed first on the way out: the current job finishes, no new one starts.
-    cleanups.push(() => worker.close());
+    // Closed first on the way out: the current job finishes, no new one starts. During a Redis
+    // outage the job cannot be marked done: give up after a while (it is retried, harmlessly).
+    cleanups.push(async () => {
+      if ((await boundedClose(worker.close(), lockMs)) === 'timed out') {
+        logger.warn('the current job could not be finished (redis unreachable?); it will be retried');
+        await boundedClose(worker.close(true), 1000);
+      }
+    });
     await worker.waitUntilReady();
     logger.info({ queue: worker.name, lockMs }, 'taking reconcile jobs');
 

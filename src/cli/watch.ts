@@ -14,7 +14,7 @@ import { resolve, join } from 'node:path';
 import { Registry } from 'prom-client';
 import { checkPrefix, DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { NodeRegistry } from '../cluster/node-registry.js';
-import { WakeUps } from '../cluster/reconcile-queue.js';
+import { boundedClose, WakeUps } from '../cluster/reconcile-queue.js';
 import { checkRedisUrl, connectClusterRedis } from '../cluster/redis-connection.js';
 import { seconds } from '../cluster/seconds.js';
 import { WriterLog } from '../cluster/writer-log.js';
@@ -71,10 +71,11 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   try {
     let watcher: Watcher | null = null;
     const log = await WriterLog.open({ url: opts.redis, prefix: opts.prefix, logger, onRelocked: () => void watcher?.trigger('relocked').catch(() => undefined) });
-    cleanups.push(() => log.close());
+    cleanups.push(async () => void (await boundedClose(log.close(), 2000)));
     const redis = await connectClusterRedis(opts.redis, { purpose: `watcher, prefix ${opts.prefix}` });
     cleanups.push(async () => {
-      await redis.quit().catch(() => redis.disconnect());
+      await boundedClose(redis.quit(), 1000);
+      redis.disconnect();
     });
     const registry = new NodeRegistry(redis, opts.prefix);
     const wakeUps = new WakeUps(redis, opts.prefix);
@@ -155,7 +156,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
     await stopSignal;
     // watcher first (no new events), then the last wake-ups, then the connections
     await w.close();
-    await waking;
+    await boundedClose(waking, 2000); // during a Redis outage the wake-ups cannot be sent anyway
     await closeAll();
     logger.info('stopped');
     return 0;

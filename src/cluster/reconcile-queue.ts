@@ -71,9 +71,22 @@ export class WakeUps {
     this.sent.clear();
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  /** Closes the queues; during a Redis outage it gives up after timeoutMs (the connection is closed next anyway). */
+  async close(timeoutMs = 2000): Promise<void> {
+    const queues = [...this.queues.values()];
     this.queues.clear();
+    await boundedClose(Promise.all(queues.map((q) => q.close())), timeoutMs);
+  }
+}
+
+/** Resolves when `closing` settles or after timeoutMs, whichever is first: a shutdown never hangs on a dead Redis. */
+export async function boundedClose(closing: Promise<unknown>, timeoutMs: number): Promise<'closed' | 'timed out'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timed out'>((r) => (timer = setTimeout(() => r('timed out'), timeoutMs)));
+  try {
+    return await Promise.race([closing.then(() => 'closed' as const, () => 'closed' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
