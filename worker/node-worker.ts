@@ -246,7 +246,9 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
         await new Promise((r) => setTimeout(r, hold));
       }
       const opsBefore = opsTotal;
+      const t0 = performance.now();
       const st = await agent.reconcile(upToSeq);
+      const reconcileMs = Math.round((performance.now() - t0) * 10) / 10;
       jobs++;
       void publish();
       if (st.state === 'failing') {
@@ -254,7 +256,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
         throw new Error(`node ${opts.node} could not apply up to seq ${upToSeq}: ${st.lastError?.message ?? 'failing'}`);
       }
       const result = { appliedSeq: st.appliedSeq, appliedCommit: st.appliedCommit, ops: opsTotal - opsBefore };
-      logger.debug({ job: job.id, ...result }, 'job done');
+      logger.debug({ job: job.id, ...result, reconcileMs }, 'job done');
       return result;
     };
     const worker = createReconcileWorker(redis, opts.prefix, opts.node, processJob, {

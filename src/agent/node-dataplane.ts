@@ -52,7 +52,9 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   }
   let lastMissing = '';
   const nexthops = async (ips: readonly string[]) => {
+    const t0 = performance.now();
     const r = await resolveNexthops(ips, { iface: opts.iface ?? null, gatewayMac: opts.gatewayMac });
+    logger.debug({ ips: ips.length, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'nexthops resolved');
     const missing = r.missing.map((m) => `${m.ip} (${m.reason})`).join(', ');
     if (missing !== lastMissing && r.missing.length > 0) {
       logger.warn({ missing: r.missing.slice(0, 20), count: r.missing.length }, 'no MAC for some backends (neighbour table, gateway route, --gateway-mac): their requests pass to the kernel');
