@@ -2,9 +2,11 @@
 // peak RSS and heap state do not leak between suites) and hands it a context
 // through RAUTA_BENCH_CONTEXT; the suite writes its rows to ctx.outFile.
 // A suite can also run alone: `npx tsx bench/suites/<name>.ts [--quick]`.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bpfUnavailableReason } from '../../test/helpers/bpf-env.js';
 import { formatTable, makeRow, unavailableRow, type Goal, type Row, type RowInput } from './report.js';
 
 export type BenchLevel = 'full' | 'quick' | 'smoke';
@@ -50,8 +52,22 @@ function contextFromEnv(): { ctx: SuiteContext; standalone: boolean } {
   };
 }
 
-/** Run one suite body; rows recorded before a failure are kept and the error is reported. */
-export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<void>): Promise<void> {
+export type Need = 'bpf' | 'git' | 'redis';
+
+/** Why `need` is not met on this machine, or null when it is. */
+export function missing(need: Need): string | null {
+  if (need === 'bpf') return bpfUnavailableReason();
+  const cmd = need === 'git' ? 'git' : 'redis-server';
+  const r = spawnSync(cmd, ['--version'], { stdio: 'ignore' });
+  return r.status === 0 ? null : `${cmd} is not installed (apt-get install -y ${need === 'git' ? 'git' : 'redis-server'})`;
+}
+
+/**
+ * Run one suite body; rows recorded before a failure are kept and the error is
+ * reported. When something in `needs` is missing the suite prints one
+ * "not available" row with the reason instead of failing or guessing.
+ */
+export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<void>, needs: Need[] = []): Promise<void> {
   const { ctx, standalone } = contextFromEnv();
   const started = performance.now();
   const rows: Row[] = [];
@@ -69,8 +85,10 @@ export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<v
   // handlers run (the test redis helper kills its server there).
   process.once('SIGTERM', () => process.exit(143));
   let error: string | undefined;
+  const unmet = needs.map(missing).filter((r): r is string => r !== null);
   try {
-    await body(api);
+    if (unmet.length > 0) api.unavailable(`every row of ${suite}`, '–', unmet.join('; '));
+    else await body(api);
   } catch (err) {
     error = err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`[${suite}] failed: ${error}\n`);

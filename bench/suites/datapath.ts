@@ -121,4 +121,4 @@ await runSuite('datapath', async (s) => {
     unpin(pinDir);
     rmSync(pinDir, { recursive: true, force: true });
   }
-});
+}, ['bpf']);

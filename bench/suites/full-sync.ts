@@ -63,4 +63,4 @@ await runSuite('full-sync', async (s) => {
     unit: 'MiB',
     baseline: { name: 'RSS after loading modules, before any sync', value: idleRssKb / 1024 },
   });
-});
+}, ['bpf']);

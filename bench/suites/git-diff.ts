@@ -180,4 +180,4 @@ await runSuite('git-diff', async (s) => {
     unit: 'ms',
     baseline: { name: 'same for 100 files', value: small.loadMs },
   });
-});
+}, ['git']);

@@ -59,4 +59,4 @@ await runSuite('minimality', async (s) => {
   } finally {
     prog.dispose();
   }
-});
+}, ['bpf']);

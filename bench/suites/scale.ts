@@ -83,4 +83,4 @@ await runSuite('scale', async (s) => {
     goal: { ratioMax: 1.5, text: 'ratio ≈ 1 (≤ 1.5)' },
     note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at ${base.toLocaleString('en-US')}`,
   });
-});
+}, ['bpf']);
