@@ -83,6 +83,11 @@ export class GitStore implements TreeReader {
   private async resolveRef(ref: string): Promise<string> {
     if (/^[0-9a-f]{40}$/.test(ref)) return ref;
     const oid = await this.wrap(`resolve ${ref}`, async () => {
+      // Fast path for the watcher's every run: a loose full ref is one small file.
+      if (ref.startsWith('refs/')) {
+        const loose = await fs.promises.readFile(path.join(this.gitdir, ref), 'utf8').catch(() => '');
+        if (/^[0-9a-f]{40}\n?$/.test(loose)) return loose.trim();
+      }
       try {
         return await git.resolveRef({ fs, gitdir: this.gitdir, ref });
       } catch (err) {
