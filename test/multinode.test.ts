@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
 import { needBpf } from './helpers/bpf-env.js';
 import { routeYaml } from './helpers/git-repo.js';
-import { backendIp, Cluster, measureClusterLatency } from './helpers/multinode-cluster.js';
+import { backendIp, Cluster, measureClusterLatency, runRauta } from './helpers/multinode-cluster.js';
 
 async function probe(pinDir: string, method: string, path: string): Promise<ProbeResult> {
   let out = '';
@@ -75,7 +75,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   assert.equal(st.code, 0, `a stopped node is shown but does not fail the check (the live ones are on the head)\n${JSON.stringify(st.report, null, 2)}`);
   assert.ok(row3.lag >= 2, `the stopped node's lag counts the events it missed: ${JSON.stringify(row3)}`);
 
-  const restarted = cluster.startAgent(2);
+  const restarted = cluster.startAgent(2, undefined, ['--http', '127.0.0.1:0']);
   const started = await restarted.waitLine((l) => l.msg === 'agent started', 'node3 started');
   assert.equal(started.appliedCommit, c3, `node3 catches up on start to the last commit: ${JSON.stringify(started)}`);
   for (const path of ['/mn/down1', '/mn/down2']) {
@@ -83,6 +83,12 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
     assert.equal(p.verdict, 'TX', `node3 routes ${path} after catching up: ${JSON.stringify(p)}`);
   }
   await restarted.waitLine((l) => l.msg === 'taking reconcile jobs', 'node3 takes jobs again');
+  // Its HTTP endpoint: `rauta status --http` reads one node without Redis.
+  const url = (await restarted.waitLine((l) => l.msg === 'http listening', 'node3 http')).url as string;
+  const one = await runRauta(['status', '--http', url, '--json']);
+  assert.equal(one.code, 0, `status --http of a node on the head: exit 0\n${one.stdout}${one.stderr}`);
+  const oneRow = (JSON.parse(one.stdout) as { nodes: Array<{ node: string; commit: string; lag: number }> }).nodes;
+  assert.deepEqual(oneRow.map((r) => [r.node, r.commit, r.lag]), [[third.name, c3, 0]], one.stdout);
 
   // 4. Latency: branch moved → applied on all three, 100 commits.
   const lat = await measureClusterLatency(cluster, 100);

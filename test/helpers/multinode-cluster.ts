@@ -223,9 +223,9 @@ export class Cluster {
     ];
   }
 
-  startAgent(i: number, env?: Record<string, string>): RautaProc {
+  startAgent(i: number, env?: Record<string, string>, extraArgs: string[] = []): RautaProc {
     const node = this.nodes[i]!;
-    const proc = spawnRauta(`agent ${node.name}`, this.agentArgs(node), { env });
+    const proc = spawnRauta(`agent ${node.name}`, [...this.agentArgs(node), ...extraArgs], { env });
     node.proc = proc;
     this.procs.push(proc);
     return proc;
