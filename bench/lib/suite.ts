@@ -40,6 +40,8 @@ export interface SuiteApi {
   log(msg: string): void;
   /** a unique pin dir under the suite's prefix */
   pinDir(tag: string): string;
+  /** cleanup that must also run when run.ts stops the suite (SIGTERM): namespaces, child processes */
+  onAbort(fn: () => Promise<void> | void): void;
 }
 
 function contextFromEnv(): { ctx: SuiteContext; standalone: boolean } {
@@ -72,6 +74,7 @@ export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<v
   const started = performance.now();
   const rows: Row[] = [];
   let pins = 0;
+  const aborts: Array<() => Promise<void> | void> = [];
   const api: SuiteApi = {
     ctx,
     size: (full, quick, smoke) => (ctx.level === 'full' ? full : ctx.level === 'quick' ? quick : smoke),
@@ -79,11 +82,15 @@ export async function runSuite(suite: string, body: (api: SuiteApi) => Promise<v
     unavailable: (name, unit, why, goal) => void rows.push(unavailableRow(suite, name, unit, why, goal)),
     log: (msg) => process.stderr.write(`[${suite}] ${msg}\n`),
     pinDir: (tag) => `${ctx.pinPrefix}-${tag}-${pins++}`,
+    onAbort: (fn) => void aborts.push(fn),
   };
   mkdirSync(ctx.tmpRoot, { recursive: true });
-  // run.ts stops an overdue suite with SIGTERM: exit through process.exit so 'exit'
-  // handlers run (the test redis helper kills its server there).
-  process.once('SIGTERM', () => process.exit(143));
+  // run.ts stops an overdue suite with SIGTERM: run the abort cleanups (bounded), then exit
+  // through process.exit so 'exit' handlers run (the test redis helper kills its server there).
+  process.once('SIGTERM', () => {
+    const bounded = Promise.race([Promise.allSettled(aborts.map((fn) => fn())), new Promise((r) => setTimeout(r, 10_000))]);
+    void bounded.finally(() => process.exit(143));
+  });
   let error: string | undefined;
   const unmet = needs.map(missing).filter((r): r is string => r !== null);
   try {

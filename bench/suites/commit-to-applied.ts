@@ -4,31 +4,31 @@
 //
 // Embedded mode: the components `rauta run` wires (startWatcher on a local
 // repository with its default chokidar trigger and poll, the file event log,
-// NodeAgent.run with its default settings) in this process, with a real
-// loaded program. Each commit is made with git plumbing beforehand; the clock
+// NodeAgent.run with its default settings, the node data plane with the
+// production nexthop resolver) in this process, with a real loaded program. Each commit is made with git plumbing beforehand; the clock
 // starts when the branch ref is moved (lock file + rename, as git does) and
 // stops when the agent reports that commit applied. Baseline, measured in the
 // same run and interleaved commit by commit: a commit that changes only a file
 // outside the routes folder, through the same pipeline (detect, diff, log,
 // fold) with nothing to write into the maps.
 //
-// Multi-node: the watcher appends to the Redis Streams log on a real
-// redis-server; three node processes (bench/lib/agent-node.ts), each with its
-// own program, run a NodeAgent on that log; the clock stops when the last node
-// has applied. Same commits, same baseline.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+// Multi-node: the shipped commands as child processes (test/helpers/
+// multinode-cluster.ts): a real redis-server, `rauta watch` and three
+// `rauta agent` (BullMQ wake-ups, Redis Streams log), each agent attached to
+// its own veth in its own namespace; the clock stops when the last node says it
+// holds the commit. Same kind of commits, same baseline.
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { NodeAgent } from '../../src/agent/node-agent.js';
 import { openEventLog } from '../../src/events/event-log.js';
 import { startWatcher } from '../../src/git/watcher.js';
 import { percentile } from '../lib/stats.js';
 import { missing, runSuite, type SuiteApi } from '../lib/suite.js';
-import { freshProgram } from '../lib/sync.js';
-import type { NodeMessage } from '../lib/agent-node.js';
-import { startRedisServer } from '../../test/helpers/redis-server.js';
+import { openNodeDataplane } from '../../src/agent/node-dataplane.js';
+import { unpin } from '../../src/dataplane/program.js';
+import { Cluster, weightedBase, type LogLine } from '../../test/helpers/multinode-cluster.js';
 
 const ROUTE_FILES = 50;
 /**
@@ -62,10 +62,6 @@ function routeYaml(i: number, backend: number): string {
     `    - endpoint: 10.2.0.${(i % 250) + 1}:8080`,
     '',
   ].join('\n');
-}
-
-function macFor(ip: string): string {
-  return ['02', ...ip.split('.').map((x) => Number(x).toString(16).padStart(2, '0')), '01'].join(':');
 }
 
 /** A working copy whose commits are prepared with plumbing and published by moving the ref. */
@@ -159,15 +155,11 @@ async function embedded(s: SuiteApi, commits: number): Promise<Latencies & { ops
   mkdirSync(stateDir, { recursive: true });
   const logger = pino({ level: 'silent' });
   const log = await openEventLog(join(stateDir, 'events.log'), { writer: true, logger });
-  const prog = freshProgram(s.pinDir('embedded'), 1024);
-  const agent = new NodeAgent({
-    node: 'bench',
-    log,
-    maps: prog.typed,
-    stateDir,
-    logger,
-    nexthops: async (ips) => Object.fromEntries(ips.map((ip) => [ip, macFor(ip)])),
-  });
+  // the node's data plane as `rauta agent` opens it: program, and nexthops resolved from the
+  // neighbour table (ip -j neigh / ip route get) with a configured gateway MAC for the rest
+  const pinDir = s.pinDir('embedded');
+  const dataplane = openNodeDataplane({ pinDir, xdpMode: 'auto', gatewayMac: '02:00:00:00:00:99', logger });
+  const agent = new NodeAgent({ node: 'bench', log, maps: dataplane.prog.typed, stateDir, logger, nexthops: dataplane.nexthops });
   const ops: number[] = [];
   agent.on('applied', (e) => void ops.push(e.result.ops));
   let watcher: Awaited<ReturnType<typeof startWatcher>> | null = null;
@@ -210,97 +202,62 @@ async function embedded(s: SuiteApi, commits: number): Promise<Latencies & { ops
     await agent.stop();
     await runDone;
     await log.close();
-    prog.dispose();
+    dataplane.close();
+    unpin(pinDir);
   }
 }
 
 const NODES = 3;
 
+/** The node holds `sha`: its `applied` line (a map change) or its `job done` line (debug; also a commit with nothing to write). */
+function holds(sha: string) {
+  return (l: LogLine) => (l.msg === 'applied' && l.commit === sha) || (l.msg === 'job done' && l.appliedCommit === sha);
+}
+
 /**
- * Three nodes over real Redis: the watcher appends to the Redis Streams log; each
- * node is its own process (bench/lib/agent-node.ts) with its own program, and
- * its NodeAgent wakes on the stream (XREAD BLOCK). Clock stops when the last
- * node reports the commit applied (clocks compared as timeOrigin + now()).
+ * The multi-node mode as shipped: a real redis-server, one `rauta watch` child
+ * and three `rauta agent` children (BullMQ wake-ups, Redis Streams log), each
+ * agent with its own veth pair in its own network namespace (XDP attached,
+ * neighbours resolved on that interface), via test/helpers/multinode-cluster.ts.
+ * The clock stops at the last node's log line saying it holds the commit.
  */
 async function multiNode(s: SuiteApi, commits: number): Promise<Latencies> {
-  const root = join(s.ctx.tmpRoot, 'multi');
-  const repo = newRepo(root);
-  const server = await startRedisServer();
-  const prefix = 'bench';
-  const children: ChildProcess[] = [];
-  let watcher: Awaited<ReturnType<typeof startWatcher>> | null = null;
-  const log = await openEventLog(server.url, { writer: true, prefix, logger: { warn: () => undefined } });
-  const seen = new Map<string, Map<string, number>>(); // commit → node → at
-  const waiters = new Map<string, () => void>();
+  // 'job done' is a debug line: it is what shows a node reached a commit with nothing to write
+  process.env.RAUTA_LOG_LEVEL = 'debug';
+  const cluster = new Cluster({ nodes: NODES, netns: true });
+  s.onAbort(() => cluster.dispose());
   try {
-    const ready: Array<Promise<void>> = [];
-    for (let n = 0; n < NODES; n++) {
-      const node = `node-${n}`;
-      const stateDir = join(root, node);
-      mkdirSync(stateDir, { recursive: true });
-      const child = fork(fileURLToPath(new URL('../lib/agent-node.ts', import.meta.url)), [], {
-        execArgv: ['--import', 'tsx'],
-        env: { ...process.env, RAUTA_BENCH_NODE: JSON.stringify({ node, redisUrl: server.url, prefix, pinDir: s.pinDir(node), stateDir }) },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
-      children.push(child);
-      ready.push(
-        new Promise<void>((resolve, reject) => {
-          child.on('message', (m: NodeMessage) => {
-            if (m.ready) resolve();
-            if (m.error) reject(new Error(`${node}: ${m.error}`));
-            if (m.commit && m.at !== undefined) {
-              let byNode = seen.get(m.commit);
-              if (!byNode) seen.set(m.commit, (byNode = new Map()));
-              byNode.set(node, m.at);
-              if (byNode.size === NODES) waiters.get(m.commit)?.();
-            }
-          });
-          child.once('exit', (code) => reject(new Error(`${node} exited with ${code} before it was ready`)));
-        }),
+    await cluster.start();
+    s.log(`multi-node: rauta watch + ${NODES} rauta agent processes up, initial commit applied; ${commits} route commits interleaved with ${commits} no-op commits`);
+    const waitAll = async (sha: string, marks: number[]): Promise<number> => {
+      const at = await Promise.all(
+        cluster.nodes.map(async (n, i) => Date.parse((await n.proc!.waitLine(holds(sha), `${n.name} holds ${sha.slice(0, 12)}`, marks[i], APPLY_TIMEOUT_MS)).time)),
       );
+      return Math.max(...at);
+    };
+    const change: number[] = [];
+    const noop: number[] = [];
+    const warmup = 5;
+    for (let k = 0; k < commits + warmup; k++) {
+      // one backend's weight of the cluster's route: every node writes its maps
+      const sha = cluster.prepare('routes/base.yaml', weightedBase(2 + (k % 50) + (k % 2 === 0 ? 0 : 50)), `weight ${k}`);
+      await settle();
+      let marks = cluster.marks();
+      let t0 = cluster.publish(sha);
+      const dChange = (await waitAll(sha, marks)) - t0;
+      const noopSha = cluster.prepare('README.md', `bench ${k}\n`, 'docs only');
+      await settle();
+      marks = cluster.marks();
+      t0 = cluster.publish(noopSha);
+      const dNoop = (await waitAll(noopSha, marks)) - t0;
+      if (k >= warmup) {
+        change.push(dChange);
+        noop.push(dNoop);
+      }
     }
-    await Promise.all(ready);
-    const waitAll = (sha: string): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timeout);
-          waiters.delete(sha);
-          resolve(Math.max(...seen.get(sha)!.values()));
-        };
-        const timeout = setTimeout(() => {
-          waiters.delete(sha);
-          reject(new Error(`commit ${sha.slice(0, 12)} not applied on all ${NODES} nodes within ${APPLY_TIMEOUT_MS} ms (applied on: ${[...(seen.get(sha)?.keys() ?? [])].join(', ') || 'none'})`));
-        }, APPLY_TIMEOUT_MS);
-        if ((seen.get(sha)?.size ?? 0) === NODES) done();
-        else waiters.set(sha, done);
-      });
-    watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, cacheDir: join(root, 'git-cache'), onError: (err) => s.log(`watcher error: ${String(err)}`) });
-    await waitAll(repo.head);
-    s.log(`multi-node: initial routes applied on ${NODES} nodes; ${commits} route commits interleaved with ${commits} no-op commits`);
-    return await interleaved(s, repo, commits, async (sha) => {
-      const t0 = performance.timeOrigin + performance.now();
-      repo.publish(sha);
-      return (await waitAll(sha)) - t0;
-    });
+    return { change, noop };
   } finally {
-    await watcher?.close();
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
-            c.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
-    await log.close();
-    await server.dispose();
+    await cluster.dispose();
   }
 }
 
@@ -332,10 +289,7 @@ await runSuite('commit-to-applied', async (s) => {
       unit: 'ms',
       baseline: { name: `${label}, commit outside routes/, last of ${NODES} nodes`, value: percentile(multi.noop, p) },
       goal: label === 'p99' ? { max: 100, text: '< 100 ms' } : null,
-      note:
-        label === 'p50'
-          ? `${NODES} NodeAgent processes waking on the Redis stream (XREAD BLOCK); rauta watch / rauta agent with BullMQ wake-ups are not in the repository yet, so this is the log path without the job queue`
-          : undefined,
+      note: label === 'p50' ? `rauta watch + ${NODES} rauta agent processes (BullMQ wake-ups, Redis Streams log), each agent XDP-attached to its own veth; times from the agents' log lines (1 ms resolution)` : undefined,
     });
   }
   const p99 = percentile(change, 0.99);
