@@ -99,9 +99,8 @@ test('the cache returns the same tables as a fresh build, for any input order an
       ([backends, shuffled]) => {
         assert.deepEqual(cache.get(backends, M), buildMaglevTable(backends, M), 'cached table differs from a fresh build');
         assert.deepEqual(cache.get(shuffled, M), buildMaglevTable(shuffled, M), 'table remapped from the canonical build differs');
-        const frozen = Object.freeze(shuffled.map((b) => Object.freeze({ ...b })));
-        assert.deepEqual(cache.get(frozen, M), buildMaglevTable(shuffled, M), 'frozen list (cached by identity) differs');
-        assert.equal(cache.get(frozen, M), cache.get(frozen, M), 'a frozen list is served from the identity cache');
+        const copy = shuffled.map((b) => ({ ...b }));
+        assert.equal(cache.get(copy, M), cache.get(shuffled, M), 'the same content is served from the cache');
       },
     ),
     { numRuns: 60 },

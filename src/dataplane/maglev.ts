@@ -460,10 +460,9 @@ function setKey(backends: readonly MaglevBackend[], size: number): string {
  * Returned tables are shared between callers: treat them as read-only.
  */
 export class MaglevCache {
+  // Keyed by content, not by list object: a WeakMap keyed by each route's
+  // (frozen) list was tried and made GC slower than the key strings it saved.
   private readonly exact = new Map<string, Uint8Array>();
-  // Frozen lists (immer's desired state is deep-frozen) cannot change, so the
-  // list object itself can be the key: no key string to build on a re-plan.
-  private byList = new WeakMap<readonly MaglevBackend[], { size: number; table: Uint8Array }>();
   private readonly canonical = new Map<string, Uint8Array>();
   builds = 0;
   hits = 0;
@@ -471,20 +470,6 @@ export class MaglevCache {
   constructor(private readonly maxEntries = 8192) {}
 
   get(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
-    const frozen = Object.isFrozen(backends) && backends.every((b) => Object.isFrozen(b));
-    if (frozen) {
-      const known = this.byList.get(backends);
-      if (known && known.size === size) {
-        this.hits++;
-        return known.table;
-      }
-    }
-    const table = this.lookup(backends, size);
-    if (frozen) this.byList.set(backends, { size, table });
-    return table;
-  }
-
-  private lookup(backends: readonly MaglevBackend[], size: number): Uint8Array {
     const key = setKey(backends, size);
     const ready = this.exact.get(key);
     if (ready) {
@@ -515,7 +500,6 @@ export class MaglevCache {
   clear(): void {
     this.exact.clear();
     this.canonical.clear();
-    this.byList = new WeakMap();
   }
 }
 

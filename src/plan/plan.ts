@@ -226,8 +226,7 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     const a = applied.routes.get(id);
     if (!a) {
       const { slots, added } = assignSlots([], route.backends);
-      // slots has route.backends' content; pass the (frozen) original so the cache can key by identity
-      const table = tableFor(cache, route.backends, size)!;
+      const table = tableFor(cache, slots, size)!;
       const gen = 1;
       routeOps.push({ map: 'maglev_tables', op: 'set', key: { route: key, gen }, value: table });
       routeOps.push({ map: 'routes', op: 'set', key, value: { backends: slots, gen } });
@@ -275,7 +274,8 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     // have its bytes, else the table the applied backends give.
     let disruption = 1;
     const oldTable = current?.value ?? tableFor(cache, liveOnly(a.value.backends), size);
-    if (oldTable && oldTable.length === table.length) disruption = maglevDisruption(oldTable, a.value.backends, table, assignment.slots);
+    if (oldTable === table && sameBackends) disruption = 0; // same cached table, same slots
+    else if (oldTable && oldTable.length === table.length) disruption = maglevDisruption(oldTable, a.value.backends, table, assignment.slots);
     let change: RouteChange;
     let reason: string | undefined;
     if (assignment.malformed !== null) [change, reason] = ['repaired', `backend list: ${assignment.malformed}`];
