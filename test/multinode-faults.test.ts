@@ -1,5 +1,6 @@
 // Multi-node faults against a real redis-server with AOF on (fsync always):
-// Redis SIGKILLed and restarted while a commit lands (agents and watcher
+// Redis SIGKILLed and restarted while a commit lands (three agents, each in its
+// own network namespace reaching Redis over its veth; agents and watcher
 // reconnect and catch up; no event lost or applied twice), an agent SIGKILLed
 // in the middle of a job (the job is retried and the retry writes nothing:
 // applying is idempotent), and a bad Redis URL or password (a clear error at
@@ -42,7 +43,7 @@ function appliedCount(proc: RautaProc, sha: string): number {
 
 test('Redis SIGKILLed and restarted: watcher and agents reconnect and catch up, no event lost or applied twice', async (t) => {
   if (!needBpf(t)) return;
-  const cluster = new Cluster({ nodes: 3 });
+  const cluster = new Cluster({ nodes: 3, netns: true });
   const c0 = await cluster.start(t);
   let marks = cluster.marks();
   const c1 = cluster.prepare('routes/one.yaml', routeYaml([{ name: 'one', path: '/f/one', backends: [`${backendIp(3)}:8080`] }]), 'one');

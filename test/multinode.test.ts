@@ -1,6 +1,7 @@
 // Multi-node end to end: a real redis-server (AOF on), one `rauta watch` and
-// three `rauta agent` processes, each agent in its own network namespace with
-// its own veth pair (XDP attached) and pin directory. One commit reaches all
+// three `rauta agent` processes, each agent running in its own network
+// namespace with its own veth pair (XDP attached to its end, which also carries
+// its Redis connection) and its own pin directory. One commit reaches all
 // three and a probe on each routes to the new backend; an agent stopped during
 // two commits catches up when started; `rauta status` shows each node's state;
 // commit-to-applied-on-all-three latency over 100 commits.
@@ -31,7 +32,7 @@ async function until<T>(fn: () => Promise<T | null | false>, what: string): Prom
 test('three agents over Redis: a commit reaches all, a stopped agent catches up, rauta status, latency', async (t) => {
   if (!needBpf(t)) return;
   const cluster = new Cluster({ nodes: 3, netns: true });
-  const c0 = await cluster.start(t);
+  await cluster.start(t);
   for (const n of cluster.nodes) {
     const attached = await n.proc!.waitLine((l) => l.msg === 'XDP program attached', `${n.name} XDP attached`);
     assert.equal(attached.mode, 'native', `${n.name}: the veth in its namespace takes the program natively`);
@@ -75,7 +76,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   assert.equal(st.code, 0, `a stopped node is shown but does not fail the check (the live ones are on the head)\n${JSON.stringify(st.report, null, 2)}`);
   assert.ok(row3.lag >= 2, `the stopped node's lag counts the events it missed: ${JSON.stringify(row3)}`);
 
-  const restarted = cluster.startAgent(2, undefined, ['--http', '127.0.0.1:0']);
+  const restarted = cluster.startAgent(2, undefined, ['--http', `${third.addr}:0`]);
   const started = await restarted.waitLine((l) => l.msg === 'agent started', 'node3 started');
   assert.equal(started.appliedCommit, c3, `node3 catches up on start to the last commit: ${JSON.stringify(started)}`);
   for (const path of ['/mn/down1', '/mn/down2']) {
@@ -110,5 +111,4 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   for (const n of cluster.nodes) assert.equal(await n.proc!.stop('SIGTERM'), 0, `${n.name} exits 0 on SIGTERM\n${n.proc!.tail()}`);
   p = await probe(cluster.nodes[0]!.pinDir, 'GET', '/mn/base');
   assert.equal(p.verdict, 'TX', 'traffic is still routed with the agents stopped');
-  void c0;
 });

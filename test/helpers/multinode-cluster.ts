@@ -1,8 +1,10 @@
 // A real multi-node cluster for tests and the bench: a redis-server (AOF on),
 // one `rauta watch` child on a real routes repository, and N `rauta agent`
 // children, each with its own pin dir and state dir and (with netns) its own
-// veth pair into its own network namespace: the agent attaches XDP to its end
-// and resolves the backends' MACs through that interface only. Everything has
+// network namespace: the agent runs inside it (nsenter --net; bpffs is shared),
+// attaches XDP to its end of a veth pair into the root namespace, resolves the
+// backends' MACs from its namespace's neighbour table, and reaches Redis over
+// that same link through a TCP relay on the root side. Everything has
 // unique names (prefix, pin dirs,
 // namespaces, temp dirs, port) and is removed by dispose() (deleting a namespace
 // takes the veth pair with it), registered with
@@ -13,6 +15,7 @@
 // rename), so the clock starts exactly when the branch moves.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -96,14 +99,52 @@ export function spawnRauta(label: string, args: string[], opts: { netns?: string
   return new RautaProc(label, child);
 }
 
+interface Relay {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A TCP relay on `host` (a root-side veth address) to Redis on 127.0.0.1: the nodes' way in. */
+function startRelay(host: string, redisPort: number): Promise<Relay> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(redisPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    // either side gone (Redis killed, agent killed): drop both, as a dead TCP peer would
+    client.on('error', () => upstream.destroy()).on('close', () => upstream.destroy());
+    upstream.on('error', () => client.destroy()).on('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+          new Promise<void>((r) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => r());
+          }),
+      });
+    });
+  });
+}
+
 export interface ClusterNode {
   name: string;
   pinDir: string;
   stateDir: string;
-  /** the namespace holding the peer end of the node's veth pair (null without netns) */
+  /** the node's network namespace, where its agent runs (null without netns) */
   ns: string | null;
-  /** the node's end of the pair (root namespace), carrying XDP */
+  /** the node's end of its veth pair (in ns), carrying XDP and the agent's Redis traffic */
   iface: string | null;
+  /** how this node reaches Redis (through its veth and the relay with netns) */
+  redisUrl: string;
+  /** the node's address, reachable from the root namespace (for --http) */
+  addr: string;
   /** the MAC every backend resolves to on this node */
   backendMac: string;
   proc: RautaProc | null;
@@ -132,6 +173,9 @@ export class Cluster {
   watcher: RautaProc | null = null;
   redis!: RedisServer;
   private readonly procs: RautaProc[] = [];
+  private readonly relays: Relay[] = [];
+  /** second octet of the nodes' 172.x.<node>.0/24 links */
+  private readonly net = 16 + Math.floor(Math.random() * 16);
   private disposed = false;
   private reflogClock = 1_800_000_000;
 
@@ -161,6 +205,7 @@ export class Cluster {
         /* not pinned */
       }
     }
+    for (const r of this.relays) await r.close();
     await this.redis?.dispose();
     this.tmp.cleanup();
   }
@@ -169,7 +214,7 @@ export class Cluster {
     t?.after(() => this.dispose());
     this.redis = await startRedisServer(undefined, this.opts.redisPassword ? { password: this.opts.redisPassword } : {});
     const count = this.opts.nodes ?? 3;
-    for (let i = 0; i < count; i++) this.nodes.push(this.makeNode(i));
+    for (let i = 0; i < count; i++) this.nodes.push(await this.makeNode(i));
     this.repo.write('routes/listeners.yaml', listenerYaml('web', '10.0.0.10', 80));
     this.repo.write('routes/base.yaml', routeYaml(initialRoutes));
     const c0 = this.repo.commit('listener and base routes');
@@ -181,42 +226,42 @@ export class Cluster {
     return c0;
   }
 
-  private makeNode(i: number): ClusterNode {
+  private async makeNode(i: number): Promise<ClusterNode> {
     const name = `node${i + 1}-${this.suffix}`;
     const pinDir = `/sys/fs/bpf/rauta-mn-${process.pid}-${this.suffix}-${i + 1}`;
     const stateDir = join(this.tmp.dir, `state-${i + 1}`);
     mkdirSync(stateDir, { recursive: true });
-    if (!this.opts.netns) return { name, pinDir, stateDir, ns: null, iface: null, backendMac: '02:00:00:00:00:99', proc: null };
-    // The pair: the node's side in the root namespace carries XDP (the agent runs there, next to
-    // Redis on 127.0.0.1); the peer, standing for the backends' side, sits in the node's namespace.
+    if (!this.opts.netns) return { name, pinDir, stateDir, ns: null, iface: null, backendMac: '02:00:00:00:00:99', redisUrl: this.redis.url, addr: '127.0.0.1', proc: null };
+    // The node is a namespace: its veth end (XDP attached) carries both its Redis traffic and
+    // its data traffic, as a node's NIC does; the other end is the root namespace, where a
+    // relay passes Redis connections on to 127.0.0.1 and the backends' MAC lives.
     const ns = `rtmn${this.suffix}${i + 1}`;
-    const iface = `rtmh${this.suffix}${i + 1}`;
-    const peer = `rtmp${this.suffix}${i + 1}`;
+    const iface = `rtmp${this.suffix}${i + 1}`;
+    const outside = `rtmh${this.suffix}${i + 1}`;
+    const net = `172.${this.net}.${i + 1}`;
     ip('netns', 'add', ns);
-    const node: ClusterNode = { name, pinDir, stateDir, ns, iface, backendMac: '', proc: null };
-    try {
-      ip('link', 'add', iface, 'type', 'veth', 'peer', 'name', peer);
-      ip('link', 'set', peer, 'netns', ns);
-      ipIn(ns, 'link', 'set', peer, 'up');
-      ip('link', 'set', iface, 'up');
-      node.backendMac = (JSON.parse(ipIn(ns, '-j', 'link', 'show', peer)) as Array<{ address: string }>)[0]!.address;
-      // each node resolves the same backend IPs through its own interface
-      for (let n = 1; n <= 9; n++) ip('neigh', 'replace', backendIp(n), 'lladdr', node.backendMac, 'dev', iface, 'nud', 'permanent');
-    } catch (err) {
-      ip('netns', 'del', ns); // takes the pair with it once the peer moved; else delete the host side
-      try {
-        ip('link', 'del', iface);
-      } catch {
-        /* gone with the namespace */
-      }
-      throw err;
-    }
+    const node: ClusterNode = { name, pinDir, stateDir, ns, iface, backendMac: '', redisUrl: '', addr: `${net}.2`, proc: null };
+    this.nodes.push(node); // dispose() removes the namespace (and the pair with it) even if the rest fails
+    ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', iface);
+    ip('link', 'set', iface, 'netns', ns);
+    ip('addr', 'add', `${net}.1/24`, 'dev', outside);
+    ip('link', 'set', outside, 'up');
+    ipIn(ns, 'addr', 'add', `${net}.2/24`, 'dev', iface);
+    ipIn(ns, 'link', 'set', iface, 'up');
+    ipIn(ns, 'link', 'set', 'lo', 'up');
+    node.backendMac = (JSON.parse(ip('-j', 'link', 'show', outside)) as Array<{ address: string }>)[0]!.address;
+    for (let n = 1; n <= 9; n++) ipIn(ns, 'neigh', 'replace', backendIp(n), 'lladdr', node.backendMac, 'dev', iface, 'nud', 'permanent');
+    const relay = await startRelay(`${net}.1`, this.redis.port);
+    this.relays.push(relay);
+    const auth = this.opts.redisPassword ? `:${encodeURIComponent(this.opts.redisPassword)}@` : '';
+    node.redisUrl = `redis://${auth}${net}.1:${relay.port}`;
+    this.nodes.pop();
     return node;
   }
 
   agentArgs(node: ClusterNode): string[] {
     return [
-      'agent', '--redis', this.redis.url, '--prefix', this.prefix, '--node', node.name,
+      'agent', '--redis', node.redisUrl, '--prefix', this.prefix, '--node', node.name,
       '--pin-dir', node.pinDir, '--state-dir', node.stateDir,
       '--heartbeat', '0.5', '--job-lock', String(this.opts.jobLock ?? 2), '--resync', String(this.opts.resync ?? 30), '--drift-interval', '0',
       ...(node.iface ? ['--iface', node.iface] : ['--gateway-mac', node.backendMac]),
@@ -225,7 +270,7 @@ export class Cluster {
 
   startAgent(i: number, env?: Record<string, string>, extraArgs: string[] = []): RautaProc {
     const node = this.nodes[i]!;
-    const proc = spawnRauta(`agent ${node.name}`, [...this.agentArgs(node), ...extraArgs], { env });
+    const proc = spawnRauta(`agent ${node.name}`, [...this.agentArgs(node), ...extraArgs], { env, netns: node.ns ?? undefined });
     node.proc = proc;
     this.procs.push(proc);
     return proc;
