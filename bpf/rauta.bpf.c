@@ -93,8 +93,11 @@ int rauta_xdp(struct xdp_md *ctx)
 	__u32 idx;
 	int hit = 0;
 
+	/* A cached index must still name a live slot: a route removed and re-added
+	 * starts again at gen 1, and its old flows may point at what is now a hole. */
 	if (fv && fv->route.method == rk.method && fv->route.path_hash == rk.path_hash &&
-	    fv->gen == gen && fv->backend_idx < nb) {
+	    fv->gen == gen && fv->backend_idx < nb &&
+	    bl->backends[fv->backend_idx & (RAUTA_MAX_BACKENDS - 1)].weight != 0) {
 		idx = fv->backend_idx;
 		hit = 1;
 		count(RAUTA_M_FLOW_HIT);
@@ -112,8 +115,8 @@ int rauta_xdp(struct xdp_md *ctx)
 		if (slot >= RAUTA_MAGLEV_SIZE)
 			return pass(RAUTA_M_PASS_NO_TABLE);
 		idx = t->slots[slot];
-		if (idx >= nb)
-			return pass(RAUTA_M_PASS_NO_TABLE);
+		if (idx >= nb || bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)].weight == 0)
+			return pass(RAUTA_M_PASS_NO_TABLE); /* the table and the list disagree */
 	}
 
 	struct backend *be = &bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)];

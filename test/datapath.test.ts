@@ -149,6 +149,7 @@ test('every PASS reason: frame untouched, exactly its counter', (t) => {
   f.addRoute('GET', '/no-table', { slot: null });
   f.addRoute('GET', '/empty', { backends: [] });
   f.addRoute('GET', '/bad-slot', { slot: 5 }); // slot index beyond count 2
+  f.addRoute('GET', '/hole-slot', { backends: [BACKENDS[0]!, { ip: '0.0.0.0', port: 0, weight: 0 }], slot: 1 }); // slot names a hole
   f.addRoute('GET', '/no-nexthop', { backends: [{ ip: '10.9.9.9', port: 80, weight: 1 }], slot: 0 });
   const good = { payload: request('GET', '/api/users') };
   const rows: Array<[MetricName, string, Buffer]> = [
@@ -192,6 +193,7 @@ test('every PASS reason: frame untouched, exactly its counter', (t) => {
     ['PASS_NO_TABLE', 'route without a Maglev table for its gen', buildFrame({ payload: request('GET', '/no-table') }), { FLOW_MISS: 1 }],
     ['PASS_NO_TABLE', 'route with no backends', buildFrame({ payload: request('GET', '/empty') }), {}],
     ['PASS_NO_TABLE', 'table slot beyond the backend count', buildFrame({ payload: request('GET', '/bad-slot') }), { FLOW_MISS: 1 }],
+    ['PASS_NO_TABLE', 'table slot names a hole (weight 0)', buildFrame({ payload: request('GET', '/hole-slot') }), { FLOW_MISS: 1 }],
     ['PASS_NO_NEXTHOP', 'backend without a NEXTHOPS entry', buildFrame({ payload: request('GET', '/no-nexthop') }), { FLOW_MISS: 1 }],
   ];
   for (const [reason, description, input] of rows) {
@@ -280,6 +282,13 @@ test('flow cache: same 5-tuple keeps its backend; a stale gen is ignored', (t) =
   // A cached index beyond the route's count is ignored too.
   f.prog.typed.flowCache.set({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 }, { route: key2, gen: 1, backendIdx: 7 });
   runRow(f, { description: 'cached backend index beyond count: ignored', input: buildFrame(spec2), verdict: 'TX', output: routed(spec2, BACKENDS[0]!), counters: routedCounters('FLOW_MISS') });
+
+  // A cached index that now names a hole (a removed backend's slot, e.g. after the route was
+  // removed and re-added at gen 1) is ignored too.
+  const HOLE: BackendSlot = { ip: '0.0.0.0', port: 0, weight: 0 };
+  f.prog.typed.routes.set(key2, { backends: [BACKENDS[0]!, HOLE], gen: 1 });
+  f.prog.typed.flowCache.set({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 }, { route: key2, gen: 1, backendIdx: 1 });
+  runRow(f, { description: 'cached backend index names a hole: ignored', input: buildFrame(spec2), verdict: 'TX', output: routed(spec2, BACKENDS[0]!), counters: routedCounters('FLOW_MISS') });
 });
 
 test('Maglev slot comes from the table: both backends are reachable', (t) => {
