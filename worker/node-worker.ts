@@ -135,7 +135,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
       logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status'] }, 'http listening');
     }
 
-    // 4. Register and heartbeat. Publishes are chained so an older status never overwrites a newer one.
+    // 4. Register and heartbeat.
     const identity: NodeIdentity = {
       node: opts.node,
       version: RAUTA_VERSION,

@@ -383,7 +383,7 @@ export interface ClusterLatency {
  * weight of /mn/base, so every node writes its maps), each published after the
  * previous one reached every node plus a quiet gap (as separate merges are),
  * timed from the ref move to the last node's `applied` log line.
- * For helper G's bench: `const c = new Cluster({ nodes: 3 }); await c.start(); const r = await measureClusterLatency(c, 200); await c.dispose();`
+ * For the bench: runClusterLatency() below wraps start, measure and dispose.
  */
 export async function measureClusterLatency(cluster: Cluster, commits: number, gapMs = 150): Promise<ClusterLatency> {
   const lastNodeMs: number[] = [];
@@ -397,4 +397,19 @@ export async function measureClusterLatency(cluster: Cluster, commits: number, g
   }
   const sorted = [...lastNodeMs].sort((a, b) => a - b);
   return { commits, nodes: cluster.nodes.length, lastNodeMs, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), max: sorted.at(-1)! };
+}
+
+/**
+ * One call for the bench: a fresh cluster (redis-server, `rauta watch`, `nodes` agents), the
+ * latency of `commits` commits to the last node, then everything removed. Needs root and bpffs
+ * (pin dirs); netns puts each agent in its own namespace as the tests do.
+ */
+export async function runClusterLatency(opts: { nodes?: number; commits: number; netns?: boolean; gapMs?: number }): Promise<ClusterLatency> {
+  const cluster = new Cluster({ nodes: opts.nodes ?? 3, netns: opts.netns ?? false });
+  try {
+    await cluster.start();
+    return await measureClusterLatency(cluster, opts.commits, opts.gapMs);
+  } finally {
+    await cluster.dispose();
+  }
 }
