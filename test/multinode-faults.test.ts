@@ -1,7 +1,9 @@
 // Multi-node faults against a real redis-server with AOF on (fsync always):
 // Redis SIGKILLed and restarted while a commit lands (three agents, each in its
 // own network namespace reaching Redis over its veth; agents and watcher
-// reconnect and catch up; no event lost or applied twice), an agent SIGKILLed
+// reconnect and catch up; no event lost or applied twice), a node cut off from
+// the network (stale, its wake-ups wait, it catches up when the link is back),
+// an agent SIGKILLed
 // in the middle of a job (the job is retried and the retry writes nothing:
 // applying is idempotent), and a bad Redis URL or password (a clear error at
 // start, nothing loaded).
@@ -17,7 +19,7 @@ import { openEventLog } from '../src/events/event-log.js';
 import { needBpf } from './helpers/bpf-env.js';
 import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
 import { backendIp, Cluster, runRauta, type RautaProc } from './helpers/multinode-cluster.js';
-import { uniqueSuffix } from './helpers/netns.js';
+import { ip, uniqueSuffix } from './helpers/netns.js';
 import { startRedisServer } from './helpers/redis-server.js';
 
 async function probe(pinDir: string, method: string, path: string): Promise<ProbeResult> {
@@ -91,6 +93,50 @@ test('Redis SIGKILLed and restarted: watcher and agents reconnect and catch up, 
     return s.report.live === 3 && s.code === 0 ? s : null;
   }, 'status: three live nodes on the head');
   assert.ok(st.report.nodes.every((r) => r.commit === c3), JSON.stringify(st.report, null, 2));
+});
+
+test('a node cut off from the network: it goes stale, its wake-ups wait in its queue, it catches up when the link is back', async (t) => {
+  if (!needBpf(t)) return;
+  const cluster = new Cluster({ nodes: 3, netns: true });
+  await cluster.start(t);
+  const cut = cluster.nodes[1]!;
+  const proc = cut.proc!;
+  ip('link', 'set', cut.uplink!, 'down');
+  t.after(() => {
+    try {
+      ip('link', 'set', cut.uplink!, 'up');
+    } catch {
+      /* the namespace is gone already */
+    }
+  });
+  await until(async () => {
+    const s = await cluster.status();
+    return s.report.nodes.find((r) => r.node === cut.name)?.live === false ? s : null;
+  }, `${cut.name} goes stale once its heartbeat expires`);
+
+  const marks = cluster.marks();
+  const c1 = cluster.prepare('routes/cut.yaml', routeYaml([{ name: 'cut', path: '/f/cut', backends: [`${backendIp(8)}:8080`] }]), 'while node2 is cut off');
+  cluster.publish(c1);
+  await cluster.waitApplied(c1, marks, [0, 2]);
+  const st = await cluster.status();
+  assert.equal(st.code, 0, `the cut-off node is stale, not counted; the others are on the head\n${JSON.stringify(st.report, null, 2)}`);
+  const redis = new Redis(cluster.redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue(reconcileQueueName(cut.name), { connection: redis, prefix: `${cluster.prefix}:bull` });
+  t.after(async () => {
+    await queue.close();
+    redis.disconnect();
+  });
+  assert.ok((await queue.getWaitingCount()) + (await queue.getActiveCount()) >= 1, 'the wake-up for the stale node waits in its queue');
+
+  ip('link', 'set', cut.uplink!, 'up');
+  await cluster.waitApplied(c1, marks, [1]);
+  assert.ok(proc.running, 'the same agent process caught up (no restart)');
+  const p = await probe(cut.pinDir, 'GET', '/f/cut');
+  assert.equal(p.verdict, 'TX', `${cut.name} routes the commit made while it was cut off: ${JSON.stringify(p)}`);
+  await until(async () => {
+    const s = await cluster.status();
+    return s.code === 0 && s.report.live === 3 ? s : null;
+  }, 'all three live and on the head again');
 });
 
 test('an agent SIGKILLed mid-job: the job is retried, and the retry writes nothing (idempotent)', async (t) => {

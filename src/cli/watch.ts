@@ -1,7 +1,8 @@
 // `rauta watch`: the multi-node watcher. Follows one branch of the routes
 // repository, appends every commit's events to the Redis Streams log, and wakes
-// each live node with a BullMQ job "reconcile up to seq N" (job id = node +
-// seq, so a repeated wake-up is one job). Jobs carry no data: a node reads the
+// each registered node (live, or stale for less than --forget-after without a
+// clean stop) with a BullMQ job "reconcile up to seq N" (job id = node + seq,
+// so a repeated wake-up is one job). Jobs carry no data: a node reads the
 // log from its own applied seq.
 //
 // Faults: a Redis outage fails the runs during it; when the connection is back
@@ -33,6 +34,7 @@ export interface WatchOptions {
   root: string;
   stateDir: string;
   poll?: string;
+  forgetAfter: string;
   http?: string;
   webhookSecret?: string;
   logLevel?: string;
@@ -42,6 +44,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   checkRedisUrl(opts.redis);
   checkPrefix(opts.prefix);
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll', 0.1) : undefined;
+  const forgetAfterMs = seconds(opts.forgetAfter, '--forget-after');
   if (opts.http) parseListen(opts.http);
   const remote = isRemote(opts.repo);
   if (!remote) GitStore.open(resolve(opts.repo));
@@ -90,7 +93,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         try {
           const head = await registry.logHead();
           health.head = head;
-          const nodes = await registry.liveNodes();
+          const nodes = await registry.wakeTargets(forgetAfterMs);
           const sent = await wakeUps.wake(nodes, head);
           for (const n of sent) health.woken[n] = head;
           if (sent.length > 0) logger.debug({ why, head, nodes: sent }, 'woke nodes');
@@ -169,7 +172,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
 export function register(program: Command): void {
   program
     .command('watch')
-    .description('Multi-node: watch a routes repo, append its commits to the Redis event log and wake every live node (BullMQ)')
+    .description('Multi-node: watch a routes repo, append its commits to the Redis event log and wake every registered node (BullMQ)')
     .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)', process.env.RAUTA_REDIS_URL)
     .option('--prefix <prefix>', 'Redis key prefix shared with `rauta agent` and `rauta status`', DEFAULT_PREFIX)
     .option('--repo <path|url>', 'routes repository: a local path (watched at once) or an http(s) URL (polled, plus the webhook)', '.')
@@ -177,6 +180,7 @@ export function register(program: Command): void {
     .option('--root <subdir>', 'folder inside the repository that holds the route files', '')
     .option('--state-dir <dir>', 'the git cache of a remote repository', '.rauta')
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
+    .option('--forget-after <seconds>', 'keep waking a node that went stale without stopping for this long (a partition heals: its wake-ups wait in its queue)', '600')
     .option('--http <addr:port>', 'serve POST /hooks/git, /healthz and /status here (default: none)')
     .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)', process.env.RAUTA_WEBHOOK_SECRET)
     .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')

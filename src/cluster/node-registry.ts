@@ -1,8 +1,9 @@
 // The node registry in Redis: every agent publishes its status (applied seq and
 // commit, state, last error, lag, version, last apply time) into one hash and
 // keeps a heartbeat key alive with a TTL. A node whose heartbeat expired is
-// stale: `rauta status` still shows its last status, marked stale, and the
-// watcher stops enqueueing wake-ups for it (it catches up from the log when it
+// stale: `rauta status` still shows its last status, marked stale. The watcher
+// keeps waking a stale node for a while (a partition heals), not one that
+// stopped cleanly or has been gone longer (it catches up from the log when it
 // starts again).
 import type { Redis } from 'ioredis';
 import type { AgentState, AgentStatus } from '../agent/agent-status.js';
@@ -116,9 +117,21 @@ export class NodeRegistry {
     return out;
   }
 
-  /** Names of the nodes whose heartbeat is alive: the ones the watcher wakes. */
+  /** Names of the nodes whose heartbeat is alive. */
   async liveNodes(): Promise<string[]> {
     return (await this.list()).filter((n) => n.live).map((n) => n.node);
+  }
+
+  /**
+   * The nodes the watcher wakes: live ones, and stale ones last seen within forgetAfterMs that
+   * did not stop cleanly (cut off by a partition, say: their wake-ups wait in their queue and
+   * bring them up to date the moment they are back). A node stopped cleanly, or gone for longer,
+   * catches up from the log when it starts, so its queue does not grow meanwhile.
+   */
+  async wakeTargets(forgetAfterMs: number, now = Date.now()): Promise<string[]> {
+    return (await this.list())
+      .filter((n) => n.live || (n.state !== 'stopped' && now - Date.parse(n.lastSeen) < forgetAfterMs))
+      .map((n) => n.node);
   }
 
   /** The event log's head (0 when empty). */

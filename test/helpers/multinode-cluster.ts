@@ -145,6 +145,8 @@ export interface ClusterNode {
   redisUrl: string;
   /** the node's address, reachable from the root namespace (for --http) */
   addr: string;
+  /** the root-side end of its veth pair: set it down to cut the node off (null without netns) */
+  uplink: string | null;
   /** the MAC every backend resolves to on this node */
   backendMac: string;
   proc: RautaProc | null;
@@ -231,7 +233,7 @@ export class Cluster {
     const pinDir = `/sys/fs/bpf/rauta-mn-${process.pid}-${this.suffix}-${i + 1}`;
     const stateDir = join(this.tmp.dir, `state-${i + 1}`);
     mkdirSync(stateDir, { recursive: true });
-    if (!this.opts.netns) return { name, pinDir, stateDir, ns: null, iface: null, backendMac: '02:00:00:00:00:99', redisUrl: this.redis.url, addr: '127.0.0.1', proc: null };
+    if (!this.opts.netns) return { name, pinDir, stateDir, ns: null, iface: null, backendMac: '02:00:00:00:00:99', redisUrl: this.redis.url, addr: '127.0.0.1', uplink: null, proc: null };
     // The node is a namespace: its veth end (XDP attached) carries both its Redis traffic and
     // its data traffic, as a node's NIC does; the other end is the root namespace, where a
     // relay passes Redis connections on to 127.0.0.1 and the backends' MAC lives.
@@ -240,7 +242,7 @@ export class Cluster {
     const outside = `rtmh${this.suffix}${i + 1}`;
     const net = `172.${this.net}.${i + 1}`;
     ip('netns', 'add', ns);
-    const node: ClusterNode = { name, pinDir, stateDir, ns, iface, backendMac: '', redisUrl: '', addr: `${net}.2`, proc: null };
+    const node: ClusterNode = { name, pinDir, stateDir, ns, iface, backendMac: '', redisUrl: '', addr: `${net}.2`, uplink: outside, proc: null };
     this.nodes.push(node); // dispose() removes the namespace (and the pair with it) even if the rest fails
     ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', iface);
     ip('link', 'set', iface, 'netns', ns);
