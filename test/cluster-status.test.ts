@@ -104,6 +104,9 @@ test('rauta status over Redis: one row per registered node, exit 0 / 1 / 2', asy
   await new Promise((res) => setTimeout(res, 400));
   const views = await registry.list();
   assert.deepEqual(views.map((v) => [v.node, v.live]), [['edge-1', false], ['edge-2', true], ['edge-3', false]], 'edge-3 went stale when its heartbeat key expired');
+  // The watcher still wakes edge-3 (stale, not stopped: a partition may heal) but not edge-1 (stopped).
+  assert.deepEqual(await registry.wakeTargets(600_000), ['edge-2', 'edge-3'], 'wake targets within the forget window');
+  assert.deepEqual(await registry.wakeTargets(0), ['edge-2'], 'only live nodes once the window is over');
 });
 
 test('rauta status: unreachable Redis, wrong password, and no source are exit 2 with a clear message', async (t) => {

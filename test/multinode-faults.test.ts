@@ -3,10 +3,9 @@
 // own network namespace reaching Redis over its veth; agents and watcher
 // reconnect and catch up; no event lost or applied twice), a node cut off from
 // the network (stale, its wake-ups wait, it catches up when the link is back),
-// an agent SIGKILLed
-// in the middle of a job (the job is retried and the retry writes nothing:
-// applying is idempotent), and a bad Redis URL or password (a clear error at
-// start, nothing loaded).
+// an agent SIGKILLed in the middle of a job (the job is retried and the retry
+// writes nothing: applying is idempotent), and a bad Redis URL or password (a
+// clear error at start, nothing loaded).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
