@@ -15,14 +15,14 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NodeAgent } from '../src/agent/node-agent.js';
 import { checkXdpMode, openNodeDataplane } from '../src/agent/node-dataplane.js';
 import { checkNodeName, checkPrefix } from '../src/cluster/cluster-keys.js';
 import { NodeRegistry, nodeRecord, type NodeIdentity } from '../src/cluster/node-registry.js';
 import { seconds } from '../src/cluster/seconds.js';
-import { boundedClose, createReconcileWorker, type ReconcileJobData, type ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
+import { reconcileJob } from '../src/cluster/reconcile-job.js';
+import { boundedClose, createReconcileWorker } from '../src/cluster/reconcile-queue.js';
 import { checkRedisUrl, connectClusterRedis } from '../src/cluster/redis-connection.js';
 import { normalizeMac } from '../src/dataplane/nexthops.js';
 import { openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
@@ -116,8 +116,6 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     const agent = new NodeAgent({ node: opts.node, log, maps: dataplane.prog.typed, stateDir, logger, nexthops: dataplane.nexthops });
 
     let jobs = 0;
-    let opsTotal = 0;
-    agent.on('applied', (e) => void (opsTotal += e.result.ops));
 
     // 3. HTTP (optional): metrics, health, status.
     let httpUrl: string | null = null;
@@ -236,29 +234,15 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     });
 
     // 7. The BullMQ worker: one job at a time, each a wake-up.
-    const hold = jobHoldMs();
     let lastWorkerError = '';
-    const processJob = async (job: Job<ReconcileJobData, ReconcileJobResult>): Promise<ReconcileJobResult> => {
-      const { upToSeq, enqueuedAt } = job.data;
-      logger.debug({ job: job.id, upToSeq, attempt: job.attemptsMade + 1, pickupMs: Date.now() - enqueuedAt }, 'job started');
-      if (hold > 0) {
-        logger.info({ job: job.id, holdMs: hold }, 'job started (fault injection: holding it)');
-        await new Promise((r) => setTimeout(r, hold));
-      }
-      const opsBefore = opsTotal;
-      const t0 = performance.now();
-      const st = await agent.reconcile(upToSeq);
-      const reconcileMs = Math.round((performance.now() - t0) * 10) / 10;
-      jobs++;
-      void publish();
-      if (st.state === 'failing') {
-        // BullMQ retries the wake-up with backoff; the maps stay on the last good commit meanwhile.
-        throw new Error(`node ${opts.node} could not apply up to seq ${upToSeq}: ${st.lastError?.message ?? 'failing'}`);
-      }
-      const result = { appliedSeq: st.appliedSeq, appliedCommit: st.appliedCommit, ops: opsTotal - opsBefore };
-      logger.debug({ job: job.id, ...result, reconcileMs }, 'job done');
-      return result;
-    };
+    const processJob = reconcileJob(agent, {
+      logger,
+      holdMs: jobHoldMs(),
+      onDone: () => {
+        jobs++;
+        void publish();
+      },
+    });
     const worker = createReconcileWorker(redis, opts.prefix, opts.node, processJob, {
       lockMs,
       onError: (err) => {
