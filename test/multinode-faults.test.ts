@@ -3,7 +3,7 @@
 // own network namespace reaching Redis over its veth; agents and watcher
 // reconnect and catch up; no event lost or applied twice), a node cut off from
 // the network (stale, its wake-ups wait, it catches up when the link is back),
-// an agent SIGKILLed in the middle of a job (the job is retried and the retry
+// the watcher SIGKILLed (a new one takes over the lock), an agent SIGKILLed in the middle of a job (the job is retried and the retry
 // writes nothing: applying is idempotent), and a bad Redis URL or password (a
 // clear error at start, nothing loaded).
 import { test } from 'node:test';
@@ -136,6 +136,34 @@ test('a node cut off from the network: it goes stale, its wake-ups wait in its q
     const s = await cluster.status();
     return s.code === 0 && s.report.live === 3 ? s : null;
   }, 'all three live and on the head again');
+});
+
+test('the watcher SIGKILLed: a restarted one waits for the dead lock, takes over, and records each commit once', async (t) => {
+  if (!needBpf(t)) return;
+  const cluster = new Cluster({ nodes: 2 });
+  const c0 = await cluster.start(t);
+  const dead = cluster.watcher!;
+  dead.child.kill('SIGKILL');
+  await dead.exited;
+  const marks = cluster.marks();
+  const c1 = cluster.prepare('routes/w.yaml', routeYaml([{ name: 'w', path: '/f/w', backends: [`${backendIp(9)}:8080`] }]), 'while no watcher runs');
+  cluster.publish(c1);
+  const next = cluster.startWatcher();
+  await next.waitLine((l) => l.msg.startsWith('another watcher holds the event log writer lock'), 'the new watcher waits as a standby');
+  await next.waitLine((l) => l.msg.startsWith('event log writer lock taken'), 'the dead lock expires and the new watcher takes it');
+  await cluster.waitApplied(c1, marks);
+  const log = await openEventLog(cluster.redis.url, { prefix: cluster.prefix });
+  try {
+    const events = await log.read(1, 100_000);
+    const markers = events.filter((e) => e.type === 'CommitAccepted' || e.type === 'CommitRejected').map((e) => e.commit);
+    assert.deepEqual(markers, [c0, c1], 'each commit once');
+  } finally {
+    await log.close();
+  }
+  // A second watcher on the same log is a standby; SIGTERM stops it cleanly.
+  const standby = cluster.startWatcher();
+  await standby.waitLine((l) => l.msg.startsWith('another watcher holds the event log writer lock'), 'a second watcher is a standby');
+  assert.equal(await standby.stop('SIGTERM'), 0, `a standby exits 0 on SIGTERM\n${standby.tail()}`);
 });
 
 test('an agent SIGKILLed mid-job: the job is retried, and the retry writes nothing (idempotent)', async (t) => {

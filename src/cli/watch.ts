@@ -62,7 +62,9 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   };
   let stopRequested: (() => void) | null = null;
   const stopSignal = new Promise<void>((r) => (stopRequested = r));
+  let stopped = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    stopped = true;
     logger.info({ signal: sig }, 'stopping: finishing the current run');
     stopRequested?.();
   };
@@ -73,7 +75,10 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
 
   try {
     let watcher: Watcher | null = null;
-    const log = await WriterLog.open({ url: opts.redis, prefix: opts.prefix, logger, onRelocked: () => void watcher?.trigger('relocked').catch(() => undefined) });
+    // a standby (another watcher holds the lock) still stops on SIGTERM
+    const standby = new AbortController();
+    void stopSignal.then(() => standby.abort());
+    const log = await WriterLog.open({ url: opts.redis, prefix: opts.prefix, logger, signal: standby.signal, onRelocked: () => void watcher?.trigger('relocked').catch(() => undefined) });
     cleanups.push(async () => void (await boundedClose(log.close(), 2000)));
     const redis = await connectClusterRedis(opts.redis, { purpose: `watcher, prefix ${opts.prefix}` });
     cleanups.push(async () => {
@@ -165,6 +170,10 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
     return 0;
   } catch (err) {
     await closeAll();
+    if (stopped && (err as RautaError).code === 'RAUTA_ERR_LOG_LOCKED') {
+      logger.info('stopped while waiting as a standby');
+      return 0;
+    }
     throw err;
   }
 }
@@ -187,8 +196,8 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       '\nExamples:\n  rauta watch --redis redis://redis:6379 --repo /srv/routes --root routes\n  rauta watch --redis redis://:secret@10.0.0.5:6379 --repo https://git.example/routes.git --http 0.0.0.0:9470\n\n' +
-        'One watcher writes a log: a second one on the same --prefix fails at start and names the holder.\n' +
-        'A lock lost in a Redis outage is taken again once free. SIGTERM/SIGINT exit 0.',
+        'One watcher writes a log; another one on the same --prefix waits as a standby and takes over when\n' +
+        'the lock frees (a crashed writer\'s lock expires after 10 s). SIGTERM/SIGINT exit 0.',
     )
     .action(async (opts: WatchOptions) => {
       if (!opts.redis) throw new RautaError('RAUTA_ERR_USAGE', 'give --redis URL (or set RAUTA_REDIS_URL)');

@@ -33,12 +33,25 @@ export class WriterLog implements WatcherLog {
     this.current = first;
   }
 
-  /** Opens the log with the writer lock; fails at once (locked, unreachable) so a bad start is clear. */
-  static async open(opts: WriterLogOptions): Promise<WriterLog> {
+  /**
+   * Opens the log with the writer lock. Unreachable Redis or a wrong password fail at once (a
+   * clear error at start). A lock held by another writer is waited for, as a standby: after a
+   * crash the old lock frees itself within its TTL, and a restarted watcher then takes over.
+   */
+  static async open(opts: WriterLogOptions & { signal?: AbortSignal }): Promise<WriterLog> {
     let self: WriterLog | null = null;
-    const first = await openRedisLog(opts.url, { prefix: opts.prefix, writer: true, logger: opts.logger, lockTtlMs: opts.lockTtlMs, onLockLost: (err) => self?.lost(err) });
-    self = new WriterLog(first, opts);
-    return self;
+    for (let waiting = false; ; waiting = true) {
+      try {
+        const first = await openRedisLog(opts.url, { prefix: opts.prefix, writer: true, logger: opts.logger, lockTtlMs: opts.lockTtlMs, onLockLost: (err) => self?.lost(err) });
+        if (waiting) opts.logger.info({ location: first.location }, 'event log writer lock taken; this watcher is the writer now');
+        self = new WriterLog(first, opts);
+        return self;
+      } catch (err) {
+        if ((err as RautaError).code !== 'RAUTA_ERR_LOG_LOCKED' || opts.signal?.aborted) throw err;
+        if (!waiting) opts.logger.warn({ err: (err as Error).message }, 'another watcher holds the event log writer lock: waiting as a standby until it frees');
+        await new Promise((r) => setTimeout(r, opts.retryMs ?? 1000));
+      }
+    }
   }
 
   get location(): string {
