@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
+import { signBody } from '../src/git/webhook.js';
 import { needBpf } from './helpers/bpf-env.js';
 import { routeYaml } from './helpers/git-repo.js';
 import { backendIp, Cluster, measureClusterLatency, runRauta } from './helpers/multinode-cluster.js';
@@ -31,7 +32,7 @@ async function until<T>(fn: () => Promise<T | null | false>, what: string): Prom
 
 test('three agents over Redis: a commit reaches all, a stopped agent catches up, rauta status, latency', async (t) => {
   if (!needBpf(t)) return;
-  const cluster = new Cluster({ nodes: 3, netns: true });
+  const cluster = new Cluster({ nodes: 3, netns: true, watcherArgs: ['--http', '127.0.0.1:0', '--webhook-secret', 'hook-secret'] });
   await cluster.start(t);
   for (const n of cluster.nodes) {
     const attached = await n.proc!.waitLine((l) => l.msg === 'XDP program attached', `${n.name} XDP attached`);
@@ -47,6 +48,15 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
     const p = await probe(n.pinDir, 'GET', '/mn/new');
     assert.deepEqual([p.verdict, p.backend, p.mac], ['TX', `${backendIp(5)}:9090`, n.backendMac], `${n.name} routes the new route to its backend: ${JSON.stringify(p)}`);
   }
+
+  // The watcher's endpoint: status (log head, runs), health, and the signed webhook.
+  const wurl = (await cluster.watcher!.waitLine((l) => l.msg === 'http listening', 'watcher http')).url as string;
+  const wst = (await (await fetch(`${wurl}/status`)).json()) as { head: number; runs: number; lastError: string | null };
+  assert.ok(wst.head > 0 && wst.runs > 0 && wst.lastError === null, `watcher /status: ${JSON.stringify(wst)}`);
+  assert.equal((await fetch(`${wurl}/healthz`)).status, 200, 'watcher /healthz is 200');
+  const hook = JSON.stringify({ ref: 'refs/heads/main' });
+  assert.equal((await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': 'sha256=00' } })).status, 401, 'an unsigned hook is refused');
+  assert.equal((await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': signBody('hook-secret', hook) } })).status, 202, 'a signed hook triggers a run');
 
   // 2. rauta status: one row per node, all ready on the head, exit 0.
   let st = await until(async () => {

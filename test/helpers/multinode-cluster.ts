@@ -161,6 +161,8 @@ export interface ClusterOptions {
   /** agent --resync seconds (default 30, as shipped) */
   resync?: number;
   redisPassword?: string;
+  /** extra `rauta watch` flags */
+  watcherArgs?: string[];
 }
 
 /** Backends every node routes to: 10.250.0.n (each node resolves them in its own namespace). */
@@ -279,7 +281,7 @@ export class Cluster {
   }
 
   startWatcher(): RautaProc {
-    const proc = spawnRauta('watcher', ['watch', '--redis', this.redis.url, '--prefix', this.prefix, '--repo', this.repo.dir, '--root', 'routes', '--state-dir', join(this.tmp.dir, 'watch-state')]);
+    const proc = spawnRauta('watcher', ['watch', '--redis', this.redis.url, '--prefix', this.prefix, '--repo', this.repo.dir, '--root', 'routes', '--state-dir', join(this.tmp.dir, 'watch-state'), ...(this.opts.watcherArgs ?? [])]);
     this.watcher = proc;
     this.procs.push(proc);
     return proc;
