@@ -123,7 +123,7 @@ interface Latencies {
 async function interleaved(s: SuiteApi, repo: BenchRepo, commits: number, publishAndWait: (sha: string) => Promise<number>): Promise<Latencies> {
   const change: number[] = [];
   const noop: number[] = [];
-  const warmup = 5;
+  const warmup = s.size(5, 5, 1);
   for (let k = 0; k < commits + warmup; k++) {
     const i = (k * 17) % ROUTE_FILES;
     const sha = repo.prepare(`routes/svc-${i}.yaml`, routeYaml(i, k + 2), `svc-${i}: move a backend`);
@@ -237,7 +237,7 @@ async function multiNode(s: SuiteApi, commits: number): Promise<Latencies> {
     };
     const change: number[] = [];
     const noop: number[] = [];
-    const warmup = 5;
+    const warmup = s.size(5, 5, 1);
     for (let k = 0; k < commits + warmup; k++) {
       // one backend's weight of the cluster's route: every node writes its maps
       const sha = cluster.prepare('routes/base.yaml', weightedBase(2 + (k % 50) + (k % 2 === 0 ? 0 : 50)), `weight ${k}`);
@@ -262,7 +262,7 @@ async function multiNode(s: SuiteApi, commits: number): Promise<Latencies> {
 }
 
 await runSuite('commit-to-applied', async (s) => {
-  const commits = s.size(200, 30, 4);
+  const commits = s.size(200, 30, 2);
   const { change, noop, ops } = await embedded(s, commits);
   s.log('embedded done; multi-node next');
   const goal = { max: 50, text: '< 50 ms' };
