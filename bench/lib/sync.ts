@@ -128,11 +128,12 @@ export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming
 }
 
 /** One change on a running node: plan against the applied state it keeps, then apply. */
-export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: DesiredDataplane, cache: MaglevCache, opts: { fullResync?: boolean } = {}): { ms: number; ops: MapOp[]; apply: ApplyResult } {
+export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: DesiredDataplane, cache: MaglevCache, opts: { fullResync?: boolean } = {}): { ms: number; planMs: number; ops: MapOp[]; apply: ApplyResult } {
   const t0 = performance.now();
   const plan = planChanges(applied, desired, { cache, ...opts });
+  const t1 = performance.now();
   const apply = applyPlan(maps, plan.ops);
-  return { ms: performance.now() - t0, ops: plan.ops, apply };
+  return { ms: performance.now() - t0, planMs: t1 - t0, ops: plan.ops, apply };
 }
 
 function targetOf(maps: RautaMaps, op: MapOp): TypedMap<unknown, unknown> {

@@ -16,6 +16,8 @@ interface ScaleRun {
   floorMs: number;
   changeMs: number[];
   changeOps: number[];
+  /** the planning part of each change */
+  planMs: number[];
 }
 
 function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
@@ -32,6 +34,7 @@ function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
     let current = desired;
     const changeMs: number[] = [];
     const changeOps: number[] = [];
+    const planMs: number[] = [];
     for (let k = 0; k < changes + 3; k++) {
       const next = withOneBackendMoved(current, (k * 7919) % routes, k);
       const r = planAndApply(prog.typed, applied, next, cache);
@@ -41,11 +44,12 @@ function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
       if (k >= 3) {
         changeMs.push(r.ms);
         changeOps.push(r.ops.length);
+        planMs.push(r.planMs);
       }
     }
     const floorProg = freshProgram(s.pinDir(`floor${routes}`), routes);
     try {
-      return { sync, floorMs: rawWriteFloor(floorProg.typed, sync.ops).ms, changeMs, changeOps };
+      return { sync, floorMs: rawWriteFloor(floorProg.typed, sync.ops).ms, changeMs, changeOps, planMs };
     } finally {
       floorProg.dispose();
     }
@@ -81,6 +85,6 @@ await runSuite('scale', async (s) => {
     unit: 'ms',
     baseline: { name: `same change at ${base.toLocaleString('en-US')} routes`, value: median(small.changeMs) },
     goal: { ratioMax: 1.5, text: 'ratio ≈ 1 (≤ 1.5)' },
-    note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at ${base.toLocaleString('en-US')}`,
+    note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at ${base.toLocaleString('en-US')}; of which planning (median): ${median(large.planMs).toFixed(1)} ms at ${n}, ${median(small.planMs).toFixed(1)} ms at ${base.toLocaleString('en-US')}`,
   });
 }, ['bpf']);
