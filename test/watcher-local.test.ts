@@ -9,15 +9,23 @@ import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
 
 test('a commit in the watched working copy is recorded without waiting for the poll', async (t) => {
   const tmp = tempDir('watch-local');
-  t.after(tmp.cleanup);
+  // node runs t.after hooks in registration order: one hook closes the watcher, then the
+  // log it writes, and only then removes their directory.
+  let close = async (): Promise<void> => {};
+  t.after(async () => {
+    await close();
+    tmp.cleanup();
+  });
   const repo = TestRepo.init(path.join(tmp.dir, 'repo'));
   repo.write('routes/a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
   const c1 = repo.commit('a');
   const log = await openEventLog(path.join(tmp.dir, 'events.log'), { writer: true });
-  t.after(() => log.close());
   const errors: unknown[] = [];
   const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, onError: (e) => errors.push(e) });
-  t.after(() => watcher.close());
+  close = async () => {
+    await watcher.close();
+    await log.close();
+  };
   assert.equal(await log.head(), 2, 'the start run records the existing commit');
 
   repo.write('routes/b.yaml', routeYaml([{ name: 'b', path: '/b', backends: ['10.1.0.2:8080'] }]));

@@ -149,6 +149,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
         });
     };
     fsWatcher.on('all', () => {
+      if (closed) return; // events still arrive while chokidar closes
       if (debounce) clearTimeout(debounce);
       debounce = setTimeout(onFsEvent, 25);
     });
