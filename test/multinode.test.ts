@@ -54,6 +54,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   const wst = (await (await fetch(`${wurl}/status`)).json()) as { head: number; runs: number; lastError: string | null };
   assert.ok(wst.head > 0 && wst.runs > 0 && wst.lastError === null, `watcher /status: ${JSON.stringify(wst)}`);
   assert.equal((await fetch(`${wurl}/healthz`)).status, 200, 'watcher /healthz is 200');
+  assert.match(await (await fetch(`${wurl}/metrics`)).text(), /^rauta_watcher_log_head [1-9]/m, 'watcher /metrics has the log head');
   const hook = JSON.stringify({ ref: 'refs/heads/main' });
   assert.equal((await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': 'sha256=00' } })).status, 401, 'an unsigned hook is refused');
   assert.equal((await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': signBody('hook-secret', hook) } })).status, 202, 'a signed hook triggers a run');

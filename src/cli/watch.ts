@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 import crypto from 'node:crypto';
 import { resolve, join } from 'node:path';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { checkPrefix, DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { NodeRegistry } from '../cluster/node-registry.js';
 import { boundedClose, WakeUps } from '../cluster/reconcile-queue.js';
@@ -149,6 +149,10 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
 
     if (opts.http) {
       const metricsRegistry = new Registry();
+      // read at scrape time from the watcher's own state
+      new Gauge({ name: 'rauta_watcher_log_head', help: 'Seq of the last event in the log, as of the last wake-up round', registers: [metricsRegistry], collect() { this.set(health.head); } });
+      new Gauge({ name: 'rauta_watcher_runs', help: 'Watcher runs (fetch, diff, append) since start', registers: [metricsRegistry], collect() { this.set(w.stats.runs); } });
+      new Gauge({ name: 'rauta_watcher_failing', help: '1 while the last watcher run failed', registers: [metricsRegistry], collect() { this.set(health.lastError === null ? 0 : 1); } });
       const http = await startHttpServer({
         listen: opts.http,
         metrics: { registry: metricsRegistry, render: () => metricsRegistry.metrics(), contentType: metricsRegistry.contentType },
@@ -158,7 +162,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         onError: (err) => logger.warn({ err }, 'http handler failed'),
       });
       cleanups.push(() => http.close());
-      logger.info({ url: http.url, endpoints: ['/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
+      logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
     }
 
     await stopSignal;
@@ -190,7 +194,7 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'the git cache of a remote repository', '.rauta')
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
     .option('--forget-after <seconds>', 'keep waking a node that went stale without stopping for this long (a partition heals: its wake-ups wait in its queue)', '600')
-    .option('--http <addr:port>', 'serve POST /hooks/git, /healthz and /status here (default: none)')
+    .option('--http <addr:port>', 'serve POST /hooks/git, /metrics, /healthz and /status here (default: none)')
     .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)', process.env.RAUTA_WEBHOOK_SECRET)
     .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
     .addHelpText(
