@@ -178,8 +178,9 @@ export class Cluster {
   redis!: RedisServer;
   private readonly procs: RautaProc[] = [];
   private readonly relays: Relay[] = [];
-  /** second octet of the nodes' 172.x.<node>.0/24 links */
-  private readonly net = 16 + Math.floor(Math.random() * 16);
+  /** the nodes' links are 100.<a>.<b + node>.0/24 (shared address space, random so concurrent clusters differ) */
+  private readonly netA = 64 + Math.floor(Math.random() * 64);
+  private readonly netB = Math.floor(Math.random() * 60) * 4;
   private disposed = false;
   private reflogClock = 1_800_000_000;
 
@@ -242,7 +243,7 @@ export class Cluster {
     const ns = `rtmn${this.suffix}${i + 1}`;
     const iface = `rtmp${this.suffix}${i + 1}`;
     const outside = `rtmh${this.suffix}${i + 1}`;
-    const net = `172.${this.net}.${i + 1}`;
+    const net = `100.${this.netA}.${this.netB + i + 1}`;
     ip('netns', 'add', ns);
     const node: ClusterNode = { name, pinDir, stateDir, ns, iface, backendMac: '', redisUrl: '', addr: `${net}.2`, uplink: outside, proc: null };
     this.nodes.push(node); // dispose() removes the namespace (and the pair with it) even if the rest fails
