@@ -4,7 +4,7 @@
 // configured gateway MAC), warning once per change about the ones missing.
 import type { Logger } from 'pino';
 import type { XdpMode } from '../dataplane/libbpf.js';
-import { resolveNexthops } from '../dataplane/nexthops.js';
+import { createNexthopResolver } from '../dataplane/nexthops.js';
 import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
 import { RautaError } from '../errors.js';
 
@@ -16,6 +16,8 @@ export interface NodeDataplaneOptions {
   /** normalized gateway MAC, or null */
   gatewayMac: string | null;
   logger: Logger;
+  /** how long a backend's route (`ip route get`) is trusted before it is looked up again */
+  routeTtlMs?: number;
 }
 
 export interface NodeDataplane {
@@ -51,9 +53,10 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
     throw err;
   }
   let lastMissing = '';
+  const resolve = createNexthopResolver({ iface: opts.iface ?? null, gatewayMac: opts.gatewayMac, routeTtlMs: opts.routeTtlMs ?? 30_000 });
   const nexthops = async (ips: readonly string[]) => {
     const t0 = performance.now();
-    const r = await resolveNexthops(ips, { iface: opts.iface ?? null, gatewayMac: opts.gatewayMac });
+    const r = await resolve(ips);
     logger.debug({ ips: ips.length, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'nexthops resolved');
     const missing = r.missing.map((m) => `${m.ip} (${m.reason})`).join(', ');
     if (missing !== lastMissing && r.missing.length > 0) {

@@ -5,8 +5,8 @@
 // `iface` set only neighbours and routes on that interface count: a MAC
 // learnt on another link would send the packet to a host that cannot see it.
 //
-// The choice (pickNexthops) is pure; reading the tables (`ip -j neigh`,
-// /proc/net/arp as a fallback, `ip -j route get`) is the thin edge below it.
+// The choice (pickNexthops) is pure; reading the tables (/proc/net/arp,
+// `ip -j neigh` as a fallback, `ip -j route get`) is the thin edge below it.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { RautaError } from '../errors.js';
@@ -147,15 +147,18 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
   });
 }
 
-/** The node's IPv4 neighbour table: `ip -j neigh show`, or /proc/net/arp when iproute2 is missing. */
+/**
+ * The node's IPv4 neighbour table: /proc/net/arp (read in-process, no child: this
+ * runs on every apply), or `ip -j neigh show` when /proc is not readable.
+ */
 export async function readNeighbours(): Promise<NeighbourEntry[]> {
   try {
-    return parseIpNeighJson(await run('ip', ['-j', 'neigh', 'show']));
+    return parseProcNetArp(await readFile('/proc/net/arp', 'utf8'));
   } catch {
     try {
-      return parseProcNetArp(await readFile('/proc/net/arp', 'utf8'));
+      return parseIpNeighJson(await run('ip', ['-j', 'neigh', 'show']));
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_USAGE', `cannot read the neighbour table (ip -j neigh, /proc/net/arp): ${(err as Error).message}; pass --gateway-mac`, { cause: err });
+      throw new RautaError('RAUTA_ERR_USAGE', `cannot read the neighbour table (/proc/net/arp, ip -j neigh): ${(err as Error).message}; pass --gateway-mac`, { cause: err });
     }
   }
 }
@@ -172,10 +175,38 @@ export async function readRoutes(ips: readonly string[]): Promise<Map<string, Ro
 
 /** Resolve the destination MAC of each backend IP on this node. */
 export async function resolveNexthops(ips: Iterable<string>, opts: NexthopOptions = {}): Promise<NexthopResolution> {
-  const wanted = [...new Set(ips)];
-  const neighbours = await readNeighbours();
-  const iface = opts.iface ?? null;
-  const direct = new Set(neighbours.filter((e) => usable(e) && (iface === null || e.dev === iface)).map((e) => e.ip));
-  const routes = await readRoutes(wanted.filter((ip) => !direct.has(ip)));
-  return pickNexthops(wanted, neighbours, routes, opts);
+  return createNexthopResolver(opts)(ips);
+}
+
+/**
+ * A resolver for an agent that resolves on every apply: the neighbour table is
+ * read each time (MACs change), while `ip route get` answers, which need a child
+ * process, are kept for `routeTtlMs` (routes to backends rarely change; the drift
+ * check re-resolves after the TTL).
+ */
+export function createNexthopResolver(opts: NexthopOptions & { routeTtlMs?: number } = {}): (ips: Iterable<string>) => Promise<NexthopResolution> {
+  const ttl = opts.routeTtlMs ?? 0;
+  const hops = new Map<string, { hop: RouteHop | null; at: number }>();
+  return async (ips) => {
+    const wanted = [...new Set(ips)];
+    const neighbours = await readNeighbours();
+    const iface = opts.iface ?? null;
+    const direct = new Set(neighbours.filter((e) => usable(e) && (iface === null || e.dev === iface)).map((e) => e.ip));
+    const now = Date.now();
+    const lookup = wanted.filter((ip) => {
+      if (direct.has(ip)) return false;
+      const cached = hops.get(ip);
+      return !cached || now - cached.at >= ttl;
+    });
+    if (lookup.length > 0) {
+      const fresh = await readRoutes(lookup);
+      for (const ip of lookup) hops.set(ip, { hop: fresh.get(ip) ?? null, at: now });
+    }
+    const routes = new Map<string, RouteHop>();
+    for (const ip of wanted) {
+      const hop = hops.get(ip)?.hop;
+      if (hop) routes.set(ip, hop);
+    }
+    return pickNexthops(wanted, neighbours, routes, opts);
+  };
 }
