@@ -9,7 +9,6 @@ export const ERROR_CODES = {
   RAUTA_ERR_BPF_LOAD: 'The BPF object could not be opened or loaded (verifier log attached).',
   RAUTA_ERR_BPF_MAP_MISMATCH: 'A pinned map has another type, key size or value size than the program expects.',
   RAUTA_ERR_BPF_ATTACH: 'The XDP program could not be attached to or detached from an interface.',
-  RAUTA_ERR_BPF_UNAVAILABLE: 'BPF is required (RAUTA_REQUIRE_BPF=1) but not usable on this machine.',
   RAUTA_ERR_CODEC_RANGE: 'A value does not fit the map layout (out-of-range field or wrong buffer size).',
   RAUTA_ERR_ROUTES_INVALID: 'Route definitions failed validation; each error names file:line:col.',
   RAUTA_ERR_ROUTES_READ: 'A route file or directory could not be read.',
