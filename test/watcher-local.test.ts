@@ -1,5 +1,5 @@
 // The watcher on a local repository reacts to `git commit` through chokidar,
-// long before its poll would (the poll is set to an hour here).
+// long before its poll would (the poll is set to an hour here, the ref check is off).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -21,7 +21,7 @@ test('a commit in the watched working copy is recorded without waiting for the p
   const c1 = repo.commit('a');
   const log = await openEventLog(path.join(tmp.dir, 'events.log'), { writer: true });
   const errors: unknown[] = [];
-  const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, onError: (e) => errors.push(e) });
+  const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, refCheckMs: 0, onError: (e) => errors.push(e) });
   close = async () => {
     await watcher.close();
     await log.close();

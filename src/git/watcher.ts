@@ -1,9 +1,11 @@
 // The long-running watcher: one branch of one repository, optionally under a
 // subfolder. Local repository: chokidar on the branch ref and its reflog
-// reacts at once, a poll is the fallback. Remote URL: poll (15 s default)
-// plus the webhook, each fetching into a bare cache first. Runs never
-// overlap: a trigger during a run schedules exactly one more run.
+// reacts at once; a cheap check of the ref file (250 ms) and a full poll are
+// the fallbacks. Remote URL: poll (15 s default) plus the webhook, each
+// fetching into a bare cache first. Runs never overlap: a trigger during a
+// run schedules exactly one more run.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { RautaError } from '../errors.js';
@@ -25,6 +27,12 @@ export interface WatcherOptions {
   since?: string | null;
   /** poll interval in ms; default 15 000 for a remote, 5 000 for a local repository */
   pollMs?: number;
+  /**
+   * Local repository only: how often to read the branch's ref file (microseconds of work)
+   * and run when it changed since the last run, in case a file event was lost; default 250,
+   * 0 turns it off (tests that must see the file watch alone do).
+   */
+  refCheckMs?: number;
   /** where a remote is mirrored; default .rauta/git-cache/<hash of the URL> */
   cacheDir?: string;
   /** HMAC secret for the webhook */
@@ -36,7 +44,7 @@ export interface WatcherOptions {
 export interface WatcherStats {
   runs: number;
   fetches: number;
-  /** what started the last 100 runs, oldest first ('start' | 'poll' | 'fs' | 'fs-recheck' | 'webhook' | 'manual') */
+  /** what started the last 100 runs, oldest first ('start' | 'poll' | 'fs' | 'ref-check' | 'webhook' | 'manual') */
   triggers: string[];
   /** the last run's error; null once a run succeeds again */
   lastError: unknown;
@@ -54,6 +62,15 @@ export interface Watcher {
 
 export function isRemote(repo: string): boolean {
   return /^https?:\/\//.test(repo);
+}
+
+/** Where the branch points, cheaply: the loose ref's content, else the identity of packed-refs. */
+async function refFingerprint(gitdir: string, ref: string): Promise<string> {
+  // Git renames a complete ref file into place, so a read sees the old or the new content.
+  const loose = await fs.promises.readFile(path.join(gitdir, ref), 'utf8').catch(() => null);
+  if (loose !== null) return loose.trim();
+  const packed = await fs.promises.stat(path.join(gitdir, 'packed-refs')).catch(() => null);
+  return packed ? `packed-refs ${packed.ino} ${packed.size} ${packed.mtimeMs}` : 'absent';
 }
 
 export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
@@ -76,9 +93,13 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
   let closed = false;
   let running: Promise<ProcessResult> | null = null;
   let queued: Promise<ProcessResult> | null = null;
+  /** the ref's fingerprint when the last run started (local repository) */
+  let runFingerprint: string | null = null;
 
   const runOnce = async (): Promise<ProcessResult> => {
     stats.runs++;
+    // Read before resolving: a change after this point is seen by the next check.
+    if (!remote) runFingerprint = await refFingerprint(store.gitdir, ref);
     if (cache) {
       stats.fetches++;
       await cache.fetch();
@@ -127,38 +148,56 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
       ignoreInitial: true,
       ignored: (p: string) => p.endsWith('.lock'),
     });
+    // Only this branch's ref, its reflog and packed-refs wake a run (not other branches).
+    const branchFiles = new Set([ref, path.join('logs', ref), 'packed-refs'].map((p) => path.resolve(gitdir, p)));
     let debounce: NodeJS.Timeout | null = null;
-    let recheck: NodeJS.Timeout | null = null;
-    const onFsEvent = (): void => {
-      if (closed) return;
-      trigger('fs')
-        .then((result) => {
-          // Git appends the reflog before it renames the new ref into place; a run
-          // woken by the reflog can still see the old head, and a replaced file is
-          // the case file watchers are least reliable at. Look again shortly.
-          if (result.commits === 0 && !closed && !recheck) {
-            recheck = setTimeout(() => {
-              recheck = null;
-              background('fs-recheck');
-            }, 250);
-          }
-        })
-        .catch((err: unknown) => {
-          stats.lastError = err;
-          options.onError?.(err);
-        });
-    };
-    fsWatcher.on('all', () => {
+    const onBranchEvent = (): void => {
       if (closed) return; // events still arrive while chokidar closes
       if (debounce) clearTimeout(debounce);
-      debounce = setTimeout(onFsEvent, 25);
+      debounce = setTimeout(() => {
+        debounce = null;
+        background('fs');
+      }, 25);
+    };
+    fsWatcher.on('all', (_event, file) => {
+      if (branchFiles.has(path.resolve(file))) onBranchEvent();
     });
-    cleanups.push(() => {
-      if (debounce) clearTimeout(debounce);
-      if (recheck) clearTimeout(recheck);
+    // chokidar drops a 'change' of a path within 50 ms of its previous one (a leading-edge
+    // throttle, no trailing event), so a commit made right after the last was seen, as
+    // scripts and CI do, was left to the poll. Its 'raw' events (every fs.watch event, not
+    // throttled) carry the rename of the new ref into place: the reliable signal.
+    fsWatcher.on('raw', (_event, filename: string | null, details) => {
+      const watchedPath = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (typeof watchedPath !== 'string') return;
+      const at = path.resolve(watchedPath);
+      if (branchFiles.has(at) || (filename && branchFiles.has(path.join(at, filename)))) onBranchEvent();
     });
     fsWatcher.on('error', (err: unknown) => options.onError?.(err));
+    cleanups.push(() => {
+      if (debounce) clearTimeout(debounce);
+    });
     await new Promise<void>((resolve) => fsWatcher!.once('ready', () => resolve()));
+
+    // In case an event is lost anyway (inotify queue overflow, a file system without
+    // events): compare the ref file with what the last run started from, a few times a
+    // second. Unlike the poll, this runs only when the branch moved.
+    const refCheckMs = options.refCheckMs ?? 250;
+    if (refCheckMs > 0) {
+      let checking = false;
+      const refCheck = setInterval(() => {
+        // A pending or running fs-triggered run reads the ref anyway.
+        if (closed || running || debounce || checking) return;
+        checking = true;
+        refFingerprint(gitdir, ref)
+          .then((now) => {
+            if (!running && !debounce && runFingerprint !== null && now !== runFingerprint) background('ref-check');
+          })
+          .finally(() => {
+            checking = false;
+          });
+      }, refCheckMs);
+      cleanups.push(() => clearInterval(refCheck));
+    }
   }
   const poll = setInterval(() => background('poll'), options.pollMs ?? (remote ? 15_000 : 5_000));
   const webhook = createWebhookHandler({ secret: options.secret ?? null, branch, onPush: () => background('webhook') });
