@@ -3,9 +3,9 @@
 // a reconnect instead of failing). The first connect is bounded and a failure
 // says what to check; after that, drops reconnect with backoff for ever, and
 // 'ready' fires again on each reconnect (the agent and the watcher catch up then).
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RautaError } from '../errors.js';
-import { redactRedisUrl } from '../events/redis-log.js';
+import { connectRedis, redactRedisUrl } from '../events/redis-connect.js';
 
 export interface ClusterRedisOptions {
   /** first connect only (default 3000 ms) */
@@ -27,37 +27,10 @@ export function checkRedisUrl(url: string, flag = '--redis'): string {
   return url;
 }
 
-export async function connectClusterRedis(url: string, opts: ClusterRedisOptions): Promise<Redis> {
-  const timeoutMs = opts.connectTimeoutMs ?? 3000;
-  let connected = false;
-  let lastError: Error | null = null;
-  const options: RedisOptions = {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: null,
-    enableReadyCheck: true,
-    retryStrategy: (times) => (connected ? Math.min(100 * times, 2000) : null),
-  };
-  const redis = new Redis(url, options);
-  redis.on('error', (err: Error) => {
-    lastError = err;
+export function connectClusterRedis(url: string, opts: ClusterRedisOptions): Promise<Redis> {
+  return connectRedis(url, {
+    timeoutMs: opts.connectTimeoutMs ?? 3000,
+    purpose: opts.purpose,
+    options: { maxRetriesPerRequest: null, enableReadyCheck: true },
   });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      redis.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 500);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    connected = true;
-    return redis;
-  } catch (err) {
-    redis.disconnect();
-    const reason = (lastError as Error | null)?.message ?? (err as Error).message;
-    const hint = /WRONGPASS|NOAUTH|AUTH/i.test(reason)
-      ? 'check the password in the URL (redis://:PASSWORD@host:port)'
-      : 'check that Redis is running and reachable at that address';
-    throw new RautaError('RAUTA_ERR_LOG_BACKEND', `redis ${redactRedisUrl(url)} (${opts.purpose}): cannot connect: ${reason}; ${hint}`, { cause: err });
-  }
 }

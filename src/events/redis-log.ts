@@ -9,7 +9,8 @@
 // Redis runs it atomically, so a batch is all or nothing and readers never see half of one.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis, type RedisOptions } from 'ioredis';
+import { connectRedis, redactRedisUrl } from './redis-connect.js';
+import type { Redis } from 'ioredis';
 import { RautaError } from '../errors.js';
 import type { RautaEvent, RautaEventBody } from './event-types.js';
 import { stderrWarnings, type AppendOptions, type EventLog, type LogWarnings } from './event-log.js';
@@ -76,18 +77,6 @@ if redis.call('GET', KEYS[10]) == ARGV[2] then redis.call('DEL', KEYS[10]) end
 return 'OK'
 `;
 
-/** The URL without credentials, for messages. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '(unparsable redis URL)';
-  }
-}
-
 function keysOf(prefix: string) {
   return {
     events: `${prefix}:events`,
@@ -98,43 +87,16 @@ function keysOf(prefix: string) {
   };
 }
 
-/** Connects with a bounded first attempt; later drops reconnect with backoff. */
-async function connect(url: string, timeoutMs: number, what: string): Promise<Redis> {
-  let connected = false;
-  let lastError: Error | null = null;
-  const options: RedisOptions = {
-    lazyConnect: true,
-    protocol: 2,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 2,
-    // an in-flight append must not be sent twice after a reconnect; the caller re-checks instead
-    autoResendUnfulfilledCommands: false,
-    retryStrategy: (times) => (connected ? Math.min(100 * times, 2000) : null),
-  };
-  const redis = new Redis(url, options);
-  redis.on('error', (err: Error) => {
-    lastError = err;
+/** The log's connections: an in-flight append must not be sent twice after a reconnect (the caller re-checks instead). */
+function connect(url: string, timeoutMs: number, what: string): Promise<Redis> {
+  return connectRedis(url, {
+    timeoutMs,
+    purpose: `event log, ${what}`,
+    options: { protocol: 2, maxRetriesPerRequest: 2, autoResendUnfulfilledCommands: false },
   });
-  const where = redactRedisUrl(url);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      redis.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 500);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    connected = true;
-    return redis;
-  } catch (err) {
-    redis.disconnect();
-    const reason = (lastError as Error | null)?.message ?? (err as Error).message;
-    const hint = /WRONGPASS|NOAUTH|AUTH/i.test(reason)
-      ? 'check the password in the URL (redis://:PASSWORD@host:port)'
-      : 'check that Redis is running and reachable at that address';
-    throw new RautaError('RAUTA_ERR_LOG_BACKEND', `event log ${where} (${what}): cannot connect: ${reason}; ${hint}`, { cause: err });
-  }
 }
+
+export { redactRedisUrl };
 
 class RedisEventLog implements EventLog {
   readonly location: string;
