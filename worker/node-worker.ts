@@ -11,6 +11,7 @@
 // wake-up lost while the agent was away costs at most one interval.
 // SIGTERM/SIGINT: finish the current job, mark the node stopped, close every
 // connection; program and maps stay pinned and attached.
+import { processLifecycle } from '../src/cli/process-lifecycle.js';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -74,29 +75,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
   const stateDir = resolve(opts.stateDir);
   await mkdir(stateDir, { recursive: true });
 
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const closeAll = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.warn({ err }, 'shutdown step failed');
-      }
-    }
-  };
-  let stopRequested: (() => void) | null = null;
-  let stopping = false;
-  const stopSignal = new Promise<void>((r) => (stopRequested = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return void logger.warn({ signal: sig }, 'already stopping: finishing the current job first');
-    stopping = true;
-    logger.info({ signal: sig }, 'stopping: finishing the current job; program and maps stay attached and pinned');
-    stopRequested?.();
-  };
-  for (const s of signals) process.on(s, onSignal);
-  cleanups.push(() => {
-    for (const s of signals) process.off(s, onSignal);
-  });
+  const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current job; program and maps stay attached and pinned');
 
   try {
     // 1. Redis: the log (read only) and the cluster connection. Errors here name the URL and what to check.
@@ -221,7 +200,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
       const attempt = async () => {
         reconnectTimer = null;
         await catchUp('redis reconnect');
-        if (agent.status().state === 'failing' && ++tries < 30 && !stopping) reconnectTimer = setTimeout(() => void attempt(), 1000);
+        if (agent.status().state === 'failing' && ++tries < 30 && !isStopping()) reconnectTimer = setTimeout(() => void attempt(), 1000);
       };
       reconnectTimer = setTimeout(() => void attempt(), 100);
     };

@@ -4,6 +4,7 @@
 // attached when the process stops (SIGTERM/SIGINT finish the current apply,
 // then exit 0), so traffic keeps flowing across restarts; a restart reuses
 // the pinned maps, reads them back and converges.
+import { processLifecycle } from './process-lifecycle.js';
 import type { Command } from 'commander';
 import crypto from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -57,33 +58,8 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   const stateDir = resolve(opts.stateDir);
   await mkdir(stateDir, { recursive: true });
 
-  // Everything opened so far, closed in reverse on the way out (also when start-up fails).
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const closeAll = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.warn({ err }, 'shutdown step failed');
-      }
-    }
-  };
-
-  let stopping: Promise<void> | null = null;
-  let stopRequested: (() => void) | null = null;
-  const stopSignal = new Promise<void>((r) => (stopRequested = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal: sig }, 'already stopping: finishing the current apply first');
-      return;
-    }
-    logger.info({ signal: sig }, 'stopping: finishing the current apply; program and maps stay attached and pinned');
-    stopRequested?.();
-  };
-  for (const s of signals) process.on(s, onSignal);
-  cleanups.push(() => {
-    for (const s of signals) process.off(s, onSignal);
-  });
+  // Everything opened so far is closed in reverse on the way out (also when start-up fails).
+  const { cleanups, closeAll, stopSignal } = processLifecycle(logger, signals, 'stopping: finishing the current apply; program and maps stay attached and pinned');
 
   try {
     const log = await openEventLog(join(stateDir, 'events.log'), { writer: true, logger });
@@ -162,8 +138,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
     logger.info({ repo: opts.repo, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
 
     await stopSignal;
-    stopping = closeAll();
-    await stopping;
+    await closeAll();
     logger.info('stopped');
     return 0;
   } catch (err) {

@@ -9,6 +9,7 @@
 // the watcher runs at once and re-sends the wake-ups (duplicates are harmless).
 // A lost writer lock is taken again once free (see src/cluster/writer-log.ts).
 // SIGTERM/SIGINT finish the current run, release the lock and exit 0.
+import { processLifecycle } from './process-lifecycle.js';
 import type { Command } from 'commander';
 import crypto from 'node:crypto';
 import { resolve, join } from 'node:path';
@@ -50,28 +51,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   if (!remote) GitStore.open(resolve(opts.repo));
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined, name: 'rauta-watch' });
 
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const closeAll = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.warn({ err }, 'shutdown step failed');
-      }
-    }
-  };
-  let stopRequested: (() => void) | null = null;
-  const stopSignal = new Promise<void>((r) => (stopRequested = r));
-  let stopped = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    stopped = true;
-    logger.info({ signal: sig }, 'stopping: finishing the current run');
-    stopRequested?.();
-  };
-  for (const s of signals) process.on(s, onSignal);
-  cleanups.push(() => {
-    for (const s of signals) process.off(s, onSignal);
-  });
+  const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current run');
 
   try {
     let watcher: Watcher | null = null;
@@ -174,7 +154,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
     return 0;
   } catch (err) {
     await closeAll();
-    if (stopped && (err as RautaError).code === 'RAUTA_ERR_LOG_LOCKED') {
+    if (isStopping() && (err as RautaError).code === 'RAUTA_ERR_LOG_LOCKED') {
       logger.info('stopped while waiting as a standby');
       return 0;
     }
