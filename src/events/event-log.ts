@@ -60,6 +60,16 @@ export interface OpenEventLogOptions {
 }
 
 /** Opens "file:PATH", a plain PATH, or "redis://..." / "rediss://...". */
+/** A log being rebuilt from Git beside the live one, swapped in whole or dropped. */
+export interface EventLogRebuild {
+  /** A writer on the fresh log: append the events rebuilt from Git here. */
+  log: EventLog;
+  /** Puts the rebuilt log in place of the live one in one atomic step; releases the lock. */
+  commit(): Promise<void>;
+  /** Drops the rebuilt log; the live one stays as it was. */
+  abort(): Promise<void>;
+}
+
 export async function openEventLog(spec: string, opts: OpenEventLogOptions = {}): Promise<EventLog> {
   if (/^rediss?:\/\//.test(spec)) {
     const { openRedisLog } = await import('./redis-log.js');

@@ -8,7 +8,7 @@ import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { RautaError } from '../errors.js';
 import type { RautaEvent, RautaEventBody } from './event-types.js';
-import { stderrWarnings, type AppendOptions, type EventLog, type LogWarnings } from './event-log.js';
+import { stderrWarnings, type AppendOptions, type EventLog, type EventLogRebuild, type LogWarnings } from './event-log.js';
 import { parseStoredEvent, recordKind, validateBatch } from './event-record.js';
 import { FileLock } from './file-lock.js';
 import { waitUntilHead } from './wait-for.js';
@@ -421,21 +421,12 @@ export async function openFileLog(path: string, opts: FileLogOptions = {}): Prom
   return log;
 }
 
-export interface FileLogRebuild {
-  /** A writer on a fresh `${path}.rebuild`: append the events rebuilt from Git here. */
-  log: EventLog;
-  /** Closes the new log and renames it over `path` in one atomic step; releases the lock. */
-  commit(): Promise<void>;
-  /** Drops the new log; `path` stays as it was. */
-  abort(): Promise<void>;
-}
-
 /**
  * Starts rebuilding the log at `path` (for `rauta log rebuild`). Holds the log's writer lock
  * until commit/abort, so no watcher appends meanwhile; readers keep the old file until the
  * rename and then switch to the new one.
  */
-export async function beginFileLogRebuild(path: string, opts: { logger?: LogWarnings } = {}): Promise<FileLogRebuild> {
+export async function beginFileLogRebuild(path: string, opts: { logger?: LogWarnings } = {}): Promise<EventLogRebuild> {
   const warnings = opts.logger ?? stderrWarnings;
   const lock = await FileLock.acquire(path, warnings);
   const tmp = `${path}.rebuild`;

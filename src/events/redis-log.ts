@@ -13,7 +13,7 @@ import { connectRedis, redactRedisUrl } from './redis-connect.js';
 import type { Redis } from 'ioredis';
 import { RautaError } from '../errors.js';
 import type { RautaEvent, RautaEventBody } from './event-types.js';
-import { stderrWarnings, type AppendOptions, type EventLog, type LogWarnings } from './event-log.js';
+import { stderrWarnings, type AppendOptions, type EventLog, type EventLogRebuild, type LogWarnings } from './event-log.js';
 import { parseStoredEvent, validateBatch } from './event-record.js';
 import { waitUntilHead } from './wait-for.js';
 
@@ -395,20 +395,11 @@ export async function openRedisLog(url: string, opts: RedisLogOptions = {}): Pro
   return log;
 }
 
-export interface RedisLogRebuild {
-  /** A writer on the fresh prefix `${prefix}:rebuild`: append the events rebuilt from Git here. */
-  log: EventLog;
-  /** Renames the rebuilt keys over the live ones in one atomic script; releases the lock. */
-  commit(): Promise<void>;
-  /** Drops the rebuilt keys; the live log stays as it was. */
-  abort(): Promise<void>;
-}
-
 /**
  * Starts rebuilding the log at `prefix` (for `rauta log rebuild`): holds the live log's writer
  * lock until commit/abort, so no watcher appends meanwhile. An empty rebuild resets the log.
  */
-export async function beginRedisLogRebuild(url: string, opts: RedisLogOptions = {}): Promise<RedisLogRebuild> {
+export async function beginRedisLogRebuild(url: string, opts: RedisLogOptions = {}): Promise<EventLogRebuild> {
   const prefix = opts.prefix ?? 'rauta';
   const main = (await openRedisLog(url, { ...opts, writer: true })) as RedisEventLog;
   const rebuildPrefix = `${prefix}:rebuild`;
