@@ -64,6 +64,8 @@ export function isRemote(repo: string): boolean {
   return /^https?:\/\//.test(repo);
 }
 
+const FS_DEBOUNCE_MS = 5;
+
 /** Where the branch points, cheaply: the loose ref's content, else the identity of packed-refs. */
 async function refFingerprint(gitdir: string, ref: string): Promise<string> {
   // Git renames a complete ref file into place, so a read sees the old or the new content.
@@ -150,6 +152,9 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
     });
     // Only this branch's ref, its reflog and packed-refs wake a run (not other branches).
     const branchFiles = new Set([ref, path.join('logs', ref), 'packed-refs'].map((p) => path.resolve(gitdir, p)));
+    // One commit is a reflog append and a rename microseconds apart, usually read from
+    // inotify in one batch: a short debounce makes them one run. A late event only costs
+    // a run that finds nothing, never a missed commit.
     let debounce: NodeJS.Timeout | null = null;
     const onBranchEvent = (): void => {
       if (closed) return; // events still arrive while chokidar closes
@@ -157,7 +162,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
       debounce = setTimeout(() => {
         debounce = null;
         background('fs');
-      }, 25);
+      }, FS_DEBOUNCE_MS);
     };
     fsWatcher.on('all', (_event, file) => {
       if (branchFiles.has(path.resolve(file))) onBranchEvent();
