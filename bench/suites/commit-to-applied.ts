@@ -273,7 +273,7 @@ await runSuite('commit-to-applied', async (s) => {
       unit: 'ms',
       baseline: { name: `${label}, commit outside routes/ (nothing to apply)`, value: percentile(noop, p) },
       goal: label === 'p99' ? goal : null,
-      note: label === 'p50' ? `includes the watcher's 25 ms debounce of file events; map ops per route commit: ${[...new Set(ops)].join(', ')}` : undefined,
+      note: label === 'p50' ? `includes the watcher's 5 ms debounce of file events; map ops per route commit: ${[...new Set(ops)].join(', ')}` : undefined,
     });
   }
   const noRedis = missing('redis');
