@@ -5,6 +5,7 @@
 // level of maps.ts, so a restore writes back exactly the bytes that were there
 // (including fields the codecs would normalise, such as hand-edited padding).
 import { RautaError } from '../errors.js';
+import { maglevTableCodec } from './codecs.js';
 import type { MapName, MapOp } from './map-types.js';
 import type { RautaMaps, TypedMap } from './maps.js';
 
@@ -78,14 +79,27 @@ export class ApplyError extends RautaError {
   }
 }
 
-interface EncodedOp {
-  map: MapName;
-  op: 'set' | 'delete';
-  target: TypedMap<unknown, unknown>;
-  key: Buffer;
-  value: Buffer | null;
-  describe: () => string;
+/**
+ * A plan encoded before any map is touched (so a value that does not fit the
+ * layout fails first). Keys live in one arena (each op's key a view of it),
+ * small values in another; a Maglev table (4 KB) is only checked here, once
+ * per distinct table object (planned routes share cached tables), and copied
+ * into one reused buffer right before its write: holding an encoded copy of
+ * every table cost ~270 MB and most of the time at 65,536 routes.
+ */
+interface EncodedPlan {
+  targets: Array<TypedMap<unknown, unknown>>;
+  keys: Buffer[];
+  /** set ops with an arena value: offset into `values`; -1 for deletes and tables */
+  valueOff: Int32Array;
+  values: Buffer;
+  /** set ops on MAGLEV_TABLES: the checked table, else null */
+  tables: Array<Uint8Array | null>;
+  /** the buffer a table is copied into before its write */
+  tableBuf: Buffer;
 }
+
+const PLAN_MAPS = new Set<MapName>(['routes', 'maglev_tables', 'listeners', 'nexthops']);
 
 function targetOf(maps: ApplyMaps, name: MapName): TypedMap<unknown, unknown> {
   switch (name) {
@@ -120,77 +134,134 @@ export function describeKey(map: MapName, key: unknown): string {
 }
 
 /** Encode every op first: a value that does not fit the layout fails before any map is touched. */
-function encode(maps: ApplyMaps, ops: readonly MapOp[]): EncodedOp[] {
-  return ops.map((op, i) => {
-    const target = targetOf(maps, op.map);
-    const describe = () => describeKey(op.map, op.key);
+function encode(maps: ApplyMaps, ops: readonly MapOp[]): EncodedPlan {
+  const n = ops.length;
+  const targets: Array<TypedMap<unknown, unknown>> = new Array(n);
+  let keyBytes = 0;
+  let valueBytes = 0;
+  for (let i = 0; i < n; i++) {
+    const op = ops[i]!;
+    // a map a plan may not write throws below, in op order, as before any other check of later ops
+    const target = PLAN_MAPS.has(op.map) ? targetOf(maps, op.map) : undefined;
+    if (target === undefined) continue;
+    targets[i] = target;
+    keyBytes += target.keyCodec.size;
+    if (op.op === 'set' && target.valueCodec !== maglevTableCodec) valueBytes += target.valueCodec.size;
+  }
+  const keyArena = Buffer.alloc(keyBytes);
+  const values = Buffer.alloc(valueBytes);
+  const keys: Buffer[] = new Array(n);
+  const valueOff = new Int32Array(n).fill(-1);
+  const tables: Array<Uint8Array | null> = new Array(n).fill(null);
+  const tableBuf = Buffer.alloc(maglevTableCodec.size);
+  const checked = new Set<unknown>();
+  let k = 0;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const op = ops[i]!;
+    const target = targets[i] ?? targetOf(maps, op.map);
     try {
-      const key = target.keyCodec.encode(op.key);
-      const value = op.op === 'set' ? target.valueCodec.encode(op.value) : null;
-      return { map: op.map, op: op.op, target, key, value, describe };
+      const ks = target.keyCodec.size;
+      target.keyCodec.encodeInto(op.key, keyArena, k);
+      keys[i] = keyArena.subarray(k, k + ks);
+      k += ks;
+      if (op.op === 'set') {
+        if (target.valueCodec === maglevTableCodec) {
+          // the check is the codec's own (encodeInto); its bytes are the table's, copied at write time
+          if (!checked.has(op.value)) {
+            maglevTableCodec.encodeInto(op.value as Uint8Array, tableBuf, 0);
+            checked.add(op.value);
+          }
+          tables[i] = op.value as Uint8Array;
+        } else {
+          target.valueCodec.encodeInto(op.value, values, v);
+          valueOff[i] = v;
+          v += target.valueCodec.size;
+        }
+      }
     } catch (err) {
-      throw new ApplyError({ index: i + 1, count: ops.length, map: op.map, op: op.op, key: describe() }, err, 0, []);
+      throw new ApplyError({ index: i + 1, count: n, map: op.map, op: op.op, key: describeKey(op.map, op.key) }, err, 0, []);
     }
-  });
+  }
+  return { targets, keys, valueOff, values, tables, tableBuf };
 }
 
 /**
  * Apply `ops` in order as one transaction. Throws ApplyError (after rolling
  * back) on the first failure; an empty plan touches nothing.
+ *
+ * The plan's values must not change while it runs (they are the fold's frozen
+ * objects and the Maglev cache's tables): a table is checked once in encode().
  */
 export function applyPlan(maps: ApplyMaps, ops: readonly MapOp[], opts: ApplyOptions = {}): ApplyResult {
   const started = performance.now();
-  const encoded = encode(maps, ops);
+  const plan = encode(maps, ops);
+  const { targets, keys, valueOff, values, tables, tableBuf } = plan;
+  const n = ops.length;
   // inverse[i]: the raw value op i replaced (null: the key was absent)
   const inverses: Array<Buffer | null> = [];
-  const result: ApplyResult = { ops: encoded.length, bytesWritten: 0, sets: 0, deletes: 0, absentDeletes: 0, durationMs: 0 };
+  const result: ApplyResult = { ops: n, bytesWritten: 0, sets: 0, deletes: 0, absentDeletes: 0, durationMs: 0 };
   const every = opts.progressEvery ?? 1000;
-  for (let i = 0; i < encoded.length; i++) {
-    const e = encoded[i]!;
-    const raw = e.target.raw;
+  for (let i = 0; i < n; i++) {
+    const op = ops[i]!;
+    const target = targets[i]!;
+    const raw = target.raw;
+    const key = keys[i]!;
     try {
-      const old = raw.getRaw(e.key);
-      if (e.op === 'set') {
-        inverses.push(old);
-        raw.setRaw(e.key, e.value!);
+      // The inverse is read from the map itself, right before the write (a
+      // lookup that finds nothing allocates nothing: see mapLookup).
+      const old = raw.getRaw(key);
+      inverses.push(old);
+      if (op.op === 'set') {
+        let value: Buffer;
+        const table = tables[i];
+        if (table) {
+          tableBuf.set(table); // checked in encode(): the encoding of a table is its bytes
+          value = tableBuf;
+        } else {
+          const off = valueOff[i]!;
+          value = values.subarray(off, off + target.valueCodec.size);
+        }
+        raw.setRaw(key, value);
         result.sets++;
-        result.bytesWritten += e.key.length + e.value!.length;
+        result.bytesWritten += key.length + value.length;
       } else {
-        inverses.push(old);
         if (old !== null) {
-          raw.deleteRaw(e.key);
+          raw.deleteRaw(key);
         } else result.absentDeletes++;
         result.deletes++;
-        result.bytesWritten += e.key.length;
+        result.bytesWritten += key.length;
       }
     } catch (err) {
       // inverses.length may be i + 1 when the write itself failed after the lookup:
       // the failed op changed nothing (a bpf() update/delete is atomic), so drop its entry.
       inverses.length = i;
-      const failures = rollback(encoded, inverses);
-      throw new ApplyError({ index: i + 1, count: encoded.length, map: e.map, op: e.op, key: e.describe() }, err, inverses.length, failures);
+      const failures = rollback(ops, plan, inverses);
+      throw new ApplyError({ index: i + 1, count: n, map: op.map, op: op.op, key: describeKey(op.map, op.key) }, err, inverses.length, failures);
     }
-    if (opts.onProgress && (i + 1) % every === 0) opts.onProgress(i + 1, encoded.length);
+    if (opts.onProgress && (i + 1) % every === 0) opts.onProgress(i + 1, n);
   }
-  if (opts.onProgress && encoded.length % every !== 0) opts.onProgress(encoded.length, encoded.length);
+  if (opts.onProgress && n % every !== 0) opts.onProgress(n, n);
   result.durationMs = performance.now() - started;
   return result;
 }
 
 /** Run the recorded inverses in reverse order; keep going past a failure and report every one. */
-function rollback(encoded: EncodedOp[], inverses: Array<Buffer | null>): RollbackFailure[] {
+function rollback(ops: readonly MapOp[], plan: EncodedPlan, inverses: Array<Buffer | null>): RollbackFailure[] {
   const failures: RollbackFailure[] = [];
   for (let i = inverses.length - 1; i >= 0; i--) {
-    const e = encoded[i]!;
+    const op = ops[i]!;
+    const raw = plan.targets[i]!.raw;
+    const key = plan.keys[i]!;
     const old = inverses[i]!;
     try {
-      if (old === null) e.target.raw.deleteRaw(e.key);
-      else e.target.raw.setRaw(e.key, old);
+      if (old === null) raw.deleteRaw(key);
+      else raw.setRaw(key, old);
     } catch (err) {
       failures.push({
         index: i + 1,
-        map: e.map,
-        key: e.describe(),
+        map: op.map,
+        key: describeKey(op.map, op.key),
         message: err instanceof Error ? err.message : String(err),
         ...(typeof (err as { errno?: unknown }).errno === 'number' ? { errno: (err as { errno: number }).errno } : {}),
       });

@@ -393,12 +393,35 @@ export function createMap(type: number, name: string, keySize: number, valueSize
 
 // ---- map ops ------------------------------------------------------------
 
-/** Value or null when the key is absent. */
-export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null {
-  const value = Buffer.alloc(valueSize);
-  const r = c.lookup(fd, key, value) as number;
-  if (r === -E.ENOENT) return null;
+// One reusable output buffer per value size: a lookup that finds nothing (the
+// common case for apply's read-before-write of a new-gen table) then allocates
+// nothing. A fresh 4 KB Buffer per call cost ~3 µs, the bpf() lookup itself ~1.3 µs.
+// Safe to share: koffi calls here are synchronous and nothing re-enters.
+const lookupScratch = new Map<number, Buffer>();
+
+function scratchFor(size: number): Buffer {
+  let b = lookupScratch.get(size);
+  if (b === undefined) {
+    b = Buffer.alloc(size);
+    lookupScratch.set(size, b);
+  }
+  return b;
+}
+
+/** Lookup into `out` (at least the map's value size). False when the key is absent (`out` then unspecified). */
+export function mapLookupInto(fd: number, key: Uint8Array, out: Uint8Array): boolean {
+  const r = c.lookup(fd, key, out) as number;
+  if (r === -E.ENOENT) return false;
   if (r < 0) bpfFail(`map lookup (fd ${fd})`, r);
+  return true;
+}
+
+/** Value (a fresh Buffer the caller owns) or null when the key is absent. */
+export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null {
+  const scratch = scratchFor(valueSize);
+  if (!mapLookupInto(fd, key, scratch)) return null;
+  const value = Buffer.allocUnsafe(valueSize);
+  scratch.copy(value, 0, 0, valueSize);
   return value;
 }
 
