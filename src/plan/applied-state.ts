@@ -17,10 +17,65 @@ export interface AppliedTable {
   value?: MaglevTable;
 }
 
+/**
+ * Applied tables with an index by route (routeKeyId → its table ids, in
+ * insertion order), kept by set and delete themselves so it cannot go stale
+ * whoever edits the map: a scoped plan finds one route's tables, whatever
+ * their gens, without scanning every table.
+ */
+export class AppliedTables extends Map<string, AppliedTable> {
+  // One table per route is the steady state: a string, an array only for more.
+  readonly #byRoute = new Map<string, string | string[]>();
+
+  constructor(entries?: Iterable<readonly [string, AppliedTable]>) {
+    super();
+    if (entries) for (const [id, t] of entries) this.set(id, t);
+  }
+
+  override set(id: string, table: AppliedTable): this {
+    if (!super.has(id)) {
+      const rid = routeOfTable(id);
+      const have = this.#byRoute.get(rid);
+      if (have === undefined) this.#byRoute.set(rid, id);
+      else if (typeof have === 'string') this.#byRoute.set(rid, [have, id]);
+      else have.push(id);
+    }
+    return super.set(id, table);
+  }
+
+  override delete(id: string): boolean {
+    if (!super.delete(id)) return false;
+    const rid = routeOfTable(id);
+    const have = this.#byRoute.get(rid);
+    if (typeof have === 'string') this.#byRoute.delete(rid);
+    else if (have) {
+      have.splice(have.indexOf(id), 1);
+      if (have.length === 1) this.#byRoute.set(rid, have[0]!);
+    }
+    return true;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.#byRoute.clear();
+  }
+
+  /** The table ids (maglevKeyId) of one route, in the order they were added. */
+  ofRoute(routeKeyId: string): readonly string[] {
+    const have = this.#byRoute.get(routeKeyId);
+    return have === undefined ? [] : typeof have === 'string' ? [have] : have.slice();
+  }
+}
+
+/** "method:pathHash" of a "method:pathHash:gen" table id. */
+export function routeOfTable(tableId: string): string {
+  return tableId.slice(0, tableId.lastIndexOf(':'));
+}
+
 export interface AppliedState {
   /** by routeKeyId */
   routes: Map<string, AppliedRoute>;
-  /** by maglevKeyId */
+  /** by maglevKeyId (an AppliedTables when this module made it: scoped plans need its index) */
   tables: Map<string, AppliedTable>;
   /** by listenerKeyId */
   listeners: Map<string, ListenerKey>;
@@ -28,8 +83,13 @@ export interface AppliedState {
   nexthops: Map<string, Nexthop>;
 }
 
+/** `applied` with its tables in an AppliedTables (copied once if they are a plain Map, e.g. as read back). */
+export function withTableIndex(applied: AppliedState): AppliedState {
+  return applied.tables instanceof AppliedTables ? applied : { ...applied, tables: new AppliedTables(applied.tables) };
+}
+
 export function emptyAppliedState(): AppliedState {
-  return { routes: new Map(), tables: new Map(), listeners: new Map(), nexthops: new Map() };
+  return { routes: new Map(), tables: new AppliedTables(), listeners: new Map(), nexthops: new Map() };
 }
 
 /**
@@ -39,32 +99,41 @@ export function emptyAppliedState(): AppliedState {
 export function simulateApply(applied: AppliedState, ops: readonly MapOp[]): AppliedState {
   const next: AppliedState = {
     routes: new Map(applied.routes),
-    tables: new Map(applied.tables),
+    tables: new AppliedTables(applied.tables),
     listeners: new Map(applied.listeners),
     nexthops: new Map(applied.nexthops),
   };
+  applyOpsInPlace(next, ops);
+  return next;
+}
+
+/**
+ * simulateApply without the copy: `applied` itself becomes the state after
+ * `ops` (O(ops), for a model kept across many small plans). A throw leaves
+ * it part-way: drop it then.
+ */
+export function applyOpsInPlace(applied: AppliedState, ops: readonly MapOp[]): void {
   const remove = (map: Map<string, unknown>, name: string, id: string) => {
     if (!map.delete(id)) throw new RautaError('RAUTA_ERR_APPLY_FAILED', `delete of absent ${name} entry ${id} (the kernel answers ENOENT)`);
   };
   for (const op of ops) {
     switch (op.map) {
       case 'routes':
-        if (op.op === 'set') next.routes.set(routeKeyId(op.key), { key: op.key, value: op.value });
-        else remove(next.routes, 'routes', routeKeyId(op.key));
+        if (op.op === 'set') applied.routes.set(routeKeyId(op.key), { key: op.key, value: op.value });
+        else remove(applied.routes, 'routes', routeKeyId(op.key));
         break;
       case 'maglev_tables':
-        if (op.op === 'set') next.tables.set(maglevKeyId(op.key), { key: op.key, value: op.value });
-        else remove(next.tables, 'maglev_tables', maglevKeyId(op.key));
+        if (op.op === 'set') applied.tables.set(maglevKeyId(op.key), { key: op.key, value: op.value });
+        else remove(applied.tables, 'maglev_tables', maglevKeyId(op.key));
         break;
       case 'listeners':
-        if (op.op === 'set') next.listeners.set(listenerKeyId(op.key), op.key);
-        else remove(next.listeners, 'listeners', listenerKeyId(op.key));
+        if (op.op === 'set') applied.listeners.set(listenerKeyId(op.key), op.key);
+        else remove(applied.listeners, 'listeners', listenerKeyId(op.key));
         break;
       case 'nexthops':
-        if (op.op === 'set') next.nexthops.set(nexthopKeyId(op.key), op.value);
-        else remove(next.nexthops, 'nexthops', nexthopKeyId(op.key));
+        if (op.op === 'set') applied.nexthops.set(nexthopKeyId(op.key), op.value);
+        else remove(applied.nexthops, 'nexthops', nexthopKeyId(op.key));
         break;
     }
   }
-  return next;
 }

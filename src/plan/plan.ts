@@ -12,7 +12,8 @@ import { RautaError } from '../errors.js';
 import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey } from '../dataplane/map-types.js';
 import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../dataplane/maglev.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
-import type { AppliedState, AppliedTable } from './applied-state.js';
+import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
+import type { DesiredIndex } from './desired-index.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots } from './backend-slots.js';
 import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from './ids.js';
 
@@ -30,6 +31,30 @@ export interface PlanOptions {
   verifyTables?: boolean;
   /** tables shared across plans; a module-wide cache is used when omitted */
   cache?: MaglevCache;
+  /** plan only what may have changed (ignored with fullResync) */
+  scope?: PlanScope;
+}
+
+/**
+ * What may differ between `applied` and `desired`: a scoped plan writes
+ * exactly what a full plan would, provided every difference is named here,
+ * and costs what the scope costs, not what the state does. Differences are:
+ * a route (desired or applied) whose entry or tables would change, an orphan
+ * table (named by its route), a listener to set or delete, and a nexthop to
+ * set or delete; a nexthop is covered when a scoped route's desired or
+ * applied backends use its IP, or when `nexthops` names it. The agent names
+ * the routes and listeners of the events it folded since its last good
+ * apply, and the IPs whose looked-up MAC changed.
+ */
+export interface PlanScope {
+  /** routeKeyId ("method:pathHash", routeIdFor) of each route that may differ */
+  routes: Iterable<string>;
+  /** listenerKeyId ("addr:port") of each listener that may differ */
+  listeners: Iterable<string>;
+  /** backend IPv4s whose nexthop may differ beyond those of the scoped routes (a changed MAC) */
+  nexthops?: Iterable<string>;
+  /** exactly desired.routes, indexed (a scoped plan reads desired routes from here, never from desired.routes) */
+  index: DesiredIndex;
 }
 
 export type RouteChange = 'added' | 'removed' | 'changed' | 'repaired' | 'resynced';
@@ -109,26 +134,33 @@ function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute>
     const identity = routeKeyAndId(route);
     const { key, id } = identity;
     const other = byId.get(id);
-    if (other) {
-      const what = routeId(other.route) === routeId(route) ? 'the same method and path' : `a path hash collision (FNV-1a 64 of "${other.route.path}" and "${route.path}")`;
-      throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" (${routeId(route)}) and ${where(other.route)}: route "${other.route.name}" share a ROUTES key through ${what}; rename one path`);
-    }
+    if (other) throw sharedKeyError(other.route, route);
     byId.set(id, { route, key, id, identity });
-    if (checkedRoutes.has(route)) continue;
-    const backends = route.backends;
-    if (backends.length > MAX_BACKENDS) {
-      throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" has ${backends.length} backends, the data path takes at most ${MAX_BACKENDS}`);
-    }
-    for (let i = 1; i < backends.length; i++) {
-      for (let j = 0; j < i; j++) {
-        if (backends[i]!.ip === backends[j]!.ip && backends[i]!.port === backends[j]!.port) {
-          throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" lists backend ${backendIdentity(backends[i]!)} twice; merge them into one entry`);
-        }
-      }
-    }
-    if (Object.isFrozen(route) && Object.isFrozen(backends)) checkedRoutes.add(route);
+    checkBackends(route);
   }
   return byId;
+}
+
+function sharedKeyError(first: Route, second: Route): RautaError {
+  const what = routeId(first) === routeId(second) ? 'the same method and path' : `a path hash collision (FNV-1a 64 of "${first.path}" and "${second.path}")`;
+  return new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; rename one path`);
+}
+
+/** At most MAX_BACKENDS backends, each ip:port once. */
+function checkBackends(route: Route): void {
+  if (checkedRoutes.has(route)) return;
+  const backends = route.backends;
+  if (backends.length > MAX_BACKENDS) {
+    throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" has ${backends.length} backends, the data path takes at most ${MAX_BACKENDS}`);
+  }
+  for (let i = 1; i < backends.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (backends[i]!.ip === backends[j]!.ip && backends[i]!.port === backends[j]!.port) {
+        throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" lists backend ${backendIdentity(backends[i]!)} twice; merge them into one entry`);
+      }
+    }
+  }
+  if (Object.isFrozen(route) && Object.isFrozen(backends)) checkedRoutes.add(route);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -147,61 +179,156 @@ function tableFor(cache: MaglevCache, slots: readonly BackendSlot[], size: numbe
 /**
  * Plan the map writes that take `applied` to `desired`. The maps of
  * `applied` must be keyed by the ids of ids.ts (routeKeyId, maglevKeyId, ...).
+ * With `options.scope` only the scoped routes, listeners and nexthops are
+ * planned (see PlanScope); fullResync always plans everything.
  */
 export function planChanges(applied: AppliedState, desired: DesiredDataplane, options: PlanOptions = {}): Plan {
-  const cache = options.cache ?? defaultCache;
   const fullResync = options.fullResync === true;
-  const verifyTables = options.verifyTables === true;
+  const b = new PlanBuilder(applied, desired, options.cache ?? defaultCache, fullResync, options.verifyTables === true);
+  return options.scope && !fullResync ? planScoped(b, options.scope) : planAll(b);
+}
+
+/** Every desired and applied route, listener and nexthop. */
+function planAll(b: PlanBuilder): Plan {
+  const { applied, desired } = b;
   const desiredRoutes = indexDesiredRoutes(values(desired.routes));
-
-  const removeOps: MapOp[] = [];
-  const routeOps: MapOp[] = [];
-  const routePlans: RoutePlan[] = [];
-  const deletedTables = new Set<string>();
-  /** routeKeyId → gen after this plan, for routes the plan writes */
-  const rewritten = new Map<string, number>();
   const usedIps = new Set<string>();
-  let unchanged = 0;
-
   // Unchanged routes first, without allocating: the common case of every plan.
-  const toWrite: string[] = [];
+  const toWrite: DesiredRoute[] = [];
   let desiredAndApplied = 0;
-  for (const { route, id, identity } of desiredRoutes.values()) {
-    for (const b of route.backends) usedIps.add(b.ip);
-    const a = applied.routes.get(id);
+  for (const d of desiredRoutes.values()) {
+    for (const be of d.route.backends) usedIps.add(be.ip);
+    const a = applied.routes.get(d.id);
     if (a) desiredAndApplied++;
-    if (a && !fullResync && a.value.gen !== 0 && alreadyAssigned(a.value.backends, route.backends)) {
-      const t = applied.tables.get(identity.tableId(a.value.gen));
-      if (t && (!verifyTables || !t.value || sameBytes(t.value, tableFor(cache, a.value.backends, route.tableSize)!))) {
-        unchanged++;
-        continue;
+    if (!b.unchanged(d, a)) toWrite.push(d);
+  }
+  const unchanged = desiredRoutes.size - toWrite.length;
+
+  // Desired ids are distinct, so if every applied route was matched there is nothing to remove.
+  const removedIds: string[] = [];
+  if (applied.routes.size > desiredAndApplied) for (const id of applied.routes.keys()) if (!desiredRoutes.has(id)) removedIds.push(id);
+  b.removeRoutes(removedIds);
+  b.writeRoutes(toWrite);
+
+  const desiredListeners = listenersById(desired.listeners);
+  b.planListeners([...desiredListeners.keys(), ...applied.listeners.keys()], desiredListeners);
+  b.planNexthops([...usedIps, ...applied.nexthops.keys()], (ip) => usedIps.has(ip));
+
+  // Orphan tables: any applied table that is neither deleted above nor its
+  // route's final generation. Counting first skips the scan when there are none.
+  let live = unchanged; // each unchanged route's current table is present (checked above)
+  for (const [id, gen] of b.rewritten) if (applied.tables.has(`${id}:${gen}`)) live++;
+  if (applied.tables.size > live + b.deletedTables.size) b.deleteOrphans(applied.tables.keys(), (rid) => desiredRoutes.has(rid));
+  return b.finish(unchanged);
+}
+
+/** Only what the scope names; everything else is taken as already in place. */
+function planScoped(b: PlanBuilder, scope: PlanScope): Plan {
+  const { applied, desired } = b;
+  const { index } = scope;
+  const ids = new Set(scope.routes);
+  const toWrite: DesiredRoute[] = [];
+  const removedIds: string[] = [];
+  const candidateIps: string[] = [...(scope.nexthops ?? [])];
+  for (const id of ids) {
+    const route = index.get(id);
+    const a = applied.routes.get(id);
+    if (a) for (const be of a.value.backends) if (!isHole(be)) candidateIps.push(be.ip);
+    if (route === undefined) {
+      if (a) removedIds.push(id);
+      continue;
+    }
+    const clash = index.clash(id);
+    if (clash !== undefined) throw sharedKeyError(route, clash);
+    checkBackends(route);
+    for (const be of route.backends) candidateIps.push(be.ip);
+    const identity = routeKeyAndId(route);
+    const d: DesiredRoute = { route, key: identity.key, id, identity };
+    if (!b.unchanged(d, a)) toWrite.push(d);
+  }
+  b.removeRoutes(removedIds);
+  b.writeRoutes(toWrite);
+  const listenerIds = [...new Set(scope.listeners)];
+  b.planListeners(listenerIds, listenersById(desired.listeners));
+  b.planNexthops(candidateIps, (ip) => index.uses(ip));
+  const tablesOf = tablesByRoute(applied.tables);
+  const tableIds: string[] = [];
+  for (const id of ids) for (const t of tablesOf(id)) tableIds.push(t);
+  b.deleteOrphans(tableIds, (rid) => index.get(rid) !== undefined);
+  // Routes outside the scope are unchanged by the scope's contract.
+  return b.finish(index.size - toWrite.length);
+}
+
+function listenersById(listeners: DesiredDataplane['listeners']): Map<string, ListenerKey> {
+  const byId = new Map<string, ListenerKey>();
+  for (const l of values(listeners)) byId.set(listenerId(l), { addr: l.address, port: l.port });
+  return byId;
+}
+
+/** routeKeyId → its applied table ids, in the tables' order: AppliedTables' own index, else one scan. */
+function tablesByRoute(tables: AppliedState['tables']): (routeKeyId: string) => readonly string[] {
+  if (tables instanceof AppliedTables) return (id) => tables.ofRoute(id);
+  let byRoute: Map<string, string[]> | null = null;
+  return (id) => {
+    if (byRoute === null) {
+      byRoute = new Map();
+      for (const tableId of tables.keys()) {
+        const rid = routeOfTable(tableId);
+        const list = byRoute.get(rid);
+        if (list) list.push(tableId);
+        else byRoute.set(rid, [tableId]);
       }
     }
-    toWrite.push(id);
+    return byRoute.get(id) ?? [];
+  };
+}
+
+/** The ops and reports of one plan, built in the order the header describes; shared by the full and the scoped plan. */
+class PlanBuilder {
+  readonly removeOps: MapOp[] = [];
+  readonly routeOps: MapOp[] = [];
+  readonly setFirst: MapOp[] = [];
+  readonly deleteAfter: MapOp[] = [];
+  orphanOps: MapOp[] = [];
+  readonly routePlans: RoutePlan[] = [];
+  readonly deletedTables = new Set<string>();
+  /** routeKeyId → gen after this plan, for routes the plan writes */
+  readonly rewritten = new Map<string, number>();
+  listenersSet = 0;
+  listenersDeleted = 0;
+  nexthopsSet = 0;
+  nexthopsDeleted = 0;
+  readonly missingNexthops: string[] = [];
+
+  constructor(
+    readonly applied: AppliedState,
+    readonly desired: DesiredDataplane,
+    private readonly cache: MaglevCache,
+    private readonly fullResync: boolean,
+    private readonly verifyTables: boolean,
+  ) {}
+
+  /** True when the applied route already is `d` (well-formed, its table present and, with verifyTables, right). */
+  unchanged(d: DesiredRoute, a: AppliedRoute | undefined): boolean {
+    if (!a || this.fullResync || a.value.gen === 0 || !alreadyAssigned(a.value.backends, d.route.backends)) return false;
+    const t = this.applied.tables.get(d.identity.tableId(a.value.gen));
+    return t !== undefined && (!this.verifyTables || !t.value || sameBytes(t.value, tableFor(this.cache, a.value.backends, d.route.tableSize)!));
   }
 
-  // 2. removed routes, in id order
-  const removedIds: string[] = [];
-  // Desired ids are distinct, so if every applied route was matched there is nothing to remove.
-  if (applied.routes.size > desiredAndApplied) for (const id of applied.routes.keys()) if (!desiredRoutes.has(id)) removedIds.push(id);
-  if (removedIds.length > 0) {
+  /** 2. removed routes, in id order: ROUTES delete, then every table of the route */
+  removeRoutes(removedIds: string[]): void {
+    if (removedIds.length === 0) return;
     removedIds.sort();
-    const tablesByRoute = new Map<string, AppliedTable[]>();
-    for (const [tableId, t] of applied.tables) {
-      const rid = tableId.slice(0, tableId.lastIndexOf(':'));
-      const list = tablesByRoute.get(rid);
-      if (list) list.push(t);
-      else tablesByRoute.set(rid, [t]);
-    }
+    const tablesOf = tablesByRoute(this.applied.tables);
     for (const id of removedIds) {
-      const a = applied.routes.get(id)!;
-      const before = removeOps.length;
-      removeOps.push({ map: 'routes', op: 'delete', key: a.key });
-      for (const t of tablesByRoute.get(id) ?? []) {
-        removeOps.push({ map: 'maglev_tables', op: 'delete', key: t.key });
-        deletedTables.add(maglevKeyId(t.key));
+      const a = this.applied.routes.get(id)!;
+      const before = this.removeOps.length;
+      this.removeOps.push({ map: 'routes', op: 'delete', key: a.key });
+      for (const tableId of tablesOf(id)) {
+        this.removeOps.push({ map: 'maglev_tables', op: 'delete', key: this.applied.tables.get(tableId)!.key });
+        this.deletedTables.add(tableId);
       }
-      routePlans.push({
+      this.routePlans.push({
         id,
         name: null,
         method: methodName(a.key.method),
@@ -211,27 +338,31 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
         backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(backendIdentity),
         backendsChanged: [],
         disruption: 1,
-        ops: removeOps.length - before,
+        ops: this.removeOps.length - before,
         genFrom: a.value.gen,
         genTo: null,
       });
     }
   }
 
-  // 3. added and changed routes, in id order
-  toWrite.sort();
-  for (const id of toWrite) {
-    const { route, key } = desiredRoutes.get(id)!;
+  /** 3. added and changed routes, in id order */
+  writeRoutes(toWrite: DesiredRoute[]): void {
+    toWrite.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    for (const d of toWrite) this.writeRoute(d);
+  }
+
+  private writeRoute({ route, key, id }: DesiredRoute): void {
+    const { cache, routeOps } = this;
     const size = route.tableSize;
-    const a = applied.routes.get(id);
+    const a = this.applied.routes.get(id);
     if (!a) {
       const { slots, added } = assignSlots([], route.backends);
       const table = tableFor(cache, slots, size)!;
       const gen = 1;
       routeOps.push({ map: 'maglev_tables', op: 'set', key: { route: key, gen }, value: table });
       routeOps.push({ map: 'routes', op: 'set', key, value: { backends: slots, gen } });
-      rewritten.set(id, gen);
-      routePlans.push({
+      this.rewritten.set(id, gen);
+      this.routePlans.push({
         id,
         name: route.name,
         method: route.method,
@@ -245,18 +376,18 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
         genFrom: null,
         genTo: gen,
       });
-      continue;
+      return;
     }
     const base = { id, name: route.name, method: route.method, path: route.path };
     const gen = a.value.gen;
     const assignment = assignSlots(a.value.backends, route.backends);
     const sameBackends = sameSlots(assignment.slots, a.value.backends);
     const currentId = `${id}:${gen}`;
-    const current = applied.tables.get(currentId);
+    const current = this.applied.tables.get(currentId);
     let tableProblem: string | null = null;
     if (gen === 0) tableProblem = 'gen 0 is never written';
     else if (!current) tableProblem = `no Maglev table for gen ${gen}`;
-    else if (verifyTables && current.value && sameBackends) {
+    else if (this.verifyTables && current.value && sameBackends) {
       const expected = tableFor(cache, assignment.slots, size);
       if (!expected || !sameBytes(current.value, expected)) tableProblem = `the Maglev table for gen ${gen} differs from the one its backends give`;
     }
@@ -267,9 +398,9 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     routeOps.push({ map: 'routes', op: 'set', key, value: { backends: assignment.slots, gen: newGen } });
     if (current) {
       routeOps.push({ map: 'maglev_tables', op: 'delete', key: current.key });
-      deletedTables.add(currentId);
+      this.deletedTables.add(currentId);
     }
-    rewritten.set(id, newGen);
+    this.rewritten.set(id, newGen);
     // Disruption against what the data path uses now: the applied table if we
     // have its bytes, else the table the applied backends give.
     let disruption = 1;
@@ -282,7 +413,7 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     else if (!sameBackends) change = 'changed';
     else if (tableProblem !== null) [change, reason] = ['repaired', tableProblem];
     else change = 'resynced';
-    routePlans.push({
+    this.routePlans.push({
       ...base,
       change,
       backendsAdded: assignment.added,
@@ -296,92 +427,87 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
     });
   }
 
-  // 1 and 4. listeners
-  const setFirst: MapOp[] = [];
-  const deleteAfter: MapOp[] = [];
-  const desiredListeners = new Map<string, ListenerKey>();
-  for (const l of values(desired.listeners)) desiredListeners.set(listenerId(l), { addr: l.address, port: l.port });
-  let listenersSet = 0;
-  let listenersDeleted = 0;
-  for (const [, key] of [...desiredListeners].sort(byKey)) {
-    if (fullResync || !applied.listeners.has(listenerKeyId(key))) {
-      setFirst.push({ map: 'listeners', op: 'set', key, value: 0 });
-      listenersSet++;
+  /** 1 and 4. listeners among `ids` (listenerKeyId; repeats allowed): set the desired ones missing, delete the applied ones not desired */
+  planListeners(ids: readonly string[], desiredListeners: ReadonlyMap<string, ListenerKey>): void {
+    const sorted = [...new Set(ids)].sort();
+    for (const id of sorted) {
+      const key = desiredListeners.get(id);
+      if (key && (this.fullResync || !this.applied.listeners.has(id))) {
+        this.setFirst.push({ map: 'listeners', op: 'set', key, value: 0 });
+        this.listenersSet++;
+      }
     }
-  }
-  const desiredListenerIds = new Set([...desiredListeners.values()].map(listenerKeyId));
-  for (const [id, key] of [...applied.listeners].sort(byKey)) {
-    if (!desiredListenerIds.has(id)) {
-      deleteAfter.push({ map: 'listeners', op: 'delete', key });
-      listenersDeleted++;
-    }
-  }
-
-  // nexthops: only for IPs a desired route uses
-  let nexthopsSet = 0;
-  let nexthopsDeleted = 0;
-  const missingNexthops: string[] = [];
-  const wantedNexthops = new Map<string, string>();
-  for (const ip of [...usedIps].sort()) {
-    const mac = desired.nexthops[ip];
-    if (mac === undefined) missingNexthops.push(ip);
-    else wantedNexthops.set(ip, mac.toLowerCase());
-  }
-  for (const [ip, mac] of wantedNexthops) {
-    const have = applied.nexthops.get(ip);
-    if (fullResync || !have || have.mac.toLowerCase() !== mac) {
-      setFirst.push({ map: 'nexthops', op: 'set', key: ip, value: { mac } });
-      nexthopsSet++;
-    }
-  }
-  for (const ip of [...applied.nexthops.keys()].sort()) {
-    if (!wantedNexthops.has(ip)) {
-      deleteAfter.push({ map: 'nexthops', op: 'delete', key: ip });
-      nexthopsDeleted++;
+    for (const id of sorted) {
+      const key = this.applied.listeners.get(id);
+      if (key && !desiredListeners.has(id)) {
+        this.deleteAfter.push({ map: 'listeners', op: 'delete', key });
+        this.listenersDeleted++;
+      }
     }
   }
 
-  // 5. orphan tables: any applied table that is neither deleted above nor its
-  // route's final generation. Counting first skips the scan when there are none.
-  const orphans: string[] = [];
-  let live = unchanged; // each unchanged route's current table is present (checked above)
-  for (const [id, gen] of rewritten) if (applied.tables.has(`${id}:${gen}`)) live++;
-  if (applied.tables.size > live + deletedTables.size) {
-    for (const tableId of applied.tables.keys()) {
-      if (deletedTables.has(tableId)) continue;
+  /** 1 and 4. nexthops among `ips` (repeats allowed): only for IPs a desired route uses and that have a MAC */
+  planNexthops(ips: readonly string[], used: (ip: string) => boolean): void {
+    const sorted = [...new Set(ips)].sort();
+    const wanted = new Set<string>();
+    for (const ip of sorted) {
+      if (!used(ip)) continue;
+      const mac = this.desired.nexthops[ip]?.toLowerCase();
+      if (mac === undefined) {
+        this.missingNexthops.push(ip);
+        continue;
+      }
+      wanted.add(ip);
+      const have = this.applied.nexthops.get(ip);
+      if (this.fullResync || !have || have.mac.toLowerCase() !== mac) {
+        this.setFirst.push({ map: 'nexthops', op: 'set', key: ip, value: { mac } });
+        this.nexthopsSet++;
+      }
+    }
+    for (const ip of sorted) {
+      if (!wanted.has(ip) && this.applied.nexthops.has(ip)) {
+        this.deleteAfter.push({ map: 'nexthops', op: 'delete', key: ip });
+        this.nexthopsDeleted++;
+      }
+    }
+  }
+
+  /** 5. orphan tables among `tableIds`: not deleted above and not their route's final gen */
+  deleteOrphans(tableIds: Iterable<string>, isDesired: (routeKeyId: string) => boolean): void {
+    const orphans: string[] = [];
+    for (const tableId of tableIds) {
+      if (this.deletedTables.has(tableId)) continue;
       const cut = tableId.lastIndexOf(':');
       const rid = tableId.slice(0, cut);
-      const finalGen = rewritten.get(rid) ?? (desiredRoutes.has(rid) ? applied.routes.get(rid)?.value.gen : undefined);
+      const finalGen = this.rewritten.get(rid) ?? (isDesired(rid) ? this.applied.routes.get(rid)?.value.gen : undefined);
       if (finalGen === undefined || String(finalGen) !== tableId.slice(cut + 1)) orphans.push(tableId);
     }
+    this.orphanOps = orphans.sort().map((id) => ({ map: 'maglev_tables', op: 'delete', key: this.applied.tables.get(id)!.key }));
   }
-  const orphanOps: MapOp[] = orphans.sort().map((id) => ({ map: 'maglev_tables', op: 'delete', key: applied.tables.get(id)!.key }));
 
-  const ops = [...setFirst, ...removeOps, ...routeOps, ...deleteAfter, ...orphanOps];
-  const count = (c: RouteChange) => routePlans.filter((r) => r.change === c).length;
-  return {
-    ops,
-    routes: routePlans,
-    summary: {
-      ops: ops.length,
-      routesAdded: count('added'),
-      routesRemoved: count('removed'),
-      routesChanged: count('changed'),
-      routesRepaired: count('repaired'),
-      routesResynced: count('resynced'),
-      routesUnchanged: unchanged,
-      listenersSet,
-      listenersDeleted,
-      nexthopsSet,
-      nexthopsDeleted,
-      orphanTablesDeleted: orphanOps.length,
-      missingNexthops,
-    },
-  };
-}
-
-function byKey<V>(a: [string, V], b: [string, V]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+  finish(unchanged: number): Plan {
+    const ops = [...this.setFirst, ...this.removeOps, ...this.routeOps, ...this.deleteAfter, ...this.orphanOps];
+    const count = (c: RouteChange) => this.routePlans.filter((r) => r.change === c).length;
+    return {
+      ops,
+      routes: this.routePlans,
+      summary: {
+        ops: ops.length,
+        routesAdded: count('added'),
+        routesRemoved: count('removed'),
+        routesChanged: count('changed'),
+        routesRepaired: count('repaired'),
+        routesResynced: count('resynced'),
+        routesUnchanged: unchanged,
+        listenersSet: this.listenersSet,
+        listenersDeleted: this.listenersDeleted,
+        nexthopsSet: this.nexthopsSet,
+        nexthopsDeleted: this.nexthopsDeleted,
+        orphanTablesDeleted: this.orphanOps.length,
+        missingNexthops: this.missingNexthops,
+      },
+    };
+  }
 }
 
 /** Applied backends with anything but a well-formed live backend turned into a hole (for the "old table" estimate). */
@@ -395,5 +521,6 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
   });
 }
 
-export { emptyAppliedState, simulateApply, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
+export { AppliedTables, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
+export { DesiredIndex } from './desired-index.js';
 export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId } from './ids.js';
