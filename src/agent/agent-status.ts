@@ -38,6 +38,8 @@ export interface AgentPlanReport {
   durationMs: number;
   /** largest share of Maglev slots moved for one route that kept existing (0..1) */
   disruption: number;
+  /** routes the plan looked at when scoped to what changed since the last good apply; null: a full plan over every route */
+  scopeRoutes: number | null;
   summary: PlanSummary;
 }
 

@@ -8,6 +8,10 @@
 //   changed, plan(belief, desired) and apply as one transaction. The belief is
 //   the agent's model of the maps (simulateApply of what it wrote), so a
 //   reconcile does not read the maps back; start and checkDrift do.
+// - a commit's plan is scoped to the routes and listeners of the events folded
+//   since the last good apply (and the nexthops whose MAC changed), so its cost
+//   follows the change, not the number of routes; a full plan runs at start,
+//   after any failure (what is applied may be uncertain) and in checkDrift.
 // - a failed apply is rolled back (maps byte-identical), the node stays on the
 //   last good commit, and a retry with exponential backoff plans against the
 //   newest desired state. An incomplete rollback drops the belief: the next
@@ -24,7 +28,8 @@ import { readApplied } from '../dataplane/read-back.js';
 import type { RautaMaps } from '../dataplane/maps.js';
 import type { EventLog } from '../events/event-log.js';
 import type { RautaEvent, ValidationIssue } from '../events/event-types.js';
-import { planChanges, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../plan/plan.js';
+import { applyOpsInPlace, DesiredIndex, planChanges, routeIdFor, withTableIndex, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../plan/plan.js';
+import { listenerId, routeId } from '../routes/route-model.js';
 import { foldEvents, initialState, type DesiredState } from '../state/fold.js';
 import { readSnapshot, writeSnapshot } from '../state/snapshot.js';
 import type { AgentError, AgentPlanReport, AgentRejection, AgentState, AgentStatus } from './agent-status.js';
@@ -105,11 +110,22 @@ function dataplaneOf(state: DesiredState, nexthops: Record<string, string>): Des
   return { routes: state.routes, listeners: state.listeners, nexthops };
 }
 
-/** The backend IPv4s the desired routes use: the IPs a nexthops lookup must resolve. */
-function backendIps(state: DesiredState): string[] {
-  const ips = new Set<string>();
-  for (const r of Object.values(state.routes)) for (const b of r.backends) ips.add(b.ip);
-  return [...ips];
+/** The IPs whose MAC differs between two lookups (one side may lack it). */
+function changedMacs(before: Record<string, string>, after: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const ip in after) if (before[ip] !== after[ip]) out.push(ip);
+  for (const ip in before) if (!(ip in after)) out.push(ip);
+  return out;
+}
+
+/** Routes (routeKeyId) and listeners (listenerKeyId) touched by events folded since the last good apply. */
+interface PendingScope {
+  routes: Set<string>;
+  listeners: Set<string>;
+}
+
+function emptyScope(): PendingScope {
+  return { routes: new Set(), listeners: new Set() };
 }
 
 function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
@@ -138,6 +154,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   private desired: DesiredState = initialState();
   /** the agent's model of the maps; null: unknown, read back before the next plan */
   private belief: AppliedState | null = null;
+  /** desired.routes indexed for scoped plans (kept equal to it as events are folded) */
+  private index = new DesiredIndex();
+  /** what changed since the maps last matched appliedDesired; null: unknown, plan everything */
+  private pending: PendingScope | null = null;
   /** the desired state and nexthops the maps were last brought to (drift is measured against it) */
   private appliedDesired: { state: DesiredState; nexthops: Record<string, string> } | null = null;
   /** desired (or nexthops) not yet in the maps */
@@ -228,8 +248,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
         if (marker.type === 'CommitRejected') lastRejected = marker;
       }
       if (lastRejected?.type === 'CommitRejected') this.reportRejected(lastRejected);
+      this.index = DesiredIndex.of(this.desired.routes);
       this.logger.info({ snapshotSeq: snapshot?.seq ?? null, replayedFrom: fromSeq + 1, desiredSeq: this.desired.seq, commits, head }, 'desired state loaded');
       this.belief = null;
+      this.pending = null;
       this.dirty = true;
       await this.applyDesired('start');
       await this.maybeSnapshot();
@@ -375,6 +397,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     for await (const events of this.readCommits(target)) {
       const prev = this.desired;
       this.desired = foldEvents(this.desired, events);
+      this.noteFolded(events);
       const marker = events[events.length - 1]!;
       if (marker.type === 'CommitRejected') this.reportRejected(marker);
       if (this.desired.routes !== prev.routes || this.desired.listeners !== prev.listeners) this.dirty = true;
@@ -394,6 +417,19 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     // behind a failure, or when a retry is due (or asked for) with no new commit.
     if (this.dirty && (foldedSinceAttempt || (!attempted && force))) await this.applyDesired('retry');
     return this.status();
+  }
+
+  /** Keep the index equal to the desired routes and remember what the commit touched. */
+  private noteFolded(events: readonly RautaEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'RouteUpserted' || e.type === 'RouteRemoved') {
+        const ref = e.type === 'RouteUpserted' ? e.route : e;
+        this.index.set(ref, this.desired.routes[routeId(ref)]);
+        this.pending?.routes.add(routeIdFor(ref));
+      } else if (e.type === 'ListenerUpserted' || e.type === 'ListenerRemoved') {
+        this.pending?.listeners.add(listenerId(e.type === 'ListenerUpserted' ? e.listener : e));
+      }
+    }
   }
 
   private reportRejected(marker: Extract<RautaEvent, { type: 'CommitRejected' }>): void {
@@ -422,15 +458,27 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   private async applyDesired(reason: string): Promise<boolean> {
     let plan: Plan;
     let nexthops: Record<string, string>;
+    let belief: AppliedState;
+    let scopeRoutes: number | null = null;
     try {
       if (this.belief === null) {
         const { applied, stats } = readApplied(this.opts.maps);
-        this.belief = applied;
+        this.belief = withTableIndex(applied);
+        this.pending = null;
         this.logger.info({ ...stats }, 'read the maps back');
       }
-      nexthops = await this.opts.nexthops(backendIps(this.desired));
-      plan = planChanges(this.belief, dataplaneOf(this.desired, nexthops));
+      belief = this.belief;
+      nexthops = await this.opts.nexthops(this.index.backendIps());
+      const pending = this.pending;
+      const last = this.appliedDesired;
+      let scope: PlanScope | undefined;
+      if (pending && last) {
+        scope = { routes: pending.routes, listeners: pending.listeners, nexthops: changedMacs(last.nexthops, nexthops), index: this.index };
+        scopeRoutes = pending.routes.size;
+      }
+      plan = planChanges(belief, dataplaneOf(this.desired, nexthops), { scope });
     } catch (err) {
+      this.pending = null;
       this.fail(`plan (${reason})`, err);
       return false;
     }
@@ -439,13 +487,30 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
       this.logger.warn({ missing: plan.summary.missingNexthops.slice(0, 20), count: plan.summary.missingNexthops.length }, 'backends without a nexthop MAC: their traffic is passed to the kernel');
     }
     const result = this.runPlan(plan, reason);
-    if (result instanceof Error) return false;
-    this.belief = simulateApply(this.belief, plan.ops);
+    if (result instanceof Error) {
+      this.pending = null;
+      return false;
+    }
+    this.pending = emptyScope();
+    this.believeApplied(belief, plan);
     this.appliedDesired = { state, nexthops };
     this.dirty = false;
     this.markApplied();
-    this.noteSuccess(plan, result, reason);
+    this.noteSuccess(plan, result, reason, true, scopeRoutes);
     return true;
+  }
+
+  /** The maps now hold `belief` after `plan` (updated in place: a commit costs its ops, not a copy of every entry). */
+  private believeApplied(belief: AppliedState, plan: Plan): void {
+    try {
+      applyOpsInPlace(belief, plan.ops);
+      this.belief = belief;
+    } catch (err) {
+      // The kernel accepted ops the model refused: the model is wrong, read the maps back.
+      this.belief = null;
+      this.pending = null;
+      this.logger.warn({ err }, 'the model of the maps disagrees with an applied plan; reading the maps back before the next plan');
+    }
   }
 
   /** Apply with progress and bookkeeping; the error (already reported) on failure. */
@@ -480,10 +545,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     }
   }
 
-  private noteSuccess(plan: Plan, result: ApplyResult, reason: string, clearFailure = true): void {
+  private noteSuccess(plan: Plan, result: ApplyResult, reason: string, clearFailure = true, scopeRoutes: number | null = null): void {
     const disruption = plan.routes.reduce((m, r) => (r.change === 'removed' || r.change === 'added' ? m : Math.max(m, r.disruption)), 0);
     if (plan.ops.length > 0 || this.st.lastPlan === null) {
-      const report: AgentPlanReport = { reason, ops: result.ops, bytesWritten: result.bytesWritten, durationMs: result.durationMs, disruption, summary: plan.summary };
+      const report: AgentPlanReport = { reason, ops: result.ops, bytesWritten: result.bytesWritten, durationMs: result.durationMs, disruption, scopeRoutes, summary: plan.summary };
       this.st.lastPlan = report;
     }
     if (plan.ops.length > 0) this.st.applies++;
@@ -497,7 +562,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     } else this.st.state = 'failing';
     if (plan.ops.length > 0) {
       this.logger.info(
-        { reason, seq: this.desired.seq, commit: this.desired.commit, bytes: result.bytesWritten, ms: Math.round(result.durationMs * 10) / 10, disruption, ...plan.summary },
+        { reason, seq: this.desired.seq, commit: this.desired.commit, bytes: result.bytesWritten, ms: Math.round(result.durationMs * 10) / 10, disruption, scopeRoutes, ...plan.summary },
         'applied',
       );
     }
@@ -529,7 +594,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   private async checkDriftNow(): Promise<DriftReport> {
     this.st.driftChecks++;
     if (this.appliedDesired === null) return { repairs: 0, ops: 0, details: [] };
-    const { applied: real } = readApplied(this.opts.maps, { tableValues: true });
+    const real = withTableIndex(readApplied(this.opts.maps, { tableValues: true }).applied);
     const want = this.appliedDesired;
     const plan = planChanges(real, dataplaneOf(want.state, want.nexthops), { verifyTables: true });
     const report: DriftReport = { repairs: 0, ops: plan.ops.length, details: [] };
@@ -550,10 +615,11 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
       const result = this.runPlan(plan, 'drift');
       if (result instanceof Error) {
         this.belief = null;
+        this.pending = null;
         this.dirty = true;
         return report;
       }
-      this.belief = simulateApply(real, plan.ops);
+      this.believeApplied(real, plan);
       this.st.driftRepairs += report.repairs;
       this.emit('drift', { repairs: report.repairs, ops: plan.ops.length, details: report.details });
       // A repair of the last good state does not end a failure to apply a newer one.
@@ -563,7 +629,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     }
     // The neighbour table moves on its own: a changed nexthop is an update, not drift.
     try {
-      const nexthops = await this.opts.nexthops(backendIps(this.desired));
+      const nexthops = await this.opts.nexthops(this.index.backendIps());
       if (!sameRecord(nexthops, want.nexthops)) this.dirty = true;
     } catch (err) {
       this.fail('nexthops lookup', err);
