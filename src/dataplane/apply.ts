@@ -1,7 +1,8 @@
 // Runs a plan (MapOp[]) against the real maps as one transaction. Every
-// operation first records its inverse (the old raw bytes to restore, or a
-// delete when the key was absent); on the first failure the inverses run in
-// reverse order so the maps end byte-identical to before. Works on the raw
+// operation records its inverse from what the map really held (the old raw
+// bytes to restore, or a delete when the key was absent: a write-if-absent
+// that succeeds proves that in the same bpf() call); on the first failure the
+// inverses run in reverse order so the maps end byte-identical to before. Works on the raw
 // level of maps.ts, so a restore writes back exactly the bytes that were there
 // (including fields the codecs would normalise, such as hand-edited padding).
 import { RautaError } from '../errors.js';
@@ -208,10 +209,11 @@ export function applyPlan(maps: ApplyMaps, ops: readonly MapOp[], opts: ApplyOpt
     const raw = target.raw;
     const key = keys[i]!;
     try {
-      // The inverse is read from the map itself, right before the write (a
-      // lookup that finds nothing allocates nothing: see mapLookup).
-      const old = raw.getRaw(key);
-      inverses.push(old);
+      // The inverse comes from the map itself, as the kernel answers the write:
+      // a set first tries a write-if-absent (a table under a new gen, every
+      // entry of a full sync): written means the key was absent, so the
+      // inverse is a delete, in one bpf() call. A key that exists is read,
+      // then overwritten. A delete takes the old value as it deletes it.
       if (op.op === 'set') {
         let value: Buffer;
         const table = tables[i];
@@ -222,19 +224,32 @@ export function applyPlan(maps: ApplyMaps, ops: readonly MapOp[], opts: ApplyOpt
           const off = valueOff[i]!;
           value = values.subarray(off, off + target.valueCodec.size);
         }
-        raw.setRaw(key, value);
+        if (raw.insertRaw !== undefined && raw.insertRaw(key, value)) {
+          inverses.push(null);
+        } else {
+          inverses.push(raw.getRaw(key));
+          raw.setRaw(key, value);
+        }
         result.sets++;
         result.bytesWritten += key.length + value.length;
       } else {
-        if (old !== null) {
-          raw.deleteRaw(key);
-        } else result.absentDeletes++;
+        let old: Buffer | null;
+        if (raw.takeRaw !== undefined) {
+          old = raw.takeRaw(key);
+          inverses.push(old);
+        } else {
+          old = raw.getRaw(key);
+          inverses.push(old);
+          if (old !== null) raw.deleteRaw(key);
+        }
+        if (old === null) result.absentDeletes++;
         result.deletes++;
         result.bytesWritten += key.length;
       }
     } catch (err) {
       // inverses.length may be i + 1 when the write itself failed after the lookup:
       // the failed op changed nothing (a bpf() update/delete is atomic), so drop its entry.
+      // (A failed write-if-absent or take changed nothing either.)
       inverses.length = i;
       const failures = rollback(ops, plan, inverses);
       throw new ApplyError({ index: i + 1, count: n, map: op.map, op: op.op, key: describeKey(op.map, op.key) }, err, inverses.length, failures);

@@ -59,6 +59,7 @@ const c = {
   lookup: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   update: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
   delete_: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
+  lookup_and_delete: libbpf.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, void *value)'),
   next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next)'),
   update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, void *opts)'),
   num_cpus: libbpf.func('int libbpf_num_possible_cpus(void)'),
@@ -428,6 +429,44 @@ export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | 
 export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number = BPF_ANY): void {
   const r = c.update(fd, key, value, flags) as number;
   if (r < 0) bpfFail(`map update (fd ${fd})`, r);
+}
+
+/**
+ * Write only if the key is absent (BPF_NOEXIST). True: written, so the key was
+ * absent when the kernel wrote it (atomically: nothing could slip in between).
+ * False: the key exists and nothing was written. One bpf() call where a lookup
+ * and an update took two.
+ */
+export function mapInsert(fd: number, key: Buffer, value: Buffer): boolean {
+  const r = c.update(fd, key, value, BPF_NOEXIST) as number;
+  if (r === 0) return true;
+  if (r === -E.EEXIST) return false;
+  return bpfFail(`map update (fd ${fd})`, r);
+}
+
+let lookupAndDeleteWorks = true;
+/**
+ * Delete and return the old value (a fresh Buffer) in one bpf() call
+ * (BPF_MAP_LOOKUP_AND_DELETE_ELEM, hash maps since Linux 5.14); null when the
+ * key was absent (nothing deleted). Where the kernel refuses the command for
+ * this map type: a lookup, then a delete.
+ */
+export function mapTake(fd: number, key: Buffer, valueSize: number): Buffer | null {
+  if (lookupAndDeleteWorks) {
+    const scratch = scratchFor(valueSize);
+    const r = c.lookup_and_delete(fd, key, scratch) as number;
+    if (r === 0) {
+      const value = Buffer.allocUnsafe(valueSize);
+      scratch.copy(value, 0, 0, valueSize);
+      return value;
+    }
+    if (r === -E.ENOENT) return null;
+    if (r !== -E.EINVAL && r !== -E.ENOTSUP && r !== -(E.EOPNOTSUPP ?? 95)) bpfFail(`map lookup and delete (fd ${fd})`, r);
+    lookupAndDeleteWorks = false; // an older kernel: fall through (and skip the attempt from now on)
+  }
+  const old = mapLookup(fd, key, valueSize);
+  if (old !== null && !mapDelete(fd, key)) return null; // deleted by someone else meanwhile: we deleted nothing
+  return old;
 }
 
 /** False when the key was absent. */

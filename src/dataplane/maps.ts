@@ -14,7 +14,7 @@ import {
   u32Codec,
   type Codec,
 } from './codecs.js';
-import { BPF_ANY, mapDelete, mapKeys, mapLookup, mapLookupPerCpu, mapUpdate, mapUpdateBatch } from './libbpf.js';
+import { BPF_ANY, mapDelete, mapInsert, mapKeys, mapLookup, mapLookupPerCpu, mapTake, mapUpdate, mapUpdateBatch } from './libbpf.js';
 import { METRIC_NAMES, type MetricName } from './metrics.js';
 
 /** Raw bytes on one map fd. */
@@ -28,6 +28,13 @@ export interface RawMap {
   setRaw(key: Buffer, value: Buffer, flags?: number): void;
   /** False when the key was absent. */
   deleteRaw(key: Buffer): boolean;
+  /**
+   * Write only if absent: true when written (the key was absent), false when it
+   * exists (nothing written). Optional: apply uses getRaw + setRaw without it.
+   */
+  insertRaw?(key: Buffer, value: Buffer): boolean;
+  /** Delete, returning the old value; null when absent (nothing deleted). Optional: apply uses getRaw + deleteRaw without it. */
+  takeRaw?(key: Buffer): Buffer | null;
   keysRaw(): Iterable<Buffer>;
   setManyRaw(entries: Array<[Buffer, Buffer]>): void;
 }
@@ -53,6 +60,8 @@ export function rawMap(name: string, fd: number, keySize: number, valueSize: num
     getRaw: (key) => mapLookup(fd, key, valueSize),
     setRaw: (key, value, flags = BPF_ANY) => mapUpdate(fd, key, value, flags),
     deleteRaw: (key) => mapDelete(fd, key),
+    insertRaw: (key, value) => mapInsert(fd, key, value),
+    takeRaw: (key) => mapTake(fd, key, valueSize),
     keysRaw: () => mapKeys(fd, keySize),
     setManyRaw: (entries) => mapUpdateBatch(fd, entries.map(([k]) => k), entries.map(([, v]) => v)),
   };
