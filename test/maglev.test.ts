@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { backendIdentity, buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../src/dataplane/maglev.js';
 import { RautaError } from '../src/errors.js';
 
@@ -127,6 +128,56 @@ test('disruption counts identity changes, not index changes', () => {
   const single = [a[0]!];
   const d = maglevDisruption(t, a, buildMaglevTable(single, M), single);
   assert.ok(Math.abs(d - shares(t, 2)[1]!) < 1e-9, `removing 10.0.0.2 moves exactly its ${shares(t, 2)[1]} share, got ${d}`);
+});
+
+/**
+ * Fixed backend lists (a seeded generator, no fast-check) covering every path of
+ * the build: equal weights 1..40 and up to 255 backends, random weights 1..100,
+ * skewed weights over 2..5 backends (the balance correction runs), weights 0,
+ * weights up to 65535, duplicated ip:port (ties), and table sizes from 2 to 65537.
+ */
+function pinnedCases(): Array<{ backends: MaglevBackend[]; size: number }> {
+  let x = 0x2545f491; // mulberry32
+  const rnd = (n: number): number => {
+    x = (x + 0x6d2b79f5) | 0;
+    let t = Math.imul(x ^ (x >>> 15), 1 | x);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+  const ip = () => `${10 + rnd(200)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`;
+  const list = (n: number, weight: () => number): MaglevBackend[] => Array.from({ length: n }, () => ({ ip: ip(), port: 1 + rnd(65535), weight: weight() }));
+  const cases: Array<{ backends: MaglevBackend[]; size: number }> = [];
+  for (let n = 1; n <= 40; n++) cases.push({ backends: list(n, () => 1), size: M });
+  for (const n of [64, 100, 128, 200, 254, 255]) cases.push({ backends: list(n, () => 3), size: M });
+  for (let i = 0; i < 120; i++) cases.push({ backends: list(1 + rnd(32), () => 1 + rnd(100)), size: M });
+  for (let i = 0; i < 60; i++) cases.push({ backends: list(2 + rnd(4), () => 1 + rnd(1000)), size: M });
+  for (let i = 0; i < 40; i++) cases.push({ backends: list(1 + rnd(32), () => (rnd(3) === 0 ? 0 : 1 + rnd(5))), size: M });
+  for (let i = 0; i < 20; i++) cases.push({ backends: list(1 + rnd(16), () => 1 + rnd(65535)), size: M });
+  for (let i = 0; i < 20; i++) cases.push({ backends: list(1 + rnd(32), () => (rnd(2) === 0 ? 0 : 7)), size: M });
+  for (let i = 0; i < 20; i++) {
+    const base = list(1 + rnd(10), () => 1 + rnd(3));
+    const dup = base.map((b) => ({ ...b, weight: rnd(2) === 0 ? b.weight : 1 + rnd(3) }));
+    cases.push({ backends: [...base, ...dup], size: M });
+  }
+  for (const size of [2, 3, 7, 13, 31, 251, 257, 1009, 8191, 65537]) {
+    for (let i = 0; i < 4; i++) {
+      const n = 1 + rnd(Math.min(size - 1, 40));
+      cases.push({ backends: list(n, i % 2 === 0 ? () => 1 : () => 1 + rnd(20)), size });
+    }
+  }
+  for (const c of cases) if (!c.backends.some((b) => b.weight > 0)) c.backends[0] = { ...c.backends[0]!, weight: 1 };
+  return cases;
+}
+
+test('the tables are the ones rauta has always built (pinned: flows must not move on upgrade)', () => {
+  // SHA-256 over the 366 tables, computed with the build as of commit 17dd056
+  // (before the fill was made faster). A different hash means some flows would
+  // move on upgrade: the table format changed.
+  const hash = createHash('sha256');
+  const cases = pinnedCases();
+  for (const c of cases) hash.update(buildMaglevTable(c.backends, c.size));
+  assert.equal(cases.length, 366, 'the pinned case generator changed');
+  assert.equal(hash.digest('hex'), 'd5d255b187a99047c55ec8f2ab9f30cf7298fe460eb4c08c79cd57d006f2be37', 'Maglev tables differ from the pinned ones');
 });
 
 test('build time: 1,024 tables of 32 backends (printed, not asserted)', () => {

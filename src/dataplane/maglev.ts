@@ -72,6 +72,13 @@ function populationOrder(backends: readonly MaglevBackend[]): number[] {
     });
 }
 
+/** 0..n-1: the population order of a list already in population order. */
+function identityOrder(n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out;
+}
+
 function checkInput(backends: readonly MaglevBackend[], size: number): void {
   if (!isPrime(size) || size <= backends.length) {
     throw new RautaError('RAUTA_ERR_CODEC_RANGE', `Maglev table size ${size} must be a prime larger than the backend count (${backends.length}); rauta uses ${MAGLEV_SIZE}`);
@@ -100,6 +107,16 @@ interface SizeTables {
   ln: Float64Array;
   order: Int32Array;
   inverseOrder: Int32Array;
+  /** skip^-1 mod M by skip, filled on first use (0 = not yet) */
+  skipInverse: Int32Array;
+  // One build's working set, reused by the next: a full sync builds a table per
+  // route, and allocating ~50 KB of typed arrays per build cost as much as the fill.
+  owner: Uint8Array;
+  best: Float64Array;
+  /** slots still free when the weighted fill switches to its tail, and where their winners reach them */
+  free: Int32Array;
+  freeAt: Int32Array;
+  freeWho: Uint8Array;
 }
 const tablesBySize = new Map<number, SizeTables>();
 function sizeTables(size: number): SizeTables {
@@ -121,7 +138,17 @@ function sizeTables(size: number): SizeTables {
     }
     const inverseOrder = new Int32Array(size);
     for (let j = 0; j < size; j++) inverseOrder[order[j]!] = j;
-    t = { ln, order, inverseOrder };
+    t = {
+      ln,
+      order,
+      inverseOrder,
+      skipInverse: new Int32Array(size),
+      owner: new Uint8Array(size),
+      best: new Float64Array(size),
+      free: new Int32Array(size),
+      freeAt: new Int32Array(size),
+      freeWho: new Uint8Array(size),
+    };
     tablesBySize.set(size, t);
   }
   return t;
@@ -129,6 +156,21 @@ function sizeTables(size: number): SizeTables {
 
 /** Allowed deviation of a backend's share from its weight share before the fill corrects it. */
 const BALANCE_TOLERANCE = 0.01;
+
+/** Largest size for which offset + position*skip (< size^2) fits an int32. */
+const INT32_SIZE_MAX = 46340;
+
+// (base + a*b) % size. In int32 arithmetic where it cannot overflow: a float
+// product makes V8 take a float modulo, which doubled the cost of the fill.
+function mulAddMod(base: number, a: number, b: number, size: number): number {
+  return size <= INT32_SIZE_MAX ? (base + Math.imul(a, b)) % size : ((base + a * b) % size) | 0;
+}
+
+// The fill stops walking the lists when about TAIL_SLOTS * size / backends
+// slots are left and settles those one by one (see finishEqual): walking on
+// to the last free slot is a coupon collector's tail, half of all probes.
+// With ~1 slot per backend left the two phases cost about the same (measured).
+const TAIL_SLOTS = 1;
 
 /**
  * Build a Maglev table of `size` slots; each slot is an index into `backends`
@@ -148,7 +190,11 @@ const BALANCE_TOLERANCE = 0.01;
  */
 export function buildMaglevTable(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
   checkInput(backends, size);
-  const order = populationOrder(backends);
+  return buildInOrder(backends, populationOrder(backends), size);
+}
+
+/** The build for checked input; `order` is populationOrder(backends). */
+function buildInOrder(backends: readonly MaglevBackend[], order: readonly number[], size: number): Uint8Array {
   const n = order.length;
   const offset = new Int32Array(n);
   const skip = new Int32Array(n);
@@ -162,15 +208,28 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size = MAGL
     weight[k] = b.weight;
     totalWeight += b.weight;
   }
-  const { ln, order: listOrder } = sizeTables(size);
-  const best = new Float64Array(size).fill(Infinity);
-  const owner = new Uint8Array(size);
-  const reciprocal = 1 / size;
-  if (equalWeights(weight)) fillEqual(owner, best, offset, skip, weight, size, ln, listOrder, reciprocal);
-  else fillWeighted(owner, best, offset, skip, weight, totalWeight, size, ln, listOrder, reciprocal);
-  rebalance(owner, best, offset, skip, weight, totalWeight, size);
+  const tables = sizeTables(size);
+  const { owner, best, ln, inverseOrder } = tables;
+  const equal = equalWeights(weight);
+  if (equal) fillEqual(tables, offset, skip, weight, size);
+  else fillWeighted(tables, offset, skip, weight, totalWeight, size);
+  const count = new Int32Array(n);
+  for (let s = 0; s < size; s++) count[owner[s]!]!++;
+  if (!withinBounds(count, weight, totalWeight, size)) {
+    if (equal) {
+      // fillEqual keeps owners only; the correction compares arrival times:
+      // ln[j] / w for the position j at which the owner reached the slot.
+      const inv = 1 / weight.find((w) => w > 0)!;
+      for (let s = 0; s < size; s++) {
+        const k = owner[s]!;
+        best[s] = ln[positionIn(s, offset[k]!, inverseOfSkip(tables, skip[k]!, size), inverseOrder, size)]! * inv;
+      }
+    }
+    rebalance(owner, best, count, offset, skip, weight, totalWeight, size);
+  }
+  const toInput = Uint8Array.from(order);
   const table = new Uint8Array(size);
-  for (let s = 0; s < size; s++) table[s] = order[owner[s]!]!;
+  for (let s = 0; s < size; s++) table[s] = toInput[owner[s]!]!;
   return table;
 }
 
@@ -184,164 +243,299 @@ function equalWeights(weight: Float64Array): boolean {
   return true;
 }
 
+/** skip^-1 mod size, from the per-size memo. */
+function inverseOfSkip(tables: SizeTables, skip: number, size: number): number {
+  let v = tables.skipInverse[skip]!;
+  if (v === 0) tables.skipInverse[skip] = v = modInverse(skip, size);
+  return v;
+}
+
 // Equal weights: arrival order is (position j, then backend order), so walk
 // positions once and let the first backend to reach a free slot take it. Same
 // result as fillWeighted, with a 4 KB working set and no float compares.
-function fillEqual(
-  owner: Uint8Array,
-  best: Float64Array,
-  offset: Int32Array,
-  skip: Int32Array,
-  weight: Float64Array,
-  size: number,
-  ln: Float64Array,
-  listOrder: Int32Array,
-  reciprocal: number,
-): void {
-  const active = Int32Array.from([...weight.keys()].filter((k) => weight[k]! > 0));
-  const m = active.length;
+function fillEqual(tables: SizeTables, offset: Int32Array, skip: Int32Array, weight: Float64Array, size: number): void {
+  const { owner, order } = tables;
+  let m = 0;
+  for (const w of weight) if (w > 0) m++;
+  const active = new Int32Array(m);
   const off = new Int32Array(m);
   const step = new Int32Array(m);
+  const inverse = new Int32Array(m);
+  for (let k = 0, a = 0; k < weight.length; k++) {
+    if (weight[k] === 0) continue;
+    active[a] = k;
+    off[a] = offset[k]!;
+    step[a] = skip[k]!;
+    inverse[a] = inverseOfSkip(tables, skip[k]!, size);
+    a++;
+  }
+  owner.fill(FREE);
+  const tail = Math.min(size, Math.ceil((TAIL_SLOTS * size) / m));
+  if (size === MAGLEV_SIZE) walkEqualFixed(owner, off, step, order, size - tail);
+  else walkEqual(owner, off, step, order, size, size - tail);
+  finishEqual(tables, off, inverse, m, size);
+  // The walk wrote indexes into the active backends.
+  if (m < weight.length) for (let s = 0; s < size; s++) owner[s] = active[owner[s]!]!;
+}
+
+/** No backend index: slots are u8 and there are at most 255 backends (0..254). */
+const FREE = 255;
+
+// Walk positions until `stopAt` slots are taken. Without branches on the
+// slot's state: which probe finds a free slot is random, and mispredicting it
+// cost a third of the walk. A free slot (255) gets a; a taken one keeps its
+// owner. Two copies so that, for rauta's table size, the JIT turns % into a
+// multiply.
+function walkEqualFixed(owner: Uint8Array, off: Int32Array, step: Int32Array, order: Int32Array, stopAt: number): void {
+  const m = off.length;
+  let filled = 0;
+  for (let j = 0; j < MAGLEV_SIZE && filled < stopAt; j++) {
+    const p = order[j]!;
+    for (let a = 0; a < m; a++) {
+      const s = (off[a]! + Math.imul(p, step[a]!)) % MAGLEV_SIZE;
+      const o = owner[s]!;
+      const free = (o + 1) >> 8; // 1 for FREE, 0 for 0..254
+      owner[s] = o - free * (FREE - a);
+      filled += free;
+    }
+  }
+}
+
+function walkEqual(owner: Uint8Array, off: Int32Array, step: Int32Array, order: Int32Array, size: number, stopAt: number): void {
+  const m = off.length;
+  let filled = 0;
+  for (let j = 0; j < size && filled < stopAt; j++) {
+    const p = order[j]!;
+    for (let a = 0; a < m; a++) {
+      const s = mulAddMod(off[a]!, p, step[a]!, size);
+      const o = owner[s]!;
+      const free = (o + 1) >> 8;
+      owner[s] = o - free * (FREE - a);
+      filled += free;
+    }
+  }
+}
+
+// The free slots after the walk: the walk would give each to the backend whose
+// list reaches it at the earliest position (ties to the earlier backend), and
+// that position can be read off directly: slot s sits in list a at
+// inverseOrder[(s - off) * skip^-1 % M]. m lookups per free slot instead of
+// walking on until the last slot is hit. Backend by backend, so each inner
+// loop runs over the free slots with one backend's constants.
+function finishEqual(tables: SizeTables, off: Int32Array, inverse: Int32Array, m: number, size: number): void {
+  const { owner, inverseOrder, free, freeAt: first, freeWho: who } = tables;
+  let count = 0;
+  for (let s = 0; s < size; s++) if (owner[s] === FREE) free[count++] = s;
+  first.fill(size, 0, count);
   for (let a = 0; a < m; a++) {
-    off[a] = offset[active[a]!]!;
-    step[a] = skip[active[a]!]!;
+    if (size === MAGLEV_SIZE) earliestFixed(free, first, who, count, off[a]!, inverse[a]!, a, inverseOrder);
+    else earliest(free, first, who, count, off[a]!, inverse[a]!, a, inverseOrder, size);
   }
-  const inv = 1 / weight[active[0]!]!;
-  owner.fill(255);
-  // The constant divisor lets the JIT turn % into a multiply for rauta's table size.
-  if (size === MAGLEV_SIZE) claimFixed(owner, best, off, step, active, ln, listOrder, inv);
-  else claimAny(owner, best, off, step, active, size, ln, listOrder, inv, reciprocal);
+  for (let i = 0; i < count; i++) owner[free[i]!] = who[i]!;
 }
 
-function claimFixed(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, ln: Float64Array, listOrder: Int32Array, inv: number): void {
-  const m = off.length;
-  let filled = 0;
-  for (let j = 0; j < MAGLEV_SIZE && filled < MAGLEV_SIZE; j++) {
-    const pos = listOrder[j]!;
+/** Where list a reaches each free slot; keep it if earlier than the earliest so far. */
+function earliestFixed(free: Int32Array, first: Int32Array, who: Uint8Array, count: number, off: number, inverse: number, a: number, inverseOrder: Int32Array): void {
+  const shift = MAGLEV_SIZE - off; // s - off + M is in 1..2M-1, so the product stays below 2^31
+  for (let i = 0; i < count; i++) {
+    const j = inverseOrder[Math.imul(free[i]! + shift, inverse) % MAGLEV_SIZE]!;
+    if (j < first[i]!) {
+      first[i] = j;
+      who[i] = a;
+    }
+  }
+}
+
+function earliest(free: Int32Array, first: Int32Array, who: Uint8Array, count: number, off: number, inverse: number, a: number, inverseOrder: Int32Array, size: number): void {
+  for (let i = 0; i < count; i++) {
+    const j = positionIn(free[i]!, off, inverse, inverseOrder, size);
+    if (j < first[i]!) {
+      first[i] = j;
+      who[i] = a;
+    }
+  }
+}
+
+// Weighted: a slot goes to the earliest arrival t = ln[j] * (1/w); equal times
+// go to the arrival processed first in the schedule this fill always had:
+// rounds r = 0, 1, ... with horizons H_0 = ln(M)/W, H_r+1 = H_r + 0.5/W (float
+// sums), backend k taking in round r its positions with ln[j] <= H_r * w, in
+// backend order; it stopped after the first round that left no slot free, so
+// an arrival after that round R never counted. The table is part of the format
+// (flows must not move on upgrade), so that schedule is kept exactly, float
+// rounding at the horizons included; only the work changed: walk every list up
+// to a time that leaves ~1 free slot per backend (all of it in round 0), then
+// settle each free slot from every backend's arrival at it.
+function fillWeighted(tables: SizeTables, offset: Int32Array, skip: Int32Array, weight: Float64Array, totalWeight: number, size: number): void {
+  const { owner, best, ln, order, inverseOrder, free, freeAt } = tables;
+  let m = 0;
+  for (const w of weight) if (w > 0) m++;
+  const lists = new ActiveLists(m);
+  for (let k = 0, a = 0; k < weight.length; k++) {
+    if (weight[k] === 0) continue;
+    lists.k[a] = k;
+    lists.off[a] = offset[k]!;
+    lists.inverse[a] = inverseOfSkip(tables, skip[k]!, size);
+    lists.w[a] = weight[k]!;
+    lists.inv[a] = 1 / weight[k]!;
+    a++;
+  }
+  const { k: active, off, inverse, w, inv } = lists;
+  const schedule = new Schedule(totalWeight, size);
+  // Walk up to `cut`, below H_0 with a margin far above float error, so every
+  // arrival walked is in round 0, and every arrival not walked (t > cut) is
+  // later than a walked one at the same slot.
+  const cut = Math.min(Math.max(0, Math.log(m / TAIL_SLOTS) / totalWeight), schedule.horizon(0) * (1 - 1e-9));
+  best.fill(Infinity);
+  for (let a = 0; a < m; a++) {
+    const k = active[a]!;
+    if (size === MAGLEV_SIZE) walkWeightedFixed(owner, best, off[a]!, skip[k]!, inv[a]!, k, cut, ln, order);
+    else walkWeighted(owner, best, off[a]!, skip[k]!, inv[a]!, k, cut, ln, order, size);
+  }
+  let freeCount = 0;
+  for (let s = 0; s < size; s++) if (best[s] === Infinity) free[freeCount++] = s;
+  // Each free slot: its earliest arrival. Note the slots that need the exact
+  // schedule: equal times, and slots no list reaches in round 0 (they set R).
+  const roundZero = Float64Array.from(w, (x) => schedule.horizon(0) * x);
+  const recheck: number[] = [];
+  const late: number[] = [];
+  for (let i = 0; i < freeCount; i++) {
+    const s = free[i]!;
+    let time = Infinity;
+    let who = 0;
+    let at = 0;
+    let tie = false;
+    let early = false;
     for (let a = 0; a < m; a++) {
-      const s = (off[a]! + pos * step[a]!) % MAGLEV_SIZE;
-      if (owner[s] === 255) {
-        owner[s] = active[a]!;
-        best[s] = ln[j]! * inv;
-        filled++;
-      }
+      const j = positionIn(s, off[a]!, inverse[a]!, inverseOrder, size);
+      const t = ln[j]! * inv[a]!;
+      if (t < time) {
+        time = t;
+        who = a;
+        at = j;
+        tie = false;
+      } else if (t === time) tie = true;
+      if (ln[j]! <= roundZero[a]!) early = true;
     }
+    owner[s] = active[who]!;
+    best[s] = time;
+    freeAt[i] = at;
+    if (tie) recheck.push(s);
+    if (!early) late.push(s);
+  }
+  if (recheck.length === 0 && late.length === 0) return; // every winner is a round-0 arrival, alone at its time
+  // The last round R: when the last slot got its first arrival.
+  let lastRound = 0;
+  for (const s of late) {
+    let r = 1;
+    while (!reachedBy(s, schedule.horizon(r), lists, ln, inverseOrder, size)) r++;
+    if (r > lastRound) lastRound = r;
+  }
+  const limit = schedule.horizon(lastRound);
+  for (let i = 0; i < freeCount; i++) {
+    const s = free[i]!;
+    if (!(ln[freeAt[i]!]! <= limit * weight[owner[s]!]!)) recheck.push(s); // its winner came after round R
+  }
+  for (const s of recheck) settleExactly(s, lastRound, schedule, lists, owner, best, ln, inverseOrder, size);
+}
+
+/** The lists of the backends with a weight above 0, by index a. */
+class ActiveLists {
+  /** backend index in population order */
+  readonly k: Int32Array;
+  readonly off: Int32Array;
+  /** skip^-1 mod M */
+  readonly inverse: Int32Array;
+  readonly w: Float64Array;
+  /** 1 / w, as arrival times are computed */
+  readonly inv: Float64Array;
+  constructor(m: number) {
+    this.k = new Int32Array(m);
+    this.off = new Int32Array(m);
+    this.inverse = new Int32Array(m);
+    this.w = new Float64Array(m);
+    this.inv = new Float64Array(m);
   }
 }
 
-function claimAny(owner: Uint8Array, best: Float64Array, off: Int32Array, step: Int32Array, active: Int32Array, size: number, ln: Float64Array, listOrder: Int32Array, inv: number, reciprocal: number): void {
-  const m = off.length;
-  let filled = 0;
-  for (let j = 0; j < size && filled < size; j++) {
-    const pos = listOrder[j]!;
-    for (let a = 0; a < m; a++) {
-      const x = off[a]! + pos * step[a]!;
-      let s = x - ((x * reciprocal) | 0) * size;
-      if (s >= size) s -= size;
-      else if (s < 0) s += size;
-      if (owner[s] === 255) {
-        owner[s] = active[a]!;
-        best[s] = ln[j]! * inv;
-        filled++;
-      }
-    }
-  }
-}
-
-function fillWeighted(
-  owner: Uint8Array,
-  best: Float64Array,
-  offset: Int32Array,
-  skip: Int32Array,
-  weight: Float64Array,
-  totalWeight: number,
-  size: number,
-  ln: Float64Array,
-  listOrder: Int32Array,
-  reciprocal: number,
-): void {
-  const n = weight.length;
-  const next = new Int32Array(n);
-  let uncovered = size;
-  // Process every backend's list up to time `horizon`; once every slot has an
-  // arrival at or before it, later arrivals cannot win any slot (so the table
-  // does not depend on the horizons chosen). The first horizon leaves ~1 slot
-  // uncovered on average; extend in small steps until none is.
-  let horizon = Math.log(size) / totalWeight;
-  while (uncovered > 0) {
-    for (let k = 0; k < n; k++) {
-      const w = weight[k]!;
-      if (w === 0) continue;
-      const inv = 1 / w;
-      const limit = horizon * w;
-      const off = offset[k]!;
-      const step = skip[k]!;
-      const from = next[k]!;
-      const to = arrivalEnd(ln, from, size, limit);
-      uncovered -=
-        size === MAGLEV_SIZE
-          ? arriveFixed(owner, best, off, step, k, inv, from, to, ln, listOrder)
-          : arriveAny(owner, best, off, step, k, inv, from, to, ln, listOrder, size, reciprocal);
-      next[k] = to;
-    }
-    horizon += 0.5 / totalWeight;
-  }
-}
-
-/** First position at or after `from` whose arrival is past `limit`. */
-function arrivalEnd(ln: Float64Array, from: number, size: number, limit: number): number {
-  let j = from;
-  while (j < size && ln[j]! <= limit) j++;
-  return j;
-}
-
-// Backend k's arrivals at positions from..to-1: take every slot it reaches
-// first. Returns how many slots had no owner before. Two copies so that, for
-// rauta's table size, the JIT turns % into a multiply.
-function arriveFixed(owner: Uint8Array, best: Float64Array, off: number, step: number, k: number, inv: number, from: number, to: number, ln: Float64Array, listOrder: Int32Array): number {
-  let covered = 0;
-  for (let j = from; j < to; j++) {
-    const s = (off + listOrder[j]! * step) % MAGLEV_SIZE;
+// Backend k's arrivals up to `cut`: take every slot it reaches first. Two
+// copies so that, for rauta's table size, the JIT turns % into a multiply.
+function walkWeightedFixed(owner: Uint8Array, best: Float64Array, off: number, step: number, inv: number, k: number, cut: number, ln: Float64Array, order: Int32Array): void {
+  for (let j = 0; j < MAGLEV_SIZE; j++) {
     const t = ln[j]! * inv;
+    if (t > cut) return;
+    const s = (off + Math.imul(order[j]!, step)) % MAGLEV_SIZE;
     if (t < best[s]!) {
-      if (best[s] === Infinity) covered++;
       best[s] = t;
       owner[s] = k;
     }
   }
-  return covered;
 }
 
-function arriveAny(
-  owner: Uint8Array,
-  best: Float64Array,
-  off: number,
-  step: number,
-  k: number,
-  inv: number,
-  from: number,
-  to: number,
-  ln: Float64Array,
-  listOrder: Int32Array,
-  size: number,
-  reciprocal: number,
-): number {
-  let covered = 0;
-  for (let j = from; j < to; j++) {
-    // (off + ORDER[j]*step) % size without an integer division: the float
-    // quotient is off by at most one, fixed by one compare.
-    const x = off + listOrder[j]! * step;
-    let s = x - ((x * reciprocal) | 0) * size;
-    if (s >= size) s -= size;
-    else if (s < 0) s += size;
+function walkWeighted(owner: Uint8Array, best: Float64Array, off: number, step: number, inv: number, k: number, cut: number, ln: Float64Array, order: Int32Array, size: number): void {
+  for (let j = 0; j < size; j++) {
     const t = ln[j]! * inv;
+    if (t > cut) return;
+    const s = mulAddMod(off, order[j]!, step, size);
     if (t < best[s]!) {
-      if (best[s] === Infinity) covered++;
       best[s] = t;
       owner[s] = k;
     }
   }
-  return covered;
+}
+
+/** The horizons H_r of the weighted fill's rounds, summed as it always summed them. */
+class Schedule {
+  private readonly horizons: number[];
+  constructor(
+    private readonly totalWeight: number,
+    size: number,
+  ) {
+    this.horizons = [Math.log(size) / totalWeight];
+  }
+
+  horizon(r: number): number {
+    while (this.horizons.length <= r) this.horizons.push(this.horizons[this.horizons.length - 1]! + 0.5 / this.totalWeight);
+    return this.horizons[r]!;
+  }
+
+  /** The round in which a weight-w backend takes position j, or max + 1 if later than max. */
+  roundOf(lnj: number, w: number, max: number): number {
+    let r = 0;
+    while (r <= max && !(lnj <= this.horizon(r) * w)) r++;
+    return r;
+  }
+}
+
+/** Position of slot s in the list with this offset and skip^-1: (offset + ORDER[j]*skip) % M = s. */
+function positionIn(s: number, offset: number, inverse: number, inverseOrder: Int32Array, size: number): number {
+  let d = s - offset;
+  if (d < 0) d += size;
+  return inverseOrder[mulAddMod(0, d, inverse, size)]!;
+}
+
+/** Whether some list reaches slot s by the round with this horizon. */
+function reachedBy(s: number, horizon: number, lists: ActiveLists, ln: Float64Array, inverseOrder: Int32Array, size: number): boolean {
+  for (let a = 0; a < lists.k.length; a++) {
+    if (ln[positionIn(s, lists.off[a]!, lists.inverse[a]!, inverseOrder, size)]! <= horizon * lists.w[a]!) return true;
+  }
+  return false;
+}
+
+/** Slot s by the schedule itself: earliest arrival within rounds 0..R, ties to the earlier (round, backend). */
+function settleExactly(s: number, lastRound: number, schedule: Schedule, lists: ActiveLists, owner: Uint8Array, best: Float64Array, ln: Float64Array, inverseOrder: Int32Array, size: number): void {
+  let time = Infinity;
+  let who = -1;
+  let round = 0;
+  for (let a = 0; a < lists.k.length; a++) {
+    const j = positionIn(s, lists.off[a]!, lists.inverse[a]!, inverseOrder, size);
+    const r = schedule.roundOf(ln[j]!, lists.w[a]!, lastRound);
+    if (r > lastRound) continue;
+    const t = ln[j]! * lists.inv[a]!;
+    if (t < time || (t === time && r < round)) [time, who, round] = [t, a, r];
+  }
+  owner[s] = lists.k[who]!;
+  best[s] = time;
 }
 
 /** skip^-1 mod M, to find where a slot sits in a backend's list. */
@@ -366,6 +560,21 @@ function timesFor(k: number, offset: Int32Array, skip: Int32Array, weight: Float
   return out;
 }
 
+function bounds(weight: Float64Array, totalWeight: number, size: number, k: number): { target: number; hi: number; lo: number } {
+  const target = (size * weight[k]!) / totalWeight;
+  const hi = weight[k] === 0 ? 0 : Math.floor(target + BALANCE_TOLERANCE * size);
+  const lo = Math.max(0, Math.ceil(target - BALANCE_TOLERANCE * size));
+  return { target, hi, lo };
+}
+
+function withinBounds(count: Int32Array, weight: Float64Array, totalWeight: number, size: number): boolean {
+  for (let k = 0; k < count.length; k++) {
+    const { hi, lo } = bounds(weight, totalWeight, size, k);
+    if (count[k]! > hi || count[k]! < lo) return false;
+  }
+  return true;
+}
+
 // Rare path (mostly 2..5 backends): move the least-preferred slots of backends
 // above their upper bound to the next-preferred backend with room, then let
 // backends below their lower bound take their most-preferred slots from
@@ -373,6 +582,7 @@ function timesFor(k: number, offset: Int32Array, skip: Int32Array, weight: Float
 function rebalance(
   owner: Uint8Array,
   best: Float64Array,
+  count: Int32Array,
   offset: Int32Array,
   skip: Int32Array,
   weight: Float64Array,
@@ -380,12 +590,10 @@ function rebalance(
   size: number,
 ): void {
   const n = weight.length;
-  const count = new Int32Array(n);
-  for (let s = 0; s < size; s++) count[owner[s]!]!++;
-  const target = Array.from(weight, (w) => (size * w) / totalWeight);
-  const hi = target.map((t, k) => (weight[k] === 0 ? 0 : Math.floor(t + BALANCE_TOLERANCE * size)));
-  const lo = target.map((t) => Math.max(0, Math.ceil(t - BALANCE_TOLERANCE * size)));
-  const floorTarget = target.map(Math.floor);
+  const limits = Array.from(weight, (_, k) => bounds(weight, totalWeight, size, k));
+  const hi = limits.map((l) => l.hi);
+  const lo = limits.map((l) => l.lo);
+  const floorTarget = limits.map((l) => Math.floor(l.target));
   let over = false;
   let under = false;
   for (let k = 0; k < n; k++) {
@@ -485,14 +693,18 @@ export class MaglevCache {
     let canon = this.canonical.get(canonKey);
     if (!canon) {
       this.builds++;
-      canon = buildMaglevTable(sorted, size);
+      canon = buildInOrder(sorted, identityOrder(sorted.length), size);
       remember(this.canonical, canonKey, canon, this.maxEntries);
     } else this.hits++;
-    // Canonical slot values are positions in `sorted`; map them to input indexes.
-    const toInput = Uint8Array.from(order);
-    const table = new Uint8Array(size);
-    const src = canon;
-    for (let s = 0; s < size; s++) table[s] = toInput[src[s]!]!;
+    // Canonical slot values are positions in `sorted`; map them to input
+    // indexes (nothing to map when the input is the sorted set itself).
+    let table = canon;
+    if (order.length !== backends.length || order.some((i, at) => i !== at)) {
+      const toInput = Uint8Array.from(order);
+      const src = canon;
+      table = new Uint8Array(size);
+      for (let s = 0; s < size; s++) table[s] = toInput[src[s]!]!;
+    }
     remember(this.exact, key, table, this.maxEntries);
     return table;
   }
