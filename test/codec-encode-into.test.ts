@@ -72,6 +72,7 @@ test('writeIp accepts and encodes exactly what the dotted-quad regex accepts', (
     }),
     { numRuns: 2000 },
   );
+  assert.throws(() => routeKeyCodec.encodeInto({ method: 1, pathHash: 1n }, Buffer.alloc(20), 5), RangeError, 'a route key that does not fit the buffer is refused, not written past it');
   for (const bad of [undefined, null, 10, {}] as unknown[]) {
     assert.throws(() => writeIp(Buffer.alloc(4), 0, bad as string, 'f'), RautaError, `${String(bad)} is refused`);
   }
@@ -132,13 +133,13 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
 
 test('a Maglev table with one slot >= 32 anywhere (any alignment) is refused naming that slot', () => {
   fc.assert(
-    fc.property(fc.nat(RAUTA_MAGLEV_SIZE - 1), fc.integer({ min: 32, max: 255 }), fc.nat(7), (at, bad, skew) => {
+    fc.property(fc.nat(RAUTA_MAGLEV_SIZE - 1), fc.integer({ min: 32, max: 255 }), fc.nat(7), fc.nat(7), (at, bad, skew, outOff) => {
       const t = new Uint8Array(RAUTA_MAGLEV_SIZE + 8).subarray(skew, skew + RAUTA_MAGLEV_SIZE).fill(31);
       t[at] = bad;
       assert.throws(
-        () => maglevTableCodec.encodeInto(t, Buffer.alloc(RAUTA_MAGLEV_SIZE), 0),
+        () => maglevTableCodec.encodeInto(t, Buffer.alloc(RAUTA_MAGLEV_SIZE + 8), outOff),
         (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_CODEC_RANGE' && e.message.startsWith(`maglev_table.slots[${at}]: ${bad} `),
-        `slot ${at} = ${bad} (view at offset ${skew}) is named`,
+        `slot ${at} = ${bad} (view at offset ${skew}, written at ${outOff}) is named`,
       );
     }),
     { numRuns: 500 },
