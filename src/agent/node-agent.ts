@@ -112,6 +112,7 @@ function dataplaneOf(state: DesiredState, nexthops: Record<string, string>): Des
 
 /** The IPs whose MAC differs between two lookups (one side may lack it). */
 function changedMacs(before: Record<string, string>, after: Record<string, string>): string[] {
+  if (before === after) return [];
   const out: string[] = [];
   for (const ip in after) if (before[ip] !== after[ip]) out.push(ip);
   for (const ip in before) if (!(ip in after)) out.push(ip);
