@@ -11,7 +11,7 @@ import { loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program
 import { buildFrame } from '../../src/dataplane/packet.js';
 import { testRun, XDP } from '../../src/dataplane/libbpf.js';
 import { readApplied } from '../../src/dataplane/read-back.js';
-import { planChanges, simulateApply, type AppliedState, type DesiredDataplane } from '../../src/plan/plan.js';
+import { planChanges, simulateApply, type AppliedState, type DesiredDataplane, type PlanOptions } from '../../src/plan/plan.js';
 import type { Backend, Listener, Route } from '../../src/routes/route-model.js';
 
 export const VIP = '10.0.0.100';
@@ -128,7 +128,7 @@ export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming
 }
 
 /** One change on a running node: plan against the applied state it keeps, then apply. */
-export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: DesiredDataplane, cache: MaglevCache, opts: { fullResync?: boolean } = {}): { ms: number; planMs: number; ops: MapOp[]; apply: ApplyResult } {
+export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: DesiredDataplane, cache: MaglevCache, opts: Pick<PlanOptions, 'fullResync' | 'scope'> = {}): { ms: number; planMs: number; ops: MapOp[]; apply: ApplyResult } {
   const t0 = performance.now();
   const plan = planChanges(applied, desired, { cache, ...opts });
   const t1 = performance.now();

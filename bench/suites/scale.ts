@@ -1,12 +1,13 @@
 // Suite 4, scale: 65,536 routes (× 32 backends drawn from 1,024 shared pools)
 // in maps sized through loadRauta({maxEntries}). Full sync from empty maps
 // beside the raw-write floor of the same entries; then the cost of a
-// one-route change (plan against the applied state the agent keeps, then
-// apply) at 65,536 routes divided by the same change at 1,024 routes, both
-// measured in this run: goal ≈ 1, the cost of a change must not grow with the
-// number of routes.
+// one-route change (plan against the applied state the agent keeps, scoped
+// to the changed route as the agent scopes a commit's plan, then apply) at
+// 65,536 routes divided by the same change at 1,024 routes, both measured in
+// this run: goal ≈ 1, the cost of a change must not grow with the number of
+// routes.
 import { MaglevCache } from '../../src/dataplane/maglev.js';
-import { simulateApply } from '../../src/plan/plan.js';
+import { applyOpsInPlace, DesiredIndex, planChanges, routeIdFor } from '../../src/plan/plan.js';
 import { runSuite, type SuiteApi } from '../lib/suite.js';
 import { median } from '../lib/stats.js';
 import { freshProgram, fullSync, planAndApply, rawWriteFloor, routesRequest, syntheticDesired, withOneBackendMoved } from '../lib/sync.js';
@@ -27,19 +28,23 @@ function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
     s.log(`full sync of ${routes} routes`);
     const sync = fullSync(prog.typed, desired);
     if (!routesRequest(prog, desired.routes[routes - 1]!.path)) throw new Error(`${routes} routes: the last route does not route after the sync`);
-    // A running agent: warm cache, applied state in memory. Each change moves one
-    // backend of a different route (a new backend set: one Maglev build each time).
+    // A running agent: warm cache, applied state and desired index in memory.
+    // Each change moves one backend of a different route (a new backend set:
+    // one Maglev build each time).
     const cache = new MaglevCache();
-    let applied = sync.applied;
+    const applied = sync.applied;
+    const index = DesiredIndex.of(desired.routes);
     let current = desired;
     const changeMs: number[] = [];
     const changeOps: number[] = [];
     const planMs: number[] = [];
     for (let k = 0; k < changes + 3; k++) {
-      const next = withOneBackendMoved(current, (k * 7919) % routes, k);
-      const r = planAndApply(prog.typed, applied, next, cache);
+      const i = (k * 7919) % routes;
+      const next = withOneBackendMoved(current, i, k);
+      index.set(next.routes[i]!, next.routes[i]!); // the agent's fold does this, outside the timed region
+      const r = planAndApply(prog.typed, applied, next, cache, { scope: { routes: [routeIdFor(next.routes[i]!)], listeners: [], index } });
       if (r.ops.length === 0) throw new Error('a one-backend change planned no ops');
-      applied = simulateApply(applied, r.ops); // bookkeeping, outside the timed region
+      applyOpsInPlace(applied, r.ops); // bookkeeping as the agent does it, outside the timed region
       current = next;
       if (k >= 3) {
         changeMs.push(r.ms);
@@ -47,6 +52,8 @@ function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
         planMs.push(r.planMs);
       }
     }
+    const left = planChanges(applied, current, { cache }).ops.length;
+    if (left > 0) throw new Error(`${routes} routes: after the scoped changes a full plan still finds ${left} ops`);
     const floorProg = freshProgram(s.pinDir(`floor${routes}`), routes);
     try {
       return { sync, floorMs: rawWriteFloor(floorProg.typed, sync.ops).ms, changeMs, changeOps, planMs };
