@@ -82,15 +82,19 @@ export class ApplyError extends RautaError {
 
 /**
  * A plan encoded before any map is touched (so a value that does not fit the
- * layout fails first). Keys live in one arena (each op's key a view of it),
- * small values in another; a Maglev table (4 KB) is only checked here, once
+ * layout fails first). Keys live in one arena (copied into a reused buffer per
+ * key size for each call), small values in another; a Maglev table (4 KB) is only checked here, once
  * per distinct table object (planned routes share cached tables), and copied
  * into one reused buffer right before its write: holding an encoded copy of
  * every table cost ~270 MB and most of the time at 65,536 routes.
  */
 interface EncodedPlan {
   targets: Array<TypedMap<unknown, unknown>>;
-  keys: Buffer[];
+  /** every op's key at keyOff[i] (its map's key size); keyOf() copies it out */
+  keyArena: Buffer;
+  keyOff: Int32Array;
+  /** one key buffer per key size, reused op after op (no object per op survives into the old generation) */
+  keyBufs: Map<number, Buffer>;
   /** set ops with an arena value: offset into `values`; -1 for deletes and tables */
   valueOff: Int32Array;
   values: Buffer;
@@ -151,7 +155,7 @@ function encode(maps: ApplyMaps, ops: readonly MapOp[]): EncodedPlan {
   }
   const keyArena = Buffer.alloc(keyBytes);
   const values = Buffer.alloc(valueBytes);
-  const keys: Buffer[] = new Array(n);
+  const keyOff = new Int32Array(n);
   const valueOff = new Int32Array(n).fill(-1);
   const tables: Array<Uint8Array | null> = new Array(n).fill(null);
   const tableBuf = Buffer.alloc(maglevTableCodec.size);
@@ -164,7 +168,7 @@ function encode(maps: ApplyMaps, ops: readonly MapOp[]): EncodedPlan {
     try {
       const ks = target.keyCodec.size;
       target.keyCodec.encodeInto(op.key, keyArena, k);
-      keys[i] = keyArena.subarray(k, k + ks);
+      keyOff[i] = k;
       k += ks;
       if (op.op === 'set') {
         if (target.valueCodec === maglevTableCodec) {
@@ -184,7 +188,21 @@ function encode(maps: ApplyMaps, ops: readonly MapOp[]): EncodedPlan {
       throw new ApplyError({ index: i + 1, count: n, map: op.map, op: op.op, key: describeKey(op.map, op.key) }, err, 0, []);
     }
   }
-  return { targets, keys, valueOff, values, tables, tableBuf };
+  return { targets, keyArena, keyOff, keyBufs: new Map(), valueOff, values, tables, tableBuf };
+}
+
+/** Op i's encoded key, in the reused buffer for its size (valid until the next keyOf of that size). */
+function keyOf(plan: EncodedPlan, i: number): Buffer {
+  const size = plan.targets[i]!.keyCodec.size;
+  let buf = plan.keyBufs.get(size);
+  if (buf === undefined) {
+    buf = Buffer.alloc(size);
+    plan.keyBufs.set(size, buf);
+  }
+  const arena = plan.keyArena;
+  const off = plan.keyOff[i]!;
+  for (let j = 0; j < size; j++) buf[j] = arena[off + j]!; // 4-24 bytes: a loop beats a copy call
+  return buf;
 }
 
 /**
@@ -197,7 +215,7 @@ function encode(maps: ApplyMaps, ops: readonly MapOp[]): EncodedPlan {
 export function applyPlan(maps: ApplyMaps, ops: readonly MapOp[], opts: ApplyOptions = {}): ApplyResult {
   const started = performance.now();
   const plan = encode(maps, ops);
-  const { targets, keys, valueOff, values, tables, tableBuf } = plan;
+  const { targets, valueOff, values, tables, tableBuf } = plan;
   const n = ops.length;
   // inverse[i]: the raw value op i replaced (null: the key was absent)
   const inverses: Array<Buffer | null> = [];
@@ -207,7 +225,7 @@ export function applyPlan(maps: ApplyMaps, ops: readonly MapOp[], opts: ApplyOpt
     const op = ops[i]!;
     const target = targets[i]!;
     const raw = target.raw;
-    const key = keys[i]!;
+    const key = keyOf(plan, i);
     try {
       // The inverse comes from the map itself, as the kernel answers the write:
       // a set first tries a write-if-absent (a table under a new gen, every
@@ -267,7 +285,7 @@ function rollback(ops: readonly MapOp[], plan: EncodedPlan, inverses: Array<Buff
   for (let i = inverses.length - 1; i >= 0; i--) {
     const op = ops[i]!;
     const raw = plan.targets[i]!.raw;
-    const key = plan.keys[i]!;
+    const key = keyOf(plan, i);
     const old = inverses[i]!;
     try {
       if (old === null) raw.deleteRaw(key);
