@@ -30,15 +30,35 @@ function isPrime(n: number): boolean {
   return true;
 }
 
+/** hashIdentities' result: the two hashes of one backend's "ip:port". */
+const identityHashes = new Uint32Array(2);
+
 // Two independent 32-bit hashes of "ip:port": FNV-1a with different offset
 // bases, each finished with a different avalanche so the low bits (which the
-// modulo keeps) depend on every input byte.
-function hashIdentity(s: string, basis: number, mulA: number, mulB: number): number {
-  let h = basis | 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+// modulo keeps) depend on every input byte. Both in one pass, without building
+// the string (the same bytes: ip, ':', String(port)).
+function hashIdentities(b: Pick<MaglevBackend, 'ip' | 'port'>): void {
+  let h1 = 0x811c9dc5 | 0;
+  let h2 = 0x050c5d1f | 0;
+  const { ip } = b;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x01000193);
   }
+  h1 = Math.imul(h1 ^ 58, 0x01000193); // ':'
+  h2 = Math.imul(h2 ^ 58, 0x01000193);
+  const port = String(b.port);
+  for (let i = 0; i < port.length; i++) {
+    const c = port.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x01000193);
+  }
+  identityHashes[0] = avalanche(h1, 0x85ebca6b, 0xc2b2ae35);
+  identityHashes[1] = avalanche(h2, 0x7feb352d, 0x846ca68b);
+}
+
+function avalanche(h: number, mulA: number, mulB: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, mulA);
   h ^= h >>> 13;
@@ -70,13 +90,6 @@ function populationOrder(backends: readonly MaglevBackend[]): number[] {
       const y = backends[b]!;
       return ips[a]! - ips[b]! || x.port - y.port || x.weight - y.weight || a - b;
     });
-}
-
-/** 0..n-1: the population order of a list already in population order. */
-function identityOrder(n: number): number[] {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = i;
-  return out;
 }
 
 function checkInput(backends: readonly MaglevBackend[], size: number): void {
@@ -117,6 +130,8 @@ interface SizeTables {
   free: Int32Array;
   freeAt: Int32Array;
   freeWho: Uint8Array;
+  freeTime: Float64Array;
+  freeFlags: Uint8Array;
 }
 const tablesBySize = new Map<number, SizeTables>();
 function sizeTables(size: number): SizeTables {
@@ -148,6 +163,8 @@ function sizeTables(size: number): SizeTables {
       free: new Int32Array(size),
       freeAt: new Int32Array(size),
       freeWho: new Uint8Array(size),
+      freeTime: new Float64Array(size),
+      freeFlags: new Uint8Array(size),
     };
     tablesBySize.set(size, t);
   }
@@ -202,9 +219,9 @@ function buildInOrder(backends: readonly MaglevBackend[], order: readonly number
   let totalWeight = 0;
   for (let k = 0; k < n; k++) {
     const b = backends[order[k]!]!;
-    const id = backendIdentity(b);
-    offset[k] = hashIdentity(id, 0x811c9dc5, 0x85ebca6b, 0xc2b2ae35) % size;
-    skip[k] = (hashIdentity(id, 0x050c5d1f, 0x7feb352d, 0x846ca68b) % (size - 1)) + 1;
+    hashIdentities(b);
+    offset[k] = identityHashes[0]! % size;
+    skip[k] = (identityHashes[1]! % (size - 1)) + 1;
     weight[k] = b.weight;
     totalWeight += b.weight;
   }
@@ -227,10 +244,16 @@ function buildInOrder(backends: readonly MaglevBackend[], order: readonly number
     }
     rebalance(owner, best, count, offset, skip, weight, totalWeight, size);
   }
+  if (isIdentity(order)) return owner.slice(0, size);
   const toInput = Uint8Array.from(order);
   const table = new Uint8Array(size);
   for (let s = 0; s < size; s++) table[s] = toInput[owner[s]!]!;
   return table;
+}
+
+function isIdentity(order: readonly number[]): boolean {
+  for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
+  return true;
 }
 
 function equalWeights(weight: Float64Array): boolean {
@@ -367,7 +390,7 @@ function earliest(free: Int32Array, first: Int32Array, who: Uint8Array, count: n
 // to a time that leaves ~1 free slot per backend (all of it in round 0), then
 // settle each free slot from every backend's arrival at it.
 function fillWeighted(tables: SizeTables, offset: Int32Array, skip: Int32Array, weight: Float64Array, totalWeight: number, size: number): void {
-  const { owner, best, ln, order, inverseOrder, free, freeAt } = tables;
+  const { owner, best, ln, order, inverseOrder, free, freeAt, freeWho, freeTime, freeFlags } = tables;
   let m = 0;
   for (const w of weight) if (w > 0) m++;
   const lists = new ActiveLists(m);
@@ -396,32 +419,23 @@ function fillWeighted(tables: SizeTables, offset: Int32Array, skip: Int32Array, 
   for (let s = 0; s < size; s++) if (best[s] === Infinity) free[freeCount++] = s;
   // Each free slot: its earliest arrival. Note the slots that need the exact
   // schedule: equal times, and slots no list reaches in round 0 (they set R).
-  const roundZero = Float64Array.from(w, (x) => schedule.horizon(0) * x);
+  // Backend by backend, so each inner loop runs with one list's constants.
+  const arrivals: FreeArrivals = { free, count: freeCount, time: freeTime, at: freeAt, who: freeWho, flags: freeFlags };
+  freeTime.fill(Infinity, 0, freeCount);
+  freeFlags.fill(0, 0, freeCount);
+  for (let a = 0; a < m; a++) {
+    const roundZero = schedule.horizon(0) * w[a]!;
+    if (size === MAGLEV_SIZE) earliestArrivalFixed(arrivals, a, off[a]!, inverse[a]!, inv[a]!, roundZero, ln, inverseOrder);
+    else earliestArrival(arrivals, a, off[a]!, inverse[a]!, inv[a]!, roundZero, ln, inverseOrder, size);
+  }
   const recheck: number[] = [];
   const late: number[] = [];
   for (let i = 0; i < freeCount; i++) {
     const s = free[i]!;
-    let time = Infinity;
-    let who = 0;
-    let at = 0;
-    let tie = false;
-    let early = false;
-    for (let a = 0; a < m; a++) {
-      const j = positionIn(s, off[a]!, inverse[a]!, inverseOrder, size);
-      const t = ln[j]! * inv[a]!;
-      if (t < time) {
-        time = t;
-        who = a;
-        at = j;
-        tie = false;
-      } else if (t === time) tie = true;
-      if (ln[j]! <= roundZero[a]!) early = true;
-    }
-    owner[s] = active[who]!;
-    best[s] = time;
-    freeAt[i] = at;
-    if (tie) recheck.push(s);
-    if (!early) late.push(s);
+    owner[s] = active[freeWho[i]!]!;
+    best[s] = freeTime[i]!;
+    if ((freeFlags[i]! & TIE) !== 0) recheck.push(s);
+    if ((freeFlags[i]! & EARLY) === 0) late.push(s);
   }
   if (recheck.length === 0 && late.length === 0) return; // every winner is a round-0 arrival, alone at its time
   // The last round R: when the last slot got its first arrival.
@@ -437,6 +451,55 @@ function fillWeighted(tables: SizeTables, offset: Int32Array, skip: Int32Array, 
     if (!(ln[freeAt[i]!]! <= limit * weight[owner[s]!]!)) recheck.push(s); // its winner came after round R
   }
   for (const s of recheck) settleExactly(s, lastRound, schedule, lists, owner, best, ln, inverseOrder, size);
+}
+
+/** The free slots' earliest arrivals so far: time, position, list, flags. */
+interface FreeArrivals {
+  free: Int32Array;
+  count: number;
+  time: Float64Array;
+  at: Int32Array;
+  who: Uint8Array;
+  flags: Uint8Array;
+}
+/** another list arrives at the same earliest time */
+const TIE = 1;
+/** some list arrives in round 0 */
+const EARLY = 2;
+
+// List a's arrival at each free slot: keep it if earlier than the earliest so
+// far, note equal times and arrivals in round 0 (ln[j] <= H_0 * w).
+function earliestArrivalFixed(f: FreeArrivals, a: number, off: number, inverse: number, inv: number, roundZero: number, ln: Float64Array, inverseOrder: Int32Array): void {
+  const { free, time, at, who, flags } = f;
+  const shift = MAGLEV_SIZE - off; // s - off + M is in 1..2M-1, so the product stays below 2^31
+  for (let i = 0; i < f.count; i++) {
+    const j = inverseOrder[Math.imul(free[i]! + shift, inverse) % MAGLEV_SIZE]!;
+    const lnj = ln[j]!;
+    const t = lnj * inv;
+    if (t < time[i]!) {
+      time[i] = t;
+      at[i] = j;
+      who[i] = a;
+      flags[i] = flags[i]! & ~TIE;
+    } else if (t === time[i]) flags[i] = flags[i]! | TIE;
+    if (lnj <= roundZero) flags[i] = flags[i]! | EARLY;
+  }
+}
+
+function earliestArrival(f: FreeArrivals, a: number, off: number, inverse: number, inv: number, roundZero: number, ln: Float64Array, inverseOrder: Int32Array, size: number): void {
+  const { free, time, at, who, flags } = f;
+  for (let i = 0; i < f.count; i++) {
+    const j = positionIn(free[i]!, off, inverse, inverseOrder, size);
+    const lnj = ln[j]!;
+    const t = lnj * inv;
+    if (t < time[i]!) {
+      time[i] = t;
+      at[i] = j;
+      who[i] = a;
+      flags[i] = flags[i]! & ~TIE;
+    } else if (t === time[i]) flags[i] = flags[i]! | TIE;
+    if (lnj <= roundZero) flags[i] = flags[i]! | EARLY;
+  }
 }
 
 /** The lists of the backends with a weight above 0, by index a. */
@@ -659,11 +722,22 @@ function setKey(backends: readonly MaglevBackend[], size: number): string {
   return key;
 }
 
+/** setKey of backends[order[0]], backends[order[1]], ... */
+function orderedSetKey(backends: readonly MaglevBackend[], order: readonly number[], size: number): string {
+  let key = `${size}|`;
+  for (const i of order) {
+    const b = backends[i]!;
+    key += `${b.ip}:${b.port}/${b.weight},`;
+  }
+  return key;
+}
+
 /**
  * Tables by backend set: many routes share a backend pool, so a full sync builds
  * each distinct table once. Two levels: the exact input (holes included, as the
- * plan passes it) maps to a ready table; the sorted set maps to the canonical
- * build that a new ordering is remapped from (4,099 byte copies, no rebuild).
+ * plan passes it) maps to a ready table; the sorted set maps to the first table
+ * built for it, which a new ordering is remapped from (4,099 byte copies, no
+ * rebuild).
  *
  * Returned tables are shared between callers: treat them as read-only.
  */
@@ -671,7 +745,7 @@ export class MaglevCache {
   // Keyed by content, not by list object: a WeakMap keyed by each route's
   // (frozen) list was tried and made GC slower than the key strings it saved.
   private readonly exact = new Map<string, Uint8Array>();
-  private readonly canonical = new Map<string, Uint8Array>();
+  private readonly canonical = new Map<string, CanonicalBuild>();
   builds = 0;
   hits = 0;
 
@@ -688,22 +762,26 @@ export class MaglevCache {
     // Weight-0 entries (the plan's holes) get no slot: leave them out of the
     // canonical set so routes whose holes differ share one build.
     const order = populationOrder(backends).filter((i) => backends[i]!.weight > 0);
-    const sorted = order.map((i) => backends[i]!);
-    const canonKey = setKey(sorted, size);
-    let canon = this.canonical.get(canonKey);
+    const canonKey = orderedSetKey(backends, order, size);
+    const canon = this.canonical.get(canonKey);
+    let table: Uint8Array;
     if (!canon) {
       this.builds++;
-      canon = buildInOrder(sorted, identityOrder(sorted.length), size);
-      remember(this.canonical, canonKey, canon, this.maxEntries);
-    } else this.hits++;
-    // Canonical slot values are positions in `sorted`; map them to input
-    // indexes (nothing to map when the input is the sorted set itself).
-    let table = canon;
-    if (order.length !== backends.length || order.some((i, at) => i !== at)) {
-      const toInput = Uint8Array.from(order);
-      const src = canon;
+      // The build reads backends[order[k]] only, so holes are left out, and
+      // it writes input indexes: this input's table directly.
+      table = buildInOrder(backends, order, size);
+      const toCanonical = new Uint8Array(backends.length);
+      order.forEach((i, c) => (toCanonical[i] = c));
+      remember(this.canonical, canonKey, { table, toCanonical }, this.maxEntries);
+    } else {
+      this.hits++;
+      // canon.table's values are its input's indexes: through canonical
+      // positions to this input's indexes, one lookup per slot.
+      const map = new Uint8Array(canon.toCanonical.length);
+      for (let i = 0; i < map.length; i++) map[i] = order[canon.toCanonical[i]!]!;
+      const src = canon.table;
       table = new Uint8Array(size);
-      for (let s = 0; s < size; s++) table[s] = toInput[src[s]!]!;
+      for (let s = 0; s < size; s++) table[s] = map[src[s]!]!;
     }
     remember(this.exact, key, table, this.maxEntries);
     return table;
@@ -713,6 +791,12 @@ export class MaglevCache {
     this.exact.clear();
     this.canonical.clear();
   }
+}
+
+/** A set's first table, and its input's index → position in population order. */
+interface CanonicalBuild {
+  table: Uint8Array;
+  toCanonical: Uint8Array;
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
