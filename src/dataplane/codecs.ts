@@ -60,20 +60,22 @@ function encodeFresh<T>(codec: Codec<T>, value: T): Buffer {
   return b;
 }
 
-// Views over the last ArrayBuffer encoded into (apply encodes a whole plan
-// into one arena, and every table through one buffer): writing a u64 through
-// a DataView costs ~0.01 µs where Buffer#writeBigUInt64LE's BigInt masking
-// costs ~0.2 µs and allocates. Holds on to that one ArrayBuffer until the next.
-let viewedBuffer: ArrayBufferLike | null = null;
+// Views over the last ArrayBuffer a route key was encoded into (apply encodes
+// a whole plan's keys into one arena) and the last a table was checked in
+// (apply checks every table in one buffer): writing a u64 through a DataView
+// costs ~0.01 µs where Buffer#writeBigUInt64LE's BigInt masking costs ~0.2 µs
+// and allocates. Each holds on to its one ArrayBuffer until the next.
 let dataView: DataView | null = null;
 let words: Uint32Array | null = null;
 
-function viewsOf(b: Buffer): void {
-  if (b.buffer !== viewedBuffer) {
-    viewedBuffer = b.buffer;
-    dataView = new DataView(b.buffer);
-    words = new Uint32Array(b.buffer, 0, b.buffer.byteLength >>> 2);
-  }
+function dataViewOf(b: Buffer): DataView {
+  if (dataView === null || dataView.buffer !== b.buffer) dataView = new DataView(b.buffer);
+  return dataView;
+}
+
+function wordsOf(b: Buffer): Uint32Array {
+  if (words === null || words.buffer !== b.buffer) words = new Uint32Array(b.buffer, 0, b.buffer.byteLength >>> 2);
+  return words;
 }
 
 const zero = (out: Buffer, from: number, to: number): void => {
@@ -238,8 +240,7 @@ function writeRouteKey(b: Buffer, off: number, k: RouteKey, field: string): void
   if (off < 0 || off + LAYOUT.route_key.size > b.length) throw new RangeError(`route_key at ${off} does not fit a ${b.length}-byte buffer`);
   b.writeUInt32LE(k.method, off);
   b.writeUInt32LE(0, off + 4);
-  viewsOf(b);
-  dataView!.setBigUint64(b.byteOffset + off + 8, k.pathHash, true);
+  dataViewOf(b).setBigUint64(b.byteOffset + off + 8, k.pathHash, true);
 }
 
 function readRouteKey(b: Buffer, off: number): RouteKey {
@@ -363,12 +364,11 @@ export const maglevTableCodec: Codec<MaglevTable> = {
  * callback (findIndex) cost ~30 µs per 4 KB table; this ~2 µs.
  */
 function slotsBelow32(b: Buffer, off: number, n: number): boolean {
-  viewsOf(b);
+  const w = wordsOf(b);
   const start = b.byteOffset + off; // in the ArrayBuffer
   let i = 0;
   let acc = 0;
   while (i < n && ((start + i) & 3) !== 0) acc |= b[off + i++]!;
-  const w = words!;
   const first = (start + i) >>> 2;
   const count = (n - i) >>> 2;
   let wacc = 0;
