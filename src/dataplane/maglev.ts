@@ -171,6 +171,24 @@ function sizeTables(size: number): SizeTables {
   return t;
 }
 
+// Per-backend working arrays of one build, reused by the next (views of the
+// first n entries): a build used to allocate ten small typed arrays, each with
+// its own ArrayBuffer, and their collection showed up in a full sync's profile.
+const perBackend = {
+  offset: new Int32Array(MAX_BACKENDS),
+  skip: new Int32Array(MAX_BACKENDS),
+  weight: new Float64Array(MAX_BACKENDS),
+  count: new Int32Array(MAX_BACKENDS),
+  toInput: new Uint8Array(MAX_BACKENDS),
+  // the backends with a weight above 0 (fillEqual, fillWeighted)
+  active: new Int32Array(MAX_BACKENDS),
+  off: new Int32Array(MAX_BACKENDS),
+  step: new Int32Array(MAX_BACKENDS),
+  inverse: new Int32Array(MAX_BACKENDS),
+  w: new Float64Array(MAX_BACKENDS),
+  inv: new Float64Array(MAX_BACKENDS),
+};
+
 /** Allowed deviation of a backend's share from its weight share before the fill corrects it. */
 const BALANCE_TOLERANCE = 0.01;
 
@@ -213,9 +231,9 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size = MAGL
 /** The build for checked input; `order` is populationOrder(backends). */
 function buildInOrder(backends: readonly MaglevBackend[], order: readonly number[], size: number): Uint8Array {
   const n = order.length;
-  const offset = new Int32Array(n);
-  const skip = new Int32Array(n);
-  const weight = new Float64Array(n);
+  const offset = perBackend.offset.subarray(0, n);
+  const skip = perBackend.skip.subarray(0, n);
+  const weight = perBackend.weight.subarray(0, n);
   let totalWeight = 0;
   for (let k = 0; k < n; k++) {
     const b = backends[order[k]!]!;
@@ -230,8 +248,16 @@ function buildInOrder(backends: readonly MaglevBackend[], order: readonly number
   const equal = equalWeights(weight);
   if (equal) fillEqual(tables, offset, skip, weight, size);
   else fillWeighted(tables, offset, skip, weight, totalWeight, size);
-  const count = new Int32Array(n);
-  for (let s = 0; s < size; s++) count[owner[s]!]!++;
+  // Count and write the table in one pass; the rare correction rewrites it.
+  const count = perBackend.count.subarray(0, n).fill(0);
+  const toInput = perBackend.toInput;
+  for (let k = 0; k < n; k++) toInput[k] = order[k]!;
+  const table = new Uint8Array(size);
+  for (let s = 0; s < size; s++) {
+    const k = owner[s]!;
+    count[k]!++;
+    table[s] = toInput[k]!;
+  }
   if (!withinBounds(count, weight, totalWeight, size)) {
     if (equal) {
       // fillEqual keeps owners only; the correction compares arrival times:
@@ -243,17 +269,9 @@ function buildInOrder(backends: readonly MaglevBackend[], order: readonly number
       }
     }
     rebalance(owner, best, count, offset, skip, weight, totalWeight, size);
+    for (let s = 0; s < size; s++) table[s] = toInput[owner[s]!]!;
   }
-  if (isIdentity(order)) return owner.slice(0, size);
-  const toInput = Uint8Array.from(order);
-  const table = new Uint8Array(size);
-  for (let s = 0; s < size; s++) table[s] = toInput[owner[s]!]!;
   return table;
-}
-
-function isIdentity(order: readonly number[]): boolean {
-  for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
-  return true;
 }
 
 function equalWeights(weight: Float64Array): boolean {
@@ -280,10 +298,10 @@ function fillEqual(tables: SizeTables, offset: Int32Array, skip: Int32Array, wei
   const { owner, order } = tables;
   let m = 0;
   for (const w of weight) if (w > 0) m++;
-  const active = new Int32Array(m);
-  const off = new Int32Array(m);
-  const step = new Int32Array(m);
-  const inverse = new Int32Array(m);
+  const active = perBackend.active.subarray(0, m);
+  const off = perBackend.off.subarray(0, m);
+  const step = perBackend.step.subarray(0, m);
+  const inverse = perBackend.inverse.subarray(0, m);
   for (let k = 0, a = 0; k < weight.length; k++) {
     if (weight[k] === 0) continue;
     active[a] = k;
@@ -513,11 +531,11 @@ class ActiveLists {
   /** 1 / w, as arrival times are computed */
   readonly inv: Float64Array;
   constructor(m: number) {
-    this.k = new Int32Array(m);
-    this.off = new Int32Array(m);
-    this.inverse = new Int32Array(m);
-    this.w = new Float64Array(m);
-    this.inv = new Float64Array(m);
+    this.k = perBackend.active.subarray(0, m);
+    this.off = perBackend.off.subarray(0, m);
+    this.inverse = perBackend.inverse.subarray(0, m);
+    this.w = perBackend.w.subarray(0, m);
+    this.inv = perBackend.inv.subarray(0, m);
   }
 }
 
