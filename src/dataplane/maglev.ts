@@ -126,11 +126,15 @@ interface SizeTables {
   // route, and allocating ~50 KB of typed arrays per build cost as much as the fill.
   owner: Uint8Array;
   best: Float64Array;
-  /** slots still free when the weighted fill switches to its tail, and where their winners reach them */
+  /** slots still free when a fill stops walking the lists, and per free slot the earliest arrival so far */
   free: Int32Array;
+  /** its position in the arriving list */
   freeAt: Int32Array;
+  /** the arriving list (index among the backends with a weight above 0) */
   freeWho: Uint8Array;
+  /** its time (weighted fill) */
   freeTime: Float64Array;
+  /** TIE | EARLY (weighted fill) */
   freeFlags: Uint8Array;
 }
 const tablesBySize = new Map<number, SizeTables>();
