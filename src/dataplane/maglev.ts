@@ -126,6 +126,8 @@ interface SizeTables {
   // route, and allocating ~50 KB of typed arrays per build cost as much as the fill.
   owner: Uint8Array;
   best: Float64Array;
+  /** fillEqual: per slot the earliest (position << 8 | list) found by walking the lists */
+  first: Int32Array;
   /** slots still free when a fill stops walking the lists, and per free slot the earliest arrival so far */
   free: Int32Array;
   /** its position in the arriving list */
@@ -163,6 +165,7 @@ function sizeTables(size: number): SizeTables {
       inverseOrder,
       skipInverse: new Int32Array(size),
       owner: new Uint8Array(size),
+      first: new Int32Array(size),
       best: new Float64Array(size),
       free: new Int32Array(size),
       freeAt: new Int32Array(size),
@@ -187,7 +190,6 @@ const perBackend = {
   // the backends with a weight above 0 (fillEqual, fillWeighted)
   active: new Int32Array(MAX_BACKENDS),
   off: new Int32Array(MAX_BACKENDS),
-  step: new Int32Array(MAX_BACKENDS),
   inverse: new Int32Array(MAX_BACKENDS),
   w: new Float64Array(MAX_BACKENDS),
   inv: new Float64Array(MAX_BACKENDS),
@@ -295,88 +297,83 @@ function inverseOfSkip(tables: SizeTables, skip: number, size: number): number {
   return v;
 }
 
-// Equal weights: arrival order is (position j, then backend order), so walk
-// positions once and let the first backend to reach a free slot take it. Same
-// result as fillWeighted, with a 4 KB working set and no float compares.
+// Equal weights: arrival order is (position j, then backend order), so a slot
+// goes to the backend that reaches it at the earliest position, ties to the
+// earlier backend. Same result as fillWeighted, with integer compares only.
 function fillEqual(tables: SizeTables, offset: Int32Array, skip: Int32Array, weight: Float64Array, size: number): void {
-  const { owner, order } = tables;
+  const { owner, order, first, free, freeWho } = tables;
   let m = 0;
   for (const w of weight) if (w > 0) m++;
   const active = perBackend.active.subarray(0, m);
-  const off = perBackend.off.subarray(0, m);
-  const step = perBackend.step.subarray(0, m);
   const inverse = perBackend.inverse.subarray(0, m);
+  const off = perBackend.off.subarray(0, m);
   for (let k = 0, a = 0; k < weight.length; k++) {
     if (weight[k] === 0) continue;
     active[a] = k;
     off[a] = offset[k]!;
-    step[a] = skip[k]!;
     inverse[a] = inverseOfSkip(tables, skip[k]!, size);
     a++;
   }
-  owner.fill(FREE);
-  const tail = Math.min(size, Math.ceil((TAIL_SLOTS * size) / m));
-  if (size === MAGLEV_SIZE) walkEqualFixed(owner, off, step, order, size - tail);
-  else walkEqual(owner, off, step, order, size, size - tail);
-  finishEqual(tables, off, inverse, m, size);
-  // The walk wrote indexes into the active backends.
-  if (m < weight.length) for (let s = 0; s < size; s++) owner[s] = active[owner[s]!]!;
-}
-
-/** No backend index: slots are u8 and there are at most 255 backends (0..254). */
-const FREE = 255;
-
-// Walk positions until `stopAt` slots are taken. Without branches on the
-// slot's state: which probe finds a free slot is random, and mispredicting it
-// cost a third of the walk. A free slot (255) gets a; a taken one keeps its
-// owner. Two copies so that, for rauta's table size, the JIT turns % into a
-// multiply.
-function walkEqualFixed(owner: Uint8Array, off: Int32Array, step: Int32Array, order: Int32Array, stopAt: number): void {
-  const m = off.length;
-  let filled = 0;
-  for (let j = 0; j < MAGLEV_SIZE && filled < stopAt; j++) {
-    const p = order[j]!;
-    for (let a = 0; a < m; a++) {
-      const s = (off[a]! + Math.imul(p, step[a]!)) % MAGLEV_SIZE;
-      const o = owner[s]!;
-      const free = (o + 1) >> 8; // 1 for FREE, 0 for 0..254
-      owner[s] = o - free * (FREE - a);
-      filled += free;
-    }
-  }
-}
-
-function walkEqual(owner: Uint8Array, off: Int32Array, step: Int32Array, order: Int32Array, size: number, stopAt: number): void {
-  const m = off.length;
-  let filled = 0;
-  for (let j = 0; j < size && filled < stopAt; j++) {
-    const p = order[j]!;
-    for (let a = 0; a < m; a++) {
-      const s = mulAddMod(off[a]!, p, step[a]!, size);
-      const o = owner[s]!;
-      const free = (o + 1) >> 8;
-      owner[s] = o - free * (FREE - a);
-      filled += free;
-    }
-  }
-}
-
-// The free slots after the walk: the walk would give each to the backend whose
-// list reaches it at the earliest position (ties to the earlier backend), and
-// that position can be read off directly: slot s sits in list a at
-// inverseOrder[(s - off) * skip^-1 % M]. m lookups per free slot instead of
-// walking on until the last slot is hit. Backend by backend, so each inner
-// loop runs over the free slots with one backend's constants.
-function finishEqual(tables: SizeTables, off: Int32Array, inverse: Int32Array, m: number, size: number): void {
-  const { owner, inverseOrder, free, freeAt: first, freeWho: who } = tables;
-  let count = 0;
-  for (let s = 0; s < size; s++) if (owner[s] === FREE) free[count++] = s;
-  first.fill(size, 0, count);
+  // Every list's first `reach` positions leave ~TAIL_SLOTS * size / m slots
+  // unreached (each slot is missed by all m*reach probes with (1 - 1/M)^(m*reach)).
+  // (Positions must fit j << 8 in an int32; a larger table is all tail.)
+  const reach = size < 1 << 23 ? Math.min(size, Math.max(0, Math.ceil((size * Math.log(m / TAIL_SLOTS)) / m))) : 0;
+  first.fill(UNREACHED);
   for (let a = 0; a < m; a++) {
-    if (size === MAGLEV_SIZE) earliestFixed(free, first, who, count, off[a]!, inverse[a]!, a, inverseOrder);
-    else earliest(free, first, who, count, off[a]!, inverse[a]!, a, inverseOrder, size);
+    const k = active[a]!;
+    if (size === MAGLEV_SIZE) reachFixed(first, offset[k]!, skip[k]!, a, reach, order);
+    else reachAny(first, offset[k]!, skip[k]!, a, reach, order, size);
   }
-  for (let i = 0; i < count; i++) owner[free[i]!] = who[i]!;
+  let freeCount = 0;
+  for (let s = 0; s < size; s++) {
+    const f = first[s]!;
+    if (f === UNREACHED) free[freeCount++] = s;
+    else owner[s] = active[f & 0xff]!;
+  }
+  finishEqual(tables, off, inverse, freeCount, m, size);
+  for (let i = 0; i < freeCount; i++) owner[free[i]!] = active[freeWho[i]!]!;
+}
+
+/** first[s] before any list reached s: above every (j << 8 | a). */
+const UNREACHED = 0x7fffffff;
+
+// List a's first `reach` positions: first[s] = min(first[s], j << 8 | a), the
+// earliest (position, list) to reach each slot. List by list, without a branch
+// on the compare (which one wins is random, and mispredicting it cost more
+// than the rest of the loop); the min is d & (d >> 31), with no overflow as
+// both values are in 0..2^31-1. Two copies so that, for rauta's table size,
+// the JIT turns % into a multiply.
+function reachFixed(first: Int32Array, off: number, step: number, a: number, reach: number, order: Int32Array): void {
+  for (let j = 0; j < reach; j++) {
+    const s = (off + Math.imul(order[j]!, step)) % MAGLEV_SIZE;
+    const f = first[s]!;
+    const d = ((j << 8) | a) - f;
+    first[s] = f + (d & (d >> 31));
+  }
+}
+
+function reachAny(first: Int32Array, off: number, step: number, a: number, reach: number, order: Int32Array, size: number): void {
+  for (let j = 0; j < reach; j++) {
+    const s = mulAddMod(off, order[j]!, step, size);
+    const f = first[s]!;
+    const d = ((j << 8) | a) - f;
+    first[s] = f + (d & (d >> 31));
+  }
+}
+
+// The slots no list reached in its first positions: each goes to the list
+// that reaches it at the earliest position (ties to the earlier list), and
+// that position can be read off directly: slot s sits in list a at
+// inverseOrder[(s - off) * skip^-1 % M]. m lookups per slot instead of walking
+// on until the last slot is hit (a coupon collector's tail). List by list, so
+// each inner loop runs over the slots with one list's constants.
+function finishEqual(tables: SizeTables, off: Int32Array, inverse: Int32Array, count: number, m: number, size: number): void {
+  const { inverseOrder, free, freeAt: at, freeWho: who } = tables;
+  at.fill(size, 0, count);
+  for (let a = 0; a < m; a++) {
+    if (size === MAGLEV_SIZE) earliestFixed(free, at, who, count, off[a]!, inverse[a]!, a, inverseOrder);
+    else earliest(free, at, who, count, off[a]!, inverse[a]!, a, inverseOrder, size);
+  }
 }
 
 /** Where list a reaches each free slot; keep it if earlier than the earliest so far. */
