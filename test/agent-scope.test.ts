@@ -144,22 +144,31 @@ test('each commit is planned scoped to what it touched and writes what a full pl
 
   // A failed apply: the retry plans everything, then commits are scoped again.
   faults.reset({ failWrites: [2] });
+  const lastGood: World = { routes: new Map(world.routes), listeners: new Map(world.listeners), macs: { ...world.macs } };
   const moved = route('GET', '/svc/5', [['10.3.1.61', 8080]], 6); // .61: no svc() route uses it
+  const gone = [...world.routes.values()].find((r) => r.path !== '/svc/5')!;
   world.routes.set(`${moved.method} ${moved.path}`, moved);
-  await h.append(commitEvents(n++, { upsert: [moved] }));
+  world.routes.delete(`${gone.method} ${gone.path}`);
+  world.listeners.set('8080', listener(VIP, 8080));
+  await h.append(commitEvents(n++, { upsert: [moved], remove: [gone], listeners: [listener(VIP, 8080)] }));
   s = await agent.reconcile();
   assert.equal(s.state, 'failing', 'the injected fault fails the apply');
   faults.reset();
+  // While failing, drift is measured against the last good state, not the newer desired one.
+  prog.typed.listeners.delete({ addr: VIP, port: 80 }); // by hand
+  const repair = await agent.checkDrift();
+  assert.equal(repair.repairs, 1, `the hand edit is the only drift from the last good state: ${repair.details.join('; ')}`);
+  assertMapsHold(prog, lastGood, 'while failing, the drift repair restores the last good state');
+  assert.equal(agent.status().state, 'failing', 'a repair of the last good state does not end the failure');
   s = await agent.reconcile();
   assert.equal(s.state, 'ready', `the retry applies: ${JSON.stringify(s.lastError)}`);
   assert.equal(s.lastPlan?.scopeRoutes, null, 'after a failure the agent plans every route');
   assertMapsHold(prog, world, 'after the retry');
 
   // Drift repaired by checkDrift, then a scoped commit on top of the repaired maps.
-  const key = readApplied(prog.typed).applied.routes.values().next().value!.key;
-  prog.typed.routes.delete(key);
+  prog.typed.listeners.delete({ addr: VIP, port: 8080 }); // by hand
   const report = await agent.checkDrift();
-  assert.equal(report.repairs, 1, `one drift: ${report.details.join('; ')}`);
+  assert.deepEqual(report.details, ['listeners missing: 1'], 'one drift');
   const next = route('GET', '/svc/6', [['10.3.2.61', 8080]], 7);
   world.routes.set(`${next.method} ${next.path}`, next);
   await h.append(commitEvents(n++, { upsert: [next] }));

@@ -12,6 +12,9 @@
 //   since the last good apply (and the nexthops whose MAC changed), so its cost
 //   follows the change, not the number of routes; a full plan runs at start,
 //   after any failure (what is applied may be uncertain) and in checkDrift.
+//   For the same reason the desired state is the agent's own and folded in
+//   place (a copy per commit would cost every route), with an undo record of
+//   what changed since the last good apply for checkDrift's reference.
 // - a failed apply is rolled back (maps byte-identical), the node stays on the
 //   last good commit, and a retry with exponential backoff plans against the
 //   newest desired state. An incomplete rollback drops the belief: the next
@@ -29,8 +32,8 @@ import type { RautaMaps } from '../dataplane/maps.js';
 import type { EventLog } from '../events/event-log.js';
 import type { RautaEvent, ValidationIssue } from '../events/event-types.js';
 import { applyOpsInPlace, DesiredIndex, planChanges, routeIdFor, withTableIndex, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../plan/plan.js';
-import { listenerId, routeId } from '../routes/route-model.js';
-import { foldEvents, initialState, type DesiredState } from '../state/fold.js';
+import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+import { foldEventsInPlace, initialState, type DesiredState } from '../state/fold.js';
 import { readSnapshot, writeSnapshot } from '../state/snapshot.js';
 import type { AgentError, AgentPlanReport, AgentRejection, AgentState, AgentStatus } from './agent-status.js';
 import { backoffDelay } from './backoff.js';
@@ -106,8 +109,34 @@ export interface DriftReport {
   details: string[];
 }
 
-function dataplaneOf(state: DesiredState, nexthops: Record<string, string>): DesiredDataplane {
+type RoutesAndListeners = Pick<DesiredState, 'routes' | 'listeners'>;
+
+function dataplaneOf(state: RoutesAndListeners, nexthops: Record<string, string>): DesiredDataplane {
   return { routes: state.routes, listeners: state.listeners, nexthops };
+}
+
+/** A copy the agent may fold into (the records are copied; routes and listeners are shared, frozen). */
+function ownedCopy(state: DesiredState): DesiredState {
+  return { ...state, routes: { ...state.routes }, listeners: { ...state.listeners } };
+}
+
+/** Freeze a route or listener as immer's fold did: the planner caches frozen routes by identity, and apply relies on plan values not changing. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The values folded over since the last good apply: by routeId / listenerId, what was there before (undefined: nothing). */
+interface Undo {
+  routes: Map<string, Route | undefined>;
+  listeners: Map<string, Listener | undefined>;
+}
+
+function emptyUndo(): Undo {
+  return { routes: new Map(), listeners: new Map() };
 }
 
 /** The IPs whose MAC differs between two lookups (one side may lack it). */
@@ -151,16 +180,18 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   private readonly logger: Logger;
   private readonly snapshotPath: string;
 
-  /** newest folded desired state (always at a commit boundary) */
+  /** newest folded desired state (always at a commit boundary); the agent's own, folded in place */
   private desired: DesiredState = initialState();
   /** the agent's model of the maps; null: unknown, read back before the next plan */
   private belief: AppliedState | null = null;
   /** desired.routes indexed for scoped plans (kept equal to it as events are folded) */
   private index = new DesiredIndex();
-  /** what changed since the maps last matched appliedDesired; null: unknown, plan everything */
+  /** what changed since the maps last matched the last applied state; null: unknown, plan everything */
   private pending: PendingScope | null = null;
-  /** the desired state and nexthops the maps were last brought to (drift is measured against it) */
-  private appliedDesired: { state: DesiredState; nexthops: Record<string, string> } | null = null;
+  /** the nexthops the maps were last brought to; null: nothing applied yet */
+  private appliedNexthops: Record<string, string> | null = null;
+  /** desired minus this is the state last applied (drift is measured against it) */
+  private undo: Undo = emptyUndo();
   /** desired (or nexthops) not yet in the maps */
   private dirty = false;
   /** last seq read from the log (may be past desired.seq by an incomplete commit) */
@@ -197,7 +228,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     this.snapshotPath = join(opts.stateDir, `desired-state.${opts.node.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
   }
 
-  /** The newest folded desired state (immer-frozen; at a commit boundary). */
+  /** The newest folded desired state (at a commit boundary). The agent's own object, folded in place: read it, do not keep or change it. */
   get desiredState(): DesiredState {
     return this.desired;
   }
@@ -236,20 +267,23 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
         this.logger.warn({ snapshotSeq: snapshot.seq, head }, 'snapshot is ahead of the event log (log rebuilt?); replaying from the start');
         snapshot = null;
       }
-      this.desired = snapshot ?? initialState();
+      this.desired = ownedCopy(snapshot ?? initialState());
       this.lastSnapshotSeq = this.desired.seq;
       this.readSeq = this.desired.seq;
       const fromSeq = this.desired.seq;
       let commits = 0;
       let lastRejected: RautaEvent | null = null;
       for await (const events of this.readCommits(head)) {
-        this.desired = foldEvents(this.desired, events);
+        foldEventsInPlace(this.desired, events);
         commits++;
         const marker = events[events.length - 1]!;
         if (marker.type === 'CommitRejected') lastRejected = marker;
       }
       if (lastRejected?.type === 'CommitRejected') this.reportRejected(lastRejected);
+      for (const r of Object.values(this.desired.routes)) deepFreeze(r);
+      for (const l of Object.values(this.desired.listeners)) deepFreeze(l);
       this.index = DesiredIndex.of(this.desired.routes);
+      this.undo = emptyUndo();
       this.logger.info({ snapshotSeq: snapshot?.seq ?? null, replayedFrom: fromSeq + 1, desiredSeq: this.desired.seq, commits, head }, 'desired state loaded');
       this.belief = null;
       this.pending = null;
@@ -396,12 +430,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     let foldedSinceAttempt = false;
     let attempted = false;
     for await (const events of this.readCommits(target)) {
-      const prev = this.desired;
-      this.desired = foldEvents(this.desired, events);
-      this.noteFolded(events);
+      const changed = this.fold(events);
       const marker = events[events.length - 1]!;
       if (marker.type === 'CommitRejected') this.reportRejected(marker);
-      if (this.desired.routes !== prev.routes || this.desired.listeners !== prev.listeners) this.dirty = true;
+      if (changed) this.dirty = true;
       if (!this.dirty) {
         // Nothing to write (a rejected commit, or one that changed nothing): the maps hold this seq too.
         this.markApplied();
@@ -418,6 +450,45 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     // behind a failure, or when a retry is due (or asked for) with no new commit.
     if (this.dirty && (foldedSinceAttempt || (!attempted && force))) await this.applyDesired('retry');
     return this.status();
+  }
+
+  /**
+   * Fold one commit into desired (in place, all or nothing), recording the
+   * values it replaces in `undo`. True when routes or listeners changed (an
+   * upsert, or a removal of something present), as immer's new records said.
+   */
+  private fold(events: readonly RautaEvent[]): boolean {
+    const d = this.desired;
+    let changed = false;
+    for (const e of events) {
+      if (e.type === 'RouteUpserted' || e.type === 'RouteRemoved') {
+        const id = routeId(e.type === 'RouteUpserted' ? e.route : e);
+        if (!this.undo.routes.has(id)) this.undo.routes.set(id, d.routes[id]);
+        if (e.type === 'RouteUpserted') deepFreeze(e.route);
+        changed ||= e.type === 'RouteUpserted' || Object.hasOwn(d.routes, id);
+      } else if (e.type === 'ListenerUpserted' || e.type === 'ListenerRemoved') {
+        const id = listenerId(e.type === 'ListenerUpserted' ? e.listener : e);
+        if (!this.undo.listeners.has(id)) this.undo.listeners.set(id, d.listeners[id]);
+        if (e.type === 'ListenerUpserted') deepFreeze(e.listener);
+        changed ||= e.type === 'ListenerUpserted' || Object.hasOwn(d.listeners, id);
+      }
+    }
+    foldEventsInPlace(d, events);
+    this.noteFolded(events);
+    return changed;
+  }
+
+  /** The routes and listeners the maps were last brought to: desired with the undo record put back (a copy only when they differ). */
+  private lastApplied(): RoutesAndListeners {
+    const { routes: undoRoutes, listeners: undoListeners } = this.undo;
+    if (undoRoutes.size === 0 && undoListeners.size === 0) return this.desired;
+    const routes = { ...this.desired.routes };
+    for (const [id, r] of undoRoutes) if (r === undefined) delete routes[id];
+    else routes[id] = r;
+    const listeners = { ...this.desired.listeners };
+    for (const [id, l] of undoListeners) if (l === undefined) delete listeners[id];
+    else listeners[id] = l;
+    return { routes, listeners };
   }
 
   /** Keep the index equal to the desired routes and remember what the commit touched. */
@@ -471,10 +542,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
       belief = this.belief;
       nexthops = await this.opts.nexthops(this.index.backendIps());
       const pending = this.pending;
-      const last = this.appliedDesired;
+      const lastNexthops = this.appliedNexthops;
       let scope: PlanScope | undefined;
-      if (pending && last) {
-        scope = { routes: pending.routes, listeners: pending.listeners, nexthops: changedMacs(last.nexthops, nexthops), index: this.index };
+      if (pending && lastNexthops) {
+        scope = { routes: pending.routes, listeners: pending.listeners, nexthops: changedMacs(lastNexthops, nexthops), index: this.index };
         scopeRoutes = pending.routes.size;
       }
       plan = planChanges(belief, dataplaneOf(this.desired, nexthops), { scope });
@@ -483,7 +554,6 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
       this.fail(`plan (${reason})`, err);
       return false;
     }
-    const state = this.desired;
     if (plan.summary.missingNexthops.length > 0) {
       this.logger.warn({ missing: plan.summary.missingNexthops.slice(0, 20), count: plan.summary.missingNexthops.length }, 'backends without a nexthop MAC: their traffic is passed to the kernel');
     }
@@ -494,7 +564,8 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     }
     this.pending = emptyScope();
     this.believeApplied(belief, plan);
-    this.appliedDesired = { state, nexthops };
+    this.appliedNexthops = nexthops;
+    this.undo = emptyUndo();
     this.dirty = false;
     this.markApplied();
     this.noteSuccess(plan, result, reason, true, scopeRoutes);
@@ -594,9 +665,9 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
 
   private async checkDriftNow(): Promise<DriftReport> {
     this.st.driftChecks++;
-    if (this.appliedDesired === null) return { repairs: 0, ops: 0, details: [] };
+    if (this.appliedNexthops === null) return { repairs: 0, ops: 0, details: [] };
     const real = withTableIndex(readApplied(this.opts.maps, { tableValues: true }).applied);
-    const want = this.appliedDesired;
+    const want = { state: this.lastApplied(), nexthops: this.appliedNexthops };
     const plan = planChanges(real, dataplaneOf(want.state, want.nexthops), { verifyTables: true });
     const report: DriftReport = { repairs: 0, ops: plan.ops.length, details: [] };
     if (plan.ops.length > 0) {

@@ -9,13 +9,17 @@ import type { DesiredState } from './desired-state.js';
 
 export { initialState, type DesiredState, type RejectedCommit } from './desired-state.js';
 
-function applyEvent(draft: Draft<DesiredState>, event: RautaEvent): void {
-  if (event.seq !== draft.seq + 1) {
+function checkFollows(seq: number, event: RautaEvent): void {
+  if (event.seq !== seq + 1) {
     throw new RautaError(
       'RAUTA_ERR_LOG_SEQUENCE',
-      `event seq ${event.seq} (${event.type}, commit ${event.commit.slice(0, 12)}) cannot follow state seq ${draft.seq}: expected ${draft.seq + 1}; re-read the log from seq ${draft.seq + 1}`,
+      `event seq ${event.seq} (${event.type}, commit ${event.commit.slice(0, 12)}) cannot follow state seq ${seq}: expected ${seq + 1}; re-read the log from seq ${seq + 1}`,
     );
   }
+}
+
+function applyEvent(draft: Draft<DesiredState>, event: RautaEvent): void {
+  checkFollows(draft.seq, event);
   draft.seq = event.seq;
   switch (event.type) {
     case 'RouteUpserted':
@@ -59,6 +63,21 @@ export function foldEvents(state: DesiredState, events: Iterable<RautaEvent>): D
   return produce(state, (draft) => {
     for (const event of events) applyEvent(draft, event);
   });
+}
+
+/**
+ * Fold a batch into `state` itself, without a copy: for an owner of a state
+ * too big to copy per commit (the agent at 65,536 routes; immer copies the
+ * whole routes record on every change). All or nothing: the seqs are checked
+ * before anything changes.
+ */
+export function foldEventsInPlace(state: DesiredState, events: readonly RautaEvent[]): void {
+  let seq = state.seq;
+  for (const event of events) {
+    checkFollows(seq, event);
+    seq = event.seq;
+  }
+  for (const event of events) applyEvent(state as Draft<DesiredState>, event);
 }
 
 /** True when every folded commit is complete (its CommitAccepted/CommitRejected is folded). */
