@@ -38,6 +38,8 @@ function holderAlive(c: LockContent): boolean {
   return start === null || c.start === '' || start === c.start;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 function parseLock(text: string): LockContent | null {
   try {
     const v = JSON.parse(text) as Partial<LockContent>;
@@ -63,7 +65,8 @@ export class FileLock {
     const token = randomUUID();
     const content: LockContent = { pid: process.pid, start: processStart(process.pid) ?? '', host: hostname(), token, since: new Date().toISOString() };
     const text = JSON.stringify(content) + '\n';
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const guard = `${lockPath}.takeover`;
+    for (let attempt = 0; attempt < 50; attempt++) {
       try {
         const h = await fs.open(lockPath, 'wx', 0o644);
         try {
@@ -97,28 +100,55 @@ export class FileLock {
             'Only one watcher may write a log: stop the other one, or if that process is not a rauta watcher, delete the lock file.',
         );
       }
-      // Stale: move it aside under a unique name, and only discard it if it is still stale
-      // (another starter may have replaced it between our read and the rename).
-      const aside = `${lockPath}.stale-${token}`;
+      // Stale. Removing it is a compare-and-delete the file system cannot do atomically, so
+      // starters take turns: only the holder of `.takeover` (created O_EXCL) may remove a
+      // stale lock, and only if it still holds what was read. Then every starter races for
+      // the O_EXCL create above again, which exactly one wins.
+      if (!(await FileLock.takeTurn(guard, text))) {
+        await sleep(10 + Math.random() * 20);
+        continue;
+      }
       try {
-        await fs.rename(lockPath, aside);
-      } catch {
-        continue;
+        const now = await fs.readFile(lockPath, 'utf8').catch(() => null);
+        if (now === existing) {
+          await fs.unlink(lockPath).catch(() => undefined);
+          warnings.warn(
+            { lockPath, stalePid: holder?.pid ?? null, staleSince: holder?.since ?? null },
+            `event log ${logPath}: taking over a stale writer lock (its process is gone)`,
+          );
+        }
+      } finally {
+        await fs.unlink(guard).catch(() => undefined);
       }
-      const moved = await fs.readFile(aside, 'utf8').catch(() => '');
-      const movedHolder = parseLock(moved);
-      if (movedHolder !== null && moved !== existing && holderAlive(movedHolder)) {
-        await fs.link(aside, lockPath).catch(() => undefined); // give the live lock back
-        await fs.unlink(aside).catch(() => undefined);
-        continue;
-      }
-      await fs.unlink(aside).catch(() => undefined);
-      warnings.warn(
-        { lockPath, stalePid: holder?.pid ?? null, staleSince: holder?.since ?? null },
-        `event log ${logPath}: taking over a stale writer lock (its process is gone)`,
-      );
     }
     throw new RautaError('RAUTA_ERR_LOG_LOCKED', `event log ${logPath}: could not take ${lockPath} (it kept changing); is another watcher starting?`);
+  }
+
+  /**
+   * The turn to remove a stale lock: true when this starter created `guard`. A guard
+   * left by a starter that died holding it (dead pid, or empty for over a second) is
+   * removed so the next attempt can take it.
+   */
+  private static async takeTurn(guard: string, text: string): Promise<boolean> {
+    try {
+      const h = await fs.open(guard, 'wx', 0o644);
+      try {
+        await h.writeFile(text);
+      } finally {
+        await h.close();
+      }
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new RautaError('RAUTA_ERR_LOG_BACKEND', `cannot create ${guard}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const other = await fs.readFile(guard, 'utf8').catch(() => null);
+    if (other === null) return false;
+    const holder = parseLock(other);
+    const abandoned = holder !== null ? !holderAlive(holder) : Date.now() - ((await fs.stat(guard).catch(() => null))?.mtimeMs ?? Date.now()) > 1000;
+    if (abandoned) await fs.unlink(guard).catch(() => undefined);
+    return false;
   }
 
   /** Throws RAUTA_ERR_LOG_LOCKED unless the lock file still holds our token. */
