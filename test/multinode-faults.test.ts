@@ -11,32 +11,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { runProbe, type ProbeResult } from '../src/cli/probe.js';
 import { reconcileQueueName } from '../src/cluster/cluster-keys.js';
 import type { ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
 import { openEventLog } from '../src/events/event-log.js';
 import { needBpf } from './helpers/bpf-env.js';
 import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
-import { backendIp, Cluster, runRauta, type RautaProc } from './helpers/multinode-cluster.js';
+import { backendIp, Cluster, probe, runRauta, until, type RautaProc } from './helpers/multinode-cluster.js';
 import { ip, uniqueSuffix } from './helpers/netns.js';
 import { startRedisServer } from './helpers/redis-server.js';
-
-async function probe(pinDir: string, method: string, path: string): Promise<ProbeResult> {
-  let out = '';
-  await runProbe(method, path, { pinDir, json: true }, (s) => (out += s));
-  return JSON.parse(out) as ProbeResult;
-}
-
-/** Poll until fn() is truthy (a hang guard after a minute, not a timing assertion). */
-async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function appliedCount(proc: RautaProc, sha: string): number {
   return proc.lines.filter((l) => l.msg === 'applied' && l.commit === sha).length;

@@ -7,28 +7,10 @@
 // commit-to-applied-on-all-three latency over 100 commits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProbe, type ProbeResult } from '../src/cli/probe.js';
 import { signBody } from '../src/git/webhook.js';
 import { needBpf } from './helpers/bpf-env.js';
 import { routeYaml } from './helpers/git-repo.js';
-import { backendIp, Cluster, measureClusterLatency, runRauta } from './helpers/multinode-cluster.js';
-
-async function probe(pinDir: string, method: string, path: string): Promise<ProbeResult> {
-  let out = '';
-  await runProbe(method, path, { pinDir, json: true }, (s) => (out += s));
-  return JSON.parse(out) as ProbeResult;
-}
-
-/** Poll until fn() is truthy (a hang guard after a minute, not a timing assertion). */
-async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { backendIp, Cluster, measureClusterLatency, probe, runRauta, until } from './helpers/multinode-cluster.js';
 
 test('three agents over Redis: a commit reaches all, a stopped agent catches up, rauta status, latency', async (t) => {
   if (!needBpf(t)) return;

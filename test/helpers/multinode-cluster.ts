@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { runProbe, type ProbeResult } from '../../src/cli/probe.js';
 import { unpin } from '../../src/dataplane/program.js';
 import { ip, ipIn, uniqueSuffix } from './netns.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
@@ -167,6 +168,25 @@ export interface ClusterOptions {
 
 /** Backends every node routes to: 10.250.0.n (each node resolves them in its own namespace). */
 export const backendIp = (n: number): string => `10.250.0.${n}`;
+
+/** `rauta probe --json` against one node's pinned program. */
+export async function probe(pinDir: string, method: string, path: string): Promise<ProbeResult> {
+  let out = '';
+  await runProbe(method, path, { pinDir, json: true }, (s) => (out += s));
+  return JSON.parse(out) as ProbeResult;
+}
+
+/** Poll until fn() is truthy (a hang guard after a minute, not a timing assertion). */
+export async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 
 export class Cluster {
   readonly suffix = uniqueSuffix();
