@@ -3,11 +3,12 @@
 // every batch whole (or absent), the torn tail gone, and the next writer resumes exactly after
 // the last recorded commit. Figures are printed, not asserted as timings.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { LogWarnings } from '../src/events/event-log.js';
 import type { RautaEvent } from '../src/events/event-types.js';
@@ -63,6 +64,31 @@ async function verifyFrom(log: EventLog, prev: Verified): Promise<Verified & { g
   return { head, batch, gaps, duplicates };
 }
 
+
+/**
+ * Waits for the writer's first "appended N" line, lets it run a random moment more,
+ * SIGKILLs it and waits for it to exit; returns N (the first batch it appended).
+ */
+async function killAfterFirstAppend(t: TestContext, child: ChildProcessByStdio<null, Readable, Readable>): Promise<number> {
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  const firstBatch = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /appended (\d+) /.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => reject(new Error(`writer exited (${code}) before appending:\n${err}${out}`)));
+  });
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  await new Promise((r) => setTimeout(r, Math.random() * 150));
+  child.kill('SIGKILL');
+  await exited;
+  return firstBatch;
+}
+
 test('file log survives kill -9 of a writer appending as fast as it can', { timeout: 15 * 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rauta-logkill-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,28 +109,8 @@ test('file log survives kill -9 of a writer appending as fast as it can', { time
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RAUTA_SPLIT_WRITES: split ? '1' : '0' },
     });
-    t.after(() => child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    let firstBatch = -1;
-    const appended = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /appended (\d+) /.exec(out);
-        if (m && firstBatch < 0) {
-          firstBatch = Number(m[1]);
-          resolve();
-        }
-      });
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.once('exit', (code) => reject(new Error(`writer exited (${code}) before appending:\n${err}${out}`)));
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    await appended;
+    const firstBatch = await killAfterFirstAppend(t, child);
     assert.equal(firstBatch, verified.batch + 1, `iteration ${i}: the writer resumed right after the last recorded commit (batch ${verified.batch})`);
-    await new Promise((r) => setTimeout(r, Math.random() * 150));
-    child.kill('SIGKILL');
-    await exited;
 
     const warnings: Array<{ obj: object; msg: string }> = [];
     const sink: LogWarnings = { warn: (obj, msg) => warnings.push({ obj, msg }) };
@@ -156,28 +162,8 @@ test('redis log: kill -9 of the writer between fetch and append, many times: exa
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RAUTA_LOG_PREFIX: prefix },
     });
-    t.after(() => child.kill('SIGKILL'));
-    let out = '';
-    let err = '';
-    let firstBatch = -1;
-    const appended = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /appended (\d+) /.exec(out);
-        if (m && firstBatch < 0) {
-          firstBatch = Number(m[1]);
-          resolve();
-        }
-      });
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.once('exit', (code) => reject(new Error(`writer exited (${code}) before appending:\n${err}${out}`)));
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    await appended;
+    const firstBatch = await killAfterFirstAppend(t, child);
     assert.equal(firstBatch, verified.batch + 1, `iteration ${i}: the writer resumed right after the last recorded commit (batch ${verified.batch})`);
-    await new Promise((r) => setTimeout(r, Math.random() * 150));
-    child.kill('SIGKILL');
-    await exited;
     const log = await openRedisLog(server.url, { prefix, logger: { warn: () => undefined } });
     try {
       const v = await verifyFrom(log, verified);

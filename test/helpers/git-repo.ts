@@ -75,6 +75,14 @@ export class TestRepo {
 
   /** Stage everything and commit as `author` at the next tick of the fixed clock; returns the sha. */
   commit(subject: string, author: Author = ALICE, opts: { allowEmpty?: boolean } = {}): string {
+    return this.asAuthor(author, () => {
+      this.git('add', '-A');
+      this.git('commit', '-q', ...(opts.allowEmpty ? ['--allow-empty'] : []), '-m', subject);
+    });
+  }
+
+  /** Runs `write` with `author` as author and committer at the next tick of the fixed clock; returns the new head. */
+  private asAuthor(author: Author, write: () => void): string {
     this.clock += 60;
     const date = `${this.clock} +0000`;
     this.dateEnv = {
@@ -86,8 +94,7 @@ export class TestRepo {
       GIT_COMMITTER_DATE: date,
     };
     try {
-      this.git('add', '-A');
-      this.git('commit', '-q', ...(opts.allowEmpty ? ['--allow-empty'] : []), '-m', subject);
+      write();
       return this.head();
     } finally {
       this.dateEnv = {};
@@ -96,22 +103,9 @@ export class TestRepo {
 
   /** Merge `branch` into the current branch with a merge commit (no fast-forward). */
   merge(branch: string, subject: string, author: Author = ALICE): string {
-    this.clock += 60;
-    const date = `${this.clock} +0000`;
-    this.dateEnv = {
-      GIT_AUTHOR_NAME: author.name,
-      GIT_AUTHOR_EMAIL: author.email,
-      GIT_AUTHOR_DATE: date,
-      GIT_COMMITTER_NAME: author.name,
-      GIT_COMMITTER_EMAIL: author.email,
-      GIT_COMMITTER_DATE: date,
-    };
-    try {
+    return this.asAuthor(author, () => {
       this.git('merge', '-q', '--no-ff', '-m', subject, branch);
-      return this.head();
-    } finally {
-      this.dateEnv = {};
-    }
+    });
   }
 
   head(ref = 'HEAD'): string {
