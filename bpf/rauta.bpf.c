@@ -1,20 +1,39 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * rauta Tier-1 data path: route HTTP/1.x requests to a backend in XDP.
+ * rauta data path: HTTP/1.x connections routed by their request line, every
+ * packet handled in the kernel (delayed binding, as an L7 load balancer must:
+ * the path is known only after the handshake).
  *
- * Ethernet -> IPv4 -> TCP -> request line; {method, FNV-1a(path)} -> ROUTES;
- * backend from FLOW_CACHE (same connection, same route gen) or the route's
- * Maglev table; rewrite MACs, dst IP and dst port with incremental checksums
- * and XDP_TX. Anything it does not handle is XDP_PASS, never a drop, and a
- * PASS leaves the frame untouched. Every packet counts TOTAL; every PASS
- * counts exactly one reason (enum rauta_metric).
+ *   client SYN           -> SYN-ACK with a SYN cookie as ISN (XDP_TX; no state)
+ *   handshake ACK        -> cookie checked, dropped
+ *   first data segment   -> cookie checked, request line -> ROUTES -> Maglev
+ *                           table -> backend; the segment is saved (REQUESTS),
+ *                           the flow recorded (FLOW_CACHE: its client side and
+ *                           its backend side) and the frame becomes a SYN to
+ *                           the backend (seq = the client's ISN, source = the
+ *                           client)
+ *   backend SYN-ACK      -> XDP_PASS; the TC program (rauta_tc) grows it into
+ *                           ACK + the saved request and sends it back out
+ *   established          -> one FLOW_CACHE lookup: client->backend: dst and
+ *                           ack += delta; backend->client: src = VIP:port,
+ *                           seq -= delta; RFC 1624 checksums, XDP_TX
+ *   FIN/RST              -> translated; the flow is removed after the last ACK
+ *                           or a RST; half-open flows expire
+ *   no route / no backend / not HTTP -> 404 / 503 built in place / RST
+ *
+ * Backends reply through this node (it is their gateway for client addresses,
+ * LVS-NAT style), on the same interface. Anything else is XDP_PASS untouched.
+ * Every packet counts TOTAL and exactly one outcome (enum rauta_metric).
  */
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "rauta.h"
 #include "rauta_maps.h"
 #include "rauta_parse.h"
+#include "rauta_csum.h"
+#include "rauta_tcp.h"
 
 static __always_inline void count(enum rauta_metric slot)
 {
@@ -31,6 +50,633 @@ static __always_inline int pass(enum rauta_metric reason)
 	return XDP_PASS;
 }
 
+static __always_inline int drop(enum rauta_metric reason)
+{
+	count(reason);
+	return XDP_DROP;
+}
+
+/* The key of a client side's backend side: backend -> client. */
+static __always_inline struct flow_key backend_key_of(const struct flow_key *ck, const struct flow_value *cf)
+{
+	struct flow_key bk = {
+		.src_ip = cf->peer_ip,
+		.dst_ip = ck->src_ip,
+		.src_port = cf->peer_port,
+		.dst_port = ck->src_port,
+		.proto = IPPROTO_TCP,
+	};
+	return bk;
+}
+
+/* The key of a backend side's client side: client -> VIP:port. */
+static __always_inline struct flow_key client_key_of(const struct flow_key *bk, const struct flow_value *bf)
+{
+	struct flow_key ck = {
+		.src_ip = bk->dst_ip,
+		.dst_ip = bf->peer_ip,
+		.src_port = bk->dst_port,
+		.dst_port = bf->peer_port,
+		.proto = IPPROTO_TCP,
+	};
+	return ck;
+}
+
+/* Remove a flow (both sides) and everything kept for it; cf is its client side. */
+static __always_inline void forget_flow(const struct flow_key *ck, const struct flow_value *cf)
+{
+	struct flow_key bk = backend_key_of(ck, cf);
+
+	if (cf->peer_ip)
+		bpf_map_delete_elem(&flow_cache, &bk);
+	bpf_map_delete_elem(&requests, ck);
+	bpf_map_delete_elem(&flow_cache, ck);
+}
+
+/* RST for a client segment we cannot carry (RFC 793, "Reset Generation"). */
+static __always_inline int reset_client(struct xdp_md *ctx, struct pkt *pk)
+{
+	__u8 fl = tcp_flags(pk->tcp);
+	__u8 mac_src[ETH_ALEN], mac_dst[ETH_ALEN];
+	struct seg s = {
+		.saddr = pk->ip->daddr,
+		.daddr = pk->ip->saddr,
+		.sport = pk->tcp->dest,
+		.dport = pk->tcp->source,
+	};
+
+	if (fl & TCP_ACK) {
+		s.seq = bpf_ntohl(pk->tcp->ack_seq);
+		s.flags = TCP_RST;
+	} else {
+		s.ack = bpf_ntohl(pk->tcp->seq) + pk->payload_len + ((fl & TCP_SYN) ? 1 : 0) + ((fl & TCP_FIN) ? 1 : 0);
+		s.flags = TCP_RST | TCP_ACK;
+	}
+	__builtin_memcpy(mac_src, pk->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(mac_dst, pk->eth->h_dest, ETH_ALEN);
+	return emit_segment(ctx, pk->l3_off, &s, mac_src, mac_dst, 0, 0, 0);
+}
+
+/* SYN -> SYN-ACK, ISN = SYN cookie, MSS option only (no window scaling, SACK or timestamps). */
+static __always_inline int syn_cookie_reply(struct xdp_md *ctx, struct pkt *pk)
+{
+	void *data = (void *)(long)ctx->data;
+	struct {
+		struct tcphdr th;
+		__u8 opts[40];
+	} tb;
+	struct iphdr iph;
+	__u32 tlen = (__u32)pk->tcp->doff * 4;
+	__u32 toff = (__u32)((void *)pk->tcp - data);
+	__u8 mac_src[ETH_ALEN], mac_dst[ETH_ALEN];
+
+	if (tlen < 20 || tlen > 60)
+		return pass(RAUTA_M_PASS_BAD_TCP);
+	if (bpf_xdp_load_bytes(ctx, toff, &tb, tlen))
+		return pass(RAUTA_M_PASS_BAD_TCP);
+	__builtin_memcpy(&iph, pk->ip, sizeof(iph));
+	__s64 r = bpf_tcp_raw_gen_syncookie_ipv4(&iph, &tb.th, tlen);
+
+	if (r < 0)
+		return pass(RAUTA_M_PASS_BAD_TCP);
+
+	struct seg s = {
+		.saddr = pk->ip->daddr,
+		.daddr = pk->ip->saddr,
+		.sport = pk->tcp->dest,
+		.dport = pk->tcp->source,
+		.seq = (__u32)r,
+		.ack = bpf_ntohl(pk->tcp->seq) + 1,
+		.window = bpf_htons(RAUTA_SYNACK_WINDOW),
+		.flags = TCP_SYN | TCP_ACK,
+		.mss = 1,
+	};
+	__builtin_memcpy(mac_src, pk->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(mac_dst, pk->eth->h_dest, ETH_ALEN);
+	count(RAUTA_M_SYN_COOKIE);
+	return emit_segment(ctx, pk->l3_off, &s, mac_src, mac_dst, 0, 0, 0);
+}
+
+/* The SYN to the flow's backend, from the client's address with the client's ISN (cf: client side). */
+static __always_inline int backend_syn(struct xdp_md *ctx, struct pkt *pk, const struct flow_value *cf)
+{
+	__u8 mac_dst[ETH_ALEN], mac_src[ETH_ALEN];
+	struct seg s = {
+		.saddr = pk->ip->saddr,
+		.daddr = cf->peer_ip,
+		.sport = pk->tcp->source,
+		.dport = cf->peer_port,
+		.seq = cf->client_isn,
+		.window = pk->tcp->window,
+		.flags = TCP_SYN,
+		.mss = 1,
+	};
+	__builtin_memcpy(mac_dst, cf->peer_mac, ETH_ALEN);
+	__builtin_memcpy(mac_src, pk->eth->h_dest, ETH_ALEN);
+	return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
+}
+
+/* A canned answer with FIN, as the segment after the client's request. */
+static __always_inline int send_reply(struct xdp_md *ctx, struct pkt *pk, __u32 kind, __u32 cookie)
+{
+	__u8 mac_src[ETH_ALEN], mac_dst[ETH_ALEN];
+	const char *body = kind == RAUTA_REPLY_404 ? reply_404 : reply_503;
+	__u32 len = reply_len(kind);
+	__u32 padded = kind == RAUTA_REPLY_404 ? sizeof(reply_404) : sizeof(reply_503);
+	struct seg s = {
+		.saddr = pk->ip->daddr,
+		.daddr = pk->ip->saddr,
+		.sport = pk->tcp->dest,
+		.dport = pk->tcp->source,
+		.seq = cookie + 1,
+		.ack = bpf_ntohl(pk->tcp->seq) + pk->payload_len,
+		.window = bpf_htons(RAUTA_SYNACK_WINDOW),
+		.flags = TCP_ACK | TCP_PSH | TCP_FIN,
+	};
+	__u32 sum = csum_fold16(bpf_csum_diff(0, 0, (__be32 *)body, padded, 0));
+
+	__builtin_memcpy(mac_src, pk->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(mac_dst, pk->eth->h_dest, ETH_ALEN);
+	return emit_segment(ctx, pk->l3_off, &s, mac_src, mac_dst, body, len, sum);
+}
+
+/* Record a flow answered in place (a client side only: no backend) and send the answer. */
+static __always_inline int reply_in_place(struct xdp_md *ctx, struct pkt *pk, const struct flow_key *ck,
+					   const struct route_key *rk, __u32 kind, enum rauta_metric why)
+{
+	__u32 cookie = bpf_ntohl(pk->tcp->ack_seq) - 1;
+	struct flow_value nv = {
+		.side = RAUTA_SIDE_CLIENT,
+		.state = RAUTA_FLOW_REPLIED,
+		.reply = (__u8)kind,
+		.route = *rk,
+		.client_isn = bpf_ntohl(pk->tcp->seq) - 1,
+		.cookie = cookie,
+		.changed_ns = bpf_ktime_get_ns(),
+	};
+
+	__builtin_memcpy(nv.client_mac, pk->eth->h_source, ETH_ALEN);
+	bpf_map_update_elem(&flow_cache, ck, &nv, BPF_ANY);
+	count(why);
+	return send_reply(ctx, pk, kind, cookie);
+}
+
+/*
+ * Method and path hash of the request line at payload offset off (len bytes).
+ * 0 or RAUTA_M_REPLY_BAD_REQUEST. A global function: the verifier checks its
+ * scan loop once, not once per caller (the first segment, a kept-alive request).
+ */
+__noinline int rauta_parse_request(struct xdp_md *ctx, __u32 off, __u32 len, struct route_key *rk)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (!rk || off > 256 || len < RAUTA_MIN_REQUEST || len > 0xffff)
+		return RAUTA_M_REPLY_BAD_REQUEST;
+	__u8 *payload = data + off;
+
+	if ((void *)(payload + 8) > data_end)
+		return RAUTA_M_REPLY_BAD_REQUEST;
+
+	__u64 first = load_u64(payload);
+	__u32 mlen = method_len(first);
+
+	barrier_var(mlen); /* keep clang from folding it per method: one range for the verifier */
+	__u32 method = parse_method(first);
+
+	if (method == RAUTA_METHOD_INVALID)
+		return RAUTA_M_REPLY_BAD_REQUEST;
+	rk->method = method;
+	rk->pad = 0;
+	return scan_target(payload + mlen, len - mlen, data_end, &rk->path_hash);
+}
+
+static __always_inline int parse_request(struct xdp_md *ctx, const struct pkt *pk, struct route_key *rk)
+{
+	return rauta_parse_request(ctx, (__u32)((void *)pk->payload - (void *)(long)ctx->data), pk->payload_len, rk);
+}
+
+/* May this connection's backend side take the backend 4-tuple bk? It may unless
+ * the entry there is the live backend side of another client side. */
+static __always_inline int backend_tuple_free(const struct flow_key *bk, const struct flow_key *ck)
+{
+	struct flow_value *other = bpf_map_lookup_elem(&flow_cache, bk);
+
+	if (!other || other->side != RAUTA_SIDE_BACKEND)
+		return 1;
+	struct flow_key ok = client_key_of(bk, other);
+
+	if (ok.dst_ip == ck->dst_ip && ok.dst_port == ck->dst_port)
+		return 1; /* a stale backend side of this very 4-tuple */
+	return bpf_map_lookup_elem(&flow_cache, &ok) == 0; /* another VIP's flow: free only if it is gone */
+}
+
+/*
+ * The first data segment of a connection whose cookie checked out: route it,
+ * save it, record the flow (both sides), and turn the frame into the SYN to the backend.
+ */
+static __always_inline int first_segment(struct xdp_md *ctx, struct pkt *pk, const struct flow_key *ck)
+{
+	struct route_key rk = {};
+	int reason = parse_request(ctx, pk, &rk);
+
+	if (reason) {
+		count(reason);
+		return reset_client(ctx, pk);
+	}
+
+	struct backend_list *bl = bpf_map_lookup_elem(&routes, &rk);
+
+	if (!bl)
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_404, RAUTA_M_REPLY_NO_ROUTE);
+	__u32 nb = bl->count;
+	__u32 gen = bl->gen;
+
+	if (nb == 0 || nb > RAUTA_MAX_BACKENDS)
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+
+	struct maglev_key mk = { .route = rk, .gen = gen };
+	struct maglev_table *t = bpf_map_lookup_elem(&maglev_tables, &mk);
+
+	if (!t)
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+	__u32 slot = flow_hash(ck) % RAUTA_MAGLEV_SIZE;
+
+	barrier_var(slot);
+	if (slot >= RAUTA_MAGLEV_SIZE)
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+	__u32 idx = t->slots[slot];
+
+	/* A slot must name a live backend: removed backends leave holes (weight 0). */
+	if (idx >= nb || bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)].weight == 0)
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+
+	struct backend *be = &bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)];
+	__u32 be_ip = be->ip;
+	__u16 be_port = be->port;
+	struct nexthop *nh = bpf_map_lookup_elem(&nexthops, &be_ip);
+
+	if (!nh)
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_NEXTHOP);
+
+	__u32 len = pk->payload_len;
+
+	if (len > RAUTA_MAX_REQUEST) {
+		count(RAUTA_M_REPLY_TOO_LARGE);
+		return reset_client(ctx, pk);
+	}
+
+	__u64 now = bpf_ktime_get_ns();
+	struct flow_value cv = {
+		.side = RAUTA_SIDE_CLIENT,
+		.state = RAUTA_FLOW_SYN_SENT,
+		.peer_ip = be_ip,
+		.peer_port = be_port,
+		.route = rk,
+		.gen = gen,
+		.backend_idx = idx,
+		.client_isn = bpf_ntohl(pk->tcp->seq) - 1,
+		.cookie = bpf_ntohl(pk->tcp->ack_seq) - 1,
+		.changed_ns = now,
+	};
+	__builtin_memcpy(cv.peer_mac, nh->mac, ETH_ALEN);
+	__builtin_memcpy(cv.client_mac, pk->eth->h_source, ETH_ALEN);
+	struct flow_value bv = {
+		.side = RAUTA_SIDE_BACKEND,
+		.state = RAUTA_FLOW_SYN_SENT,
+		.peer_ip = ck->dst_ip,
+		.peer_port = ck->dst_port,
+		.changed_ns = now,
+	};
+	__builtin_memcpy(bv.peer_mac, pk->eth->h_source, ETH_ALEN);
+
+	/* The backend side's 4-tuple must be ours alone: the same client ip:port may
+	 * reach the same backend through another VIP. */
+	struct flow_key bk = backend_key_of(ck, &cv);
+
+	if (!backend_tuple_free(&bk, ck)) {
+		count(RAUTA_M_TUPLE_BUSY);
+		return reset_client(ctx, pk);
+	}
+
+	/* Save the segment for the TC step, with its checksum sum and the client's window. */
+	__u32 zero = 0;
+	struct saved_request *req = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!req)
+		return drop(RAUTA_M_HANDSHAKE_WAIT);
+	__u32 off = (__u32)((void *)pk->payload - (void *)(long)ctx->data);
+
+	if (len < 1 || bpf_xdp_load_bytes(ctx, off, req->data, len))
+		return drop(RAUTA_M_HANDSHAKE_WAIT);
+	/* zero up to the next multiple of 4 so the sum covers exactly the payload
+	 * (len <= RAUTA_MAX_REQUEST, checked above: len + 2 is inside data) */
+	__u32 end = len;
+
+	if (end > RAUTA_MAX_REQUEST)
+		return drop(RAUTA_M_HANDSHAKE_WAIT);
+	req->data[end] = 0;
+	req->data[end + 1] = 0;
+	req->data[end + 2] = 0;
+	req->len = (__u16)len;
+	req->csum = (__u16)sum_bytes(req->data, PAD4(len));
+	req->window = pk->tcp->window;
+	req->pad = 0;
+	/* The flow before its request: a reaper that reads REQUESTS first then finds the flow. */
+	bpf_map_update_elem(&flow_cache, &bk, &bv, BPF_ANY);
+	bpf_map_update_elem(&flow_cache, ck, &cv, BPF_ANY);
+	bpf_map_update_elem(&requests, ck, req, BPF_ANY);
+
+	count(RAUTA_M_ROUTED);
+	return backend_syn(ctx, pk, &cv);
+}
+
+/* Count a later request line on a kept-alive connection that another route would take. */
+static __always_inline void check_keepalive(struct xdp_md *ctx, const struct pkt *pk, const struct flow_value *cf)
+{
+	struct route_key rk = {};
+	void *data_end = (void *)(long)ctx->data_end;
+
+	/* most segments are bodies or answers' ACKs: look for a method before the full parse */
+	if (pk->payload_len < RAUTA_MIN_REQUEST || (void *)(pk->payload + 8) > data_end ||
+	    parse_method(load_u64(pk->payload)) == RAUTA_METHOD_INVALID)
+		return;
+	if (parse_request(ctx, pk, &rk))
+		return; /* a body, or a request line we would not route anyway */
+	if (rk.method != cf->route.method || rk.path_hash != cf->route.path_hash)
+		count(RAUTA_M_KEEPALIVE_OTHER_ROUTE);
+}
+
+/*
+ * Translate a segment of an established flow towards its peer, in place:
+ * client side -> the backend (destination, ack += delta), backend side -> the
+ * client (source = VIP:port, seq -= delta). One FLOW_CACHE entry is all it needs.
+ */
+static __always_inline int translate(struct pkt *pk, const struct flow_value *fv)
+{
+	__u16 tcheck = pk->tcp->check;
+
+	__builtin_memcpy(pk->eth->h_source, pk->eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(pk->eth->h_dest, fv->peer_mac, ETH_ALEN);
+	if (fv->side == RAUTA_SIDE_CLIENT) {
+		__u32 old_daddr = pk->ip->daddr;
+		__u16 old_dport = pk->tcp->dest;
+
+		pk->ip->daddr = fv->peer_ip;
+		pk->ip->check = csum_replace4(pk->ip->check, old_daddr, fv->peer_ip);
+		tcheck = csum_replace4(tcheck, old_daddr, fv->peer_ip);
+		tcheck = csum_replace2(tcheck, old_dport, fv->peer_port);
+		pk->tcp->dest = fv->peer_port;
+		if (tcp_flags(pk->tcp) & TCP_ACK) {
+			__u32 old_ack = pk->tcp->ack_seq;
+			__u32 new_ack = bpf_htonl(bpf_ntohl(old_ack) + fv->seq_delta);
+
+			tcheck = csum_replace4(tcheck, old_ack, new_ack);
+			pk->tcp->ack_seq = new_ack;
+		}
+		count(RAUTA_M_TO_BACKEND);
+	} else {
+		__u32 old_saddr = pk->ip->saddr;
+		__u16 old_sport = pk->tcp->source;
+		__u32 old_seq = pk->tcp->seq;
+		__u32 new_seq = bpf_htonl(bpf_ntohl(old_seq) - fv->seq_delta);
+
+		pk->ip->saddr = fv->peer_ip;
+		pk->ip->check = csum_replace4(pk->ip->check, old_saddr, fv->peer_ip);
+		tcheck = csum_replace4(tcheck, old_saddr, fv->peer_ip);
+		tcheck = csum_replace2(tcheck, old_sport, fv->peer_port);
+		tcheck = csum_replace4(tcheck, old_seq, new_seq);
+		pk->tcp->source = fv->peer_port;
+		pk->tcp->seq = new_seq;
+		count(RAUTA_M_TO_CLIENT);
+	}
+	pk->tcp->check = tcheck;
+	return XDP_TX;
+}
+
+/* Mark the other side of a closing flow, so its segments leave the fast path too. */
+static __always_inline void mark_peer(const struct flow_key *peer_key, __u32 bit)
+{
+	struct flow_value *peer = bpf_map_lookup_elem(&flow_cache, peer_key);
+
+	if (peer)
+		__sync_fetch_and_or(&peer->flags, bit);
+}
+
+/* a >= b in sequence space */
+static __always_inline int seq_geq(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) >= 0;
+}
+
+/*
+ * Close bookkeeping on the client side cf for a segment of an established flow
+ * (host-order seq in the client's space): a FIN records where it ends; an ACK
+ * that covers the other side's FIN records that. Returns 1 when this segment
+ * completed the close (both FINs acknowledged): the caller removes the flow.
+ */
+static __always_inline int close_step(struct flow_value *cf, __u8 fl, __u32 seq, __u32 ack, __u32 len, int from_client,
+				      const struct flow_key *peer_key, struct flow_value *self)
+{
+	__u32 acked_bit = 0;
+
+	if (fl & TCP_FIN) {
+		__u32 fin_bit = from_client ? RAUTA_FLOW_F_CLIENT_FIN : RAUTA_FLOW_F_BACKEND_FIN;
+
+		if (from_client)
+			cf->client_fin_end = seq + len + 1;
+		else
+			cf->backend_fin_end = seq + len + 1;
+		__sync_fetch_and_or(&cf->flags, fin_bit);
+		/* the other entry leaves the fast path too */
+		if (self != cf)
+			__sync_fetch_and_or(&self->flags, fin_bit);
+		else
+			mark_peer(peer_key, fin_bit);
+	}
+	if (!(fl & TCP_ACK))
+		return 0;
+	if (from_client && (cf->flags & RAUTA_FLOW_F_BACKEND_FIN) && seq_geq(ack, cf->backend_fin_end))
+		acked_bit = RAUTA_FLOW_F_BACKEND_FIN_ACKED;
+	else if (!from_client && (cf->flags & RAUTA_FLOW_F_CLIENT_FIN) && seq_geq(ack, cf->client_fin_end))
+		acked_bit = RAUTA_FLOW_F_CLIENT_FIN_ACKED;
+	if (!acked_bit)
+		return 0;
+	__u32 other = acked_bit == RAUTA_FLOW_F_BACKEND_FIN_ACKED ? RAUTA_FLOW_F_CLIENT_FIN_ACKED : RAUTA_FLOW_F_BACKEND_FIN_ACKED;
+	__u32 old = __sync_fetch_and_or(&cf->flags, acked_bit);
+
+	/* atomic: of two segments completing the pair at once, exactly one sees the other's bit */
+	return (old & other) && !(old & acked_bit);
+}
+
+/* Client -> backend on an established flow, the full path: FIN and RST bookkeeping. */
+static __always_inline int to_backend(struct pkt *pk, const struct flow_key *ck, struct flow_value *cf, __u8 fl)
+{
+	struct flow_key bk = backend_key_of(ck, cf);
+	int closed = close_step(cf, fl, bpf_ntohl(pk->tcp->seq), bpf_ntohl(pk->tcp->ack_seq), pk->payload_len, 1, &bk, cf);
+
+	translate(pk, cf);
+	if (fl & TCP_RST) {
+		count(RAUTA_M_RESET);
+		forget_flow(ck, cf);
+	} else if (closed) {
+		count(RAUTA_M_CLOSED);
+		forget_flow(ck, cf);
+	}
+	return XDP_TX;
+}
+
+/* A flow that no longer stands: half-open too long, or its 4-tuple reused by a new connection. */
+static __always_inline int flow_gone(const struct pkt *pk, const struct flow_value *cf)
+{
+	if (cf->state != RAUTA_FLOW_ESTABLISHED && bpf_ktime_get_ns() - cf->changed_ns > RAUTA_HALF_OPEN_NS)
+		return 1;
+	if ((cf->flags & RAUTA_FLOW_F_NEW_SYN) && bpf_ntohl(pk->tcp->seq) - 1 != cf->client_isn &&
+	    bpf_tcp_raw_check_syncookie_ipv4(pk->ip, pk->tcp) == 0)
+		return 1;
+	return 0;
+}
+
+/* Segments of a flow we answered in place (404/503 + FIN). */
+static __always_inline int replied_segment(struct xdp_md *ctx, struct pkt *pk, const struct flow_key *ck, struct flow_value *cf)
+{
+	__u8 fl = tcp_flags(pk->tcp);
+	__u32 seq = bpf_ntohl(pk->tcp->seq);
+
+	count(RAUTA_M_REPLIED_SEGMENT);
+	if (fl & TCP_RST) {
+		forget_flow(ck, cf);
+		return XDP_DROP;
+	}
+	if (fl & TCP_FIN) {
+		/* ACK the client's FIN; our FIN went with the answer. */
+		__u8 mac_src[ETH_ALEN], mac_dst[ETH_ALEN];
+		struct seg s = {
+			.saddr = pk->ip->daddr,
+			.daddr = pk->ip->saddr,
+			.sport = pk->tcp->dest,
+			.dport = pk->tcp->source,
+			.seq = cf->cookie + 1 + reply_len(cf->reply) + 1,
+			.ack = seq + pk->payload_len + 1,
+			.window = bpf_htons(RAUTA_SYNACK_WINDOW),
+			.flags = TCP_ACK,
+		};
+		__builtin_memcpy(mac_src, pk->eth->h_source, ETH_ALEN);
+		__builtin_memcpy(mac_dst, pk->eth->h_dest, ETH_ALEN);
+		count(RAUTA_M_CLOSED);
+		forget_flow(ck, cf);
+		return emit_segment(ctx, pk->l3_off, &s, mac_src, mac_dst, 0, 0, 0);
+	}
+	if (pk->payload_len > 0 && seq == cf->client_isn + 1)
+		return send_reply(ctx, pk, cf->reply, cf->cookie); /* our answer was lost */
+	return XDP_DROP;
+}
+
+/* A client segment to a listener with no flow standing: the handshake, or a connection's first segment. */
+static __always_inline int new_connection(struct xdp_md *ctx, struct pkt *pk, const struct flow_key *ck, __u8 fl)
+{
+	if ((fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN)
+		return syn_cookie_reply(ctx, pk);
+	if (fl & TCP_RST)
+		return drop(RAUTA_M_DROP_CLIENT_RST);
+	if (!(fl & TCP_ACK) || (fl & TCP_SYN) || bpf_tcp_raw_check_syncookie_ipv4(pk->ip, pk->tcp) != 0) {
+		count(RAUTA_M_NO_FLOW_RST);
+		return reset_client(ctx, pk);
+	}
+	if (pk->payload_len == 0) {
+		if (fl & TCP_FIN) { /* closed before sending anything: there is nothing to keep */
+			count(RAUTA_M_NO_FLOW_RST);
+			return reset_client(ctx, pk);
+		}
+		return drop(RAUTA_M_HANDSHAKE_ACK);
+	}
+	return first_segment(ctx, pk, ck);
+}
+
+/* client_flow: the flow is gone; handle the segment as one with no flow. */
+#define AS_NEW_CONNECTION (-1)
+
+/* A client segment of a flow (cf: its client side) that the fast path did not take. */
+static __always_inline int client_flow(struct xdp_md *ctx, struct pkt *pk, const struct flow_key *ck, struct flow_value *cf, __u8 fl)
+{
+	if ((fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN) {
+		__sync_fetch_and_or(&cf->flags, RAUTA_FLOW_F_NEW_SYN);
+		return syn_cookie_reply(ctx, pk);
+	}
+	if (flow_gone(pk, cf)) {
+		forget_flow(ck, cf);
+		return AS_NEW_CONNECTION;
+	}
+	if (cf->state == RAUTA_FLOW_ESTABLISHED)
+		return to_backend(pk, ck, cf, fl);
+	if (cf->state == RAUTA_FLOW_REPLIED)
+		return replied_segment(ctx, pk, ck, cf);
+	/* SYN_SENT: the backend has not answered yet */
+	if (fl & TCP_RST) {
+		count(RAUTA_M_RESET);
+		forget_flow(ck, cf);
+		return drop(RAUTA_M_HANDSHAKE_WAIT);
+	}
+	if (pk->payload_len > 0 && bpf_ntohl(pk->tcp->seq) == cf->client_isn + 1) {
+		count(RAUTA_M_FLOW_HIT); /* the first segment again: same SYN, same backend */
+		return backend_syn(ctx, pk, cf);
+	}
+	return drop(RAUTA_M_HANDSHAKE_WAIT);
+}
+
+/* A backend segment of a flow (bf: its backend side) that the fast path did not take. */
+static __always_inline int backend_flow(struct xdp_md *ctx, struct pkt *pk, const struct flow_key *bk, struct flow_value *bf, __u8 fl)
+{
+	struct flow_key ck = client_key_of(bk, bf);
+	struct flow_value *cf = bpf_map_lookup_elem(&flow_cache, &ck);
+
+	if (!cf || cf->side != RAUTA_SIDE_CLIENT || cf->peer_ip != bk->src_ip || cf->peer_port != bk->src_port) {
+		bpf_map_delete_elem(&flow_cache, bk);
+		return drop(RAUTA_M_NO_FLOW_BACKEND);
+	}
+	if (cf->state == RAUTA_FLOW_SYN_SENT) {
+		if ((fl & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK))
+			return pass(RAUTA_M_PASS_BACKEND_SYNACK);
+		if (fl & TCP_RST) {
+			__u8 mac_dst[ETH_ALEN], mac_src[ETH_ALEN];
+			struct seg s = {
+				.saddr = ck.dst_ip,
+				.daddr = ck.src_ip,
+				.sport = ck.dst_port,
+				.dport = ck.src_port,
+				.seq = cf->cookie + 1,
+				.flags = TCP_RST,
+			};
+			__builtin_memcpy(mac_dst, bf->peer_mac, ETH_ALEN);
+			__builtin_memcpy(mac_src, pk->eth->h_dest, ETH_ALEN);
+			count(RAUTA_M_BACKEND_REFUSED);
+			forget_flow(&ck, cf);
+			return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
+		}
+		return drop(RAUTA_M_HANDSHAKE_WAIT);
+	}
+	if (cf->state != RAUTA_FLOW_ESTABLISHED || bf->state != RAUTA_FLOW_ESTABLISHED) {
+		bpf_map_delete_elem(&flow_cache, bk);
+		return drop(RAUTA_M_NO_FLOW_BACKEND);
+	}
+	if (fl & TCP_SYN)
+		return drop(RAUTA_M_DROP_BACKEND_SYN);
+
+	/* the backend's sequence numbers in the client's space */
+	int closed = close_step(cf, fl, bpf_ntohl(pk->tcp->seq) - bf->seq_delta, bpf_ntohl(pk->tcp->ack_seq),
+				pk->payload_len, 0, bk, bf);
+
+	translate(pk, bf);
+	if (fl & TCP_RST) {
+		count(RAUTA_M_RESET);
+		forget_flow(&ck, cf);
+	} else if (closed) {
+		count(RAUTA_M_CLOSED);
+		forget_flow(&ck, cf);
+	}
+	return XDP_TX;
+}
+
 SEC("xdp")
 int rauta_xdp(struct xdp_md *ctx)
 {
@@ -45,118 +691,149 @@ int rauta_xdp(struct xdp_md *ctx)
 	if (reason)
 		return pass(reason);
 
-	struct listener_key lk = {
-		.addr = pk.ip->daddr,
-		.port = pk.tcp->dest,
-	};
-	if (!bpf_map_lookup_elem(&listeners, &lk))
-		return pass(RAUTA_M_PASS_NOT_LISTENER);
-
-	if (pk.payload_len == 0)
-		return pass(RAUTA_M_PASS_NO_PAYLOAD);
-	if (pk.payload_len < RAUTA_MIN_REQUEST || (void *)(pk.payload + 8) > data_end)
-		return pass(RAUTA_M_PASS_BAD_REQUEST);
-
-	__u64 first = load_u64(pk.payload);
-	__u32 mlen = method_len(first);
-
-	barrier_var(mlen); /* keep clang from folding it per method: one range for the verifier */
-	__u32 method = parse_method(first);
-
-	if (method == RAUTA_METHOD_INVALID)
-		return pass(RAUTA_M_PASS_BAD_REQUEST);
-
-	struct route_key rk = { .method = method };
-
-	reason = scan_target(pk.payload + mlen, pk.payload_len - mlen, data_end, &rk.path_hash);
-	if (reason)
-		return pass(reason);
-
-	struct backend_list *bl = bpf_map_lookup_elem(&routes, &rk);
-
-	if (!bl)
-		return pass(RAUTA_M_PASS_NO_ROUTE);
-	__u32 nb = bl->count;
-	__u32 gen = bl->gen;
-
-	if (nb == 0 || nb > RAUTA_MAX_BACKENDS)
-		return pass(RAUTA_M_PASS_NO_TABLE);
-
-	struct flow_key fk = {
+	__u8 fl = tcp_flags(pk.tcp);
+	struct flow_key key = {
 		.src_ip = pk.ip->saddr,
 		.dst_ip = pk.ip->daddr,
 		.src_port = pk.tcp->source,
 		.dst_port = pk.tcp->dest,
 		.proto = IPPROTO_TCP,
 	};
-	struct flow_value *fv = bpf_map_lookup_elem(&flow_cache, &fk);
-	__u32 idx;
-	int hit = 0;
+	struct flow_value *fv = bpf_map_lookup_elem(&flow_cache, &key);
 
-	/* A cached index must still name a live slot: a route removed and re-added
-	 * starts again at gen 1, and its old flows may point at what is now a hole. */
-	if (fv && fv->route.method == rk.method && fv->route.path_hash == rk.path_hash &&
-	    fv->gen == gen && fv->backend_idx < nb &&
-	    bl->backends[fv->backend_idx & (RAUTA_MAX_BACKENDS - 1)].weight != 0) {
-		idx = fv->backend_idx;
-		hit = 1;
-		count(RAUTA_M_FLOW_HIT);
+	if (fv) {
+		/* The fast path: an established flow, nothing closing, no SYN/FIN/RST. */
+		if (fv->flags == 0 && fv->state == RAUTA_FLOW_ESTABLISHED && !(fl & (TCP_SYN | TCP_FIN | TCP_RST))) {
+			if (fv->side == RAUTA_SIDE_CLIENT)
+				check_keepalive(ctx, &pk, fv);
+			return translate(&pk, fv);
+		}
+		if (fv->side != RAUTA_SIDE_CLIENT)
+			return backend_flow(ctx, &pk, &key, fv, fl);
+		int verdict = client_flow(ctx, &pk, &key, fv, fl);
+
+		if (verdict != AS_NEW_CONNECTION)
+			return verdict;
 	} else {
-		struct maglev_key mk = { .route = rk, .gen = gen };
-		struct maglev_table *t;
-		__u32 slot;
-
-		count(RAUTA_M_FLOW_MISS);
-		t = bpf_map_lookup_elem(&maglev_tables, &mk);
-		if (!t)
-			return pass(RAUTA_M_PASS_NO_TABLE);
-		slot = flow_hash(&fk) % RAUTA_MAGLEV_SIZE;
-		barrier_var(slot);
-		if (slot >= RAUTA_MAGLEV_SIZE)
-			return pass(RAUTA_M_PASS_NO_TABLE);
-		idx = t->slots[slot];
-		if (idx >= nb || bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)].weight == 0)
-			return pass(RAUTA_M_PASS_NO_TABLE); /* the table and the list disagree */
+		struct listener_key lk = {
+			.addr = pk.ip->daddr,
+			.port = pk.tcp->dest,
+		};
+		if (!bpf_map_lookup_elem(&listeners, &lk))
+			return pass(RAUTA_M_PASS_NOT_LISTENER);
 	}
-
-	struct backend *be = &bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)];
-	__u32 be_ip = be->ip;
-	__u16 be_port = be->port;
-	struct nexthop *nh = bpf_map_lookup_elem(&nexthops, &be_ip);
-
-	if (!nh)
-		return pass(RAUTA_M_PASS_NO_NEXTHOP);
-
-	if (!hit) {
-		struct flow_value nv = { .route = rk, .gen = gen, .backend_idx = idx };
-
-		bpf_map_update_elem(&flow_cache, &fk, &nv, BPF_ANY);
-	}
-
-	/* All checks done: rewrite. */
-	__u32 old_daddr = pk.ip->daddr;
-	__u16 old_dport = pk.tcp->dest;
-
-	__builtin_memcpy(pk.eth->h_source, pk.eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(pk.eth->h_dest, nh->mac, ETH_ALEN);
-	pk.ip->daddr = be_ip;
-	pk.ip->check = csum_replace4(pk.ip->check, old_daddr, be_ip);
-	/* TCP checksum covers the pseudo-header dst IP and the port. */
-	__u16 tcheck = csum_replace4(pk.tcp->check, old_daddr, be_ip);
-
-	pk.tcp->check = csum_replace2(tcheck, old_dport, be_port);
-	pk.tcp->dest = be_port;
-
-	count(RAUTA_M_ROUTED);
-	return XDP_TX;
+	return new_connection(ctx, &pk, &key, fl);
 }
 
 /*
- * BTF anchors: nothing reads these. They put enum rauta_metric and enum
- * rauta_method into the object's BTF so test/layout.test.ts can check the TS
- * mirrors; the section is not .data/.rodata/.bss, so libbpf creates no map for it.
+ * TC ingress, same device: a backend's SYN-ACK for a flow in SYN_SENT becomes
+ * the ACK that completes the backend handshake, carrying the saved request,
+ * and goes back out. (XDP cannot grow a small frame by a request's size.)
+ * Everything else continues untouched.
+ */
+struct tc_frame {
+	__u8 pad[2]; /* so the IPv4 header is 4-byte aligned after the 14-byte Ethernet header */
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct tcphdr tcp;
+} __attribute__((aligned(4)));
+
+SEC("tc")
+int rauta_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct pkt pk = {};
+
+	if (parse_headers(data, data_end, &pk))
+		return TC_ACT_OK;
+	if ((tcp_flags(pk.tcp) & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != (TCP_SYN | TCP_ACK))
+		return TC_ACT_OK;
+	if (pk.l3_off != sizeof(struct ethhdr))
+		return TC_ACT_OK; /* VLAN-tagged in the frame: not ours to rebuild */
+
+	struct flow_key bk = {
+		.src_ip = pk.ip->saddr,
+		.dst_ip = pk.ip->daddr,
+		.src_port = pk.tcp->source,
+		.dst_port = pk.tcp->dest,
+		.proto = IPPROTO_TCP,
+	};
+	struct flow_value *bf = bpf_map_lookup_elem(&flow_cache, &bk);
+
+	if (!bf || bf->side != RAUTA_SIDE_BACKEND || bf->state != RAUTA_FLOW_SYN_SENT)
+		return TC_ACT_OK;
+	struct flow_key ck = client_key_of(&bk, bf);
+	struct flow_value *cf = bpf_map_lookup_elem(&flow_cache, &ck);
+
+	if (!cf || cf->state != RAUTA_FLOW_SYN_SENT || bpf_ntohl(pk.tcp->ack_seq) != cf->client_isn + 1)
+		return TC_ACT_OK;
+
+	__u32 backend_isn = bpf_ntohl(pk.tcp->seq);
+	struct saved_request *req = bpf_map_lookup_elem(&requests, &ck);
+	__u32 len = req ? req->len : 0;
+	__u32 payload_sum = req ? req->csum : 0;
+
+	if (len > RAUTA_MAX_REQUEST)
+		len = 0; /* cannot be: XDP saves at most that */
+
+	/* A lost request (evicted) still completes the handshake: the client's
+	 * retransmission then travels as an established segment. */
+	struct tc_frame f = {};
+
+	__builtin_memcpy(f.eth.h_dest, pk.eth->h_source, ETH_ALEN);
+	__builtin_memcpy(f.eth.h_source, pk.eth->h_dest, ETH_ALEN);
+	f.eth.h_proto = bpf_htons(ETH_P_IP);
+	f.ip.version = 4;
+	f.ip.ihl = 5;
+	f.ip.tot_len = bpf_htons(40 + len);
+	f.ip.frag_off = bpf_htons(0x4000);
+	f.ip.ttl = 64;
+	f.ip.protocol = IPPROTO_TCP;
+	f.ip.saddr = ck.src_ip;
+	f.ip.daddr = bk.src_ip;
+	f.ip.check = ~csum_fold16(bpf_csum_diff(0, 0, (__be32 *)&f.ip, sizeof(f.ip), 0));
+	f.tcp.source = ck.src_port;
+	f.tcp.dest = bk.src_port;
+	f.tcp.seq = bpf_htonl(cf->client_isn + 1);
+	f.tcp.ack_seq = bpf_htonl(backend_isn + 1);
+	((__u8 *)&f.tcp)[12] = 5 << 4;
+	((__u8 *)&f.tcp)[13] = len ? (TCP_ACK | TCP_PSH) : TCP_ACK;
+	f.tcp.window = req ? req->window : bpf_htons(RAUTA_SYNACK_WINDOW);
+	__u64 sum = pseudo_sum(ck.src_ip, bk.src_ip, 20 + len) + payload_sum;
+
+	f.tcp.check = ~csum_fold16(bpf_csum_diff(0, 0, (__be32 *)&f.tcp, sizeof(f.tcp), sum));
+
+	if (bpf_skb_change_tail(skb, sizeof(struct ethhdr) + 40 + len, 0))
+		return TC_ACT_SHOT;
+	if (bpf_skb_store_bytes(skb, 0, &f.eth, sizeof(struct ethhdr) + 40, 0))
+		return TC_ACT_SHOT;
+	if (len > 0 && req && bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + 40, req->data, len, 0))
+		return TC_ACT_SHOT;
+	bpf_map_delete_elem(&requests, &ck);
+	/* seq_delta before state: XDP reads state first */
+	__u32 delta = backend_isn - cf->cookie;
+	__u64 now = bpf_ktime_get_ns();
+
+	cf->seq_delta = delta;
+	bf->seq_delta = delta;
+	cf->changed_ns = now;
+	bf->changed_ns = now;
+	cf->state = RAUTA_FLOW_ESTABLISHED;
+	bf->state = RAUTA_FLOW_ESTABLISHED;
+	count(RAUTA_M_BACKEND_ACK);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+/*
+ * BTF anchors: nothing reads these. They put the enums into the object's BTF
+ * so test/layout.test.ts can check the TS mirrors; the section is not
+ * .data/.rodata/.bss, so libbpf creates no map for it.
  */
 const enum rauta_metric rauta_btf_metric SEC(".rauta_btf") = RAUTA_M_COUNT;
 const enum rauta_method rauta_btf_method SEC(".rauta_btf") = RAUTA_METHOD_OPTIONS;
+const enum rauta_flow_state rauta_btf_flow_state SEC(".rauta_btf") = RAUTA_FLOW_ESTABLISHED;
+const enum rauta_flow_side rauta_btf_flow_side SEC(".rauta_btf") = RAUTA_SIDE_CLIENT;
+const enum rauta_reply rauta_btf_reply SEC(".rauta_btf") = RAUTA_REPLY_NONE;
 
 char LICENSE[] SEC("license") = "GPL";

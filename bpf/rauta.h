@@ -31,13 +31,30 @@
 #define RAUTA_MAX_TABLES (2 * RAUTA_MAX_ROUTES) /* room for new gens before old ones are deleted */
 #endif
 #ifndef RAUTA_MAX_FLOWS
-#define RAUTA_MAX_FLOWS 65536
+#define RAUTA_MAX_FLOWS 65536          /* connections; FLOW_CACHE holds two entries each */
 #endif
 #ifndef RAUTA_MAX_LISTENERS
 #define RAUTA_MAX_LISTENERS 256
 #endif
 #ifndef RAUTA_MAX_NEXTHOPS
 #define RAUTA_MAX_NEXTHOPS 4096
+#endif
+#ifndef RAUTA_MSS
+#define RAUTA_MSS 1460                 /* MSS advertised to clients and in the SYN to a backend */
+#endif
+#ifndef RAUTA_MAX_REQUEST
+#define RAUTA_MAX_REQUEST RAUTA_MSS    /* longest first segment carried to a backend (saved per flow) */
+#endif
+#define RAUTA_REQUEST_BUF 1536         /* saved_request.data: RAUTA_MAX_REQUEST rounded up to 3 x 512 (checksum chunks) */
+_Static_assert(RAUTA_MAX_REQUEST + 3 <= RAUTA_REQUEST_BUF, "saved_request.data holds the longest request and its zero padding");
+#ifndef RAUTA_MAX_HANDSHAKES
+#define RAUTA_MAX_HANDSHAKES 8192      /* connections waiting for their backend's SYN-ACK (saved requests) */
+#endif
+#ifndef RAUTA_HALF_OPEN_NS
+#define RAUTA_HALF_OPEN_NS (10ULL * 1000000000ULL) /* a SYN_SENT or REPLIED flow older than this is gone */
+#endif
+#ifndef RAUTA_SYNACK_WINDOW
+#define RAUTA_SYNACK_WINDOW (2 * RAUTA_MSS) /* Linux sends at most half the window per segment: 2 x MSS lets one full segment through */
 #endif
 
 /* ---- HTTP methods as stored in route_key.method (0 is invalid) ---- */
@@ -52,24 +69,80 @@ enum rauta_method {
 	RAUTA_METHOD_OPTIONS = 7,
 };
 
-/* ---- METRICS slots: stable numbers, mirrored by one TS enum (checked by a test) ---- */
+/* ---- METRICS slots: stable numbers, mirrored by one TS enum (checked by a test) ----
+ * Every packet the XDP program sees counts TOTAL and exactly one outcome slot
+ * (1 .. RAUTA_M_FIRST_EVENT - 1). The event slots after them count what happened to
+ * connections (the TC program's step included) on top of a packet's outcome. */
 enum rauta_metric {
-	RAUTA_M_TOTAL = 0,              /* every packet the program saw */
-	RAUTA_M_ROUTED = 1,             /* XDP_TX to a backend */
-	RAUTA_M_FLOW_HIT = 2,           /* backend taken from FLOW_CACHE */
-	RAUTA_M_FLOW_MISS = 3,          /* backend picked from the Maglev table */
-	RAUTA_M_PASS_NOT_IPV4 = 4,      /* not IPv4 (incl. short Ethernet, >1 VLAN tag) */
-	RAUTA_M_PASS_BAD_IPV4 = 5,      /* IHL out of 5..15 or truncated IPv4 header */
-	RAUTA_M_PASS_FRAGMENT = 6,      /* IPv4 fragment */
-	RAUTA_M_PASS_NOT_TCP = 7,       /* IPv4 but not TCP */
-	RAUTA_M_PASS_BAD_TCP = 8,       /* data offset out of 5..15 or truncated TCP header */
-	RAUTA_M_PASS_NOT_LISTENER = 9,  /* dst VIP:port not in LISTENERS */
-	RAUTA_M_PASS_NO_PAYLOAD = 10,   /* no TCP payload (SYN, pure ACK, FIN) */
-	RAUTA_M_PASS_BAD_REQUEST = 11,  /* payload is not a request line we serve (truncated, malformed, too long) */
-	RAUTA_M_PASS_NO_ROUTE = 12,     /* {method, path} not in ROUTES */
-	RAUTA_M_PASS_NO_TABLE = 13,     /* route present but its Maglev table (route, gen) missing or empty */
-	RAUTA_M_PASS_NO_NEXTHOP = 14,   /* chosen backend has no NEXTHOPS entry */
-	RAUTA_M_COUNT = 15,
+	RAUTA_M_TOTAL = 0,               /* every packet the XDP program saw */
+	/* outcomes: passed to the kernel untouched */
+	RAUTA_M_PASS_NOT_IPV4 = 1,       /* not IPv4 (incl. short Ethernet, >1 VLAN tag) */
+	RAUTA_M_PASS_BAD_IPV4 = 2,       /* IHL out of 5..15 or truncated IPv4 header */
+	RAUTA_M_PASS_FRAGMENT = 3,       /* IPv4 fragment */
+	RAUTA_M_PASS_NOT_TCP = 4,        /* IPv4 but not TCP */
+	RAUTA_M_PASS_BAD_TCP = 5,        /* data offset out of 5..15 or truncated TCP header */
+	RAUTA_M_PASS_NOT_LISTENER = 6,   /* neither part of a flow nor to a listener */
+	RAUTA_M_PASS_BACKEND_SYNACK = 7, /* a backend's SYN-ACK: the TC program sends it the saved request */
+	/* outcomes: the handshake with the client (no state is kept) */
+	RAUTA_M_SYN_COOKIE = 8,          /* SYN answered with a SYN-ACK whose ISN is a SYN cookie */
+	RAUTA_M_HANDSHAKE_ACK = 9,       /* the handshake's bare ACK (valid cookie): dropped */
+	RAUTA_M_NO_FLOW_RST = 10,        /* client segment with no flow and no valid cookie (an evicted or expired flow, a stray): RST */
+	RAUTA_M_DROP_CLIENT_RST = 11,    /* client RST with no flow: nothing to clean, dropped */
+	/* outcomes: the first data segment */
+	RAUTA_M_ROUTED = 12,             /* connection bound to a backend: request saved, SYN sent to the backend */
+	RAUTA_M_FLOW_HIT = 13,           /* first segment retransmitted: the same SYN re-sent to the same backend */
+	RAUTA_M_REPLY_BAD_REQUEST = 14,  /* not a request line we serve (non-HTTP, malformed, too long): RST */
+	RAUTA_M_REPLY_NO_ROUTE = 15,     /* {method, path} not in ROUTES: 404 built in place */
+	RAUTA_M_REPLY_NO_TABLE = 16,     /* route without backends or a Maglev table for its gen: 503 */
+	RAUTA_M_REPLY_NO_NEXTHOP = 17,   /* chosen backend has no NEXTHOPS entry: 503 */
+	RAUTA_M_REPLY_TOO_LARGE = 18,    /* first segment longer than RAUTA_MAX_REQUEST: RST */
+	RAUTA_M_TUPLE_BUSY = 19,         /* the backend side's 4-tuple belongs to another live flow: RST */
+	RAUTA_M_HANDSHAKE_WAIT = 20,     /* client segment while the backend handshake is in flight: dropped */
+	RAUTA_M_REPLIED_SEGMENT = 21,    /* client segment on a flow answered in place (404/503): handled, no backend */
+	/* outcomes: spliced connections */
+	RAUTA_M_TO_BACKEND = 22,         /* client -> backend, translated */
+	RAUTA_M_TO_CLIENT = 23,          /* backend -> client, translated */
+	RAUTA_M_BACKEND_REFUSED = 24,    /* backend RST to our SYN: RST to the client */
+	RAUTA_M_NO_FLOW_BACKEND = 25,    /* backend segment whose client side is gone (evicted): dropped */
+	RAUTA_M_DROP_BACKEND_SYN = 26,   /* backend SYN for an established flow (a retransmitted SYN-ACK): dropped */
+	/* events */
+	RAUTA_M_BACKEND_ACK = 27,        /* (TC) backend SYN-ACK turned into ACK + the saved request */
+	RAUTA_M_CLOSED = 28,             /* flow removed: both FINs acknowledged (or the client's FIN after an answer in place) */
+	RAUTA_M_RESET = 29,              /* flow removed on a RST from either side */
+	RAUTA_M_KEEPALIVE_OTHER_ROUTE = 30, /* a later request line on a connection matches another route (it stays on its backend) */
+	RAUTA_M_COUNT = 31,
+};
+#define RAUTA_M_FIRST_EVENT RAUTA_M_BACKEND_ACK
+
+/* ---- connection state (FLOW_CACHE values) ---- */
+enum rauta_flow_side {
+	RAUTA_SIDE_CLIENT = 1,      /* key: client -> VIP:port; holds the connection's state */
+	RAUTA_SIDE_BACKEND = 2,     /* key: backend -> client */
+};
+
+enum rauta_flow_state {
+	RAUTA_FLOW_SYN_SENT = 1,    /* backend SYN sent, request saved: waiting for the backend's SYN-ACK */
+	RAUTA_FLOW_ESTABLISHED = 2, /* spliced: segments translated both ways */
+	RAUTA_FLOW_REPLIED = 3,     /* answered in place (404/503) with a FIN: waiting for the client's FIN */
+};
+
+/* flow_value.flags, set with atomic OR (client and backend segments may run on two
+ * CPUs at once). The client side collects every bit; the backend side gets one
+ * too, so its segments also leave the fast path once the connection closes. A
+ * flow is removed by the segment that acknowledges the second FIN (both
+ * *_FIN_ACKED set), so the other side's last ACK, which may be in flight at the
+ * same time (a simultaneous close), still finds the flow. */
+#define RAUTA_FLOW_F_CLIENT_FIN 1u        /* client sent FIN: client_fin_end is valid */
+#define RAUTA_FLOW_F_BACKEND_FIN 2u       /* backend sent FIN: backend_fin_end is valid */
+#define RAUTA_FLOW_F_NEW_SYN 4u           /* a SYN arrived on this 4-tuple: a new connection may replace the flow */
+#define RAUTA_FLOW_F_CLIENT_FIN_ACKED 8u  /* the backend acknowledged the client's FIN */
+#define RAUTA_FLOW_F_BACKEND_FIN_ACKED 16u /* the client acknowledged the backend's FIN */
+
+/* Canned answers built in place for a first segment that cannot be routed. */
+enum rauta_reply {
+	RAUTA_REPLY_NONE = 0,
+	RAUTA_REPLY_404 = 1,        /* no route */
+	RAUTA_REPLY_503 = 2,        /* no backend available (no table, no nexthop) */
 };
 
 /* ---- map keys and values ---- */
@@ -106,7 +179,9 @@ struct maglev_table {
 	__u8 slots[RAUTA_MAGLEV_SIZE];
 };                        /* 4099 B */
 
-/* FLOW_CACHE key: the connection's 5-tuple as seen on the wire. */
+/* FLOW_CACHE key: a 4-tuple as one side sends it. Each connection has two
+ * entries: its client side (client -> VIP:port) and its backend side
+ * (backend -> client). */
 struct flow_key {
 	__u32 src_ip;     /* network order */
 	__u32 dst_ip;     /* network order */
@@ -116,12 +191,44 @@ struct flow_key {
 	__u8 pad[3];      /* always 0 */
 };                        /* 16 B */
 
-/* FLOW_CACHE value. Ignored when gen differs from the route's current gen. */
+/* FLOW_CACHE value. The first 24 bytes are what either side's fast path needs
+ * to translate a segment towards its peer: client side -> the backend (ack +=
+ * seq_delta), backend side -> the client (source = VIP:port, seq -= seq_delta).
+ * The rest is kept on the client side only (the connection's whole state); the
+ * backend side finds it by deriving the client's key (src = its dst, dst =
+ * peer_ip, ports alike). Sequence numbers are host order; the client's ISN is
+ * also the backend's, so only the other direction's numbers need the delta. */
 struct flow_value {
-	struct route_key route;
-	__u32 gen;
-	__u32 backend_idx;
-};                        /* 24 B */
+	__u8 side;                /* enum rauta_flow_side */
+	__u8 state;               /* enum rauta_flow_state */
+	__u8 reply;               /* enum rauta_reply (REPLIED flows) */
+	__u8 pad;                 /* always 0 */
+	__u32 flags;              /* RAUTA_FLOW_F_*; any bit set: every segment takes the full path */
+	__u32 seq_delta;          /* backend ISN - cookie; valid once ESTABLISHED */
+	__u32 peer_ip;            /* network order: the backend (client side), the VIP (backend side) */
+	__u16 peer_port;          /* network order: the backend's port, the VIP's port */
+	__u8 peer_mac[6];         /* destination MAC of translated segments: the backend's, the client's */
+	/* client side only */
+	struct route_key route;   /* the route the first request line matched */
+	__u32 gen;                /* that route's gen at the choice */
+	__u32 backend_idx;        /* index in the route's backends at the choice */
+	__u32 client_isn;         /* seq of the client's SYN */
+	__u32 cookie;             /* our ISN towards the client (the SYN cookie) */
+	__u32 client_fin_end;     /* seq after the client's FIN (client space) */
+	__u32 backend_fin_end;    /* seq after the backend's FIN (client space) */
+	__u8 client_mac[6];       /* the client's MAC (answers built in place) */
+	__u16 pad2;               /* always 0 */
+	__u64 changed_ns;         /* bpf_ktime_get_ns() at the last state change */
+};                        /* 80 B */
+
+/* REQUESTS value: the first segment's payload, sent to the backend after its SYN-ACK. */
+struct saved_request {
+	__u16 len;                /* payload bytes (1..RAUTA_MAX_REQUEST) */
+	__u16 csum;               /* one's complement sum of the payload, folded, not inverted */
+	__u16 window;             /* the client's window field (network order) */
+	__u16 pad;                /* always 0 */
+	__u8 data[RAUTA_REQUEST_BUF]; /* zero after len up to a multiple of 4 */
+};                        /* 1544 B */
 
 /* LISTENERS key: a VIP:port the program answers. Value: __u32 flags (0 today). */
 struct listener_key {

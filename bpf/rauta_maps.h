@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * rauta_maps.h: the maps of the Tier-1 XDP program. Layouts come from rauta.h.
+ * rauta_maps.h: the maps of the XDP and TC programs (one object, shared maps). Layouts come from rauta.h.
  * Maps are pinned by the TypeScript loader (src/dataplane/libbpf.ts) under one
  * directory per agent, not by LIBBPF_PIN_BY_NAME, so several agents can share a
  * machine and a restart reuses the maps.
@@ -28,13 +28,31 @@ struct {
 	__type(value, struct maglev_table);
 } maglev_tables SEC(".maps");
 
-/* FLOW_CACHE: connection 5-tuple -> backend it was sent to; LRU so old flows age out. */
+/* FLOW_CACHE: 4-tuple -> connection, two entries per connection (its client side
+ * and its backend side), so any established segment costs one lookup. LRU: an
+ * evicted live flow shows as NO_FLOW_RST / NO_FLOW_BACKEND. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, RAUTA_MAX_FLOWS);
+	__uint(max_entries, 2 * RAUTA_MAX_FLOWS);
 	__type(key, struct flow_key);
 	__type(value, struct flow_value);
 } flow_cache SEC(".maps");
+
+/* REQUESTS: client 4-tuple -> the first segment, until the backend's SYN-ACK (TC sends it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RAUTA_MAX_HANDSHAKES);
+	__type(key, struct flow_key);
+	__type(value, struct saved_request);
+} requests SEC(".maps");
+
+/* SCRATCH: one saved_request per CPU to build a REQUESTS value in (the stack holds 512 B). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct saved_request);
+} scratch SEC(".maps");
 
 /* METRICS: one per-CPU u64 counter per enum rauta_metric slot (lock-free increments). */
 struct {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * rauta_parse.h: packet parsing and checksum helpers for rauta.bpf.c.
- * Every helper only reads the packet; the program writes nothing until all
- * checks have passed, so a PASS leaves the frame byte-identical.
+ * rauta_parse.h: packet parsing for rauta.bpf.c. Every helper only reads the
+ * packet; the program writes nothing until it has decided, so a PASS leaves
+ * the frame byte-identical.
  */
 #ifndef RAUTA_PARSE_H
 #define RAUTA_PARSE_H
@@ -46,6 +46,7 @@
 
 /* The headers of a TCP/IPv4 frame, found by parse_headers. */
 struct pkt {
+	__u32 l3_off;         /* bytes before the IPv4 header: 14, or 18 with a VLAN tag */
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	struct tcphdr *tcp;
@@ -90,7 +91,10 @@ static __always_inline int parse_headers(void *data, void *data_end, struct pkt 
 	vlan = is_equal(eth->h_proto, bpf_htons(ETH_P_8021Q)) | is_equal(eth->h_proto, bpf_htons(ETH_P_8021AD));
 	__u32 l3_off = sizeof(struct ethhdr) + 4 * (__u32)vlan;
 
-	ptype = data + l3_off - 2; /* h_proto, or the tag's inner type after the TCI */
+	__u32 type_off = l3_off - 2; /* h_proto, or the tag's inner type after the TCI */
+
+	barrier_var(type_off); /* keep the -2 out of the pointer's fixed offset: the verifier refuses a negative one */
+	ptype = data + type_off;
 	if ((void *)(ptype + 1) > data_end)
 		return RAUTA_M_PASS_NOT_IPV4;
 	if (*ptype != bpf_htons(ETH_P_IP)) /* includes a second tag */
@@ -121,6 +125,7 @@ static __always_inline int parse_headers(void *data, void *data_end, struct pkt 
 	if (doff < 20 || tot_len < ihl + doff || (void *)tcp + doff > data_end)
 		return RAUTA_M_PASS_BAD_TCP;
 
+	pk->l3_off = l3_off;
 	pk->eth = eth;
 	pk->ip = ip;
 	pk->tcp = tcp;
@@ -157,7 +162,7 @@ static __always_inline __u32 method_len(__u64 w)
 
 /*
  * The request line after the method: "/path[?query] HTTP/1." Hashes the path
- * (FNV-1a 64, the query excluded) into *hash. Returns 0 or RAUTA_M_PASS_BAD_REQUEST.
+ * (FNV-1a 64, the query excluded) into *hash. Returns 0 or RAUTA_M_REPLY_BAD_REQUEST.
  * ONE bounded loop with a state flag: the verifier walks it once per byte
  * position instead of once per combination of nested loops.
  */
@@ -168,7 +173,7 @@ static __always_inline int scan_target(__u8 *target, __u32 remaining, void *data
 	int ok = 0;
 
 	if ((void *)(target + 1) > data_end || remaining < 1 || target[0] != '/')
-		return RAUTA_M_PASS_BAD_REQUEST;
+		return RAUTA_M_REPLY_BAD_REQUEST;
 
 	for (__u32 i = 0; i < RAUTA_SCAN_MAX; i++) {
 		__u8 *p = target + i;
@@ -199,7 +204,7 @@ static __always_inline int scan_target(__u8 *target, __u32 remaining, void *data
 		h *= FNV1A64_PRIME;
 	}
 	if (!ok)
-		return RAUTA_M_PASS_BAD_REQUEST;
+		return RAUTA_M_REPLY_BAD_REQUEST;
 	*hash = h;
 	return 0;
 }
@@ -216,40 +221,6 @@ static __always_inline __u32 flow_hash(const struct flow_key *fk)
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return (__u32)h;
-}
-
-/*
- * RFC 1624 incremental update, eqn. 3: HC' = ~(~HC + ~m + m'), over 16-bit
- * words as they sit in memory (one's complement sums do not care about byte order).
- */
-static __always_inline __u32 csum_add_word(__u32 sum, __u16 old, __u16 new)
-{
-	return sum + (__u16)~old + new;
-}
-
-static __always_inline __u16 csum_finish(__u32 sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
-}
-
-/* Replace a 32-bit field (as two memory words) in a checksum. */
-static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
-{
-	__u32 sum = (__u16)~check;
-
-	sum = csum_add_word(sum, (__u16)from, (__u16)to);
-	sum = csum_add_word(sum, (__u16)(from >> 16), (__u16)(to >> 16));
-	return csum_finish(sum);
-}
-
-static __always_inline __u16 csum_replace2(__u16 check, __u16 from, __u16 to)
-{
-	__u32 sum = (__u16)~check;
-
-	sum = csum_add_word(sum, from, to);
-	return csum_finish(sum);
 }
 
 #endif /* RAUTA_PARSE_H */

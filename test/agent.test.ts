@@ -46,7 +46,7 @@ test('commits apply; a rejected commit changes nothing and shows with file:line;
   assert.equal(s.appliedCommit, commitSha(1));
   assert.equal(s.lag, 0);
   assertMapsHold(prog, [r1, r2], 'after start');
-  assert.deepEqual(probe(prog, 'GET', '/api'), { verdict: 'TX', dstIp: '10.1.0.1', dstPort: 8080, dstMac: macFor('10.1.0.1') });
+  assert.deepEqual(probe(prog, 'GET', '/api'), { outcome: 'routed', dstIp: '10.1.0.1', dstPort: 8080, dstMac: macFor('10.1.0.1') });
 
   await h.append(commitEvents(2, { upsert: [r1b, r3] }));
   s = await agent.reconcile();
@@ -73,7 +73,7 @@ test('commits apply; a rejected commit changes nothing and shows with file:line;
   s = await agent.reconcile();
   assert.equal(s.appliedCommit, commitSha(4), 'a later good commit applies');
   assertMapsHold(prog, [r1b, r2], 'after commit 4');
-  assert.equal(probe(prog, 'GET', '/new').verdict, 'PASS', 'the removed route passes');
+  assert.equal(probe(prog, 'GET', '/new').outcome, 'HTTP 404', 'the removed route is answered 404');
   assert.deepEqual(applied, ['start:01:8', 'commit:02:8', 'commit:04:3'], 'one transaction per changing commit');
   assert.equal(s.applies, 3);
   assert.ok(s.lastPlan && s.lastPlan.ops === 3 && s.lastPlan.summary.routesRemoved === 1 && s.lastPlan.summary.nexthopsDeleted === 1, `lastPlan summary: ${JSON.stringify(s.lastPlan)}`);
@@ -220,7 +220,7 @@ test('run() checks for drift on its own schedule and repairs it', async (t) => {
   const [ev] = await drift;
   assert.equal(ev.repairs, 1, `one drift: ${ev.details.join('; ')}`);
   assert.deepEqual(ev.details, ['listeners missing: 1']);
-  assert.equal(probe(prog, 'GET', '/api').verdict, 'TX', 'the listener is back');
+  assert.equal(probe(prog, 'GET', '/api').outcome, 'routed', 'the listener is back');
   // and a commit arriving meanwhile is applied by the same loop
   const applied = once(agent, 'applied');
   await h.append(commitEvents(2, { upsert: [r3] }));

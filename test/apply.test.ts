@@ -76,13 +76,13 @@ test('a fault at every write of a plan rolls back to byte-identical maps and nam
   assert.equal(res.ops, n);
   assert.equal(planChanges(readApplied(prog.typed, { tableValues: true }).applied, after, { verifyTables: true }).ops.length, 0, 'the maps hold the desired state');
   const p = probe(prog, 'GET', '/new');
-  assert.deepEqual(p, { verdict: 'TX', dstIp: '10.2.0.9', dstPort: 8081, dstMac: macFor('10.2.0.9') }, 'GET /new routes to its one backend');
+  assert.deepEqual(p, { outcome: 'routed', dstIp: '10.2.0.9', dstPort: 8081, dstMac: macFor('10.2.0.9') }, 'GET /new routes to its one backend');
   const a = probe(prog, 'GET', '/a');
-  assert.equal(a.verdict, 'TX');
+  assert.equal(a.outcome, 'routed');
   assert.ok(['10.1.0.1', '10.1.0.8'].includes(a.dstIp), `GET /a goes to one of its desired backends, got ${a.dstIp}`);
-  assert.equal(probe(prog, 'GET', '/d').verdict, 'PASS', 'the removed route no longer routes');
-  assert.equal(probe(prog, 'GET', '/new', { dstPort: 8443 }).verdict, 'PASS', 'the removed listener no longer answers');
-  assert.equal(probe(prog, 'GET', '/new', { dstPort: 8080 }).verdict, 'TX', 'the added listener answers');
+  assert.equal(probe(prog, 'GET', '/d').outcome, 'HTTP 404', 'the removed route no longer routes: 404');
+  assert.equal(probe(prog, 'GET', '/new', { dstPort: 8443 }).outcome, 'PASS', 'the removed listener no longer answers: its packets go to the kernel');
+  assert.equal(probe(prog, 'GET', '/new', { dstPort: 8080 }).outcome, 'routed', 'the added listener answers');
 });
 
 test('a failed inverse is reported loudly; reading back and replanning converges', (t) => {

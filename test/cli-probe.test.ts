@@ -1,6 +1,7 @@
 // `rauta probe` through the real CLI against a real program pinned in a unique
-// dir: routed verdicts with the backend and MAC, pass reasons from the METRICS
-// delta, and --at an older revision built in a scratch pin dir that is gone
+// dir: a connection opened through the program (SYN, cookie, request), routed
+// with the backend and MAC, answers built in place with their reason from the
+// METRICS delta, and --at an older revision built in a scratch pin dir that is gone
 // afterwards, leaving the live maps as they were.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,13 +38,13 @@ async function inProcess(method: string, path: string, opts: ProbeCliOptions): P
   let out = '';
   const code = await runProbe(method, path, { ...opts, json: true }, (s) => (out += s));
   const r = JSON.parse(out) as ProbeResult;
-  assert.equal(code, r.verdict === 'TX' ? 0 : 1, 'exit 0 when routed, 1 when passed');
+  assert.equal(code, r.result === 'routed' ? 0 : 1, 'exit 0 when routed, 1 otherwise');
   return r;
 }
 
 const scratchDirs = () => readdirSync('/sys/fs/bpf').filter((d) => d.startsWith('rauta-probe-')).sort();
 
-test('probe: routed to the backend, pass reasons, and --at an older revision', async (t) => {
+test('probe: routed to the backend, answers in place with their reason, and --at an older revision', async (t) => {
   const tmp = tempDir('probe');
   t.after(tmp.cleanup);
   const repo = TestRepo.init(tmp.dir);
@@ -75,35 +76,36 @@ test('probe: routed to the backend, pass reasons, and --at an older revision', a
   const users = await rauta('probe', 'GET', '/api/users', ...pin, '--json');
   assert.equal(users.code, 0, `a routed probe exits 0; stderr:\n${users.stderr}`);
   const u = parse(users);
-  assert.equal(u.verdict, 'TX');
+  assert.equal(u.result, 'routed');
   assert.equal(u.backend, '10.1.1.2:8080');
   assert.equal(u.mac, macFor('10.1.1.2'));
   assert.equal(u.backendIndex, 0);
   assert.equal(u.request.listener, '10.0.0.10:80', 'default listener: the first of the applied state');
-  assert.deepEqual(u.counters, { TOTAL: 1, ROUTED: 1, [u.flow === 'hit' ? 'FLOW_HIT' : 'FLOW_MISS']: 1 });
+  assert.deepEqual(u.counters, { TOTAL: 2, SYN_COOKIE: 1, ROUTED: 1 }, 'two packets: the SYN answered with a cookie, the request routed');
+  assert.deepEqual([...prog.typed.flowCache.keys()], [], 'the probe removed its flow, both sides');
 
   // Different clients land on the cart route's backends by Maglev; each answer names a backend of the route.
   const seen = new Set<string>();
   for (const port of [41001, 41002, 41003, 41004, 41005, 41006]) {
     const c = await inProcess('POST', '/api/cart?x=1', { pinDir: prog.pinDir, client: `10.9.0.1:${port}`, listener: '10.0.0.10:8080' });
-    assert.equal(c.verdict, 'TX', JSON.stringify(c));
-    assert.equal(c.route?.backends[c.backendIndex!], c.backend, 'the backend index points at the backend the frame was rewritten to');
+    assert.equal(c.result, 'routed', JSON.stringify(c));
+    assert.equal(c.route?.backends[c.backendIndex!], c.backend, 'the backend index points at the backend the SYN went to');
     seen.add(c.backend!);
   }
   assert.ok(seen.size >= 2, `six clients over three equal backends should reach at least two; got ${[...seen]}`);
 
-  const cases: Array<[string, ProbeCliOptions, string]> = [
-    ['/api/users', { listener: '10.0.0.99:80' }, 'pass_not_listener'],
-    ['/lonely', {}, 'pass_no_nexthop'],
+  const cases: Array<[string, ProbeCliOptions, ProbeResult['result'], number | null, string]> = [
+    ['/api/users', { listener: '10.0.0.99:80' }, 'other', null, 'pass_not_listener'],
+    ['/lonely', {}, 'reply', 503, 'reply_no_nexthop'],
   ];
-  for (const [path, opts, reason] of cases) {
+  for (const [path, opts, result, status, reason] of cases) {
     const p = await inProcess('GET', path, { pinDir: prog.pinDir, ...opts });
-    assert.equal(p.verdict, 'PASS');
-    assert.equal(p.reason, reason, `GET ${path}: ${JSON.stringify(p)}`);
+    assert.deepEqual([p.result, p.status, p.reason], [result, status, reason], `GET ${path}: ${JSON.stringify(p)}`);
   }
   const missing = await rauta('probe', 'GET', '/missing', ...pin);
-  assert.equal(missing.code, 1, `a passed probe exits 1; stderr:\n${missing.stderr}`);
-  assert.match(missing.stdout, /passed to the kernel: pass_no_route \(no route for this method and path\)/);
+  assert.equal(missing.code, 1, `an unrouted probe exits 1; stderr:\n${missing.stderr}`);
+  assert.match(missing.stdout, /answered in place with 404 \(reply_no_route: no route for this method and path\)/);
+  assert.deepEqual([...prog.typed.flowCache.keys()], [], 'a probe answered in place leaves no flow either');
 
   // --at v1: where GET /api/users went at the first commit, without touching the live maps.
   const before = dumpPlanMaps(prog.typed);
@@ -117,7 +119,7 @@ test('probe: routed to the backend, pass reasons, and --at an older revision', a
   const cartAtV2 = parse(await rauta('probe', 'POST', '/api/cart', '--at', v2, '--repo', repo.dir, '--root', 'routes', ...pin, '--json'));
   assert.equal(cartAtV2.mac, macFor(cartAtV2.backend!.split(':')[0]!), "a backend the live node knows keeps its live NEXTHOPS MAC under --at");
   const cartAtV1 = await rauta('probe', 'POST', '/api/cart', '--at', `${v2}~1`, '--repo', repo.dir, '--root', 'routes', ...pin, '--json');
-  assert.equal(parse(cartAtV1).reason, 'pass_no_route', 'the cart route did not exist before v2');
+  assert.equal(parse(cartAtV1).reason, 'reply_no_route', 'the cart route did not exist before v2');
   assert.deepEqual(dumpPlanMaps(prog.typed), before, '--at leaves the live maps as they were');
   assert.deepEqual(scratchDirs(), dirsBefore, 'the scratch pin dir is removed');
   assert.equal(parse(await rauta('probe', 'GET', '/api/users', ...pin, '--json')).backend, '10.1.1.2:8080', 'live answer unchanged');

@@ -117,7 +117,30 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
   same('backend_list', backendListCodec, fc.record({ backends: fc.array(fc.record({ ip, port, weight: port }), { maxLength: 32 }), gen: u32 }));
   same('maglev_key', maglevKeyCodec, fc.record({ route: routeKey, gen: u32 }));
   same('flow_key', flowKeyCodec, fc.record({ srcIp: ip, dstIp: ip, srcPort: port, dstPort: port, proto: fc.nat(255) }));
-  same('flow_value', flowValueCodec, fc.record({ route: routeKey, gen: u32, backendIdx: u32 }));
+  const macText = mac.map((m) => m.mac);
+  same(
+    'flow_value',
+    flowValueCodec,
+    fc.record({
+      side: fc.nat(255),
+      state: fc.nat(255),
+      reply: fc.nat(255),
+      flags: u32,
+      seqDelta: u32,
+      peerIp: ip,
+      peerPort: port,
+      peerMac: macText,
+      route: routeKey,
+      gen: u32,
+      backendIdx: u32,
+      clientIsn: u32,
+      cookie: u32,
+      clientFinEnd: u32,
+      backendFinEnd: u32,
+      clientMac: macText,
+      changedNs: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    }),
+  );
   same('listener_key', listenerKeyCodec, fc.record({ addr: ip, port }));
   same('nexthops key', nexthopKeyCodec, ip);
   same('nexthop', nexthopCodec, mac);

@@ -1,27 +1,40 @@
-// The XDP data path under BPF_PROG_TEST_RUN: tables of {description, input frame,
-// expected verdict, expected output frame}, Katran style. Every PASS must leave the
-// frame byte-identical and count exactly one reason; a routed frame must be exactly
-// the expected rewrite with checksums that verify from scratch.
+// The data path under BPF_PROG_TEST_RUN: tables of {description, input frame,
+// expected verdict, expected output frame}, Katran style, over a connection's
+// whole life: the SYN answered with a SYN cookie, the handshake ACK dropped,
+// the first data segment routed into a SYN to the backend (or answered in
+// place: 404, 503, RST), the backend's SYN-ACK turned by the TC program into
+// ACK + the saved request, established segments translated both ways, and the
+// flow removed on close or reset. Every frame the program writes must be
+// exactly the expected one, with checksums that verify from scratch; every
+// packet counts TOTAL and exactly one outcome.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { needBpf } from './helpers/bpf-env.js';
-import { buildFrame, checksumsOk, DEFAULTS, hex, type FrameSpec } from './helpers/packet.js';
+import { buildFrame, checksumsOk, DEFAULTS, hex, parseFrame, type FrameSpec } from './helpers/packet.js';
 import { loadRauta, unpin, type RautaProgram } from '../src/dataplane/program.js';
-import { testRun, XDP } from '../src/dataplane/libbpf.js';
-import { routeKeyOf, RAUTA_MAGLEV_SIZE } from '../src/dataplane/codecs.js';
-import { METRIC_NAMES, PASS_REASONS, type MetricName } from '../src/dataplane/metrics.js';
-import type { BackendSlot, RouteKey } from '../src/dataplane/map-types.js';
+import { TC_ACT, testRun, XDP } from '../src/dataplane/libbpf.js';
+import { RAUTA_MAGLEV_SIZE, RAUTA_MAX_REQUEST, routeKeyOf } from '../src/dataplane/codecs.js';
+import { METRIC_NAMES, OUTCOMES, PASS_REASONS, type MetricName } from '../src/dataplane/metrics.js';
+import { FLOW_FLAGS, FlowSide, FlowState, type BackendSlot, type FlowKey, type RouteKey } from '../src/dataplane/map-types.js';
 import type { HttpMethod } from '../src/routes/route-model.js';
 
 const VIP = DEFAULTS.dstIp;
+const CLIENT = DEFAULTS.srcIp;
+const CLIENT_MAC = DEFAULTS.srcMac;
+const NODE_MAC = DEFAULTS.dstMac;
 const BACKENDS: BackendSlot[] = [
   { ip: '10.1.0.1', port: 8080, weight: 1 },
   { ip: '10.1.0.2', port: 9090, weight: 1 },
 ];
 const NH_MAC: Record<string, string> = { '10.1.0.1': '02:00:00:00:01:01', '10.1.0.2': '02:00:00:00:01:02' };
+const MSS = Uint8Array.from([2, 4, 0x05, 0xb4]);
+const SYNACK_WINDOW = 2920;
 const LONG_255 = '/' + 'a'.repeat(254);
 const LONG_256 = '/' + 'a'.repeat(255);
+const F = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
+const REPLY_404 = 'HTTP/1.1 404 Not Found\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno route\n';
+const REPLY_503 = 'HTTP/1.1 503 Service Unavailable\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nno backend\n';
 
 interface Fixture {
   prog: RautaProgram;
@@ -57,100 +70,176 @@ function request(method: string, target: string, version = 'HTTP/1.1'): string {
   return `${method} ${target} ${version}\r\nHost: example.test\r\n\r\n`;
 }
 
-/** The frame the program should emit when it routes `spec` to `be`. */
-function routed(spec: FrameSpec, be: BackendSlot): Buffer {
-  return buildFrame({ ...spec, srcMac: spec.dstMac ?? DEFAULTS.dstMac, dstMac: NH_MAC[be.ip], dstIp: be.ip, dstPort: be.port });
-}
-
 function delta(before: Record<MetricName, number>, after: Record<MetricName, number>): Partial<Record<MetricName, number>> {
   const d: Partial<Record<MetricName, number>> = {};
   for (const n of METRIC_NAMES) if (after[n] !== before[n]) d[n] = after[n] - before[n];
   return d;
 }
 
+const verdictName = (r: number) => (r === XDP.TX ? 'TX' : r === XDP.PASS ? 'PASS' : r === XDP.DROP ? 'DROP' : `retval ${r}`);
+
 interface Row {
   description: string;
   input: Buffer;
-  verdict: 'PASS' | 'TX';
-  /** Expected output; defaults to the input (a PASS must not touch the frame). */
+  verdict: 'PASS' | 'TX' | 'DROP';
+  /** Expected output; defaults to the input (PASS and DROP leave the frame alone). */
   output?: Buffer;
   /** Exact counter changes this one packet must cause. */
   counters: Partial<Record<MetricName, number>>;
 }
 
-function runRow(f: Fixture, row: Row): void {
+function runRow(f: Fixture, row: Row): Buffer {
   const before = f.prog.typed.readMetrics();
   const res = testRun(f.prog.progFd, row.input);
   const got = delta(before, f.prog.typed.readMetrics());
   const expected = row.output ?? row.input;
-  const verdict = res.retval === XDP.TX ? 'TX' : res.retval === XDP.PASS ? 'PASS' : `retval ${res.retval}`;
+  const verdict = verdictName(res.retval);
   const show = () =>
     `${row.description}\nverdict: expected ${row.verdict}, got ${verdict}\n` +
     `input:\n${hex(row.input)}\nexpected output:\n${hex(expected)}\nactual output:\n${hex(res.dataOut)}`;
   assert.equal(verdict, row.verdict, show());
   assert.ok(res.dataOut.equals(expected), `output bytes differ\n${show()}`);
   assert.deepEqual(got, row.counters, `counters for one packet: ${row.description}`);
-  if (row.verdict === 'TX') {
-    const ok = checksumsOk(res.dataOut);
-    assert.deepEqual(ok, { ip: true, tcp: true }, `checksums recomputed from scratch\n${show()}`);
-  }
+  const outcomes = OUTCOMES.filter((n) => (got[n] ?? 0) > 0);
+  assert.equal(outcomes.length, 1, `exactly one outcome per packet: ${row.description}: ${outcomes.join(', ')}`);
+  if (row.verdict === 'TX') assert.deepEqual(checksumsOk(res.dataOut), { ip: true, tcp: true }, `checksums recomputed from scratch\n${show()}`);
+  return res.dataOut;
 }
 
-const routedCounters = (flow: 'FLOW_HIT' | 'FLOW_MISS') => ({ TOTAL: 1, ROUTED: 1, [flow]: 1 });
+// ---- the client's side of a connection ----------------------------------
 
-test('routed requests: exact rewrite, checksums verify from scratch', (t) => {
+interface Conn {
+  spec: FrameSpec; // addresses, ports and MACs of the client's frames
+  isn: number;
+  cookie: number;
+}
+
+/** The program's answer to a SYN: its SYN-ACK, with the cookie it chose. */
+function synAckFor(spec: FrameSpec, isn: number, cookie: number): Buffer {
+  return buildFrame({
+    vlans: spec.vlans,
+    srcMac: spec.dstMac ?? NODE_MAC,
+    dstMac: spec.srcMac ?? CLIENT_MAC,
+    srcIp: spec.dstIp ?? VIP,
+    dstIp: spec.srcIp ?? CLIENT,
+    srcPort: spec.dstPort ?? 80,
+    dstPort: spec.srcPort ?? DEFAULTS.srcPort,
+    seq: cookie,
+    ack: isn + 1,
+    tcpFlags: F.SYN | F.ACK,
+    tcpOptions: MSS,
+    window: SYNACK_WINDOW,
+    ipId: 0,
+  });
+}
+
+/** SYN -> cookie SYN-ACK (checked byte for byte once its cookie is known). */
+function handshake(f: Fixture, spec: FrameSpec, isn = 1000): Conn {
+  const syn = buildFrame({ ...spec, seq: isn, ack: 0, tcpFlags: F.SYN, tcpOptions: MSS, payload: '' });
+  const res = testRun(f.prog.progFd, syn);
+  assert.equal(res.retval, XDP.TX, `the SYN is answered\n${hex(syn)}\n${hex(res.dataOut)}`);
+  const p = parseFrame(res.dataOut);
+  const cookie = res.dataOut.readUInt32BE(p.l4 + 4);
+  assert.ok(res.dataOut.equals(synAckFor(spec, isn, cookie)), `SYN-ACK bytes\nexpected:\n${hex(synAckFor(spec, isn, cookie))}\nactual:\n${hex(res.dataOut)}`);
+  return { spec, isn, cookie };
+}
+
+/** A segment from the client on an opened connection (seq and ack relative to the ISNs). */
+function clientSeg(c: Conn, payload: string | Uint8Array, opts: { seqOff?: number; ackOff?: number; flags?: number; extra?: FrameSpec } = {}): Buffer {
+  return buildFrame({ ...c.spec, seq: (c.isn + 1 + (opts.seqOff ?? 0)) >>> 0, ack: (c.cookie + 1 + (opts.ackOff ?? 0)) >>> 0, tcpFlags: opts.flags ?? F.PSH | F.ACK, payload, ...opts.extra });
+}
+
+/** The SYN the program sends the backend for a connection. */
+function backendSyn(c: Conn, be: BackendSlot): Buffer {
+  return buildFrame({
+    vlans: c.spec.vlans,
+    srcMac: c.spec.dstMac ?? NODE_MAC,
+    dstMac: NH_MAC[be.ip],
+    srcIp: c.spec.srcIp ?? CLIENT,
+    dstIp: be.ip,
+    srcPort: c.spec.srcPort ?? DEFAULTS.srcPort,
+    dstPort: be.port,
+    seq: c.isn,
+    ack: 0,
+    tcpFlags: F.SYN,
+    tcpOptions: MSS,
+    window: c.spec.window ?? 65535,
+    ipId: 0,
+  });
+}
+
+/** A segment the program sends the client itself (RST, a canned answer, an ACK). */
+function toClient(c: Conn, fields: { seq: number; ack: number; flags: number; payload?: string; window?: number }): Buffer {
+  return buildFrame({
+    vlans: c.spec.vlans,
+    srcMac: c.spec.dstMac ?? NODE_MAC,
+    dstMac: c.spec.srcMac ?? CLIENT_MAC,
+    srcIp: c.spec.dstIp ?? VIP,
+    dstIp: c.spec.srcIp ?? CLIENT,
+    srcPort: c.spec.dstPort ?? 80,
+    dstPort: c.spec.srcPort ?? DEFAULTS.srcPort,
+    seq: fields.seq >>> 0,
+    ack: fields.ack >>> 0,
+    tcpFlags: fields.flags,
+    window: fields.window ?? 0,
+    ipId: 0,
+    payload: fields.payload ?? '',
+  });
+}
+
+function flowKeyOf(c: Conn): FlowKey {
+  return { srcIp: c.spec.srcIp ?? CLIENT, dstIp: c.spec.dstIp ?? VIP, srcPort: c.spec.srcPort ?? DEFAULTS.srcPort, dstPort: c.spec.dstPort ?? 80, proto: 6 };
+}
+
+/** FLOW_CACHE entries by side, and saved requests. */
+function flowCount(f: Fixture): { flows: number; backendFlows: number; requests: number } {
+  const m = f.prog.typed;
+  const sides = [...m.flowCache.entries()].map(([, v]) => v.side);
+  return { flows: sides.filter((x) => x === FlowSide.CLIENT).length, backendFlows: sides.filter((x) => x === FlowSide.BACKEND).length, requests: [...m.requests.keys()].length };
+}
+
+const routedCounters = { TOTAL: 1, ROUTED: 1 };
+let nextPort = 20000;
+const port = () => nextPort++;
+
+// ---- the backend's side --------------------------------------------------
+
+const BACKEND_ISN = 0x70000000;
+
+/** A segment from the backend to the client of connection c (backend sequence space). */
+function backendSeg(c: Conn, be: BackendSlot, payload: string, opts: { seqOff?: number; ackOff?: number; flags?: number } = {}): Buffer {
+  return buildFrame({
+    srcMac: NH_MAC[be.ip],
+    dstMac: NODE_MAC,
+    srcIp: be.ip,
+    dstIp: c.spec.srcIp ?? CLIENT,
+    srcPort: be.port,
+    dstPort: c.spec.srcPort ?? DEFAULTS.srcPort,
+    seq: (BACKEND_ISN + 1 + (opts.seqOff ?? 0)) >>> 0,
+    ack: (c.isn + 1 + (opts.ackOff ?? 0)) >>> 0,
+    tcpFlags: opts.flags ?? F.PSH | F.ACK,
+    window: 4321,
+    payload,
+  });
+}
+
+/** Open a connection through to ESTABLISHED: handshake, first segment, backend SYN-ACK through TC. */
+function establish(f: Fixture, spec: FrameSpec, reqText: string, be: BackendSlot): Conn {
+  const c = handshake(f, spec);
+  runRow(f, { description: 'first segment', input: clientSeg(c, reqText), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
+  const synAck = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort ?? DEFAULTS.srcPort, seq: BACKEND_ISN, ack: c.isn + 1, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS, window: 64240 });
+  runRow(f, { description: 'backend SYN-ACK: XDP passes it to TC', input: synAck, verdict: 'PASS', counters: { TOTAL: 1, PASS_BACKEND_SYNACK: 1 } });
+  const tc = testRun(f.prog.tcProgFd, synAck);
+  assert.equal(tc.retval, TC_ACT.REDIRECT, 'TC sends the ACK + request back out');
+  return c;
+}
+
+// ---- tests ---------------------------------------------------------------
+
+test('frames that are not ours pass untouched, each counting its reason', (t) => {
   const f = fixture(t);
   if (!f) return;
   f.addRoute('GET', '/api/users');
-  f.addRoute('HEAD', '/api/users');
-  f.addRoute('OPTIONS', '/');
-  f.addRoute('POST', '/submit');
-  f.addRoute('PUT', '/p');
-  f.addRoute('DELETE', '/d');
-  f.addRoute('PATCH', '/x');
-  f.addRoute('GET', LONG_255);
-  const be = BACKENDS[1]!;
-  const specs: Array<[string, FrameSpec]> = [
-    ['GET /api/users', { payload: request('GET', '/api/users') }],
-    ['query stripped from the path', { srcPort: 40001, payload: request('GET', '/api/users?id=7&sort=asc') }],
-    ['HTTP/1.0', { srcPort: 40002, payload: request('GET', '/api/users', 'HTTP/1.0') }],
-    ['HEAD', { srcPort: 40003, payload: request('HEAD', '/api/users') }],
-    ['OPTIONS', { srcPort: 40004, payload: request('OPTIONS', '/') }],
-    ['POST', { srcPort: 40005, payload: request('POST', '/submit') }],
-    ['PUT', { srcPort: 40006, payload: request('PUT', '/p') }],
-    ['DELETE', { srcPort: 40007, payload: request('DELETE', '/d') }],
-    ['PATCH', { srcPort: 40008, payload: request('PATCH', '/x') }],
-    ['IPv4 options (8 bytes)', { srcPort: 40009, ipOptions: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]), payload: request('GET', '/api/users') }],
-    ['IPv4 options (40 bytes, IHL 15)', { srcPort: 40010, ipOptions: new Uint8Array(40).fill(1), payload: request('GET', '/api/users') }],
-    ['TCP options (MSS, SACK-permitted, timestamps)', { srcPort: 40011, tcpOptions: Uint8Array.from([2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0]), payload: request('GET', '/api/users') }],
-    ['TCP options (40 bytes, data offset 15)', { srcPort: 40012, tcpOptions: new Uint8Array(40).fill(1), payload: request('GET', '/api/users') }],
-    ['one 802.1Q tag', { srcPort: 40013, vlans: [42], payload: request('GET', '/api/users') }],
-    ['path of exactly 255 bytes', { srcPort: 40014, payload: request('GET', LONG_255) }],
-    ['path+query of 319 bytes (the scan bound)', { srcPort: 40017, payload: request('GET', '/api/users?' + 'q'.repeat(308)) }],
-    ['request line only, no CRLF needed', { srcPort: 40015, payload: 'GET /api/users HTTP/1.' }],
-    ['Ethernet padding after the IPv4 packet is ignored', { srcPort: 40016, payload: request('GET', '/api/users') }],
-  ];
-  for (const [description, spec] of specs) {
-    let input = buildFrame(spec);
-    let output = routed(spec, be);
-    if (description.startsWith('Ethernet padding')) {
-      input = Buffer.concat([input, Buffer.alloc(6, 0xee)]);
-      output = Buffer.concat([output, Buffer.alloc(6, 0xee)]);
-    }
-    runRow(f, { description, input, verdict: 'TX', output, counters: routedCounters('FLOW_MISS') });
-  }
-});
-
-test('every PASS reason: frame untouched, exactly its counter', (t) => {
-  const f = fixture(t);
-  if (!f) return;
-  f.addRoute('GET', '/api/users');
-  f.addRoute('GET', LONG_256); // present, so the 256-byte pass is the length rule, not a missing route
-  f.addRoute('GET', '/no-table', { slot: null });
-  f.addRoute('GET', '/empty', { backends: [] });
-  f.addRoute('GET', '/bad-slot', { slot: 5 }); // slot index beyond count 2
-  f.addRoute('GET', '/hole-slot', { backends: [BACKENDS[0]!, { ip: '0.0.0.0', port: 0, weight: 0 }], slot: 1 }); // slot names a hole
-  f.addRoute('GET', '/no-nexthop', { backends: [{ ip: '10.9.9.9', port: 80, weight: 1 }], slot: 0 });
   const good = { payload: request('GET', '/api/users') };
   const rows: Array<[MetricName, string, Buffer]> = [
     ['PASS_NOT_IPV4', 'IPv6 EtherType', buildFrame({ ...good, etherType: 0x86dd })],
@@ -171,49 +260,213 @@ test('every PASS reason: frame untouched, exactly its counter', (t) => {
     ['PASS_BAD_TCP', 'TCP header cut short (total length too)', buildFrame({ payload: '', totalLength: 30 }).subarray(0, 14 + 30)],
     ['PASS_NOT_LISTENER', 'port 81', buildFrame({ ...good, dstPort: 81 })],
     ['PASS_NOT_LISTENER', 'other VIP', buildFrame({ ...good, dstIp: '10.0.0.101' })],
-    ['PASS_NO_PAYLOAD', 'SYN', buildFrame({ tcpFlags: 0x02 })],
-    ['PASS_NO_PAYLOAD', 'pure ACK with options', buildFrame({ tcpFlags: 0x10, tcpOptions: Uint8Array.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]) })],
-    ['PASS_BAD_REQUEST', 'unknown method', buildFrame({ payload: request('FETCH', '/api/users') })],
-    ['PASS_BAD_REQUEST', 'lower-case method', buildFrame({ payload: request('get', '/api/users') })],
-    ['PASS_BAD_REQUEST', 'two spaces after the method', buildFrame({ payload: request('GET', ' /api/users') })],
-    ['PASS_BAD_REQUEST', 'path without a leading slash', buildFrame({ payload: request('GET', 'api/users') })],
-    ['PASS_BAD_REQUEST', 'absolute URI', buildFrame({ payload: request('GET', 'http://x/api/users') })],
-    ['PASS_BAD_REQUEST', 'HTTP/2 version', buildFrame({ payload: request('GET', '/api/users', 'HTTP/2.0') })],
-    ['PASS_BAD_REQUEST', 'HTTP/0.9 (no version)', buildFrame({ payload: 'GET /api/users\r\n' })],
-    ['PASS_BAD_REQUEST', 'path of 256 bytes', buildFrame({ payload: request('GET', LONG_256) })],
-    ['PASS_BAD_REQUEST', 'path+query of 320 bytes (scan bound 319)', buildFrame({ payload: request('GET', '/api/users?' + 'q'.repeat(309)) })],
-    ['PASS_BAD_REQUEST', 'request line cut before HTTP/1.', buildFrame({ payload: 'GET /api/users HTTP/' })],
-    ['PASS_BAD_REQUEST', 'TLS ClientHello', buildFrame({ payload: Uint8Array.from([0x16, 3, 1, 0, 0xa5, 1, 0, 0, 0xa1, 3, 3, 0, 0, 0, 0, 0]) })],
-    ['PASS_BAD_REQUEST', 'payload shorter than any request', buildFrame({ payload: 'GET /' })],
-    ['PASS_NO_ROUTE', 'unknown path', buildFrame({ payload: request('GET', '/nope') })],
-    ['PASS_NO_ROUTE', 'known path, other method', buildFrame({ payload: request('POST', '/api/users') })],
-    ['PASS_NO_ROUTE', 'path is case-sensitive', buildFrame({ payload: request('GET', '/API/users') })],
-  ];
-  const tableRows: Array<[MetricName, string, Buffer, Partial<Record<MetricName, number>>]> = [
-    ['PASS_NO_TABLE', 'route without a Maglev table for its gen', buildFrame({ payload: request('GET', '/no-table') }), { FLOW_MISS: 1 }],
-    ['PASS_NO_TABLE', 'route with no backends', buildFrame({ payload: request('GET', '/empty') }), {}],
-    ['PASS_NO_TABLE', 'table slot beyond the backend count', buildFrame({ payload: request('GET', '/bad-slot') }), { FLOW_MISS: 1 }],
-    ['PASS_NO_TABLE', 'table slot names a hole (weight 0)', buildFrame({ payload: request('GET', '/hole-slot') }), { FLOW_MISS: 1 }],
-    ['PASS_NO_NEXTHOP', 'backend without a NEXTHOPS entry', buildFrame({ payload: request('GET', '/no-nexthop') }), { FLOW_MISS: 1 }],
+    ['PASS_NOT_LISTENER', 'SYN to another port', buildFrame({ dstPort: 22, tcpFlags: F.SYN })],
+    ['PASS_NOT_LISTENER', 'a backend address without a flow', buildFrame({ srcIp: '10.1.0.1', srcPort: 8080, dstIp: CLIENT, dstPort: 40000, payload: 'HTTP/1.1 200 OK\r\n\r\n' })],
   ];
   for (const [reason, description, input] of rows) {
     runRow(f, { description: `${reason}: ${description}`, input, verdict: 'PASS', counters: { TOTAL: 1, [reason]: 1 } });
   }
-  for (const [reason, description, input, extra] of tableRows) {
-    runRow(f, { description: `${reason}: ${description}`, input, verdict: 'PASS', counters: { TOTAL: 1, [reason]: 1, ...extra } });
-  }
-  const covered = new Set([...rows, ...tableRows].map(([r]) => r));
-  assert.deepEqual(PASS_REASONS.filter((r) => !covered.has(r)), [], 'every PASS reason in enum rauta_metric has a row');
-  // A PASS never records a flow: the no-nexthop packet left FLOW_CACHE empty.
-  assert.equal([...f.prog.typed.flowCache.keys()].length, 0, 'FLOW_CACHE must stay empty when nothing was routed');
+  const covered = new Set(rows.map(([r]) => r));
+  assert.deepEqual(PASS_REASONS.filter((r) => !covered.has(r) && r !== 'PASS_BACKEND_SYNACK'), [], 'every PASS reason has a row (PASS_BACKEND_SYNACK: the connection tests)');
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'nothing passed records a flow');
 });
 
-test('every truncation of a routed frame: PASS untouched or an error only below 14 bytes', (t) => {
+test('a SYN is answered with a SYN-cookie SYN-ACK, and nothing is stored', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  const cases: Array<[string, FrameSpec]> = [
+    ['plain SYN with MSS', { srcPort: port() }],
+    ['one 802.1Q tag', { srcPort: port(), vlans: [42] }],
+    ['IPv4 options (8 bytes)', { srcPort: port(), ipOptions: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]) }],
+  ];
+  for (const [description, spec] of cases) {
+    const before = f.prog.typed.readMetrics();
+    handshake(f, spec, 0x12345678);
+    assert.deepEqual(delta(before, f.prog.typed.readMetrics()), { TOTAL: 1, SYN_COOKIE: 1 }, description);
+  }
+  // SYNs with every option Linux sends, and none: the answer carries MSS only.
+  for (const opts of [Uint8Array.from([2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]), new Uint8Array(0)]) {
+    const spec: FrameSpec = { srcPort: port() };
+    const res = testRun(f.prog.progFd, buildFrame({ ...spec, seq: 7, ack: 0, tcpFlags: F.SYN, tcpOptions: opts }));
+    assert.equal(res.retval, XDP.TX);
+    const cookie = res.dataOut.readUInt32BE(34 + 4);
+    assert.ok(res.dataOut.equals(synAckFor(spec, 7, cookie)), `SYN with ${opts.length} option bytes\n${hex(res.dataOut)}`);
+  }
+  // A flood from random sources leaves no state behind.
+  for (let i = 0; i < 500; i++) {
+    testRun(f.prog.progFd, buildFrame({ srcIp: `198.18.${i >> 8}.${i & 255}`, srcPort: 1024 + i, seq: i * 7919, tcpFlags: F.SYN, tcpOptions: MSS }));
+  }
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'SYNs cost no state');
+});
+
+test('the handshake ACK is checked and dropped; a segment without a valid cookie gets a RST', (t) => {
   const f = fixture(t);
   if (!f) return;
   f.addRoute('GET', '/api/users');
-  const spec: FrameSpec = { ipOptions: Uint8Array.from([1, 1, 1, 0]), tcpOptions: Uint8Array.from([2, 4, 5, 0xb4]), payload: request('GET', '/api/users') };
-  const full = buildFrame(spec);
+  const c = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'handshake ACK', input: clientSeg(c, '', { flags: F.ACK }), verdict: 'DROP', counters: { TOTAL: 1, HANDSHAKE_ACK: 1 } });
+  const wrongAck = clientSeg(c, request('GET', '/api/users'), { ackOff: 5 });
+  runRow(f, {
+    description: 'request whose ack is not our cookie + 1: RST with seq = its ack',
+    input: wrongAck,
+    verdict: 'TX',
+    output: toClient(c, { seq: c.cookie + 6, ack: 0, flags: F.RST }),
+    counters: { TOTAL: 1, NO_FLOW_RST: 1 },
+  });
+  const noAck = buildFrame({ ...c.spec, seq: 500, ack: 0, tcpFlags: F.PSH, payload: request('GET', '/api/users') });
+  runRow(f, {
+    description: 'segment without ACK and no flow: RST|ACK acknowledging it',
+    input: noAck,
+    verdict: 'TX',
+    output: toClient(c, { seq: 0, ack: 500 + request('GET', '/api/users').length, flags: F.RST | F.ACK }),
+    counters: { TOTAL: 1, NO_FLOW_RST: 1 },
+  });
+  runRow(f, { description: 'client RST with no flow: nothing to clean', input: clientSeg(c, '', { flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, DROP_CLIENT_RST: 1 } });
+  runRow(f, {
+    description: 'FIN right after the handshake: nothing was kept, RST',
+    input: clientSeg(c, '', { flags: F.FIN | F.ACK }),
+    verdict: 'TX',
+    output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+    counters: { TOTAL: 1, NO_FLOW_RST: 1 },
+  });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+});
+
+test('first segment: routed into a SYN to the backend, the request and the flow recorded', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  const key = f.addRoute('GET', '/api/users');
+  f.addRoute('HEAD', '/api/users');
+  f.addRoute('OPTIONS', '/');
+  f.addRoute('POST', '/submit');
+  f.addRoute('PUT', '/p');
+  f.addRoute('DELETE', '/d');
+  f.addRoute('PATCH', '/x');
+  f.addRoute('GET', LONG_255);
+  const be = BACKENDS[1]!;
+  const cases: Array<[string, FrameSpec, string]> = [
+    ['GET /api/users', {}, request('GET', '/api/users')],
+    ['query stripped from the path', {}, request('GET', '/api/users?id=7&sort=asc')],
+    ['HTTP/1.0', {}, request('GET', '/api/users', 'HTTP/1.0')],
+    ['HEAD', {}, request('HEAD', '/api/users')],
+    ['OPTIONS', {}, request('OPTIONS', '/')],
+    ['POST with a body in the segment', {}, request('POST', '/submit') + 'a=1&b=2'],
+    ['PUT', {}, request('PUT', '/p')],
+    ['DELETE', {}, request('DELETE', '/d')],
+    ['PATCH', {}, request('PATCH', '/x')],
+    ['IPv4 options (8 bytes)', { ipOptions: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]) }, request('GET', '/api/users')],
+    ['IPv4 options (40 bytes, IHL 15)', { ipOptions: new Uint8Array(40).fill(1) }, request('GET', '/api/users')],
+    ['TCP options (40 bytes, data offset 15)', { tcpOptions: new Uint8Array(40).fill(1) }, request('GET', '/api/users')],
+    ['one 802.1Q tag', { vlans: [42] }, request('GET', '/api/users')],
+    ['path of exactly 255 bytes', {}, request('GET', LONG_255)],
+    ['path+query of 319 bytes (the scan bound)', {}, request('GET', '/api/users?' + 'q'.repeat(308))],
+    ['request line only, no CRLF needed', {}, 'GET /api/users HTTP/1.'],
+    ['a first segment of RAUTA_MAX_REQUEST bytes', {}, (request('POST', '/submit') + 'x'.repeat(RAUTA_MAX_REQUEST)).slice(0, RAUTA_MAX_REQUEST)],
+    ['a small window', { window: 512 }, request('GET', '/api/users')],
+  ];
+  for (const [description, extra, payload] of cases) {
+    const spec: FrameSpec = { srcPort: port(), ...extra };
+    const c = handshake(f, spec, 0x10000 * nextPort);
+    const { tcpOptions: _o, ipOptions: _i, ...synSpec } = spec;
+    runRow(f, { description, input: clientSeg(c, payload, { extra: { ipOptions: spec.ipOptions, tcpOptions: spec.tcpOptions } }), verdict: 'TX', output: backendSyn({ ...c, spec: synSpec }, be), counters: routedCounters });
+    const flow = f.prog.typed.flowCache.get(flowKeyOf(c));
+    assert.ok(flow, `${description}: a flow is recorded`);
+    if (description === 'GET /api/users') assert.deepEqual([flow.route, flow.gen, flow.backendIdx], [key, 1, 1], 'the flow names its route, gen and backend index');
+    assert.deepEqual(
+      [flow.side, flow.state, flow.peerIp, flow.peerPort, flow.peerMac, flow.clientIsn, flow.cookie, flow.clientMac],
+      [FlowSide.CLIENT, FlowState.SYN_SENT, be.ip, be.port, NH_MAC[be.ip], c.isn, c.cookie, CLIENT_MAC],
+      `${description}: the flow's client side`,
+    );
+    const saved = f.prog.typed.requests.get(flowKeyOf(c));
+    assert.equal(Buffer.from(saved!.data).toString('latin1'), payload, `${description}: the request is saved byte for byte`);
+    assert.equal(saved!.window, spec.window ?? 65535, `${description}: with the client's window`);
+    const back = f.prog.typed.flowCache.get({ srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort!, proto: 6 });
+    assert.deepEqual(
+      [back?.side, back?.state, back?.peerIp, back?.peerPort, back?.peerMac],
+      [FlowSide.BACKEND, FlowState.SYN_SENT, VIP, 80, CLIENT_MAC],
+      `${description}: the backend side translates to the client through the VIP`,
+    );
+  }
+});
+
+test('first segments that cannot be routed: 404 and 503 built in place, RST for what is not HTTP', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/api/users');
+  f.addRoute('GET', LONG_256); // present, so the 256-byte request is the length rule, not a missing route
+  f.addRoute('GET', '/no-table', { slot: null });
+  f.addRoute('GET', '/empty', { backends: [] });
+  f.addRoute('GET', '/bad-slot', { slot: 5 }); // slot index beyond count 2
+  f.addRoute('GET', '/hole-slot', { backends: [BACKENDS[0]!, { ip: '0.0.0.0', port: 0, weight: 0 }], slot: 1 });
+  f.addRoute('GET', '/no-nexthop', { backends: [{ ip: '10.9.9.9', port: 80, weight: 1 }], slot: 0 });
+  const reset: Array<[string, string | Uint8Array]> = [
+    ['unknown method', request('FETCH', '/api/users')],
+    ['lower-case method', request('get', '/api/users')],
+    ['two spaces after the method', request('GET', ' /api/users')],
+    ['path without a leading slash', request('GET', 'api/users')],
+    ['absolute URI', request('GET', 'http://x/api/users')],
+    ['HTTP/2 version', request('GET', '/api/users', 'HTTP/2.0')],
+    ['HTTP/0.9 (no version)', 'GET /api/users\r\n'],
+    ['path of 256 bytes', request('GET', LONG_256)],
+    ['path+query of 320 bytes (scan bound 319)', request('GET', '/api/users?' + 'q'.repeat(309))],
+    ['request line cut before HTTP/1.', 'GET /api/users HTTP/'],
+    ['TLS ClientHello', Uint8Array.from([0x16, 3, 1, 0, 0xa5, 1, 0, 0, 0xa1, 3, 3, 0, 0, 0, 0, 0])],
+    ['payload shorter than any request', 'GET /'],
+  ];
+  for (const [description, payload] of reset) {
+    const c = handshake(f, { srcPort: port() });
+    runRow(f, { description: `RST: ${description}`, input: clientSeg(c, payload), verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 } });
+  }
+  {
+    const c = handshake(f, { srcPort: port() });
+    const big = request('GET', '/api/users') + 'x'.repeat(RAUTA_MAX_REQUEST); // a routed request, one byte too long
+    runRow(f, { description: 'RST: first segment over RAUTA_MAX_REQUEST', input: clientSeg(c, big.slice(0, RAUTA_MAX_REQUEST + 1)), verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, REPLY_TOO_LARGE: 1 } });
+  }
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'a RST keeps nothing');
+
+  const answered: Array<[MetricName, string, string, string]> = [
+    ['REPLY_NO_ROUTE', 'unknown path', request('GET', '/nope'), REPLY_404],
+    ['REPLY_NO_ROUTE', 'known path, other method', request('POST', '/api/users'), REPLY_404],
+    ['REPLY_NO_ROUTE', 'path is case-sensitive', request('GET', '/API/users'), REPLY_404],
+    ['REPLY_NO_TABLE', 'route without a Maglev table for its gen', request('GET', '/no-table'), REPLY_503],
+    ['REPLY_NO_TABLE', 'route with no backends', request('GET', '/empty'), REPLY_503],
+    ['REPLY_NO_TABLE', 'table slot beyond the backend count', request('GET', '/bad-slot'), REPLY_503],
+    ['REPLY_NO_TABLE', 'table slot names a hole (weight 0)', request('GET', '/hole-slot'), REPLY_503],
+    ['REPLY_NO_NEXTHOP', 'backend without a NEXTHOPS entry', request('GET', '/no-nexthop'), REPLY_503],
+  ];
+  for (const [reason, description, payload, answer] of answered) {
+    const c = handshake(f, { srcPort: port() });
+    const expected = toClient(c, { seq: c.cookie + 1, ack: c.isn + 1 + payload.length, flags: F.FIN | F.PSH | F.ACK, payload: answer, window: SYNACK_WINDOW });
+    runRow(f, { description: `${reason}: ${description}`, input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, [reason]: 1 } });
+    // The client's ACK of the answer is dropped; its FIN is acknowledged and the flow removed.
+    const fin = clientSeg(c, '', { seqOff: payload.length, ackOff: answer.length + 1, flags: F.FIN | F.ACK });
+    runRow(f, { description: `${description}: client ACK`, input: clientSeg(c, '', { seqOff: payload.length, ackOff: answer.length + 1, flags: F.ACK }), verdict: 'DROP', counters: { TOTAL: 1, REPLIED_SEGMENT: 1 } });
+    runRow(f, {
+      description: `${description}: client FIN`,
+      input: fin,
+      verdict: 'TX',
+      output: toClient(c, { seq: c.cookie + 1 + answer.length + 1, ack: c.isn + 1 + payload.length + 1, flags: F.ACK, window: SYNACK_WINDOW }),
+      counters: { TOTAL: 1, REPLIED_SEGMENT: 1, CLOSED: 1 },
+    });
+    assert.equal(f.prog.typed.flowCache.get(flowKeyOf(c)), null, `${description}: the flow is gone after the client's FIN`);
+  }
+  // A lost answer: the client sends its request again and gets the same answer.
+  const c = handshake(f, { srcPort: port() });
+  const payload = request('GET', '/nope');
+  const expected = toClient(c, { seq: c.cookie + 1, ack: c.isn + 1 + payload.length, flags: F.FIN | F.PSH | F.ACK, payload: REPLY_404, window: SYNACK_WINDOW });
+  runRow(f, { description: '404', input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, REPLY_NO_ROUTE: 1 } });
+  runRow(f, { description: 'the request again: the same 404', input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, REPLIED_SEGMENT: 1 } });
+  runRow(f, { description: 'client RST: flow removed', input: clientSeg(c, '', { seqOff: payload.length, flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, REPLIED_SEGMENT: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+});
+
+test('every truncation of a first segment frame: PASS untouched, or an error only below 14 bytes', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/api/users');
+  const spec: FrameSpec = { srcPort: port(), ipOptions: Uint8Array.from([1, 1, 1, 0]), tcpOptions: Uint8Array.from([1, 1, 1, 1]) };
+  const c = handshake(f, { srcPort: spec.srcPort });
+  const full = clientSeg(c, request('GET', '/api/users'), { extra: { ipOptions: spec.ipOptions, tcpOptions: spec.tcpOptions } });
   const rejected: number[] = [];
   for (let len = 0; len < full.length; len++) {
     const input = full.subarray(0, len);
@@ -228,79 +481,244 @@ test('every truncation of a routed frame: PASS untouched or an error only below 
     assert.equal(res.retval, XDP.PASS, `truncated to ${len} of ${full.length} bytes must PASS\n${hex(input)}`);
     assert.ok(res.dataOut.equals(input), `truncated to ${len} bytes: output must equal input\n${hex(res.dataOut)}`);
   }
-  // The kernel refuses frames shorter than an Ethernet header (EINVAL) before the program runs.
   assert.deepEqual(rejected, Array.from({ length: 14 }, (_, i) => i), 'the kernel refuses exactly the frames below 14 bytes');
-  runRow(f, { description: 'the untruncated frame routes', input: full, verdict: 'TX', output: routed(spec, BACKENDS[1]!), counters: routedCounters('FLOW_MISS') });
+  runRow(f, { description: 'the untruncated frame routes', input: full, verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
 });
 
-test('every truncation of the request line (IPv4 length consistent): PASS or routed', (t) => {
+test('every truncation of the request line (lengths consistent): RST or routed', (t) => {
   const f = fixture(t);
   if (!f) return;
   f.addRoute('GET', '/api/users');
   const line = request('GET', '/api/users?a=b');
   const minRouted = line.indexOf(' HTTP/1.') + ' HTTP/1.'.length;
-  for (let len = 0; len <= line.length; len++) {
-    const spec: FrameSpec = { srcPort: 30000 + len, payload: line.slice(0, len) };
-    const input = buildFrame(spec);
+  for (let len = 1; len <= line.length; len++) {
+    const c = handshake(f, { srcPort: port() });
+    const input = clientSeg(c, line.slice(0, len));
     if (len >= minRouted) {
-      runRow(f, { description: `payload cut to ${len} bytes`, input, verdict: 'TX', output: routed(spec, BACKENDS[1]!), counters: routedCounters('FLOW_MISS') });
+      runRow(f, { description: `payload cut to ${len} bytes`, input, verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
     } else {
-      const reason: MetricName = len === 0 ? 'PASS_NO_PAYLOAD' : 'PASS_BAD_REQUEST';
-      runRow(f, { description: `payload cut to ${len} bytes`, input, verdict: 'PASS', counters: { TOTAL: 1, [reason]: 1 } });
+      runRow(f, { description: `payload cut to ${len} bytes`, input, verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 } });
     }
   }
 });
 
-test('flow cache: same 5-tuple keeps its backend; a stale gen is ignored', (t) => {
+test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), then segments are translated both ways', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/api/users', { slot: 0 });
+  const be = BACKENDS[0]!;
+  const spec: FrameSpec = { srcPort: port(), window: 29200 };
+  const req = request('GET', '/api/users');
+  const c = handshake(f, spec, 0xfffffff0); // the sequence numbers wrap during the connection
+  runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
+  runRow(f, { description: 'a second segment while the backend handshake is in flight: dropped', input: clientSeg(c, 'more', { seqOff: req.length }), verdict: 'DROP', counters: { TOTAL: 1, HANDSHAKE_WAIT: 1 } });
+
+  const synAck = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort, seq: BACKEND_ISN, ack: c.isn + 1, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS, window: 64240 });
+  runRow(f, { description: 'backend SYN-ACK: XDP passes it to TC', input: synAck, verdict: 'PASS', counters: { TOTAL: 1, PASS_BACKEND_SYNACK: 1 } });
+  const before = f.prog.typed.readMetrics();
+  const tc = testRun(f.prog.tcProgFd, synAck);
+  assert.equal(tc.retval, TC_ACT.REDIRECT, 'TC redirects the grown frame back out of the interface');
+  const ackWithRequest = buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1, ack: BACKEND_ISN + 1, tcpFlags: F.PSH | F.ACK, window: 29200, ipId: 0, payload: req });
+  assert.ok(tc.dataOut.equals(ackWithRequest), `ACK + request to the backend\nexpected:\n${hex(ackWithRequest)}\nactual:\n${hex(tc.dataOut)}`);
+  assert.deepEqual(checksumsOk(tc.dataOut), { ip: true, tcp: true });
+  assert.deepEqual(delta(before, f.prog.typed.readMetrics()), { BACKEND_ACK: 1 });
+  const flow = f.prog.typed.flowCache.get(flowKeyOf(c))!;
+  assert.deepEqual([flow.state, flow.seqDelta], [FlowState.ESTABLISHED, (BACKEND_ISN - c.cookie) >>> 0], 'established with the sequence delta');
+  const backSide = f.prog.typed.flowCache.get({ srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort!, proto: 6 })!;
+  assert.deepEqual([backSide.state, backSide.seqDelta], [FlowState.ESTABLISHED, flow.seqDelta], 'both sides established with the same delta');
+  assert.equal(f.prog.typed.requests.get(flowKeyOf(c)), null, 'the saved request is freed once sent');
+  runRow(f, { description: 'the backend SYN-ACK again (our ACK lost): dropped, the client retransmits its request', input: synAck, verdict: 'DROP', counters: { TOTAL: 1, DROP_BACKEND_SYN: 1 } });
+
+  // Established: backend -> client seq -= delta, source = VIP:port; client -> backend ack += delta, destination = backend.
+  const answer = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+  const fromBackend = backendSeg(c, be, answer, { ackOff: req.length });
+  const toClientFrame = buildFrame({ srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort, seq: c.cookie + 1, ack: c.isn + 1 + req.length, tcpFlags: F.PSH | F.ACK, window: 4321, payload: answer });
+  runRow(f, { description: 'backend answer to the client', input: fromBackend, verdict: 'TX', output: toClientFrame, counters: { TOTAL: 1, TO_CLIENT: 1 } });
+  const ack = clientSeg(c, '', { seqOff: req.length, ackOff: answer.length, flags: F.ACK, extra: { window: 29200 } });
+  const ackToBackend = buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1 + req.length, ack: BACKEND_ISN + 1 + answer.length, tcpFlags: F.ACK, window: 29200 });
+  runRow(f, { description: 'client ACK to the backend', input: ack, verdict: 'TX', output: ackToBackend, counters: { TOTAL: 1, TO_BACKEND: 1 } });
+
+  // Close, client first: FIN, the backend's ACK + FIN, the client's last ACK removes the flow.
+  const cFin = clientSeg(c, '', { seqOff: req.length, ackOff: answer.length, flags: F.FIN | F.ACK });
+  runRow(f, { description: 'client FIN', input: cFin, verdict: 'TX', output: buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1 + req.length, ack: BACKEND_ISN + 1 + answer.length, tcpFlags: F.FIN | F.ACK, window: 29200 }), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+  const bFin = backendSeg(c, be, '', { seqOff: answer.length, ackOff: req.length + 1, flags: F.FIN | F.ACK });
+  runRow(f, { description: 'backend FIN', input: bFin, verdict: 'TX', output: buildFrame({ srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort, seq: c.cookie + 1 + answer.length, ack: c.isn + 1 + req.length + 1, tcpFlags: F.FIN | F.ACK, window: 4321 }), counters: { TOTAL: 1, TO_CLIENT: 1 } });
+  assert.equal(f.prog.typed.flowCache.get(flowKeyOf(c))?.flags, FLOW_FLAGS.CLIENT_FIN | FLOW_FLAGS.BACKEND_FIN | FLOW_FLAGS.CLIENT_FIN_ACKED, "both FINs seen, the client's acknowledged, the backend's not yet: the flow stays");
+  const last = clientSeg(c, '', { seqOff: req.length + 1, ackOff: answer.length + 1, flags: F.ACK });
+  runRow(f, { description: 'client last ACK', input: last, verdict: 'TX', output: buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1 + req.length + 1, ack: BACKEND_ISN + 1 + answer.length + 1, tcpFlags: F.ACK, window: 29200 }), counters: { TOTAL: 1, TO_BACKEND: 1, CLOSED: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'closed: all state gone');
+  runRow(f, { description: 'a late backend segment after the close: not ours any more', input: bFin, verdict: 'PASS', counters: { TOTAL: 1, PASS_NOT_LISTENER: 1 } });
+});
+
+test('a first segment of every size up to RAUTA_MAX_REQUEST reaches the backend byte for byte (XDP saves it, TC sends it)', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('POST', '/up', { slot: 0 });
+  const be = BACKENDS[0]!;
+  const head = request('POST', '/up');
+  const sizes = [head.length, 100, 511, 512, 513, 700, 1023, 1024, 1025, 1400, RAUTA_MAX_REQUEST];
+  for (let n = head.length; n <= RAUTA_MAX_REQUEST; n += 97) sizes.push(n);
+  for (const size of sizes) {
+    // a body of varied bytes, so a zeroed or shifted byte cannot go unnoticed
+    const req = Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(Array.from({ length: size - head.length }, (_, i) => (i * 7 + size) & 255))]);
+    const spec: FrameSpec = { srcPort: port() };
+    const c = handshake(f, spec);
+    assert.equal(testRun(f.prog.progFd, clientSeg(c, req)).retval, XDP.TX, `${size}: routed`);
+    const synAck = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort, seq: BACKEND_ISN, ack: c.isn + 1, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS });
+    testRun(f.prog.progFd, synAck);
+    const tc = testRun(f.prog.tcProgFd, synAck);
+    assert.equal(tc.retval, TC_ACT.REDIRECT, `${size}: TC sends it`);
+    const expected = buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1, ack: BACKEND_ISN + 1, tcpFlags: F.PSH | F.ACK, ipId: 0, payload: req });
+    assert.ok(tc.dataOut.equals(expected), `a ${size}-byte request, byte for byte\nexpected:\n${hex(expected)}\nactual:\n${hex(tc.dataOut)}`);
+    assert.deepEqual(checksumsOk(tc.dataOut), { ip: true, tcp: true }, `${size}: checksums`);
+    testRun(f.prog.progFd, clientSeg(c, '', { seqOff: req.length, flags: F.RST | F.ACK }));
+  }
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+});
+
+test('close with the backend first, and resets from either side, remove the flow', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/r', { slot: 0 });
+  const be = BACKENDS[0]!;
+  const req = request('GET', '/r');
+
+  // Backend closes first (Connection: close).
+  let c = establish(f, { srcPort: port() }, req, be);
+  runRow(f, { description: 'backend FIN first', input: backendSeg(c, be, 'bye', { ackOff: req.length, flags: F.FIN | F.PSH | F.ACK }), verdict: 'TX', output: toClientSegment(c, 'bye', 0, req.length, F.FIN | F.PSH | F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1 } });
+  runRow(f, { description: 'client ACK + FIN', input: clientSeg(c, '', { seqOff: req.length, ackOff: 4, flags: F.FIN | F.ACK }), verdict: 'TX', output: toBackendSegment(c, be, '', req.length, 4, F.FIN | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+  runRow(f, { description: 'backend last ACK', input: backendSeg(c, be, '', { seqOff: 4, ackOff: req.length + 1, flags: F.ACK }), verdict: 'TX', output: toClientSegment(c, '', 4, req.length + 1, F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1, CLOSED: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+
+  // Client RST: forwarded, flow removed.
+  c = establish(f, { srcPort: port() }, req, be);
+  runRow(f, { description: 'client RST', input: clientSeg(c, '', { seqOff: req.length, flags: F.RST | F.ACK }), verdict: 'TX', output: toBackendSegment(c, be, '', req.length, 0, F.RST | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1, RESET: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+
+  // Backend RST: forwarded, flow removed.
+  c = establish(f, { srcPort: port() }, req, be);
+  runRow(f, { description: 'backend RST', input: backendSeg(c, be, '', { ackOff: req.length, flags: F.RST | F.ACK }), verdict: 'TX', output: toClientSegment(c, '', 0, req.length, F.RST | F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1, RESET: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+
+  // The backend refuses the connection (RST to our SYN): the client gets a RST at once.
+  c = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
+  const refused = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: c.spec.srcPort, seq: 0, ack: c.isn + 1, tcpFlags: F.RST | F.ACK, window: 0 });
+  runRow(f, { description: 'backend refuses: RST to the client', input: refused, verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, BACKEND_REFUSED: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'a refused connection keeps nothing');
+
+  // The client gives up (RST) while the backend handshake is in flight.
+  c = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
+  runRow(f, { description: 'client RST during the backend handshake', input: clientSeg(c, '', { seqOff: req.length, flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, HANDSHAKE_WAIT: 1, RESET: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
+});
+
+/** A backend segment as the client sees it after translation (client sequence space). */
+function toClientSegment(c: Conn, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
+  return buildFrame({ srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: c.spec.srcPort, seq: c.cookie + 1 + seqOff, ack: c.isn + 1 + ackOff, tcpFlags: flags, window: 4321, payload });
+}
+
+/** A client segment as the backend sees it after translation (backend sequence space). */
+function toBackendSegment(c: Conn, be: BackendSlot, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
+  return buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: c.spec.srcPort, dstPort: be.port, seq: c.isn + 1 + seqOff, ack: BACKEND_ISN + 1 + ackOff, tcpFlags: flags, payload });
+}
+
+test('a retransmitted first segment re-sends the same SYN to the same backend, even after the table moved', (t) => {
   const f = fixture(t);
   if (!f) return;
   const key = f.addRoute('GET', '/api/users', { slot: 0 });
-  const spec: FrameSpec = { srcPort: 50000, payload: request('GET', '/api/users') };
-  const input = buildFrame(spec);
-  runRow(f, { description: 'first packet: Maglev picks backend 0', input, verdict: 'TX', output: routed(spec, BACKENDS[0]!), counters: routedCounters('FLOW_MISS') });
-  const flow = f.prog.typed.flowCache.get({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 });
-  assert.deepEqual(flow, { route: key, gen: 1, backendIdx: 0 }, 'the routed packet recorded its flow');
-  // Repoint every slot of the same gen: only the flow cache can still say backend 0.
-  f.prog.typed.maglevTables.set({ route: key, gen: 1 }, new Uint8Array(RAUTA_MAGLEV_SIZE).fill(1));
-  runRow(f, { description: 'same 5-tuple again: flow cache hit, same backend', input, verdict: 'TX', output: routed(spec, BACKENDS[0]!), counters: routedCounters('FLOW_HIT') });
-  const other: FrameSpec = { srcPort: 50001, payload: request('GET', '/api/users') };
-  runRow(f, { description: 'another connection follows the new table', input: buildFrame(other), verdict: 'TX', output: routed(other, BACKENDS[1]!), counters: routedCounters('FLOW_MISS') });
-
-  // Stale gen: the route moves to gen 2 (table: backend 1); the cached gen-1 entry must be ignored.
+  const req = request('GET', '/api/users');
+  const c = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'first segment: backend 0', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, BACKENDS[0]!), counters: routedCounters });
+  // A commit moves the route: every slot of a new gen names backend 1.
   f.prog.typed.maglevTables.set({ route: key, gen: 2 }, new Uint8Array(RAUTA_MAGLEV_SIZE).fill(1));
   f.prog.typed.routes.set(key, { backends: BACKENDS, gen: 2 });
-  runRow(f, { description: 'flow entry with a stale gen: ignored, table used', input, verdict: 'TX', output: routed(spec, BACKENDS[1]!), counters: routedCounters('FLOW_MISS') });
-  const updated = f.prog.typed.flowCache.get({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 });
-  assert.deepEqual(updated, { route: key, gen: 2, backendIdx: 1 }, 'the flow entry was rewritten for the new gen');
+  runRow(f, { description: 'the retransmission: same SYN, same backend', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, BACKENDS[0]!), counters: { TOTAL: 1, FLOW_HIT: 1 } });
+  assert.equal(flowCount(f).flows, 1, 'one flow, not two');
+  // A new connection follows the new table.
+  const other = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'a new connection: backend 1', input: clientSeg(other, req), verdict: 'TX', output: backendSyn(other, BACKENDS[1]!), counters: routedCounters });
 
-  // A flow entry for another route (same connection, next request on another path) is not used.
-  const key2 = f.addRoute('GET', '/other', { slot: 0 });
-  const spec2: FrameSpec = { srcPort: 50000, payload: request('GET', '/other') };
-  runRow(f, { description: 'same connection, other route: its own table', input: buildFrame(spec2), verdict: 'TX', output: routed(spec2, BACKENDS[0]!), counters: routedCounters('FLOW_MISS') });
-  assert.deepEqual(f.prog.typed.flowCache.get({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 })?.route, key2);
+  // A half-open flow older than RAUTA_HALF_OPEN_NS is gone: its retransmission is a new choice.
+  const k = flowKeyOf(c);
+  f.prog.typed.flowCache.set(k, { ...f.prog.typed.flowCache.get(k)!, changedNs: 0n });
+  runRow(f, { description: 'retransmission after the half-open timeout: chosen again', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
+});
 
-  // A cached index beyond the route's count is ignored too.
-  f.prog.typed.flowCache.set({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 }, { route: key2, gen: 1, backendIdx: 7 });
-  runRow(f, { description: 'cached backend index beyond count: ignored', input: buildFrame(spec2), verdict: 'TX', output: routed(spec2, BACKENDS[0]!), counters: routedCounters('FLOW_MISS') });
+test('an established connection keeps its backend through a commit; a later request line for another route is counted', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  const key = f.addRoute('GET', '/a', { slot: 0 });
+  f.addRoute('GET', '/b', { slot: 1 });
+  const be = BACKENDS[0]!;
+  const req = request('GET', '/a');
+  const c = establish(f, { srcPort: port() }, req, be);
+  // The route moves to backend 1 and backend 0 is removed from it.
+  f.prog.typed.maglevTables.set({ route: key, gen: 2 }, new Uint8Array(RAUTA_MAGLEV_SIZE).fill(1));
+  f.prog.typed.routes.set(key, { backends: [{ ip: '0.0.0.0', port: 0, weight: 0 }, BACKENDS[1]!], gen: 2 });
+  const second = request('GET', '/a');
+  runRow(f, { description: 'keep-alive request, same route: still backend 0', input: clientSeg(c, second, { seqOff: req.length }), verdict: 'TX', output: toBackendSegment(c, be, second, req.length, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+  const third = request('GET', '/b');
+  runRow(f, { description: 'keep-alive request for another route: counted, same backend', input: clientSeg(c, third, { seqOff: req.length + second.length }), verdict: 'TX', output: toBackendSegment(c, be, third, req.length + second.length, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1, KEEPALIVE_OTHER_ROUTE: 1 } });
+  runRow(f, { description: 'a body segment is not a request line', input: clientSeg(c, 'x'.repeat(40), { seqOff: 999 }), verdict: 'TX', output: toBackendSegment(c, be, 'x'.repeat(40), 999, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+});
 
-  // A cached index that now names a hole (a removed backend's slot, e.g. after the route was
-  // removed and re-added at gen 1) is ignored too.
-  const HOLE: BackendSlot = { ip: '0.0.0.0', port: 0, weight: 0 };
-  f.prog.typed.routes.set(key2, { backends: [BACKENDS[0]!, HOLE], gen: 1 });
-  f.prog.typed.flowCache.set({ srcIp: DEFAULTS.srcIp, dstIp: VIP, srcPort: 50000, dstPort: 80, proto: 6 }, { route: key2, gen: 1, backendIdx: 1 });
-  runRow(f, { description: 'cached backend index names a hole: ignored', input: buildFrame(spec2), verdict: 'TX', output: routed(spec2, BACKENDS[0]!), counters: routedCounters('FLOW_MISS') });
+test('a new connection on the 4-tuple of an old flow replaces it; a backend 4-tuple in use is refused', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/a', { slot: 0 });
+  const be = BACKENDS[0]!;
+  const spec: FrameSpec = { srcPort: port() };
+  const old = establish(f, spec, request('GET', '/a'), be);
+  // The client reuses the port (the old flow's close was never seen): new SYN, new ISN.
+  const fresh = handshake(f, spec, old.isn + 100_000);
+  assert.ok((f.prog.typed.flowCache.get(flowKeyOf(old))!.flags & FLOW_FLAGS.NEW_SYN) !== 0, 'the SYN marked the old flow');
+  runRow(f, { description: 'first segment of the new connection', input: clientSeg(fresh, request('GET', '/a')), verdict: 'TX', output: backendSyn(fresh, be), counters: routedCounters });
+  assert.equal(f.prog.typed.flowCache.get(flowKeyOf(old))!.clientIsn, fresh.isn, 'the flow is the new connection');
+
+  // The same client address and port to the same backend through a second VIP: the backend could not tell them apart.
+  f.prog.typed.listeners.set({ addr: '10.0.0.200', port: 80 }, 0);
+  const via2 = handshake(f, { ...spec, dstIp: '10.0.0.200' });
+  runRow(f, {
+    description: 'same client ip:port to the same backend via another VIP: RST',
+    input: clientSeg(via2, request('GET', '/a')),
+    verdict: 'TX',
+    output: toClient(via2, { seq: via2.cookie + 1, ack: 0, flags: F.RST }),
+    counters: { TOTAL: 1, TUPLE_BUSY: 1 },
+  });
+});
+
+test('a flow whose client side was evicted: backend data still flows, its close is dropped, client segments get a RST', (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/a', { slot: 0 });
+  const be = BACKENDS[0]!;
+  const c = establish(f, { srcPort: port() }, request('GET', '/a'), be);
+  f.prog.typed.flowCache.delete(flowKeyOf(c)); // as an LRU eviction would
+  // The backend side alone still translates (its fast path needs nothing else) until the connection closes.
+  runRow(f, { description: 'backend data, client side evicted: still delivered', input: backendSeg(c, be, 'data'), verdict: 'TX', output: toClientSegment(c, 'data', 0, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1 } });
+  runRow(f, { description: 'backend FIN, client side evicted: dropped', input: backendSeg(c, be, '', { seqOff: 4, flags: F.FIN | F.ACK }), verdict: 'DROP', counters: { TOTAL: 1, NO_FLOW_BACKEND: 1 } });
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'the orphaned backend side is removed');
+  runRow(f, {
+    description: 'client segment, flow evicted: RST (the client does not hang)',
+    input: clientSeg(c, 'more', { seqOff: 50 }),
+    verdict: 'TX',
+    output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+    counters: { TOTAL: 1, NO_FLOW_RST: 1 },
+  });
 });
 
 test('Maglev slot comes from the table: both backends are reachable', (t) => {
   const f = fixture(t);
   if (!f) return;
   const key = f.addRoute('GET', '/api/users');
-  const table = new Uint8Array(RAUTA_MAGLEV_SIZE).map((_, i) => i % 2);
-  f.prog.typed.maglevTables.set({ route: key, gen: 1 }, table);
+  f.prog.typed.maglevTables.set({ route: key, gen: 1 }, new Uint8Array(RAUTA_MAGLEV_SIZE).map((_, i) => i % 2));
   const seen = new Set<number>();
-  for (let port = 1024; port < 1088; port++) {
-    const res = testRun(f.prog.progFd, buildFrame({ srcPort: port, payload: request('GET', '/api/users') }));
-    assert.equal(res.retval, XDP.TX, `source port ${port} should route`);
+  for (let i = 0; i < 64; i++) {
+    const c = handshake(f, { srcPort: 1024 + i });
+    const res = testRun(f.prog.progFd, clientSeg(c, request('GET', '/api/users')));
+    assert.equal(res.retval, XDP.TX, `source port ${1024 + i} should route`);
     seen.add(res.dataOut.readUInt16BE(14 + 20 + 2));
   }
   assert.deepEqual([...seen].sort(), [8080, 9090], '64 connections over a half/half table reach both backends');
@@ -310,33 +728,44 @@ test('a route inserted with the TypeScript FNV-1a hash is found by packets', (t)
   const f = fixture(t);
   if (!f) return;
   const paths = ['/', '/a', '/api/v1/users/123', '/ünïcode/路径', '/%20encoded%2F', '/' + 'x'.repeat(200)];
-  for (const [i, path] of paths.entries()) {
+  for (const path of paths) {
     f.addRoute('GET', path);
-    const wire = Buffer.from(request('GET', path), 'utf8');
-    const spec: FrameSpec = { srcPort: 20000 + i, payload: wire };
-    runRow(f, { description: `path ${JSON.stringify(path)}`, input: buildFrame(spec), verdict: 'TX', output: routed(spec, BACKENDS[1]!), counters: routedCounters('FLOW_MISS') });
+    const c = handshake(f, { srcPort: port() });
+    runRow(f, { description: `path ${JSON.stringify(path)}`, input: clientSeg(c, Buffer.from(request('GET', path), 'utf8')), verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
   }
 });
 
-test('random connections and backends: the incremental checksums equal a from-scratch build', (t) => {
+test('random connections: every translated segment equals a from-scratch build (incremental checksums)', (t) => {
   const f = fixture(t);
   if (!f) return;
-  const key = f.addRoute('GET', '/api/users');
+  f.addRoute('GET', '/r', { slot: 0 });
   const octet = fc.integer({ min: 1, max: 254 });
   const ip = fc.tuple(octet, octet, octet, octet).map((o) => o.join('.'));
+  let p = 30000;
   fc.assert(
-    fc.property(ip, fc.integer({ min: 1, max: 65535 }), fc.nat(0xffffffff), ip, fc.integer({ min: 1, max: 65535 }), fc.string({ maxLength: 40 }), (srcIp, srcPort, seq, beIp, bePort, tail) => {
+    fc.property(ip, fc.nat(0xffffffff), fc.nat(0xffffffff), fc.integer({ min: 1, max: 65535 }), fc.string({ maxLength: 40 }), (beIp, isn, beIsn, bePort, body) => {
       const be = { ip: beIp, port: bePort, weight: 1 };
-      f.prog.typed.routes.set(key, { backends: [be, be], gen: 1 });
+      f.prog.typed.routes.set(routeKeyOf('GET', '/r'), { backends: [be], gen: 1 });
       f.prog.typed.nexthops.set(beIp, { mac: '02:aa:bb:cc:dd:ee' });
-      const spec: FrameSpec = { srcIp, srcPort, seq, payload: request('GET', '/api/users') + tail };
-      const input = buildFrame(spec);
-      const res = testRun(f.prog.progFd, input);
-      const expected = buildFrame({ ...spec, srcMac: DEFAULTS.dstMac, dstMac: '02:aa:bb:cc:dd:ee', dstIp: beIp, dstPort: bePort });
-      assert.equal(res.retval, XDP.TX, `routes\n${hex(input)}`);
-      assert.ok(res.dataOut.equals(expected), `rewrite of ${srcIp}:${srcPort} -> ${beIp}:${bePort}\ninput:\n${hex(input)}\nexpected:\n${hex(expected)}\nactual:\n${hex(res.dataOut)}`);
+      const spec: FrameSpec = { srcPort: p++ };
+      const c = handshake(f, spec, isn);
+      const req = request('GET', '/r');
+      assert.equal(testRun(f.prog.progFd, clientSeg(c, req)).retval, XDP.TX);
+      const synAck = buildFrame({ srcIp: beIp, dstIp: CLIENT, srcPort: bePort, dstPort: spec.srcPort, seq: beIsn, ack: (isn + 1) >>> 0, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS });
+      testRun(f.prog.progFd, synAck);
+      assert.equal(testRun(f.prog.tcProgFd, synAck).retval, TC_ACT.REDIRECT);
+      const fromBe = buildFrame({ srcIp: beIp, dstIp: CLIENT, srcPort: bePort, dstPort: spec.srcPort, seq: (beIsn + 1) >>> 0, ack: (isn + 1 + req.length) >>> 0, payload: body });
+      const out = testRun(f.prog.progFd, fromBe);
+      const expected = buildFrame({ srcMac: DEFAULTS.dstMac, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort, seq: (c.cookie + 1) >>> 0, ack: (isn + 1 + req.length) >>> 0, payload: body });
+      assert.ok(out.dataOut.equals(expected), `to the client\nexpected:\n${hex(expected)}\nactual:\n${hex(out.dataOut)}`);
+      const fromClient = clientSeg(c, body, { seqOff: req.length, ackOff: body.length });
+      const out2 = testRun(f.prog.progFd, fromClient);
+      const expected2 = buildFrame({ srcMac: DEFAULTS.dstMac, dstMac: '02:aa:bb:cc:dd:ee', srcIp: CLIENT, dstIp: beIp, srcPort: spec.srcPort, dstPort: bePort, seq: (isn + 1 + req.length) >>> 0, ack: (beIsn + 1 + body.length) >>> 0, payload: body });
+      assert.ok(out2.dataOut.equals(expected2), `to the backend\nexpected:\n${hex(expected2)}\nactual:\n${hex(out2.dataOut)}`);
+      testRun(f.prog.progFd, clientSeg(c, '', { seqOff: req.length + body.length, flags: F.RST | F.ACK }));
       f.prog.typed.nexthops.delete(beIp);
     }),
-    { numRuns: 300 },
+    { numRuns: 150 },
   );
+  assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'every random connection was reset and removed');
 });

@@ -160,11 +160,11 @@ test('rauta run: commits route, revert, rejection, drift repair, latency, SIGTER
   agents.push(agent);
   const url = (await agent.waitLine((l) => l.msg === 'http listening', 'http listening')).url as string;
   await agent.waitLine((l) => l.msg === 'applied' && l.commit === c0, `applied ${c0}`);
-  const attached = await agent.waitLine((l) => l.msg === 'XDP program attached', 'XDP attached');
+  const attached = await agent.waitLine((l) => l.msg === 'XDP attached, with the TC ingress program', 'XDP attached');
   assert.equal(attached.mode, 'native', 'veth takes the program in native mode');
 
   let p = await probe(pinDir, 'GET', '/e2e/gw');
-  assert.equal(p.verdict, 'TX', `a route through a gateway routes: ${JSON.stringify(p)}`);
+  assert.equal(p.result, 'routed', `a route through a gateway routes: ${JSON.stringify(p)}`);
   assert.equal(p.mac, peerMac, "the gateway route's neighbour gives the MAC");
 
   // 1. A commit adding a route → a probe for it reaches its backend.
@@ -172,14 +172,14 @@ test('rauta run: commits route, revert, rejection, drift repair, latency, SIGTER
   const c1 = repo.commit('add /e2e/new');
   await agent.waitLine((l) => l.msg === 'applied' && l.commit === c1, `applied ${c1}`);
   p = await probe(pinDir, 'GET', '/e2e/new');
-  assert.deepEqual([p.verdict, p.backend, p.mac], ['TX', `${backend(5)}:9090`, peerMac], `the new route routes: ${JSON.stringify(p)}`);
+  assert.deepEqual([p.result, p.backend, p.mac], ['routed', `${backend(5)}:9090`, peerMac], `the new route routes: ${JSON.stringify(p)}`);
 
   // 2. git revert → the old behaviour.
   repo.git('revert', '--no-edit', 'HEAD');
   const c2 = repo.head();
   await agent.waitLine((l) => l.msg === 'applied' && l.commit === c2, `applied revert ${c2}`);
   p = await probe(pinDir, 'GET', '/e2e/new');
-  assert.deepEqual([p.verdict, p.reason], ['PASS', 'pass_no_route'], `after the revert the route is gone: ${JSON.stringify(p)}`);
+  assert.deepEqual([p.result, p.status, p.reason], ['reply', 404, 'reply_no_route'], `after the revert the route is gone: ${JSON.stringify(p)}`);
 
   // 3. An invalid commit → nothing changes; /healthz names the error with file:line:col.
   const before = (() => {
@@ -232,7 +232,7 @@ test('rauta run: commits route, revert, rejection, drift repair, latency, SIGTER
   }, 'the drift check repairs the hand-edited route');
   assert.equal(repaired.lastPlan && (repaired.lastPlan as { reason: string }).reason, 'drift', 'the last plan was the drift repair');
   p = await probe(pinDir, 'GET', '/e2e/base');
-  assert.ok(p.verdict === 'TX' && p.backend?.endsWith(':8080'), `repaired: ${JSON.stringify(p)}`);
+  assert.ok(p.result === 'routed' && p.backend?.endsWith(':8080'), `repaired: ${JSON.stringify(p)}`);
 
   // 5. Commit-to-applied latency over 100 commits (each changes a weight, so each is applied).
   const latencies: number[] = [];
@@ -265,19 +265,19 @@ test('rauta run: commits route, revert, rejection, drift repair, latency, SIGTER
   for (const name of [PROG_PIN, ...MAP_NAMES]) assert.ok(existsSync(join(pinDir, name)), `${name} stays pinned after SIGTERM`);
   assert.equal(attachedProgramId(host), pinnedId, 'the pinned program stays attached to the interface');
   p = await probe(pinDir, 'GET', '/e2e/base');
-  assert.equal(p.verdict, 'TX', 'traffic is still routed while no agent runs');
+  assert.equal(p.result, 'routed', 'traffic is still routed while no agent runs');
 
   // 7. A commit while stopped; the restart reuses the pins and converges on it.
   repo.write('routes/new.yaml', routeYaml([{ name: 'later', path: '/e2e/later', backends: [`${backend(3)}:7070`] }]));
   const c5 = repo.commit('add /e2e/later while the agent is down');
   agent = startRun(args);
   agents.push(agent);
-  const loaded = await agent.waitLine((l) => l.msg.startsWith('program loaded'), 'program loaded');
+  const loaded = await agent.waitLine((l) => l.msg.startsWith('programs loaded'), 'programs loaded');
   assert.deepEqual([...(loaded.reusedMaps as string[])].sort(), [...MAP_NAMES].sort(), `the restart reuses every pinned map: ${JSON.stringify(loaded)}`);
   const url2 = (await agent.waitLine((l) => l.msg === 'http listening', 'http listening (restart)')).url as string;
   await until(async () => ((await getJson(`${url2}/status`)).body.appliedCommit === c5 ? true : null), `restart converges on ${c5}`);
   p = await probe(pinDir, 'GET', '/e2e/later');
-  assert.deepEqual([p.verdict, p.backend], ['TX', `${backend(3)}:7070`], `the commit made while down is applied: ${JSON.stringify(p)}`);
+  assert.deepEqual([p.result, p.backend], ['routed', `${backend(3)}:7070`], `the commit made while down is applied: ${JSON.stringify(p)}`);
   const metrics = await (await fetch(`${url2}/metrics`)).text();
   assert.match(metrics, /rauta_xdp_packets_total\{counter="routed"\} [1-9]/, 'the XDP counters survived the restart (pinned METRICS)');
   agent.child.kill('SIGTERM');
@@ -326,7 +326,7 @@ test('rauta run on a remote over smart HTTP: a signed webhook makes a push apply
   assert.equal(signed.status, 202, 'a signed hook triggers a fetch');
   await agent.waitLine((l) => l.msg === 'applied' && l.commit === c1, `applied ${c1} after the webhook`);
   const p = await probe(pinDir, 'GET', '/remote/b');
-  assert.deepEqual([p.verdict, p.backend], ['TX', '10.77.0.2:8080'], JSON.stringify(p));
+  assert.deepEqual([p.result, p.backend], ['routed', '10.77.0.2:8080'], JSON.stringify(p));
   agent.child.kill('SIGTERM');
   assert.equal(await agent.exited, 0, `SIGTERM exits 0\n${agent.tail()}`);
 });

@@ -20,10 +20,13 @@ import {
   RAUTA_MAGLEV_SIZE,
   RAUTA_MAX_BACKENDS,
   routeKeyCodec,
+  savedRequestCodec,
+  RAUTA_REQUEST_BUF,
   u32Codec,
   type Codec,
 } from '../src/dataplane/codecs.js';
-import { Metric, METRIC_COUNT, METRIC_NAMES } from '../src/dataplane/metrics.js';
+import { FIRST_EVENT, Metric, METRIC_COUNT, METRIC_NAMES } from '../src/dataplane/metrics.js';
+import { FlowReply, FlowSide, FlowState } from '../src/dataplane/map-types.js';
 import { METHOD_CODES } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
 
@@ -66,6 +69,17 @@ test('struct sizes and member offsets match BTF', () => {
   assert.equal(backends.nr_elems, RAUTA_MAX_BACKENDS, 'backend_list.backends has RAUTA_MAX_BACKENDS entries');
   const slots = btf.get(byName('STRUCT', 'maglev_table').members![0]!.type_id)!;
   assert.equal(slots.nr_elems, RAUTA_MAGLEV_SIZE, 'maglev_table.slots has RAUTA_MAGLEV_SIZE entries');
+  const data = btf.get(byName('STRUCT', 'saved_request').members!.find((m) => m.name === 'data')!.type_id)!;
+  assert.equal(data.nr_elems, RAUTA_REQUEST_BUF, 'saved_request.data has RAUTA_REQUEST_BUF bytes');
+});
+
+test('enum rauta_flow_side, rauta_flow_state and rauta_reply match FlowSide, FlowState and FlowReply', () => {
+  const sides = Object.fromEntries(byName('ENUM', 'rauta_flow_side').values!.map((v) => [v.name.replace(/^RAUTA_SIDE_/, ''), v.val]));
+  assert.deepEqual(sides, { CLIENT: FlowSide.CLIENT, BACKEND: FlowSide.BACKEND });
+  const states = Object.fromEntries(byName('ENUM', 'rauta_flow_state').values!.map((v) => [v.name.replace(/^RAUTA_FLOW_/, ''), v.val]));
+  assert.deepEqual(states, { SYN_SENT: FlowState.SYN_SENT, ESTABLISHED: FlowState.ESTABLISHED, REPLIED: FlowState.REPLIED });
+  const replies = Object.fromEntries(byName('ENUM', 'rauta_reply').values!.map((v) => [v.name.replace(/^RAUTA_REPLY_/, ''), v.val]));
+  assert.deepEqual(replies, { NONE: FlowReply.NONE, '404': FlowReply.NOT_FOUND_404, '503': FlowReply.UNAVAILABLE_503 });
 });
 
 test('enum rauta_metric matches the Metric enum; enum rauta_method matches METHOD_CODES', () => {
@@ -74,6 +88,7 @@ test('enum rauta_metric matches the Metric enum; enum rauta_method matches METHO
   const fromTs = Object.fromEntries(METRIC_NAMES.map((n) => [n, Metric[n]]));
   assert.deepEqual(fromTs, fromC, 'METRICS slots: src/dataplane/metrics.ts vs bpf/rauta.h');
   assert.equal(metric.find((v) => v.name === 'RAUTA_M_COUNT')?.val, METRIC_COUNT, 'RAUTA_M_COUNT');
+  assert.equal(FIRST_EVENT, Metric.BACKEND_ACK, 'RAUTA_M_FIRST_EVENT is RAUTA_M_BACKEND_ACK (rauta.h)');
   const method = byName('ENUM', 'rauta_method').values!;
   const methodsC = Object.fromEntries(method.filter((v) => v.val !== 0).map((v) => [v.name.replace(/^RAUTA_METHOD_/, ''), v.val]));
   assert.deepEqual({ ...METHOD_CODES }, methodsC, 'METHOD_CODES (route-model.ts) vs enum rauta_method');
@@ -91,6 +106,8 @@ test('each map uses the key and value the codecs encode', () => {
     routes: [routeKeyCodec as Codec<unknown>, backendListCodec.size],
     maglev_tables: [maglevKeyCodec as Codec<unknown>, maglevTableCodec.size],
     flow_cache: [flowKeyCodec as Codec<unknown>, flowValueCodec.size],
+    requests: [flowKeyCodec as Codec<unknown>, savedRequestCodec.size],
+    scratch: [u32Codec as Codec<unknown>, savedRequestCodec.size],
     listeners: [listenerKeyCodec as Codec<unknown>, u32Codec.size],
     nexthops: [nexthopKeyCodec as Codec<unknown>, nexthopCodec.size],
     metrics: [u32Codec as Codec<unknown>, 8],
@@ -107,7 +124,7 @@ test('each map uses the key and value the codecs encode', () => {
     assert.equal(valueSize, e[1], `${v.name} value size: C ${valueSize}, codec ${e[1]}`);
     seen.push(v.name);
   }
-  assert.deepEqual(seen.sort(), Object.keys(expected).sort(), 'the object has exactly the six maps');
+  assert.deepEqual(seen.sort(), Object.keys(expected).sort(), 'the object has exactly these maps');
 });
 
 test('codecs round-trip and put IPs and ports in network order', () => {
@@ -130,7 +147,30 @@ test('codecs round-trip and put IPs and ports in network order', () => {
   roundTrip(backendListCodec, fc.record({ backends: fc.array(fc.record({ ip, port, weight: port }), { maxLength: 32 }), gen: u32 }));
   roundTrip(maglevKeyCodec, fc.record({ route: routeKey, gen: u32 }));
   roundTrip(flowKeyCodec, fc.record({ srcIp: ip, dstIp: ip, srcPort: port, dstPort: port, proto: fc.nat(255) }));
-  roundTrip(flowValueCodec, fc.record({ route: routeKey, gen: u32, backendIdx: u32 }));
+  const mac = fc.tuple(...Array.from({ length: 6 }, () => fc.nat(255))).map((o) => o.map((x) => x.toString(16).padStart(2, '0')).join(':'));
+  roundTrip(
+    flowValueCodec,
+    fc.record({
+      side: fc.constantFrom(FlowSide.CLIENT, FlowSide.BACKEND),
+      state: fc.constantFrom(FlowState.SYN_SENT, FlowState.ESTABLISHED, FlowState.REPLIED),
+      reply: fc.constantFrom(FlowReply.NONE, FlowReply.NOT_FOUND_404, FlowReply.UNAVAILABLE_503),
+      flags: u32,
+      seqDelta: u32,
+      peerIp: ip,
+      peerPort: port,
+      peerMac: mac,
+      route: routeKey,
+      gen: u32,
+      backendIdx: u32,
+      clientIsn: u32,
+      cookie: u32,
+      clientFinEnd: u32,
+      backendFinEnd: u32,
+      clientMac: mac,
+      changedNs: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    }),
+  );
+  roundTrip(savedRequestCodec, fc.record({ data: fc.uint8Array({ maxLength: 1460 }), csum: fc.nat(0xffff), window: fc.nat(0xffff) }));
   roundTrip(listenerKeyCodec, fc.record({ addr: ip, port }));
   roundTrip(nexthopKeyCodec, ip);
   const table = new Uint8Array(RAUTA_MAGLEV_SIZE).map((_, i) => i % 32);

@@ -17,7 +17,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   const cluster = new Cluster({ nodes: 3, netns: true, watcherArgs: ['--http', '127.0.0.1:0', '--webhook-secret', 'hook-secret'] });
   await cluster.start(t);
   for (const n of cluster.nodes) {
-    const attached = await n.proc!.waitLine((l) => l.msg === 'XDP program attached', `${n.name} XDP attached`);
+    const attached = await n.proc!.waitLine((l) => l.msg === 'XDP attached, with the TC ingress program', `${n.name} XDP attached`);
     assert.equal(attached.mode, 'native', `${n.name}: the veth in its namespace takes the program natively`);
   }
 
@@ -28,7 +28,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   await cluster.waitApplied(c1, marks);
   for (const n of cluster.nodes) {
     const p = await probe(n.pinDir, 'GET', '/mn/new');
-    assert.deepEqual([p.verdict, p.backend, p.mac], ['TX', `${backendIp(5)}:9090`, n.backendMac], `${n.name} routes the new route to its backend: ${JSON.stringify(p)}`);
+    assert.deepEqual([p.result, p.backend, p.mac], ['routed', `${backendIp(5)}:9090`, n.backendMac], `${n.name} routes the new route to its backend: ${JSON.stringify(p)}`);
   }
 
   // The watcher's endpoint: status (log head, runs), health, and the signed webhook.
@@ -62,7 +62,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   cluster.publish(c3);
   await cluster.waitApplied(c3, marks, [0, 1]);
   let p = await probe(third.pinDir, 'GET', '/mn/down2');
-  assert.equal(p.verdict, 'PASS', `node3 is down: its maps do not have the new route yet: ${JSON.stringify(p)}`);
+  assert.equal(p.result, 'reply', `node3 is down: its maps do not have the new route yet: ${JSON.stringify(p)}`);
   st = await cluster.status();
   const row3 = st.report.nodes.find((r) => r.node === third.name)!;
   assert.deepEqual([row3.live, row3.state, row3.commit], [false, 'stopped', c1], `the stopped node shows as not live, stopped on c1: ${JSON.stringify(row3)}`);
@@ -74,7 +74,7 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   assert.equal(started.appliedCommit, c3, `node3 catches up on start to the last commit: ${JSON.stringify(started)}`);
   for (const path of ['/mn/down1', '/mn/down2']) {
     p = await probe(third.pinDir, 'GET', path);
-    assert.equal(p.verdict, 'TX', `node3 routes ${path} after catching up: ${JSON.stringify(p)}`);
+    assert.equal(p.result, 'routed', `node3 routes ${path} after catching up: ${JSON.stringify(p)}`);
   }
   await restarted.waitLine((l) => l.msg === 'taking reconcile jobs', 'node3 takes jobs again');
   // Its HTTP endpoint: `rauta status --http` reads one node without Redis.
@@ -103,5 +103,5 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   assert.equal(await cluster.watcher!.stop('SIGTERM'), 0, `watcher exits 0 on SIGTERM\n${cluster.watcher!.tail()}`);
   for (const n of cluster.nodes) assert.equal(await n.proc!.stop('SIGTERM'), 0, `${n.name} exits 0 on SIGTERM\n${n.proc!.tail()}`);
   p = await probe(cluster.nodes[0]!.pinDir, 'GET', '/mn/base');
-  assert.equal(p.verdict, 'TX', 'traffic is still routed with the agents stopped');
+  assert.equal(p.result, 'routed', 'traffic is still routed with the agents stopped');
 });

@@ -45,7 +45,7 @@ test('/metrics names the series, /healthz is 200 when ready and 503 with the err
   assert.equal(starting.status, 503, `before start the agent is not ready: ${starting.text}`);
 
   await agent.start();
-  assert.equal(probe(prog, 'GET', '/api').verdict, 'TX', 'the route applied on start routes');
+  assert.equal(probe(prog, 'GET', '/api').outcome, 'routed', 'the route applied on start routes');
   let health = await get(`${server.url}/healthz`);
   assert.equal(health.status, 200, `ready: ${health.text}`);
   assert.equal(JSON.parse(health.text).appliedCommit, commitSha(1));

@@ -1,6 +1,8 @@
-// Pinned maps: a restart reuses them (entries survive), a pin with another layout is
-// refused with RAUTA_ERR_BPF_MAP_MISMATCH and nothing changes, and other processes
-// can open program and maps by path without loading anything.
+// Pinned maps: a restart reuses them (entries survive), a pin of a map the plan
+// writes with another layout is refused with RAUTA_ERR_BPF_MAP_MISMATCH and
+// nothing changes, a runtime map (connections, counters) of an older layout is
+// replaced, and other processes can open programs and maps by path without
+// loading anything.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,9 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needBpf } from './helpers/bpf-env.js';
-import { buildFrame } from './helpers/packet.js';
-import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN } from '../src/dataplane/program.js';
-import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, testRun, XDP, mapUpdate } from '../src/dataplane/libbpf.js';
+import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN, TC_PROG_PIN } from '../src/dataplane/program.js';
+import { forgetFlow, probeConnection } from '../src/dataplane/connection-probe.js';
+import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, mapUpdate } from '../src/dataplane/libbpf.js';
 import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../src/dataplane/codecs.js';
 import { BpfError, RautaError } from '../src/errors.js';
 
@@ -50,15 +52,15 @@ test('a pinned routes map with another key size is refused and nothing changes',
   assert.equal(readdirSync(dir).length, 1);
 });
 
-test('value size, type and max entries mismatches are refused too', (t) => {
+test('value size, type and max entries mismatches of the maps a plan writes are refused', (t) => {
   if (!needBpf(t)) return;
   const dir = pinDirFor(t);
   mkdirSync(dir, { recursive: true });
-  const lru = createMap(BPF_MAP_TYPE.HASH, 'flow_cache', 16, 24, 65536); // FLOW_CACHE must be an LRU hash
+  const lst = createMap(BPF_MAP_TYPE.LRU_HASH, 'listeners', 8, 4, 256); // LISTENERS is a plain hash
   const nh = createMap(BPF_MAP_TYPE.HASH, 'nexthops', 4, 6, 4096); // nexthop is 8 bytes
-  t.after(() => [lru, nh].forEach(closeFd));
-  objPin(lru, join(dir, 'flow_cache'));
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/flow_cache.*type expected lru_hash \(9\), found hash \(1\)/), 'type mismatch names both types');
+  t.after(() => [lst, nh].forEach(closeFd));
+  objPin(lst, join(dir, 'listeners'));
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/listeners.*type expected hash \(1\), found lru_hash \(9\)/), 'type mismatch names both types');
   unpin(dir);
   mkdirSync(dir, { recursive: true });
   objPin(nh, join(dir, 'nexthops'));
@@ -67,7 +69,32 @@ test('value size, type and max entries mismatches are refused too', (t) => {
 
   loadRauta({ pinDir: dir }).close();
   assert.throws(() => loadRauta({ pinDir: dir, maxEntries: { routes: 100 } }), isMismatch(/routes.*maxEntries expected 100, found 4096/), 'max entries mismatch');
-  assert.deepEqual(readdirSync(dir).sort(), [...MAP_NAMES, PROG_PIN].sort(), 'the valid pins are still all there');
+  assert.deepEqual(readdirSync(dir).sort(), [...MAP_NAMES, PROG_PIN, TC_PROG_PIN].sort(), 'the valid pins are still all there');
+});
+
+test('runtime maps pinned with an older layout (connections, counters) are replaced; the routes stay', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
+  const first = loadRauta({ pinDir: dir });
+  const key = routeKeyOf('GET', '/kept');
+  first.typed.routes.set(key, { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 3 });
+  first.close();
+  // What an older rauta left: a 24-byte flow value in a plain hash, 15 counters.
+  for (const name of ['flow_cache', 'metrics']) rmSync(join(dir, name));
+  const oldFlows = createMap(BPF_MAP_TYPE.HASH, 'flow_cache', 16, 24, 65536);
+  const oldMetrics = createMap(BPF_MAP_TYPE.PERCPU_ARRAY, 'metrics', 4, 8, 15);
+  t.after(() => [oldFlows, oldMetrics].forEach(closeFd));
+  objPin(oldFlows, join(dir, 'flow_cache'));
+  objPin(oldMetrics, join(dir, 'metrics'));
+
+  const second = loadRauta({ pinDir: dir });
+  t.after(() => second.close());
+  assert.deepEqual(second.replaced.map((r) => r.name).sort(), ['flow_cache', 'metrics'], 'the two runtime maps were replaced');
+  assert.match(second.replaced.find((r) => r.name === 'flow_cache')!.diffs, /type expected lru_hash \(9\), found hash \(1\); valueSize expected 80, found 24/);
+  assert.deepEqual(second.typed.routes.get(key)?.gen, 3, 'the routes map was reused with its entry');
+  const flows = objGet(join(dir, 'flow_cache'));
+  t.after(() => closeFd(flows));
+  assert.deepEqual([mapInfo(flows).type, mapInfo(flows).valueSize], [BPF_MAP_TYPE.LRU_HASH, 80], 'the pin now holds the new layout');
 });
 
 test('reloading a valid pin dir reuses the maps: entries survive, packets still route', (t) => {
@@ -85,17 +112,21 @@ test('reloading a valid pin dir reuses the maps: entries survive, packets still 
 
   const second = loadRauta({ pinDir: dir, maxEntries: { routes: 512 } });
   t.after(() => second.close());
-  assert.deepEqual([...second.reused].sort(), [...MAP_NAMES].sort(), 'all six maps reused');
+  assert.deepEqual([...second.reused].sort(), [...MAP_NAMES].sort(), 'every map reused');
   assert.equal(mapInfo(second.maps.routes).id, routesId, 'ROUTES is the same kernel map');
   assert.deepEqual(second.typed.routes.get(key), { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 3 }, 'the route written before the reload survives');
-  const frame = buildFrame({ payload: 'GET /kept HTTP/1.1\r\n\r\n' });
-  assert.equal(testRun(second.progFd, frame).retval, XDP.TX, 'the reloaded program routes with the kept maps');
+  const connect = (prog: typeof second, port: number) => {
+    const run = probeConnection(prog.progFd, prog.typed, { client: { ip: '10.0.0.1', port }, listener: { ip: '10.0.0.100', port: 80 }, payload: 'GET /kept HTTP/1.1\r\n\r\n' });
+    forgetFlow(prog.typed, run.flowKey);
+    return run.outcome.kind;
+  };
+  assert.equal(connect(second, 40001), 'backend', 'the reloaded program routes with the kept maps');
 
   // Another process's view: open by path, no load.
   const pinned = openPinned(dir);
   t.after(() => pinned.close());
   assert.equal(pinned.typed.routes.get(key)?.gen, 3, 'openPinned sees the route');
-  assert.equal(testRun(pinned.progFd, frame).retval, XDP.TX, 'the pinned program runs');
+  assert.equal(connect(pinned, 40002), 'backend', 'the pinned program runs');
   assert.ok(pinned.typed.readMetrics().ROUTED >= 2, 'metrics are shared through the pins');
 });
 

@@ -1,11 +1,13 @@
-// Attach the real program to a veth inside its own network namespace in native
-// mode, see it attached (libbpf query and `ip -d link`), detach, and leave nothing behind.
+// Attach the real data path to a veth inside its own network namespace (XDP in
+// native mode, TC at ingress), see both attached (libbpf queries, `ip -d link`,
+// `tc filter`), detach, and leave nothing behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { needBpf } from './helpers/bpf-env.js';
 import { createVethNs, ipIn, netnsList } from './helpers/netns.js';
-import { attachedProgramId, attachXdp, detachXdp, loadRauta, unpin } from '../src/dataplane/program.js';
+import { attachedProgramId, attachedTcProgramId, attachXdp, detachXdp, loadRauta, unpin } from '../src/dataplane/program.js';
 import { progId, withNetns } from '../src/dataplane/libbpf.js';
 
 test('attach natively to a veth in a netns, query, detach, clean up', (t) => {
@@ -19,7 +21,8 @@ test('attach natively to a veth in a netns, query, detach, clean up', (t) => {
   const env = createVethNs('rx');
   t.after(() => env.destroy());
   const id = progId(prog.progFd);
-  assert.ok(id > 0, 'the loaded program has a kernel id');
+  const tcId = progId(prog.tcProgFd);
+  assert.ok(id > 0 && tcId > 0, 'the loaded programs have kernel ids');
 
   withNetns(env.ns, () => {
     assert.equal(attachedProgramId(env.a), 0, 'nothing attached before');
@@ -28,6 +31,9 @@ test('attach natively to a veth in a netns, query, detach, clean up', (t) => {
     assert.equal(mode, 'native', 'veth supports native XDP');
     assert.deepEqual(warnings, [], 'no fallback warning in native mode');
     assert.equal(attachedProgramId(env.a, 'native'), id, 'bpf_xdp_query_id reports our program in driver mode');
+    assert.equal(attachedTcProgramId(env.a), tcId, 'the TC program is attached at ingress of the same interface');
+    assert.equal(attachXdp(prog, env.a, 'native'), 'native', 'attaching again (a restart) replaces both in place');
+    assert.equal(attachedTcProgramId(env.a), tcId);
     // generic mode on the peer, explicitly
     assert.equal(attachXdp(prog, env.b, 'generic'), 'generic');
     assert.equal(attachedProgramId(env.b, 'generic'), id, 'generic attach on the peer');
@@ -35,11 +41,14 @@ test('attach natively to a veth in a netns, query, detach, clean up', (t) => {
   const link = ipIn(env.ns, '-d', 'link', 'show', 'dev', env.a);
   assert.match(link, new RegExp(`prog/xdp id ${id}`), `ip -d link shows the program attached:\n${link}`);
   assert.match(ipIn(env.ns, '-d', 'link', 'show', 'dev', env.b), /xdpgeneric/, 'the peer shows xdpgeneric');
+  const filters = execFileSync('ip', ['netns', 'exec', env.ns, 'tc', 'filter', 'show', 'dev', env.a, 'ingress'], { encoding: 'utf8' });
+  assert.equal(filters.match(/handle 0x7261 rauta_tc/g)?.length, 1, `tc shows our one ingress filter:\n${filters}`);
 
   withNetns(env.ns, () => {
     detachXdp(env.a);
     detachXdp(env.b);
     assert.equal(attachedProgramId(env.a), 0, 'detached from a');
+    assert.equal(attachedTcProgramId(env.a), 0, 'the TC program is detached too');
     assert.equal(attachedProgramId(env.b), 0, 'detached from b');
     detachXdp(env.a); // detaching twice is harmless
   });

@@ -99,7 +99,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     // 3. HTTP (optional): metrics, health, status.
     let httpUrl: string | null = null;
     if (opts.http) {
-      const metrics = createNodeMetrics({ agent, readXdpCounters: () => dataplane.prog.typed.readMetrics(), processMetrics: true });
+      const metrics = createNodeMetrics({ agent, readXdpCounters: () => dataplane.prog.typed.readMetrics(), readFlows: () => dataplane.flows(), processMetrics: true });
       const http = await startHttpServer({
         listen: opts.http,
         metrics,

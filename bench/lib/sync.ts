@@ -8,8 +8,7 @@ import { MaglevCache } from '../../src/dataplane/maglev.js';
 import type { MapName, MapOp } from '../../src/dataplane/map-types.js';
 import type { RautaMaps, TypedMap } from '../../src/dataplane/maps.js';
 import { loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program.js';
-import { buildFrame } from '../../src/dataplane/packet.js';
-import { testRun, XDP } from '../../src/dataplane/libbpf.js';
+import { forgetFlow, probeConnection } from '../../src/dataplane/connection-probe.js';
 import { readApplied } from '../../src/dataplane/read-back.js';
 import { planChanges, simulateApply, type AppliedState, type DesiredDataplane, type PlanOptions } from '../../src/plan/plan.js';
 import type { Backend, Listener, Route } from '../../src/routes/route-model.js';
@@ -157,8 +156,9 @@ export function rawWriteFloor(maps: RautaMaps, ops: readonly MapOp[]): { ms: num
   return { ms: performance.now() - t0, writes: writes.length };
 }
 
-/** One request through the loaded program: checks the sync really routes. */
+/** One connection through the loaded program: checks the sync really routes. */
 export function routesRequest(prog: RautaProgram, path: string): boolean {
-  const frame = buildFrame({ dstIp: VIP, dstPort: 80, srcPort: 33333, payload: `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n` });
-  return testRun(prog.progFd, frame).retval === XDP.TX;
+  const run = probeConnection(prog.progFd, prog.typed, { client: { ip: '10.0.0.1', port: 33333 }, listener: { ip: VIP, port: 80 }, payload: `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n` });
+  forgetFlow(prog.typed, run.flowKey);
+  return run.outcome.kind === 'backend';
 }

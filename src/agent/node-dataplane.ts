@@ -1,10 +1,12 @@
 // One node's data plane as `rauta run` and `rauta agent` both set it up: load
-// the program (reusing maps pinned under pinDir), attach it to the interface
-// when one is given, and look up backend MACs (neighbour table, gateway route,
-// configured gateway MAC), warning once per change about the ones missing.
+// the programs (reusing maps pinned under pinDir), attach them to the
+// interface when one is given, look up backend MACs (neighbour table, gateway
+// route, configured gateway MAC), warning once per change about the ones
+// missing, and sweep the flow state the data path cannot remove itself.
 import type { Logger } from 'pino';
 import type { XdpMode } from '../dataplane/libbpf.js';
 import { createNexthopResolver } from '../dataplane/nexthops.js';
+import { sweepFlows, type FlowCensus } from '../dataplane/flow-reaper.js';
 import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
 import { RautaError } from '../errors.js';
 
@@ -18,6 +20,8 @@ export interface NodeDataplaneOptions {
   logger: Logger;
   /** how long a backend's route (`ip route get`) is trusted before it is looked up again */
   routeTtlMs?: number;
+  /** how often to sweep FLOW_CACHE for half-open and orphaned state (default 5 s; 0: never) */
+  flowSweepMs?: number;
 }
 
 export interface NodeDataplane {
@@ -26,6 +30,8 @@ export interface NodeDataplane {
   xdpMode: 'native' | 'generic' | null;
   /** for NodeAgentOptions.nexthops */
   nexthops: (ips: readonly string[]) => Promise<Record<string, string>>;
+  /** connections by state as of the last sweep (null before the first) and what sweeps removed */
+  flows(): { census: FlowCensus | null; reaped: number; orphans: number };
   /** closes our fds only: the pins and the attachment keep program and maps alive */
   close(): void;
 }
@@ -39,12 +45,15 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const { logger } = opts;
   const mode = checkXdpMode(opts.xdpMode);
   const prog = loadRauta({ pinDir: opts.pinDir });
-  logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'program loaded; reusing the pinned maps' : 'program loaded; maps pinned');
+  logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'programs loaded; reusing the pinned maps' : 'programs loaded; maps pinned');
+  for (const r of prog.replaced) {
+    logger.warn({ map: r.name, was: r.diffs }, `pinned ${r.name} had an older layout: replaced by an empty one (${r.name === 'metrics' ? 'counters restart at 0' : 'connections it held are gone'})`);
+  }
   let xdpMode: 'native' | 'generic' | null = null;
   try {
     if (opts.iface) {
       xdpMode = attachXdp(prog, opts.iface, mode, (msg) => logger.warn({ iface: opts.iface }, msg));
-      logger.info({ iface: opts.iface, mode: xdpMode }, 'XDP program attached');
+      logger.info({ iface: opts.iface, mode: xdpMode }, 'XDP attached, with the TC ingress program');
     } else {
       logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
     }
@@ -65,5 +74,30 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
     lastMissing = missing;
     return r.macs;
   };
-  return { prog, xdpMode, nexthops, close: () => prog.close() };
+  const flows = { census: null as FlowCensus | null, reaped: 0, orphans: 0 };
+  const sweepMs = opts.flowSweepMs ?? 5_000;
+  const sweep = () => {
+    try {
+      const r = sweepFlows(prog.typed);
+      flows.census = r.census;
+      flows.reaped += r.reaped;
+      flows.orphans += r.orphans;
+      if (r.reaped + r.orphans + r.requests > 0) logger.debug({ reaped: r.reaped, orphansRemoved: r.orphans, requestsRemoved: r.requests, census: r.census }, 'flow sweep');
+    } catch (err) {
+      logger.warn({ err }, 'flow sweep failed; trying again on the next tick');
+    }
+  };
+  const timer = sweepMs > 0 ? setInterval(sweep, sweepMs) : null;
+  timer?.unref();
+  if (timer) sweep();
+  return {
+    prog,
+    xdpMode,
+    nexthops,
+    flows: () => ({ ...flows }),
+    close: () => {
+      if (timer) clearInterval(timer);
+      prog.close();
+    },
+  };
 }

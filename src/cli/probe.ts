@@ -1,10 +1,12 @@
-// `rauta probe METHOD PATH`: where does this request go? Builds the request's
-// first packet, runs it through the loaded XDP program (opened from the pin
-// dir) with BPF_PROG_TEST_RUN, and reports the verdict, the chosen backend
-// (from the rewritten frame) and, when the program passes it to the kernel,
-// why (the METRICS slot that counted it). With --at REV it answers for a past
-// commit: a fresh program in a scratch pin dir gets the full plan of that
-// revision, is probed, and is unpinned again; the live maps are not touched.
+// `rauta probe METHOD PATH`: where does this request go? Opens a connection
+// through the loaded XDP program (opened from the pin dir) with
+// BPF_PROG_TEST_RUN as a client would: SYN, the program's SYN-cookie SYN-ACK,
+// then the first data segment with the request. Reports the SYN the program
+// sends to the chosen backend, or the answer it builds in place (404, 503, a
+// RST) and why (the METRICS slot that counted it). The probe's flow is removed
+// afterwards. With --at REV it answers for a past commit: a fresh program in a
+// scratch pin dir gets the full plan of that revision, is probed, and is
+// unpinned again; the live maps are not touched.
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,11 +14,10 @@ import { join } from 'node:path';
 import { RautaError } from '../errors.js';
 import { applyPlan } from '../dataplane/apply.js';
 import { routeKeyOf } from '../dataplane/codecs.js';
-import { testRun, XDP } from '../dataplane/libbpf.js';
-import { METRIC_NAMES, PASS_REASONS, type MetricName } from '../dataplane/metrics.js';
+import { forgetFlow, probeConnection, probePort } from '../dataplane/connection-probe.js';
+import { OUTCOMES, type MetricName } from '../dataplane/metrics.js';
 import { resolveNexthops } from '../dataplane/nexthops.js';
-import { buildFrame } from '../dataplane/packet.js';
-import { DEFAULT_PIN_DIR, loadRauta, openPinned, unpin, type RautaProgram } from '../dataplane/program.js';
+import { DEFAULT_PIN_DIR, loadRauta, openPinned, PROG_PIN, unpin, type RautaProgram } from '../dataplane/program.js';
 import { emptyAppliedState, planChanges } from '../plan/plan.js';
 import { formatIssue } from '../routes/issues.js';
 import { loadRouteRev } from '../routes/load-rev.js';
@@ -35,17 +36,18 @@ export interface ProbeRequest {
 }
 
 export interface ProbeResult {
-  verdict: 'TX' | 'PASS' | 'DROP' | 'ABORTED' | 'REDIRECT' | string;
-  /** "ip:port" the packet was rewritten to, null unless TX */
+  /** routed: the connection is bound and the SYN to the backend went out; reply: 404/503 built in place; reset: RST */
+  result: 'routed' | 'reply' | 'reset' | 'other';
+  /** "ip:port" of the backend the SYN goes to, null unless routed */
   backend: string | null;
-  /** destination MAC of the rewritten frame, null unless TX */
+  /** destination MAC of that SYN, null unless routed */
   mac: string | null;
-  /** index in the route's backends array, null unless TX */
+  /** index in the route's backends array, null unless routed */
   backendIndex: number | null;
-  /** lower-case METRICS slot that counted the pass ("pass_no_route"), null unless PASS */
+  /** HTTP status of an answer built in place, null otherwise */
+  status: number | null;
+  /** lower-case METRICS outcome of the first data segment ("routed", "reply_no_route", ...) */
   reason: string | null;
-  /** flow cache hit or miss (Maglev pick), null when no route was looked up */
-  flow: 'hit' | 'miss' | null;
   /** the route entry the request matched: its generation and backends */
   route: { gen: number; backends: string[] } | null;
   /** every METRICS slot that moved during the probe (other traffic on a live node can add to these) */
@@ -53,9 +55,8 @@ export interface ProbeResult {
   request: { method: string; path: string; client: string; listener: string };
 }
 
-const VERDICTS: Record<number, string> = { [XDP.ABORTED]: 'ABORTED', [XDP.DROP]: 'DROP', [XDP.PASS]: 'PASS', [XDP.TX]: 'TX', [XDP.REDIRECT]: 'REDIRECT' };
-// TEST-NET-2: a client address that is nobody's, so the probe is recognisable in the flow cache.
-export const DEFAULT_CLIENT: Endpoint = { ip: '198.51.100.1', port: 40000 };
+// TEST-NET-2: a client address that is nobody's, so a probe's flow is recognisable.
+export const DEFAULT_CLIENT_IP = '198.51.100.1';
 
 /** "ip:port" → Endpoint; RAUTA_ERR_USAGE otherwise. */
 export function parseEndpoint(text: string, flag: string): Endpoint {
@@ -74,44 +75,31 @@ export function firstListener(prog: RautaProgram): Endpoint | null {
   return all[0] ?? null;
 }
 
-/** Run one request packet through the program and read what it did. */
+/** Open one connection through the program with this request, read what it did, and remove the probe's flow. */
 export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult {
-  const frame = buildFrame({
-    srcIp: req.client.ip,
-    srcPort: req.client.port,
-    dstIp: req.listener.ip,
-    dstPort: req.listener.port,
+  const run = probeConnection(prog.progFd, prog.typed, {
+    client: req.client,
+    listener: req.listener,
     payload: `${req.method} ${req.path} HTTP/1.1\r\nHost: rauta-probe\r\nUser-Agent: rauta-probe\r\n\r\n`,
   });
-  const before = prog.typed.readMetrics();
-  const run = testRun(prog.progFd, frame);
-  const after = prog.typed.readMetrics();
-  const counters: Partial<Record<MetricName, number>> = {};
-  for (const name of METRIC_NAMES) if (after[name] !== before[name]) counters[name] = after[name] - before[name];
-  const verdict = VERDICTS[run.retval] ?? `retval ${run.retval}`;
+  forgetFlow(prog.typed, run.flowKey);
   const routePath = req.path.split('?', 1)[0] ?? req.path; // the data path matches the path without the query
   const entry = prog.typed.routes.get(routeKeyOf(req.method, routePath));
   const route = entry ? { gen: entry.gen, backends: entry.backends.map((b) => `${b.ip}:${b.port}`) } : null;
-  const out = run.dataOut;
-  let backend: string | null = null;
-  let mac: string | null = null;
-  let backendIndex: number | null = null;
-  if (verdict === 'TX' && out.length >= 38) {
-    backend = `${out[30]}.${out[31]}.${out[32]}.${out[33]}:${out.readUInt16BE(36)}`;
-    mac = [...out.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
-    const i = route ? route.backends.indexOf(backend) : -1;
-    backendIndex = i >= 0 ? i : null;
-  }
-  const passed = PASS_REASONS.filter((r) => (counters[r] ?? 0) > 0);
+  const o = run.outcome;
+  const backend = o.kind === 'backend' ? `${o.backend.ip}:${o.backend.port}` : null;
+  const i = backend && route ? route.backends.indexOf(backend) : -1;
+  // The first segment's outcome: the one outcome slot besides the handshake's SYN_COOKIE.
+  const outcome = OUTCOMES.find((n) => n !== 'SYN_COOKIE' && (run.counters[n] ?? 0) > 0);
   return {
-    verdict,
+    result: o.kind === 'backend' ? 'routed' : o.kind,
     backend,
-    mac,
-    backendIndex,
-    reason: verdict === 'PASS' ? (passed[0]?.toLowerCase() ?? 'unknown') : null,
-    flow: counters.FLOW_HIT ? 'hit' : counters.FLOW_MISS ? 'miss' : null,
+    mac: o.kind === 'backend' ? o.mac : null,
+    backendIndex: i >= 0 ? i : null,
+    status: o.kind === 'reply' ? o.status : null,
+    reason: outcome?.toLowerCase() ?? null,
     route,
-    counters,
+    counters: run.counters,
     request: { method: req.method, path: req.path, client: `${req.client.ip}:${req.client.port}`, listener: `${req.listener.ip}:${req.listener.port}` },
   };
 }
@@ -126,25 +114,29 @@ export interface ProbeCliOptions {
   json?: boolean;
 }
 
-const PASS_WHY: Record<string, string> = {
+const WHY: Record<string, string> = {
+  reply_bad_request: 'the first segment is not a request line the data path serves',
+  reply_no_route: 'no route for this method and path',
+  reply_no_table: 'the route has no backends or no Maglev table for its generation',
+  reply_no_nexthop: 'the chosen backend has no nexthop MAC on this node',
+  reply_too_large: 'the first segment is longer than the data path carries',
+  tuple_busy: "the backend's side of this client address and port is taken by another connection",
+  no_flow_rst: 'the SYN cookie did not check out',
   pass_not_listener: 'the destination is not a listener (VIP:port) of this node',
-  pass_no_payload: 'the packet has no payload',
-  pass_bad_request: 'the payload is not a request line the data path serves',
-  pass_no_route: 'no route for this method and path',
-  pass_no_table: "the route's Maglev table is missing",
-  pass_no_nexthop: 'the chosen backend has no nexthop MAC on this node',
 };
 
 export function formatProbe(r: ProbeResult, at?: { rev: string; commit: string }): string {
   const head = `${r.request.method} ${r.request.path} from ${r.request.client} to ${r.request.listener}${at ? ` at ${at.rev} (${at.commit.slice(0, 12)})` : ''}`;
-  if (r.verdict === 'TX') {
+  const why = r.reason ? ` (${r.reason}${WHY[r.reason] ? `: ${WHY[r.reason]}` : ''})` : '';
+  if (r.result === 'routed') {
     // Removed backends leave holes (0.0.0.0:0) so the others keep their slots: count the live ones.
     const live = r.route?.backends.filter((b) => b !== '0.0.0.0:0').length ?? '?';
     const idx = r.backendIndex !== null ? `slot #${r.backendIndex}, ${live} live backend${live === 1 ? '' : 's'}` : 'backend';
-    return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, flow cache ${r.flow ?? '?'}, route gen ${r.route?.gen ?? '?'})\n`;
+    return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, route gen ${r.route?.gen ?? '?'}): the program sent the backend a SYN\n`;
   }
-  if (r.verdict === 'PASS') return `${head}: passed to the kernel: ${r.reason}${r.reason && PASS_WHY[r.reason] ? ` (${PASS_WHY[r.reason]})` : ''}\n`;
-  return `${head}: ${r.verdict}\n`;
+  if (r.result === 'reply') return `${head}: answered in place with ${r.status}${why}\n`;
+  if (r.result === 'reset') return `${head}: reset${why}\n`;
+  return `${head}: not handled${why}\n`;
 }
 
 const isMethod = (m: string): m is HttpMethod => HttpMethod.safeParse(m).success;
@@ -154,7 +146,7 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
   const m = method.toUpperCase();
   if (!isMethod(m)) throw new RautaError('RAUTA_ERR_USAGE', `method ${method}: use one of ${HttpMethod.options.join(', ')}`);
   if (!path.startsWith('/')) throw new RautaError('RAUTA_ERR_USAGE', `path ${path}: an HTTP path starts with /`);
-  const client = opts.client ? parseEndpoint(opts.client, '--client') : DEFAULT_CLIENT;
+  const client = opts.client ? parseEndpoint(opts.client, '--client') : { ip: DEFAULT_CLIENT_IP, port: probePort() };
   const given = opts.listener ? parseEndpoint(opts.listener, '--listener') : null;
   const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR;
   let result: ProbeResult;
@@ -170,7 +162,7 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
       scratch.dispose();
     }
   } else {
-    if (!existsSync(join(pinDir, 'prog_xdp'))) {
+    if (!existsSync(join(pinDir, PROG_PIN))) {
       throw new RautaError('RAUTA_ERR_USAGE', `no rauta program is pinned in ${pinDir}: start \`rauta run\` (or pass --pin-dir), or probe a commit with --at REV`);
     }
     const prog = openPinned(pinDir);
@@ -183,7 +175,7 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
     }
   }
   write(opts.json ? `${JSON.stringify({ ...result, ...(at ? { at } : {}) }, null, 2)}\n` : formatProbe(result, at));
-  return result.verdict === 'TX' ? 0 : 1;
+  return result.result === 'routed' ? 0 : 1;
 }
 
 /**
@@ -233,10 +225,10 @@ async function probeAt(rev: string, opts: { repo: string; root: string; livePinD
 export function register(program: Command): void {
   program
     .command('probe')
-    .description('Where does this request go? Runs its first packet through the loaded XDP program: exit 0 routed, 1 passed to the kernel, 2 usage/environment error')
+    .description('Where does this request go? Opens a connection through the loaded XDP program (SYN, cookie, request segment): exit 0 routed, 1 not routed (404, 503, reset), 2 usage/environment error')
     .argument('<method>', 'GET, POST, PUT, DELETE, PATCH, HEAD or OPTIONS')
     .argument('<path>', 'request path, e.g. /api/users')
-    .option('--client <ip:port>', `source address of the request (default ${DEFAULT_CLIENT.ip}:${DEFAULT_CLIENT.port})`)
+    .option('--client <ip:port>', `source address of the connection (default ${DEFAULT_CLIENT_IP} and a random port)`)
     .option('--listener <vip:port>', 'destination VIP:port (default: the first listener of the applied state)')
     .option('--at <rev>', 'probe the route set of this commit instead (built in a scratch pin dir)')
     .option('--repo <path>', 'routes repository for --at', '.')
@@ -246,7 +238,7 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       '\nExamples:\n  rauta probe GET /api/products\n  rauta probe POST /api/cart --client 10.9.0.7:51000 --json\n  rauta probe GET /api/products --at HEAD~3 --repo .rauta/demo-repo\n\n' +
-        'A probe is a real packet through the real program: it counts in the METRICS and may add a FLOW_CACHE entry for its client.',
+        "A probe runs real packets through the real program: they count in the METRICS; the probe's flow is removed afterwards.",
     )
     .action(async (method: string, path: string, opts: ProbeCliOptions) => {
       process.exitCode = await runProbe(method, path, opts, (t) => process.stdout.write(t));

@@ -81,7 +81,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
 
     const watcherHealth: WatcherHealth = { lastError: null, lastRunAt: null };
     let watcher: Watcher | null = null;
-    const metrics = createNodeMetrics({ agent, readXdpCounters: () => prog.typed.readMetrics(), processMetrics: true });
+    const metrics = createNodeMetrics({ agent, readXdpCounters: () => prog.typed.readMetrics(), readFlows: () => dataplane.flows(), processMetrics: true });
     const http = await startHttpServer({
       listen: opts.http,
       metrics,

@@ -9,6 +9,7 @@ import type {
   BackendSlot,
   FlowKey,
   FlowValue,
+  SavedRequest,
   ListenerKey,
   MaglevKey,
   MaglevTable,
@@ -20,6 +21,12 @@ import { fnv1a64 } from './fnv1a.js';
 export const RAUTA_MAX_BACKENDS = 32;
 export const RAUTA_MAGLEV_SIZE = 4099;
 export const RAUTA_MAX_PATH = 255;
+/** saved_request.data: the longest first segment carried, rounded up for checksum chunks. */
+export const RAUTA_REQUEST_BUF = 1536;
+/** RAUTA_MAX_REQUEST: the longest first segment a connection may open with. */
+export const RAUTA_MAX_REQUEST = 1460;
+/** RAUTA_HALF_OPEN_NS: a flow still waiting for its backend (or answered in place) this long is gone. */
+export const RAUTA_HALF_OPEN_NS = 10_000_000_000n;
 
 export interface StructLayout {
   size: number;
@@ -35,7 +42,31 @@ export const LAYOUT = {
   maglev_key: { size: 24, members: { route: 0, gen: 16, pad: 20 } },
   maglev_table: { size: RAUTA_MAGLEV_SIZE, members: { slots: 0 } },
   flow_key: { size: 16, members: { src_ip: 0, dst_ip: 4, src_port: 8, dst_port: 10, proto: 12, pad: 13 } },
-  flow_value: { size: 24, members: { route: 0, gen: 16, backend_idx: 20 } },
+  flow_value: {
+    size: 80,
+    members: {
+      side: 0,
+      state: 1,
+      reply: 2,
+      pad: 3,
+      flags: 4,
+      seq_delta: 8,
+      peer_ip: 12,
+      peer_port: 16,
+      peer_mac: 18,
+      route: 24,
+      gen: 40,
+      backend_idx: 44,
+      client_isn: 48,
+      cookie: 52,
+      client_fin_end: 56,
+      backend_fin_end: 60,
+      client_mac: 64,
+      pad2: 70,
+      changed_ns: 72,
+    },
+  },
+  saved_request: { size: 8 + RAUTA_REQUEST_BUF, members: { len: 0, csum: 2, window: 4, pad: 6, data: 8 } },
   listener_key: { size: 8, members: { addr: 0, port: 4, pad: 6 } },
   nexthop: { size: 8, members: { mac: 0, pad: 6 } },
 } as const satisfies Record<string, StructLayout>;
@@ -418,16 +449,83 @@ export const flowValueCodec: Codec<FlowValue> = {
   },
   encodeInto(v, b, off) {
     const m = LAYOUT.flow_value.members;
-    writeRouteKey(b, off + m.route, v.route, 'flow_value.route');
-    checkInt('flow_value.gen', v.gen, 0, 0xffffffff);
-    checkInt('flow_value.backend_idx', v.backendIdx, 0, 0xffffffff);
-    b.writeUInt32LE(v.gen, off + m.gen);
-    b.writeUInt32LE(v.backendIdx, off + m.backend_idx);
+    zero(b, off, off + this.size);
+    for (const [name, value, at] of [['side', v.side, m.side], ['state', v.state, m.state], ['reply', v.reply, m.reply]] as const) {
+      checkInt(`flow_value.${name}`, value, 0, 255);
+      b[off + at] = value;
+    }
+    const u32s = [
+      ['flags', v.flags, m.flags],
+      ['seq_delta', v.seqDelta, m.seq_delta],
+      ['gen', v.gen, m.gen],
+      ['backend_idx', v.backendIdx, m.backend_idx],
+      ['client_isn', v.clientIsn, m.client_isn],
+      ['cookie', v.cookie, m.cookie],
+      ['client_fin_end', v.clientFinEnd, m.client_fin_end],
+      ['backend_fin_end', v.backendFinEnd, m.backend_fin_end],
+    ] as const;
+    for (const [name, value, at] of u32s) {
+      checkInt(`flow_value.${name}`, value, 0, 0xffffffff);
+      b.writeUInt32LE(value, off + at);
+    }
+    writeIp(b, off + m.peer_ip, v.peerIp, 'flow_value.peer_ip');
+    checkInt('flow_value.peer_port', v.peerPort, 0, 65535);
+    b.writeUInt16BE(v.peerPort, off + m.peer_port);
+    macToBytes(v.peerMac, 'flow_value.peer_mac').copy(b, off + m.peer_mac);
+    // a backend side carries no route: all zero (method 0 is "none" here only)
+    if (v.route.method !== 0 || v.route.pathHash !== 0n) writeRouteKey(b, off + m.route, v.route, 'flow_value.route');
+    macToBytes(v.clientMac, 'flow_value.client_mac').copy(b, off + m.client_mac);
+    if (typeof v.changedNs !== 'bigint' || v.changedNs < 0n || v.changedNs >= 2n ** 64n) rangeError('flow_value.changed_ns', `${String(v.changedNs)} is not a u64`);
+    b.writeBigUInt64LE(v.changedNs, off + m.changed_ns);
   },
   decode(bytes) {
     const m = LAYOUT.flow_value.members;
     const b = view(bytes, this.size, 'flow_value');
-    return { route: readRouteKey(b, m.route), gen: b.readUInt32LE(m.gen), backendIdx: b.readUInt32LE(m.backend_idx) };
+    return {
+      side: b[m.side]!,
+      state: b[m.state]!,
+      reply: b[m.reply]!,
+      flags: b.readUInt32LE(m.flags),
+      seqDelta: b.readUInt32LE(m.seq_delta),
+      peerIp: readIp(b, m.peer_ip),
+      peerPort: b.readUInt16BE(m.peer_port),
+      peerMac: bytesToMac(b.subarray(m.peer_mac, m.peer_mac + 6)),
+      route: readRouteKey(b, m.route),
+      gen: b.readUInt32LE(m.gen),
+      backendIdx: b.readUInt32LE(m.backend_idx),
+      clientIsn: b.readUInt32LE(m.client_isn),
+      cookie: b.readUInt32LE(m.cookie),
+      clientFinEnd: b.readUInt32LE(m.client_fin_end),
+      backendFinEnd: b.readUInt32LE(m.backend_fin_end),
+      clientMac: bytesToMac(b.subarray(m.client_mac, m.client_mac + 6)),
+      changedNs: b.readBigUInt64LE(m.changed_ns),
+    };
+  },
+};
+
+// ---- saved_request ----
+
+export const savedRequestCodec: Codec<SavedRequest> = {
+  size: LAYOUT.saved_request.size,
+  encode(v) {
+    return encodeFresh(this, v);
+  },
+  encodeInto(v, b, off) {
+    const m = LAYOUT.saved_request.members;
+    checkInt('saved_request.len', v.data.length, 0, RAUTA_MAX_REQUEST);
+    checkInt('saved_request.csum', v.csum, 0, 0xffff);
+    checkInt('saved_request.window', v.window, 0, 0xffff);
+    b.writeUInt16LE(v.data.length, off + m.len);
+    b.writeUInt16LE(v.csum, off + m.csum);
+    b.writeUInt16BE(v.window, off + m.window);
+    zero(b, off + m.pad, off + this.size);
+    b.set(v.data, off + m.data);
+  },
+  decode(bytes) {
+    const m = LAYOUT.saved_request.members;
+    const b = view(bytes, this.size, 'saved_request');
+    const len = Math.min(b.readUInt16LE(m.len), RAUTA_MAX_REQUEST);
+    return { data: Uint8Array.from(b.subarray(m.data, m.data + len)), csum: b.readUInt16LE(m.csum), window: b.readUInt16BE(m.window) };
   },
 };
 

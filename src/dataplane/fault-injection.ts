@@ -83,6 +83,7 @@ export function injectFaults(real: RautaMaps, plan: FaultPlan = {}): FaultContro
     routes: rewrap(real.routes),
     maglevTables: rewrap(real.maglevTables),
     flowCache: real.flowCache,
+    requests: real.requests,
     listeners: rewrap(real.listeners),
     nexthops: rewrap(real.nexthops),
     readMetrics: () => real.readMetrics(),

@@ -32,6 +32,22 @@ const TestRunOpts = koffi.struct('rauta_bpf_test_run_opts', {
   batch_size: 'uint32_t',
 });
 
+const TcHook = koffi.struct('rauta_bpf_tc_hook', {
+  sz: 'size_t',
+  ifindex: 'int',
+  attach_point: 'int',
+  parent: 'uint32_t',
+});
+
+const TcOpts = koffi.struct('rauta_bpf_tc_opts', {
+  sz: 'size_t',
+  prog_fd: 'int',
+  flags: 'uint32_t',
+  prog_id: 'uint32_t',
+  handle: 'uint32_t',
+  priority: 'uint32_t',
+});
+
 const PrintFn = koffi.proto('int rauta_libbpf_print_fn(int level, const char *fmt, void *args)');
 
 const c = {
@@ -49,6 +65,7 @@ const c = {
   map_reuse_fd: libbpf.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
   map_fd: libbpf.func('int bpf_map__fd(bpf_map *map)'),
   prog_name: libbpf.func('const char *bpf_program__name(bpf_program *prog)'),
+  prog_type: libbpf.func('int bpf_program__type(bpf_program *prog)'),
   prog_fd: libbpf.func('int bpf_program__fd(bpf_program *prog)'),
   prog_set_log_buf: libbpf.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),
   prog_set_log_level: libbpf.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t level)'),
@@ -67,6 +84,10 @@ const c = {
   xdp_detach: libbpf.func('int bpf_xdp_detach(int ifindex, uint32_t flags, void *opts)'),
   xdp_query_id: libbpf.func('int bpf_xdp_query_id(int ifindex, int flags, _Out_ uint32_t *prog_id)'),
   test_run: libbpf.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ rauta_bpf_test_run_opts *opts)'),
+  tc_hook_create: libbpf.func('int bpf_tc_hook_create(rauta_bpf_tc_hook *hook)'),
+  tc_attach: libbpf.func('int bpf_tc_attach(rauta_bpf_tc_hook *hook, _Inout_ rauta_bpf_tc_opts *opts)'),
+  tc_detach: libbpf.func('int bpf_tc_detach(rauta_bpf_tc_hook *hook, rauta_bpf_tc_opts *opts)'),
+  tc_query: libbpf.func('int bpf_tc_query(rauta_bpf_tc_hook *hook, _Inout_ rauta_bpf_tc_opts *opts)'),
   set_print: libbpf.func('void *libbpf_set_print(rauta_libbpf_print_fn *fn)'),
   errno_location: libc.func('int *__errno_location(void)'),
   vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)'),
@@ -85,6 +106,8 @@ export const BPF_NOEXIST = 1;
 export const BPF_EXIST = 2;
 /** XDP verdicts. */
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
+/** TC verdicts (linux/pkt_cls.h). */
+export const TC_ACT = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
 const XDP_FLAGS_SKB_MODE = 2;
 const XDP_FLAGS_DRV_MODE = 4;
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -196,21 +219,28 @@ export interface MapInfo extends MapSpec {
 export interface LoadOptions {
   /** Per map name: max_entries to set before load. */
   maxEntries?: Record<string, number>;
-  /** Reuse maps pinned here (checked first), pin the rest and the program here after load. */
+  /** Reuse maps pinned here (checked first), pin the rest and the programs here after load. */
   pinDir?: string;
-  /** Pin name of the (single) program; default `prog_<section-less program name>`. */
-  progPinName?: string;
+  /** Pin name per program name; default `prog_<program name>`. */
+  progPinNames?: Record<string, string>;
+  /**
+   * Maps that hold only runtime state (connections, counters): a pin of another
+   * layout is replaced by a new empty map instead of refusing the load.
+   */
+  replaceOnMismatch?: readonly string[];
   /** Verifier log level on success (4 = stats); the log is returned. 0: log only on failure. */
   logLevel?: number;
 }
 
 export interface LoadedObject {
-  progFd: number;
-  progName: string;
+  /** Program fds by program (function) name. */
+  progs: Record<string, number>;
   maps: Record<string, number>;
   specs: Record<string, MapSpec>;
   /** Names of maps reused from pins. */
   reused: string[];
+  /** Maps whose pin had another layout and were replaced by empty ones (replaceOnMismatch), with what differed. */
+  replaced: Array<{ name: string; diffs: string }>;
   /** Verifier log (logLevel > 0), libbpf messages otherwise. */
   log: string;
   close(): void;
@@ -218,10 +248,16 @@ export interface LoadedObject {
 
 const LOG_BUF_SIZE = 4 << 20;
 
+/** Maps libbpf makes for global data (.rodata, .bss): per load, never pinned or reused. */
+function isInternalMap(name: string): boolean {
+  return name.includes('.');
+}
+
 /**
- * Open and load a BPF object with one program. With pinDir: every map whose pin
- * exists is checked (type, key, value, max entries) and reused; a mismatch throws
- * RAUTA_ERR_BPF_MAP_MISMATCH before anything is loaded or pinned.
+ * Open and load a BPF object and all its programs. With pinDir: every map
+ * whose pin exists is checked (type, key, value, max entries) and reused; a
+ * mismatch throws RAUTA_ERR_BPF_MAP_MISMATCH before anything is loaded or
+ * pinned, unless the map is in replaceOnMismatch.
  */
 export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedObject {
   if (!existsSync(objectPath)) bpfFail(`open ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', path: objectPath, detail: 'build it with: make -C bpf' });
@@ -230,7 +266,7 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
     const obj = c.open_file(objectPath, null);
     if (!obj) bpfFail(`open ${objectPath}`, lastErrno() || E.EINVAL, { code: 'RAUTA_ERR_BPF_LOAD', detail: log.join('\n') });
     const openedFds: number[] = [];
-    let logMem: unknown = null;
+    const logMems: unknown[] = [];
     try {
       const maps = new Map<string, unknown>();
       for (let m = c.next_map(obj, null); m; m = c.next_map(obj, m)) maps.set(c.map_name(m) as string, m);
@@ -242,6 +278,7 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
       }
       const specs: Record<string, MapSpec> = {};
       for (const [name, m] of maps) {
+        if (isInternalMap(name)) continue;
         specs[name] = {
           name,
           type: c.map_type(m) as number,
@@ -252,6 +289,8 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
       }
       // Check every pinned map before reusing any, so a mismatch changes nothing.
       const reuse: Array<[string, number]> = [];
+      const replaced: Array<{ name: string; diffs: string }> = [];
+      const replaceable = new Set(opts.replaceOnMismatch ?? []);
       if (opts.pinDir !== undefined) {
         for (const [name, spec] of Object.entries(specs)) {
           const path = join(opts.pinDir, name);
@@ -262,7 +301,9 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
           const diffs = (['type', 'keySize', 'valueSize', 'maxEntries'] as const)
             .filter((f) => found[f] !== spec[f])
             .map((f) => `${f} expected ${fmtField(f, spec[f])}, found ${fmtField(f, found[f])}`);
-          if (diffs.length > 0) {
+          if (diffs.length === 0) reuse.push([name, fd]);
+          else if (replaceable.has(name)) replaced.push({ name, diffs: diffs.join('; ') });
+          else {
             throw new BpfError(
               'RAUTA_ERR_BPF_MAP_MISMATCH',
               `pinned map ${path} does not match ${objectPath}: ${diffs.join('; ')}. ` +
@@ -270,44 +311,57 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
               0,
             );
           }
-          reuse.push([name, fd]);
         }
         for (const [name, fd] of reuse) {
           const r = c.map_reuse_fd(maps.get(name), fd) as number;
           if (r < 0) bpfFail(`reuse pinned map ${name}`, r, { code: 'RAUTA_ERR_BPF_LOAD' });
         }
       }
-      const prog = c.next_program(obj, null);
-      if (!prog) bpfFail(`load ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', detail: 'the object has no program' });
-      const progName = c.prog_name(prog) as string;
-      logMem = koffi.alloc('uint8_t', LOG_BUF_SIZE);
-      c.prog_set_log_buf(prog, logMem, LOG_BUF_SIZE);
-      if (opts.logLevel) c.prog_set_log_level(prog, opts.logLevel);
+      const programs = new Map<string, unknown>();
+      for (let p = c.next_program(obj, null); p; p = c.next_program(obj, p)) programs.set(c.prog_name(p) as string, p);
+      if (programs.size === 0) bpfFail(`load ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', detail: 'the object has no program' });
+      const logOf = new Map<string, unknown>();
+      for (const [name, prog] of programs) {
+        const mem = koffi.alloc('uint8_t', LOG_BUF_SIZE);
+        logMems.push(mem);
+        logOf.set(name, mem);
+        c.prog_set_log_buf(prog, mem, LOG_BUF_SIZE);
+        if (opts.logLevel) c.prog_set_log_level(prog, opts.logLevel);
+      }
       const r = c.obj_load(obj) as number;
-      const vlog = readCString(logMem, LOG_BUF_SIZE);
+      const vlog = [...logOf].map(([name, mem]) => {
+        const text = readCString(mem, LOG_BUF_SIZE);
+        return text ? `${name}:\n${text}` : '';
+      }).filter(Boolean).join('\n');
       if (r < 0) {
         bpfFail(`load ${objectPath}`, r, { code: 'RAUTA_ERR_BPF_LOAD', detail: tail(vlog || log.join('\n'), 60) });
       }
       const mapFds: Record<string, number> = {};
-      for (const [name, m] of maps) mapFds[name] = c.map_fd(m) as number;
-      const progFd = c.prog_fd(prog) as number;
+      for (const [name, m] of maps) if (!isInternalMap(name)) mapFds[name] = c.map_fd(m) as number;
+      const progFds: Record<string, number> = {};
+      for (const [name, prog] of programs) progFds[name] = c.prog_fd(prog) as number;
       if (opts.pinDir !== undefined) {
         const reused = new Set(reuse.map(([n]) => n));
         for (const [name, fd] of Object.entries(mapFds)) {
-          if (!reused.has(name)) objPin(fd, join(opts.pinDir, name));
+          if (reused.has(name)) continue;
+          const path = join(opts.pinDir, name);
+          if (existsSync(path)) unlinkSync(path); // a replaced pin of another layout
+          objPin(fd, path);
         }
-        const progPin = join(opts.pinDir, opts.progPinName ?? `prog_${progName}`);
-        if (existsSync(progPin)) unlinkSync(progPin); // the new program replaces the old pin
-        objPin(progFd, progPin);
+        for (const [name, fd] of Object.entries(progFds)) {
+          const progPin = join(opts.pinDir, opts.progPinNames?.[name] ?? `prog_${name}`);
+          if (existsSync(progPin)) unlinkSync(progPin); // the new program replaces the old pin
+          objPin(fd, progPin);
+        }
       }
       for (const fd of openedFds.splice(0)) c.close(fd); // libbpf dup'ed the reused fds
       let closed = false;
       return {
-        progFd,
-        progName,
+        progs: progFds,
         maps: mapFds,
         specs,
         reused: reuse.map(([n]) => n),
+        replaced,
         log: vlog || log.join('\n'),
         close() {
           if (closed) return;
@@ -320,7 +374,7 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
       c.obj_close(obj);
       throw err;
     } finally {
-      if (logMem) koffi.free(logMem);
+      for (const mem of logMems) koffi.free(mem);
     }
   });
 }
@@ -594,6 +648,46 @@ export function xdpQueryId(ifindex: number, mode?: 'native' | 'generic'): number
   return id[0]!;
 }
 
+// ---- TC (clsact, direct action) -------------------------------------------
+
+const BPF_TC_INGRESS = 1;
+const BPF_TC_F_REPLACE = 1;
+/** Our filter's place on the clsact hook: one handle and priority, replaced in place on restart. */
+const TC_HANDLE = 0x7261; // "ra"
+const TC_PRIORITY = 0x7261;
+
+function tcHook(ifindex: number) {
+  return { sz: koffi.sizeof(TcHook), ifindex, attach_point: BPF_TC_INGRESS, parent: 0 };
+}
+
+function tcOpts(progFd = 0, flags = 0) {
+  return { sz: koffi.sizeof(TcOpts), prog_fd: progFd, flags, prog_id: 0, handle: TC_HANDLE, priority: TC_PRIORITY };
+}
+
+/** Attach a SEC("tc") program at the interface's ingress (clsact created if missing), replacing ours if there. */
+export function tcAttachIngress(ifindex: number, progFd: number): void {
+  const hook = tcHook(ifindex);
+  const r = c.tc_hook_create(hook) as number;
+  if (r < 0 && r !== -E.EEXIST) bpfFail(`TC clsact hook on ifindex ${ifindex}`, r, { code: 'RAUTA_ERR_BPF_ATTACH' });
+  const a = c.tc_attach(hook, tcOpts(progFd, BPF_TC_F_REPLACE)) as number;
+  if (a < 0) bpfFail(`TC ingress attach on ifindex ${ifindex}`, a, { code: 'RAUTA_ERR_BPF_ATTACH' });
+}
+
+/** Remove our ingress filter (other filters and the clsact qdisc stay). */
+export function tcDetachIngress(ifindex: number): void {
+  const r = c.tc_detach(tcHook(ifindex), tcOpts()) as number;
+  if (r < 0 && r !== -E.ENOENT && r !== -E.EINVAL) bpfFail(`TC ingress detach on ifindex ${ifindex}`, r, { code: 'RAUTA_ERR_BPF_ATTACH' });
+}
+
+/** Id of our TC ingress program on the interface, 0 when none. */
+export function tcQueryIngress(ifindex: number): number {
+  const opts = tcOpts();
+  const r = c.tc_query(tcHook(ifindex), opts) as number;
+  if (r === -E.ENOENT || r === -E.EINVAL) return 0;
+  if (r < 0) bpfFail(`TC ingress query on ifindex ${ifindex}`, r, { code: 'RAUTA_ERR_BPF_ATTACH' });
+  return opts.prog_id;
+}
+
 // ---- BPF_PROG_TEST_RUN --------------------------------------------------
 
 export interface TestRunResult {
@@ -603,9 +697,9 @@ export interface TestRunResult {
   durationNs: number;
 }
 
-/** Run the program on one frame (BPF_PROG_TEST_RUN), `repeat` times. */
+/** Run the program (XDP or TC) on one frame (BPF_PROG_TEST_RUN), `repeat` times. */
 export function testRun(progFd: number, frame: Buffer, repeat = 1): TestRunResult {
-  const out = Buffer.alloc(frame.length + 512);
+  const out = Buffer.alloc(frame.length + 2048); // room for a frame the program grows (TC: a SYN-ACK into ACK + request)
   const opts = {
     sz: koffi.sizeof(TestRunOpts),
     data_in: frame,

@@ -29,7 +29,7 @@ export interface MaglevKey {
 /** maglev_table: RAUTA_MAGLEV_SIZE slots, each an index into BackendList.backends. */
 export type MaglevTable = Uint8Array;
 
-/** flow_key: the connection's 5-tuple. */
+/** flow_key: a 4-tuple (+ proto) as one side of a connection sends it: client -> VIP:port, or backend -> client. */
 export interface FlowKey {
   srcIp: string;
   dstIp: string;
@@ -38,11 +38,65 @@ export interface FlowKey {
   proto: number;
 }
 
-/** flow_value */
+/** enum rauta_flow_side: which side of a connection a FLOW_CACHE entry is. */
+export enum FlowSide {
+  /** key: client -> VIP:port; holds the connection's state */
+  CLIENT = 1,
+  /** key: backend -> client */
+  BACKEND = 2,
+}
+
+/** enum rauta_flow_state */
+export enum FlowState {
+  SYN_SENT = 1,
+  ESTABLISHED = 2,
+  REPLIED = 3,
+}
+
+/** enum rauta_reply: the canned answer of a REPLIED flow. */
+export enum FlowReply {
+  NONE = 0,
+  NOT_FOUND_404 = 1,
+  UNAVAILABLE_503 = 2,
+}
+
+/** RAUTA_FLOW_F_* */
+export const FLOW_FLAGS = { CLIENT_FIN: 1, BACKEND_FIN: 2, NEW_SYN: 4, CLIENT_FIN_ACKED: 8, BACKEND_FIN_ACKED: 16 } as const;
+
+/**
+ * flow_value: one side of a connection (sequence numbers host order, u32).
+ * The peer fields say where translated segments go: the backend (client side)
+ * or the client through the VIP (backend side). The rest is the client side's.
+ */
 export interface FlowValue {
+  side: FlowSide;
+  state: FlowState;
+  reply: FlowReply;
+  flags: number;
+  seqDelta: number;
+  peerIp: string;
+  peerPort: number;
+  peerMac: string;
   route: RouteKey;
   gen: number;
   backendIdx: number;
+  clientIsn: number;
+  cookie: number;
+  clientFinEnd: number;
+  backendFinEnd: number;
+  clientMac: string;
+  /** bpf_ktime_get_ns() (CLOCK_MONOTONIC) at the last state change */
+  changedNs: bigint;
+}
+
+/** saved_request: the first segment of a connection waiting for its backend's SYN-ACK. */
+export interface SavedRequest {
+  /** the payload (its length is saved_request.len) */
+  data: Uint8Array;
+  /** one's complement sum of the payload, folded, not inverted */
+  csum: number;
+  /** the client's window field, as a number */
+  window: number;
 }
 
 /** listener_key (value: u32 flags, 0 today) */
@@ -56,7 +110,7 @@ export interface Nexthop {
   mac: string;
 }
 
-export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'metrics' | 'listeners' | 'nexthops';
+export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'requests' | 'scratch' | 'metrics' | 'listeners' | 'nexthops';
 
 /** One write the plan asks for. Apply runs these in order as one transaction. */
 export type MapOp =

@@ -1,6 +1,6 @@
 // One typed wrapper per map of the XDP program, over the raw libbpf ops.
 // The raw level (Buffers) lets the apply transaction restore byte-identical values.
-import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey } from './map-types.js';
+import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from './map-types.js';
 import {
   backendListCodec,
   flowKeyCodec,
@@ -11,6 +11,7 @@ import {
   nexthopCodec,
   nexthopKeyCodec,
   routeKeyCodec,
+  savedRequestCodec,
   u32Codec,
   type Codec,
 } from './codecs.js';
@@ -97,20 +98,24 @@ export function typedMap<K, V>(raw: RawMap, keyCodec: Codec<K>, valueCodec: Code
 export interface RautaMaps {
   routes: TypedMap<RouteKey, BackendList>;
   maglevTables: TypedMap<MaglevKey, MaglevTable>;
+  /** 4-tuple -> one side of a spliced connection (two entries per connection) */
   flowCache: TypedMap<FlowKey, FlowValue>;
+  /** client 4-tuple -> first segment, until the backend's SYN-ACK */
+  requests: TypedMap<FlowKey, SavedRequest>;
   listeners: TypedMap<ListenerKey, number>;
   nexthops: TypedMap<string, Nexthop>;
   /** Per-CPU counters summed over CPUs, by slot name. */
   readMetrics(): Record<MetricName, number>;
 }
 
-/** Typed wrappers over the six map fds (from loadRauta or openPinned). */
+/** Typed wrappers over the map fds (from loadRauta or openPinned). */
 export function rautaMaps(fds: Record<MapName, number>): RautaMaps {
   const make = <K, V>(name: MapName, k: Codec<K>, v: Codec<V>) => typedMap(rawMap(name, fds[name], k.size, v.size), k, v);
   return {
     routes: make('routes', routeKeyCodec, backendListCodec),
     maglevTables: make('maglev_tables', maglevKeyCodec, maglevTableCodec),
     flowCache: make('flow_cache', flowKeyCodec, flowValueCodec),
+    requests: make('requests', flowKeyCodec, savedRequestCodec),
     listeners: make('listeners', listenerKeyCodec, u32Codec),
     nexthops: make('nexthops', nexthopKeyCodec, nexthopCodec),
     readMetrics: () => readMetrics(fds.metrics),

@@ -28,6 +28,10 @@ export interface FrameSpec {
   ack?: number;
   /** TCP flags byte (default PSH|ACK 0x18). */
   tcpFlags?: number;
+  /** TCP window field (default 65535). */
+  window?: number;
+  /** IPv4 identification (default 0x1234). */
+  ipId?: number;
   /** TCP options, padded to a multiple of 4 bytes. */
   tcpOptions?: Uint8Array;
   /** Override the data offset nibble. */
@@ -80,14 +84,14 @@ export function buildFrame(spec: FrameSpec = {}): Buffer {
   tcp.writeUInt32BE((spec.ack ?? 2000) >>> 0, 8);
   tcp[12] = (spec.dataOffset ?? tcp.length / 4) << 4;
   tcp[13] = spec.tcpFlags ?? 0x18;
-  tcp.writeUInt16BE(65535, 14);
+  tcp.writeUInt16BE(spec.window ?? 65535, 14);
   tcpOpts.copy(tcp, 20);
 
   const ip = Buffer.alloc(20 + ipOpts.length);
   const protocol = spec.protocol ?? 6;
   ip[0] = ((spec.version ?? 4) << 4) | (spec.ihl ?? ip.length / 4);
   ip.writeUInt16BE(spec.totalLength ?? ip.length + tcp.length + payload.length, 2);
-  ip.writeUInt16BE(0x1234, 4);
+  ip.writeUInt16BE(spec.ipId ?? 0x1234, 4);
   ip.writeUInt16BE(spec.fragField ?? 0x4000, 6);
   ip[8] = spec.ttl ?? 64;
   ip[9] = protocol;

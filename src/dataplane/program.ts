@@ -1,26 +1,37 @@
-// Load, pin, reopen and attach the rauta XDP program. Maps are pinned under one
-// directory per agent (default /sys/fs/bpf/rauta) and reused on restart, so the
-// routes survive the agent; the program is pinned as <pinDir>/prog_xdp so other
-// processes (rauta probe) can open program and maps by path without reloading.
+// Load, pin, reopen and attach rauta's data path: one object, two programs
+// sharing its maps (rauta_xdp at the driver, rauta_tc at TC ingress of the
+// same interface). Maps are pinned under one directory per agent (default
+// /sys/fs/bpf/rauta) and reused on restart, so routes and open connections
+// survive the agent; the programs are pinned as <pinDir>/prog_xdp and
+// <pinDir>/prog_tc so other processes (rauta probe) can open them by path.
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MapName } from './map-types.js';
-import { closeFd, ifIndex, loadObject, objGet, unpinPath, xdpAttach, xdpDetach, xdpQueryId, type XdpMode } from './libbpf.js';
+import { closeFd, ifIndex, loadObject, objGet, tcAttachIngress, tcDetachIngress, tcQueryIngress, unpinPath, xdpAttach, xdpDetach, xdpQueryId, type XdpMode } from './libbpf.js';
 import { rautaMaps, type RautaMaps } from './maps.js';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/rauta';
 export const DEFAULT_OBJECT = fileURLToPath(new URL('../../bpf/rauta.bpf.o', import.meta.url));
 export const PROG_PIN = 'prog_xdp';
-export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'metrics', 'listeners', 'nexthops'];
+export const TC_PROG_PIN = 'prog_tc';
+const PROGRAMS = { xdp: 'rauta_xdp', tc: 'rauta_tc' } as const;
+export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'requests', 'scratch', 'metrics', 'listeners', 'nexthops'];
+/** Maps of runtime state only (connections, counters): a pin of an older layout is replaced, not refused. */
+export const RUNTIME_MAPS: readonly MapName[] = ['flow_cache', 'requests', 'scratch', 'metrics'];
 
 export interface RautaProgram {
   pinDir: string;
+  /** the XDP program */
   progFd: number;
+  /** the TC ingress program (sends a backend the saved request) */
+  tcProgFd: number;
   maps: Record<MapName, number>;
   typed: RautaMaps;
   /** Maps reused from pins (empty on a first load). */
   reused: string[];
+  /** Runtime maps whose pin had an older layout and were replaced by empty ones. */
+  replaced: Array<{ name: string; diffs: string }>;
   /** Verifier log: stats with logLevel 4, empty otherwise. */
   verifierLog: string;
   close(): void;
@@ -38,22 +49,34 @@ export interface LoadRautaOptions {
 /** Load bpf/rauta.bpf.o, reusing maps pinned under pinDir (checked first) and pinning the rest. */
 export function loadRauta(opts: LoadRautaOptions = {}): RautaProgram {
   const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR;
-  const obj = loadObject(opts.objectPath ?? DEFAULT_OBJECT, {
+  const objectPath = opts.objectPath ?? DEFAULT_OBJECT;
+  const obj = loadObject(objectPath, {
     pinDir,
-    progPinName: PROG_PIN,
+    progPinNames: { [PROGRAMS.xdp]: PROG_PIN, [PROGRAMS.tc]: TC_PROG_PIN },
     maxEntries: opts.maxEntries as Record<string, number> | undefined,
+    replaceOnMismatch: RUNTIME_MAPS,
     logLevel: opts.logLevel,
   });
-  const maps = pickMaps(obj.maps, opts.objectPath ?? DEFAULT_OBJECT);
-  return {
-    pinDir,
-    progFd: obj.progFd,
-    maps,
-    typed: rautaMaps(maps),
-    reused: obj.reused,
-    verifierLog: opts.logLevel ? obj.log : '',
-    close: () => obj.close(),
-  };
+  try {
+    const maps = pickMaps(obj.maps, objectPath);
+    const progFd = obj.progs[PROGRAMS.xdp];
+    const tcProgFd = obj.progs[PROGRAMS.tc];
+    if (progFd === undefined || tcProgFd === undefined) throw new Error(`${objectPath} lacks ${PROGRAMS.xdp} or ${PROGRAMS.tc}: rebuild it (make -C bpf)`);
+    return {
+      pinDir,
+      progFd,
+      tcProgFd,
+      maps,
+      typed: rautaMaps(maps),
+      reused: obj.reused,
+      replaced: obj.replaced,
+      verifierLog: opts.logLevel ? obj.log : '',
+      close: () => obj.close(),
+    };
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
 }
 
 /** Open a loaded program and its maps by their pins, without loading anything. */
@@ -62,6 +85,8 @@ export function openPinned(pinDir: string = DEFAULT_PIN_DIR): RautaProgram {
   try {
     const progFd = objGet(join(pinDir, PROG_PIN));
     fds.push(progFd);
+    const tcProgFd = objGet(join(pinDir, TC_PROG_PIN));
+    fds.push(tcProgFd);
     const maps = {} as Record<MapName, number>;
     for (const name of MAP_NAMES) {
       maps[name] = objGet(join(pinDir, name));
@@ -70,9 +95,11 @@ export function openPinned(pinDir: string = DEFAULT_PIN_DIR): RautaProgram {
     return {
       pinDir,
       progFd,
+      tcProgFd,
       maps,
       typed: rautaMaps(maps),
       reused: [...MAP_NAMES],
+      replaced: [],
       verifierLog: '',
       close: () => fds.splice(0).forEach(closeFd),
     };
@@ -92,22 +119,36 @@ function pickMaps(all: Record<string, number>, objectPath: string): Record<MapNa
   return out;
 }
 
-/** Attach the program to an interface; 'auto' tries native and falls back to generic with a warning. */
-export function attachXdp(prog: Pick<RautaProgram, 'progFd'>, ifname: string, mode: XdpMode = 'auto', warn?: (msg: string) => void): 'native' | 'generic' {
-  return xdpAttach(ifIndex(ifname), prog.progFd, mode, warn);
+/**
+ * Attach the data path to an interface: the TC program first (so a backend's
+ * SYN-ACK never meets the XDP program alone), then XDP; 'auto' tries native
+ * XDP and falls back to generic with a warning. Both replace what rauta
+ * attached before. Returns the XDP mode used.
+ */
+export function attachXdp(prog: Pick<RautaProgram, 'progFd' | 'tcProgFd'>, ifname: string, mode: XdpMode = 'auto', warn?: (msg: string) => void): 'native' | 'generic' {
+  const ifindex = ifIndex(ifname);
+  tcAttachIngress(ifindex, prog.tcProgFd);
+  return xdpAttach(ifindex, prog.progFd, mode, warn);
 }
 
 export function detachXdp(ifname: string): void {
-  xdpDetach(ifIndex(ifname));
+  const ifindex = ifIndex(ifname);
+  xdpDetach(ifindex);
+  tcDetachIngress(ifindex);
 }
 
-/** Id of the XDP program attached to ifname (0 when none). */
+/** Id of the XDP program attached to ifname (0 when none); mode: 'native', 'generic' or any. */
 export function attachedProgramId(ifname: string, mode?: 'native' | 'generic'): number {
   return xdpQueryId(ifIndex(ifname), mode);
 }
 
+/** Id of rauta's TC ingress program on ifname (0 when none). */
+export function attachedTcProgramId(ifname: string): number {
+  return tcQueryIngress(ifIndex(ifname));
+}
+
 /** Remove the program and map pins (and the directory when it is then empty). */
 export function unpin(pinDir: string): void {
-  for (const name of [PROG_PIN, ...MAP_NAMES]) unpinPath(join(pinDir, name));
+  for (const name of [PROG_PIN, TC_PROG_PIN, ...MAP_NAMES]) unpinPath(join(pinDir, name));
   if (existsSync(pinDir) && readdirSync(pinDir).length === 0) rmdirSync(pinDir);
 }

@@ -99,8 +99,11 @@ export function dumpRawMap(raw: RawMap): Map<string, string> {
   return new Map(entries);
 }
 
+/** The maps a plan writes (the others hold runtime state: connections, counters). */
+export type PlanMapName = Extract<MapName, 'routes' | 'maglev_tables' | 'listeners' | 'nexthops'>;
+
 /** Raw dumps of the four maps a plan writes, by C map name. */
-export function dumpPlanMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>): Record<Exclude<MapName, 'flow_cache' | 'metrics'>, Map<string, string>> {
+export function dumpPlanMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>): Record<PlanMapName, Map<string, string>> {
   return {
     routes: dumpRawMap(maps.routes.raw),
     maglev_tables: dumpRawMap(maps.maglevTables.raw),

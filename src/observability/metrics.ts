@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AgentStatus } from '../agent/agent-status.js';
 import type { AppliedEvent, DriftEvent, RejectedEvent, RolledBackEvent } from '../agent/node-agent.js';
 import { METRIC_NAMES, type MetricName } from '../dataplane/metrics.js';
+import type { FlowCensus } from '../dataplane/flow-reaper.js';
 
 /** The part of NodeAgent the metrics read (a real NodeAgent fits). */
 export interface MetricsSource {
@@ -22,6 +23,8 @@ export interface NodeMetricsOptions {
   agent: MetricsSource;
   /** the XDP counters summed over CPUs (RautaMaps.readMetrics); omitted: no rauta_xdp_* series */
   readXdpCounters?: () => Record<MetricName, number>;
+  /** connections by state from the flow sweeps (NodeDataplane.flows); omitted: no rauta_flows series */
+  readFlows?: () => { census: FlowCensus | null; reaped: number; orphans: number };
   /** also export process metrics (CPU, memory, event loop lag) */
   processMetrics?: boolean;
 }
@@ -136,13 +139,43 @@ export function createNodeMetrics(opts: NodeMetricsOptions): NodeMetrics {
   if (readXdp) {
     new Counter({
       name: 'rauta_xdp_packets_total',
-      help: 'XDP program counters (METRICS map, summed over CPUs), one series per slot: total, routed, flow_hit, flow_miss, pass_* by reason',
+      help: 'Data path counters (METRICS map, summed over CPUs), one series per slot: total, one outcome per packet (pass_* by reason, syn_cookie, routed, reply_*, to_backend, to_client, ...), connection events (backend_ack, closed, reset, keepalive_other_route)',
       labelNames: ['counter'] as const,
       registers: [registry],
       collect() {
         const values = readXdp();
         this.reset();
         for (const name of METRIC_NAMES) this.inc({ counter: name.toLowerCase() }, values[name]);
+      },
+    });
+  }
+
+  const readFlows = opts.readFlows;
+  if (readFlows) {
+    new Gauge({
+      name: 'rauta_flows',
+      help: 'Connections in FLOW_CACHE by state as of the last sweep (orphan: a backend side without its client side)',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        const c = readFlows().census;
+        if (!c) return;
+        this.set({ state: 'syn_sent' }, c.synSent);
+        this.set({ state: 'established' }, c.established);
+        this.set({ state: 'replied' }, c.replied);
+        this.set({ state: 'orphan' }, c.orphans);
+      },
+    });
+    new Counter({
+      name: 'rauta_flows_reaped_total',
+      help: 'Flow state removed by the sweep: half-open or answered-in-place flows past RAUTA_HALF_OPEN_NS (reaped), backend sides without their client side (orphans)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        const f = readFlows();
+        this.reset();
+        this.inc({ kind: 'reaped' }, f.reaped);
+        this.inc({ kind: 'orphans' }, f.orphans);
       },
     });
   }
