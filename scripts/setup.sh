@@ -22,9 +22,19 @@ have redis-server || need+=(redis-server)
 have git          || need+=(git)
 have ip           || need+=(iproute2)
 have ethtool      || need+=(ethtool)
+have curl         || need+=(curl)         # the demo's and the tests' client
+have python3      || need+=(python3)      # the tests' raw-SYN sender
+have nstat        || need+=(iproute2)
+have wrk          || need+=(wrk)          # the connection benchmark's load generator
+have nginx        || need+=(nginx-light)  # the benchmark's anchor: a path-routing reverse proxy
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # nginx's package would start a server on port 80 of this host: keep services down while installing
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
