@@ -217,7 +217,8 @@ struct flow_value {
 	__u32 client_fin_end;     /* seq after the client's FIN (client space) */
 	__u32 backend_fin_end;    /* seq after the backend's FIN (client space) */
 	__u8 client_mac[6];       /* the client's MAC (answers built in place) */
-	__u16 pad2;               /* always 0 */
+	__u8 client_wscale;       /* window scale shifts, 0 today: kept for window scaling to follow */
+	__u8 backend_wscale;
 	__u64 changed_ns;         /* bpf_ktime_get_ns() at the last state change */
 };                        /* 80 B */
 

@@ -138,6 +138,8 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
       clientFinEnd: u32,
       backendFinEnd: u32,
       clientMac: macText,
+      clientWscale: fc.nat(14),
+      backendWscale: fc.nat(14),
       changedNs: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     }),
   );

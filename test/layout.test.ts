@@ -167,6 +167,8 @@ test('codecs round-trip and put IPs and ports in network order', () => {
       clientFinEnd: u32,
       backendFinEnd: u32,
       clientMac: mac,
+      clientWscale: fc.nat(14),
+      backendWscale: fc.nat(14),
       changedNs: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     }),
   );

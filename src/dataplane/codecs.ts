@@ -62,7 +62,8 @@ export const LAYOUT = {
       client_fin_end: 56,
       backend_fin_end: 60,
       client_mac: 64,
-      pad2: 70,
+      client_wscale: 70,
+      backend_wscale: 71,
       changed_ns: 72,
     },
   },
@@ -475,6 +476,10 @@ export const flowValueCodec: Codec<FlowValue> = {
     // a backend side carries no route: all zero (method 0 is "none" here only)
     if (v.route.method !== 0 || v.route.pathHash !== 0n) writeRouteKey(b, off + m.route, v.route, 'flow_value.route');
     macToBytes(v.clientMac, 'flow_value.client_mac').copy(b, off + m.client_mac);
+    for (const [name, value, at] of [['client_wscale', v.clientWscale, m.client_wscale], ['backend_wscale', v.backendWscale, m.backend_wscale]] as const) {
+      checkInt(`flow_value.${name}`, value, 0, 14);
+      b[off + at] = value;
+    }
     if (typeof v.changedNs !== 'bigint' || v.changedNs < 0n || v.changedNs >= 2n ** 64n) rangeError('flow_value.changed_ns', `${String(v.changedNs)} is not a u64`);
     b.writeBigUInt64LE(v.changedNs, off + m.changed_ns);
   },
@@ -498,6 +503,8 @@ export const flowValueCodec: Codec<FlowValue> = {
       clientFinEnd: b.readUInt32LE(m.client_fin_end),
       backendFinEnd: b.readUInt32LE(m.backend_fin_end),
       clientMac: bytesToMac(b.subarray(m.client_mac, m.client_mac + 6)),
+      clientWscale: b[m.client_wscale]!,
+      backendWscale: b[m.backend_wscale]!,
       changedNs: b.readBigUInt64LE(m.changed_ns),
     };
   },

@@ -85,6 +85,9 @@ export interface FlowValue {
   clientFinEnd: number;
   backendFinEnd: number;
   clientMac: string;
+  /** window scale shifts per side: 0 (window scaling is off; the fields are kept for it) */
+  clientWscale: number;
+  backendWscale: number;
   /** bpf_ktime_get_ns() (CLOCK_MONOTONIC) at the last state change */
   changedNs: bigint;
 }
