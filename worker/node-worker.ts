@@ -104,7 +104,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
         listen: opts.http,
         metrics,
         health: () => agentHealth(agent.status()),
-        status: () => ({ ...agent.status(), cluster: { redis: redactRedisUrl(opts.redis), prefix: opts.prefix, jobs }, dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode } }),
+        status: () => ({ ...agent.status(), cluster: { redis: redactRedisUrl(opts.redis), prefix: opts.prefix, jobs }, dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census } }),
         onError: (err) => logger.warn({ err }, 'http handler failed'),
       });
       cleanups.push(() => http.close());

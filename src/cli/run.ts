@@ -89,7 +89,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       status: () => ({
         ...agent.status(),
         watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: opts.repo, branch: opts.branch, root: opts.root },
-        dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode },
+        dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode, flows: dataplane.flows().census },
       }),
       // The webhook is the watcher's; it is mounted before the watcher exists so the port is known early.
       handlers: [(req, res) => (watcher ? watcher.webhook(req, res) : Promise.resolve(false))],
