@@ -653,6 +653,26 @@ static __always_inline int backend_flow(struct xdp_md *ctx, struct pkt *pk, cons
 			forget_flow(&ck, cf);
 			return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
 		}
+		if ((fl & TCP_ACK) && bpf_ntohl(pk->tcp->ack_seq) != cf->client_isn + 1) {
+			/* The backend still has an older connection on this 4-tuple (TIME_WAIT,
+			 * e.g. the client's port reached it through another VIP) and did not take
+			 * our SYN as a new one. In SYN_SENT a client's stack answers such an ACK with
+			 * a RST (RFC 793, seq = its ack): that clears the TIME_WAIT, and the client's
+			 * retransmitted first segment re-sends the SYN, which then connects. */
+			__u8 mac_dst[ETH_ALEN], mac_src[ETH_ALEN];
+			struct seg s = {
+				.saddr = bk->dst_ip,
+				.daddr = bk->src_ip,
+				.sport = bk->dst_port,
+				.dport = bk->src_port,
+				.seq = bpf_ntohl(pk->tcp->ack_seq),
+				.flags = TCP_RST,
+			};
+			__builtin_memcpy(mac_dst, pk->eth->h_source, ETH_ALEN);
+			__builtin_memcpy(mac_src, pk->eth->h_dest, ETH_ALEN);
+			count(RAUTA_M_BACKEND_STALE_ACK);
+			return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
+		}
 		return drop(RAUTA_M_HANDSHAKE_WAIT);
 	}
 	if (cf->state != RAUTA_FLOW_ESTABLISHED || bf->state != RAUTA_FLOW_ESTABLISHED) {

@@ -105,12 +105,15 @@ enum rauta_metric {
 	RAUTA_M_BACKEND_REFUSED = 24,    /* backend RST to our SYN: RST to the client */
 	RAUTA_M_NO_FLOW_BACKEND = 25,    /* backend segment whose client side is gone (evicted): dropped */
 	RAUTA_M_DROP_BACKEND_SYN = 26,   /* backend SYN for an established flow (a retransmitted SYN-ACK): dropped */
+	RAUTA_M_BACKEND_STALE_ACK = 27,  /* backend answered our SYN with an ACK of an older connection on the 4-tuple
+	                                  * (its TIME_WAIT): RST to clear it, as the client's stack would; the
+	                                  * client's retransmitted first segment then connects */
 	/* events */
-	RAUTA_M_BACKEND_ACK = 27,        /* (TC) backend SYN-ACK turned into ACK + the saved request */
-	RAUTA_M_CLOSED = 28,             /* flow removed: both FINs acknowledged (or the client's FIN after an answer in place) */
-	RAUTA_M_RESET = 29,              /* flow removed on a RST from either side */
-	RAUTA_M_KEEPALIVE_OTHER_ROUTE = 30, /* a later request line on a connection matches another route (it stays on its backend) */
-	RAUTA_M_COUNT = 31,
+	RAUTA_M_BACKEND_ACK = 28,        /* (TC) backend SYN-ACK turned into ACK + the saved request */
+	RAUTA_M_CLOSED = 29,             /* flow removed: both FINs acknowledged (or the client's FIN after an answer in place) */
+	RAUTA_M_RESET = 30,              /* flow removed on a RST from either side */
+	RAUTA_M_KEEPALIVE_OTHER_ROUTE = 31, /* a later request line on a connection matches another route (it stays on its backend) */
+	RAUTA_M_COUNT = 32,
 };
 #define RAUTA_M_FIRST_EVENT RAUTA_M_BACKEND_ACK
 

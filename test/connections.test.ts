@@ -95,7 +95,7 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
     try {
       backends = await startBackends(net, [8080]);
       const repo = TestRepo.init(`${tmp.dir}/repo`);
-      repo.write('routes/listeners.yaml', listenerYaml('web', VIP, 80));
+      repo.write('routes/listeners.yaml', listenerYaml('web', VIP, 80) + listenerYaml('alt', VIP, 8080));
       repo.write('routes/app.yaml', routeYaml(ROUTES));
       const head = repo.commit('routes for the connection tests');
       const stateDir = `${tmp.dir}/state`;
@@ -174,6 +174,22 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
     assert.equal(r.code, 56, `curl: connection reset (exit 56), not a timeout: exit ${r.code} ${r.stderr}`);
     assert.match(r.stderr, /reset/i);
     assert.equal(counters().BACKEND_REFUSED - before.BACKEND_REFUSED, 1);
+  });
+
+  test('a backend still holding a TIME_WAIT for the client port (reached through the other listener) gets the new connection', async (t) => {
+    const before = counters();
+    for (let i = 0; i < 8; i++) {
+      const localPort = String(42000 + i);
+      const get = (vipPort: string) => inNs(world!.net.clientNs, 'python3', ['test/fixtures/port-get.py', VIP, vipPort, '/size', localPort]);
+      // The backend closes first (Connection: close): it keeps a TIME_WAIT for client:port <-> backend.
+      const first = await get('8080');
+      assert.deepEqual([first.code, first.stdout.trim()], [0, '200'], `through :8080 from port ${localPort}: ${first.stderr}`);
+      // The same client port through :80: another client 4-tuple (another ISN), the same backend 4-tuple.
+      const second = await get('80');
+      assert.deepEqual([second.code, second.stdout.trim()], [0, '200'], `through :80 from port ${localPort} (the backend's TIME_WAIT must not hang it): ${second.stderr}`);
+    }
+    const stale = counters().BACKEND_STALE_ACK - before.BACKEND_STALE_ACK;
+    t.diagnostic(`backend_stale_ack: ${stale} of 8 (each is a TIME_WAIT that refused our SYN and was cleared by a RST)`);
   });
 
   test('a keep-alive connection keeps its backend through a commit that moves its route; new connections go to the new one', async () => {

@@ -31,14 +31,15 @@ export enum Metric {
   BACKEND_REFUSED = 24,
   NO_FLOW_BACKEND = 25,
   DROP_BACKEND_SYN = 26,
-  BACKEND_ACK = 27,
-  CLOSED = 28,
-  RESET = 29,
-  KEEPALIVE_OTHER_ROUTE = 30,
+  BACKEND_STALE_ACK = 27,
+  BACKEND_ACK = 28,
+  CLOSED = 29,
+  RESET = 30,
+  KEEPALIVE_OTHER_ROUTE = 31,
 }
 
 /** RAUTA_M_COUNT: number of slots in METRICS. */
-export const METRIC_COUNT = 31;
+export const METRIC_COUNT = 32;
 
 /** RAUTA_M_FIRST_EVENT: slots from here on are events, not packet outcomes. */
 export const FIRST_EVENT = Metric.BACKEND_ACK;
