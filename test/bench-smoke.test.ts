@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needBpf } from './helpers/bpf-env.js';
 
-/** Rows each suite prints, in order of issue 8. */
+/** Rows each suite prints, in order of issue 8, then issue 11's connections. */
 const ROWS_PER_SUITE: Record<string, number> = {
   datapath: 11,
   'commit-to-applied': 8,
@@ -19,6 +19,7 @@ const ROWS_PER_SUITE: Record<string, number> = {
   minimality: 3,
   'git-diff': 3,
   'event-log': 4,
+  connections: 30,
 };
 
 interface Row {

@@ -54,14 +54,23 @@ function contextFromEnv(): { ctx: SuiteContext; standalone: boolean } {
   };
 }
 
-export type Need = 'bpf' | 'git' | 'redis';
+export type Need = 'bpf' | 'git' | 'redis' | 'wrk' | 'nginx';
+
+/** The command that proves a tool is installed, and the Debian package that brings it (scripts/setup.sh installs them). */
+const TOOLS: Record<Exclude<Need, 'bpf'>, { cmd: string; args: string[]; pkg: string }> = {
+  git: { cmd: 'git', args: ['--version'], pkg: 'git' },
+  redis: { cmd: 'redis-server', args: ['--version'], pkg: 'redis-server' },
+  wrk: { cmd: 'wrk', args: ['--version'], pkg: 'wrk' }, // exits 1 after printing its version
+  nginx: { cmd: 'nginx', args: ['-v'], pkg: 'nginx-light' },
+};
 
 /** Why `need` is not met on this machine, or null when it is. */
 export function missing(need: Need): string | null {
   if (need === 'bpf') return bpfUnavailableReason();
-  const cmd = need === 'git' ? 'git' : 'redis-server';
-  const r = spawnSync(cmd, ['--version'], { stdio: 'ignore' });
-  return r.status === 0 ? null : `${cmd} is not installed (apt-get install -y ${need === 'git' ? 'git' : 'redis-server'})`;
+  const { cmd, args, pkg } = TOOLS[need];
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  const ran = !r.error && r.status !== null && (r.status === 0 || need === 'wrk');
+  return ran ? null : `${cmd} is not installed (apt-get install -y ${pkg})`;
 }
 
 /**

@@ -72,6 +72,7 @@ const c = {
   obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
   obj_get: libbpf.func('int bpf_obj_get(const char *path)'),
   obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)'),
+  enable_stats: libbpf.func('int bpf_enable_stats(int type)'),
   map_create: libbpf.func('int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)'),
   lookup: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   update: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
@@ -437,6 +438,33 @@ export function mapInfo(fd: number): MapInfo {
 /** Program id of a program fd (struct bpf_prog_info.id). */
 export function progId(fd: number): number {
   return objInfo(fd, 228).readUInt32LE(4);
+}
+
+/** The kernel's per-program run statistics (struct bpf_prog_info); they only grow while run-time stats are enabled. */
+export interface ProgRunStats {
+  /** total ns spent in the program (run_time_ns) */
+  runTimeNs: number;
+  /** number of runs (run_cnt) */
+  runCount: number;
+}
+
+export function progRunStats(fd: number): ProgRunStats {
+  const info = objInfo(fd, 232);
+  return { runTimeNs: Number(info.readBigUInt64LE(192)), runCount: Number(info.readBigUInt64LE(200)) };
+}
+
+const BPF_STATS_RUN_TIME = 0;
+
+/**
+ * Turn on the kernel's run-time accounting of every BPF program (the switch
+ * behind sysctl kernel.bpf_stats_enabled, through BPF_ENABLE_STATS) until the
+ * returned fd is closed: it costs two clock reads per program run, so it is
+ * on only while something measures, and it goes off by itself if the process dies.
+ */
+export function enableRunTimeStats(): number {
+  const fd = c.enable_stats(BPF_STATS_RUN_TIME) as number;
+  if (fd < 0) bpfFail('BPF_ENABLE_STATS (run time)', fd);
+  return fd;
 }
 
 /** Create an unpinned map (tests use it to fake a pin with another layout). */
