@@ -653,25 +653,13 @@ static __always_inline int backend_flow(struct xdp_md *ctx, struct pkt *pk, cons
 			forget_flow(&ck, cf);
 			return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
 		}
-		if ((fl & TCP_ACK) && bpf_ntohl(pk->tcp->ack_seq) != cf->client_isn + 1) {
+		if ((fl & (TCP_SYN | TCP_ACK | TCP_FIN)) == TCP_ACK && bpf_ntohl(pk->tcp->ack_seq) != cf->client_isn + 1) {
 			/* The backend still has an older connection on this 4-tuple (TIME_WAIT,
 			 * e.g. the client's port reached it through another VIP) and did not take
-			 * our SYN as a new one. In SYN_SENT a client's stack answers such an ACK with
-			 * a RST (RFC 793, seq = its ack): that clears the TIME_WAIT, and the client's
-			 * retransmitted first segment re-sends the SYN, which then connects. */
-			__u8 mac_dst[ETH_ALEN], mac_src[ETH_ALEN];
-			struct seg s = {
-				.saddr = bk->dst_ip,
-				.daddr = bk->src_ip,
-				.sport = bk->dst_port,
-				.dport = bk->src_port,
-				.seq = bpf_ntohl(pk->tcp->ack_seq),
-				.flags = TCP_RST,
-			};
-			__builtin_memcpy(mac_dst, pk->eth->h_source, ETH_ALEN);
-			__builtin_memcpy(mac_src, pk->eth->h_dest, ETH_ALEN);
-			count(RAUTA_M_BACKEND_STALE_ACK);
-			return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
+			 * our SYN as a new one. A client's stack in SYN_SENT answers such an ACK
+			 * with a RST (RFC 793, seq = its ack), which clears the TIME_WAIT. The TC
+			 * program sends that RST and the SYN again right behind it. */
+			return pass(RAUTA_M_BACKEND_STALE_ACK);
 		}
 		return drop(RAUTA_M_HANDSHAKE_WAIT);
 	}
@@ -746,9 +734,12 @@ int rauta_xdp(struct xdp_md *ctx)
 }
 
 /*
- * TC ingress, same device: a backend's SYN-ACK for a flow in SYN_SENT becomes
- * the ACK that completes the backend handshake, carrying the saved request,
- * and goes back out. (XDP cannot grow a small frame by a request's size.)
+ * TC ingress, same device, for the two steps XDP cannot do (it cannot grow a
+ * small frame by a request's size, nor send two frames for one):
+ * - a backend's SYN-ACK for a flow in SYN_SENT becomes the ACK that completes
+ *   the backend handshake, carrying the saved request, and goes back out;
+ * - a backend's ACK of an older connection on the 4-tuple (see backend_flow)
+ *   becomes a RST (sent as a clone) and then the SYN again.
  * Everything else continues untouched.
  */
 struct tc_frame {
@@ -756,7 +747,64 @@ struct tc_frame {
 	struct ethhdr eth;
 	struct iphdr ip;
 	struct tcphdr tcp;
+	__u8 mss_opt[4]; /* when the TCP header is 24 bytes */
 } __attribute__((aligned(4)));
+
+/* MACs of a frame from the client to the backend: the backend's frame reversed (copied: a write moves the packet). */
+struct tc_macs {
+	__u8 backend[ETH_ALEN];
+	__u8 node[ETH_ALEN];
+};
+
+/* Fill f (no payload, or len bytes of payload summing to payload_sum) from the client to the flow's backend. */
+static __always_inline void tc_segment(struct tc_frame *f, const struct tc_macs *macs, const struct flow_key *ck, const struct flow_key *bk,
+				       __u32 seq, __u32 ack, __u8 flags, __u16 window, __u32 opt_len, __u32 len, __u32 payload_sum)
+{
+	__u32 tcp_len = 20 + opt_len;
+
+	__builtin_memcpy(f->eth.h_dest, macs->backend, ETH_ALEN);
+	__builtin_memcpy(f->eth.h_source, macs->node, ETH_ALEN);
+	f->eth.h_proto = bpf_htons(ETH_P_IP);
+	f->ip.version = 4;
+	f->ip.ihl = 5;
+	f->ip.tot_len = bpf_htons(20 + tcp_len + len);
+	f->ip.frag_off = bpf_htons(0x4000);
+	f->ip.ttl = 64;
+	f->ip.protocol = IPPROTO_TCP;
+	f->ip.saddr = ck->src_ip;
+	f->ip.daddr = bk->src_ip;
+	f->ip.check = ~csum_fold16(bpf_csum_diff(0, 0, (__be32 *)&f->ip, sizeof(f->ip), 0));
+	f->tcp.source = ck->src_port;
+	f->tcp.dest = bk->src_port;
+	f->tcp.seq = bpf_htonl(seq);
+	f->tcp.ack_seq = bpf_htonl(ack);
+	((__u8 *)&f->tcp)[12] = (__u8)((tcp_len / 4) << 4);
+	((__u8 *)&f->tcp)[13] = flags;
+	f->tcp.window = window;
+	if (opt_len) {
+		f->mss_opt[0] = 2;
+		f->mss_opt[1] = 4;
+		f->mss_opt[2] = RAUTA_MSS >> 8;
+		f->mss_opt[3] = RAUTA_MSS & 0xff;
+	}
+	__u64 sum = pseudo_sum(ck->src_ip, bk->src_ip, tcp_len + len) + payload_sum;
+
+	f->tcp.check = ~csum_fold16(bpf_csum_diff(0, 0, (__be32 *)&f->tcp, opt_len ? 24 : 20, sum));
+}
+
+/* The frame becomes f's headers (40 + opt_len bytes after Ethernet) and len bytes of payload from the map. */
+static __always_inline int tc_write(struct __sk_buff *skb, struct tc_frame *f, __u32 opt_len, const __u8 *payload, __u32 len)
+{
+	__u32 hdr = sizeof(struct ethhdr) + 40 + (opt_len ? 4 : 0);
+
+	if (bpf_skb_change_tail(skb, hdr + len, 0))
+		return -1;
+	if (bpf_skb_store_bytes(skb, 0, &f->eth, hdr, 0))
+		return -1;
+	if (len > 0 && payload && bpf_skb_store_bytes(skb, hdr, payload, len, 0))
+		return -1;
+	return 0;
+}
 
 SEC("tc")
 int rauta_tc(struct __sk_buff *skb)
@@ -767,7 +815,9 @@ int rauta_tc(struct __sk_buff *skb)
 
 	if (parse_headers(data, data_end, &pk))
 		return TC_ACT_OK;
-	if ((tcp_flags(pk.tcp) & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != (TCP_SYN | TCP_ACK))
+	__u8 fl = tcp_flags(pk.tcp) & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN);
+
+	if (fl != (TCP_SYN | TCP_ACK) && fl != TCP_ACK)
 		return TC_ACT_OK;
 	if (pk.l3_off != sizeof(struct ethhdr))
 		return TC_ACT_OK; /* VLAN-tagged in the frame: not ours to rebuild */
@@ -786,49 +836,46 @@ int rauta_tc(struct __sk_buff *skb)
 	struct flow_key ck = client_key_of(&bk, bf);
 	struct flow_value *cf = bpf_map_lookup_elem(&flow_cache, &ck);
 
-	if (!cf || cf->state != RAUTA_FLOW_SYN_SENT || bpf_ntohl(pk.tcp->ack_seq) != cf->client_isn + 1)
+	if (!cf || cf->state != RAUTA_FLOW_SYN_SENT)
+		return TC_ACT_OK;
+	__u32 ack = bpf_ntohl(pk.tcp->ack_seq);
+	struct saved_request *req = bpf_map_lookup_elem(&requests, &ck);
+	__u16 window = req ? req->window : bpf_htons(RAUTA_SYNACK_WINDOW);
+	struct tc_frame f = {};
+	struct tc_macs macs;
+
+	__builtin_memcpy(macs.backend, pk.eth->h_source, ETH_ALEN);
+	__builtin_memcpy(macs.node, pk.eth->h_dest, ETH_ALEN);
+
+	if (fl == TCP_ACK) {
+		if (ack == cf->client_isn + 1)
+			return TC_ACT_OK;
+		/* A stale ACK: the RST that clears the backend's TIME_WAIT, then our SYN again. */
+		tc_segment(&f, &macs, &ck, &bk, ack, 0, TCP_RST, 0, 0, 0, 0);
+		if (tc_write(skb, &f, 0, 0, 0))
+			return TC_ACT_SHOT;
+		bpf_clone_redirect(skb, skb->ifindex, 0);
+		struct tc_frame syn = {};
+
+		tc_segment(&syn, &macs, &ck, &bk, cf->client_isn, 0, TCP_SYN, window, 4, 0, 0);
+		if (tc_write(skb, &syn, 4, 0, 0))
+			return TC_ACT_SHOT;
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	if (ack != cf->client_isn + 1)
 		return TC_ACT_OK;
 
+	/* The backend's SYN-ACK: ACK + the saved request. A lost request (evicted)
+	 * still completes the handshake: the client's retransmission then travels
+	 * as an established segment. */
 	__u32 backend_isn = bpf_ntohl(pk.tcp->seq);
-	struct saved_request *req = bpf_map_lookup_elem(&requests, &ck);
 	__u32 len = req ? req->len : 0;
 	__u32 payload_sum = req ? req->csum : 0;
 
 	if (len > RAUTA_MAX_REQUEST)
 		len = 0; /* cannot be: XDP saves at most that */
-
-	/* A lost request (evicted) still completes the handshake: the client's
-	 * retransmission then travels as an established segment. */
-	struct tc_frame f = {};
-
-	__builtin_memcpy(f.eth.h_dest, pk.eth->h_source, ETH_ALEN);
-	__builtin_memcpy(f.eth.h_source, pk.eth->h_dest, ETH_ALEN);
-	f.eth.h_proto = bpf_htons(ETH_P_IP);
-	f.ip.version = 4;
-	f.ip.ihl = 5;
-	f.ip.tot_len = bpf_htons(40 + len);
-	f.ip.frag_off = bpf_htons(0x4000);
-	f.ip.ttl = 64;
-	f.ip.protocol = IPPROTO_TCP;
-	f.ip.saddr = ck.src_ip;
-	f.ip.daddr = bk.src_ip;
-	f.ip.check = ~csum_fold16(bpf_csum_diff(0, 0, (__be32 *)&f.ip, sizeof(f.ip), 0));
-	f.tcp.source = ck.src_port;
-	f.tcp.dest = bk.src_port;
-	f.tcp.seq = bpf_htonl(cf->client_isn + 1);
-	f.tcp.ack_seq = bpf_htonl(backend_isn + 1);
-	((__u8 *)&f.tcp)[12] = 5 << 4;
-	((__u8 *)&f.tcp)[13] = len ? (TCP_ACK | TCP_PSH) : TCP_ACK;
-	f.tcp.window = req ? req->window : bpf_htons(RAUTA_SYNACK_WINDOW);
-	__u64 sum = pseudo_sum(ck.src_ip, bk.src_ip, 20 + len) + payload_sum;
-
-	f.tcp.check = ~csum_fold16(bpf_csum_diff(0, 0, (__be32 *)&f.tcp, sizeof(f.tcp), sum));
-
-	if (bpf_skb_change_tail(skb, sizeof(struct ethhdr) + 40 + len, 0))
-		return TC_ACT_SHOT;
-	if (bpf_skb_store_bytes(skb, 0, &f.eth, sizeof(struct ethhdr) + 40, 0))
-		return TC_ACT_SHOT;
-	if (len > 0 && req && bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + 40, req->data, len, 0))
+	tc_segment(&f, &macs, &ck, &bk, cf->client_isn + 1, backend_isn + 1, len ? (TCP_ACK | TCP_PSH) : TCP_ACK, window, 0, len, payload_sum);
+	if (tc_write(skb, &f, 0, req ? req->data : 0, len))
 		return TC_ACT_SHOT;
 	bpf_map_delete_elem(&requests, &ck);
 	/* seq_delta before state: XDP reads state first */

@@ -106,8 +106,8 @@ enum rauta_metric {
 	RAUTA_M_NO_FLOW_BACKEND = 25,    /* backend segment whose client side is gone (evicted): dropped */
 	RAUTA_M_DROP_BACKEND_SYN = 26,   /* backend SYN for an established flow (a retransmitted SYN-ACK): dropped */
 	RAUTA_M_BACKEND_STALE_ACK = 27,  /* backend answered our SYN with an ACK of an older connection on the 4-tuple
-	                                  * (its TIME_WAIT): RST to clear it, as the client's stack would; the
-	                                  * client's retransmitted first segment then connects */
+	                                  * (its TIME_WAIT): passed to TC, which sends the RST a client's stack would
+	                                  * (clearing the TIME_WAIT) and the SYN again right behind it */
 	/* events */
 	RAUTA_M_BACKEND_ACK = 28,        /* (TC) backend SYN-ACK turned into ACK + the saved request */
 	RAUTA_M_CLOSED = 29,             /* flow removed: both FINs acknowledged (or the client's FIN after an answer in place) */
