@@ -18,6 +18,7 @@ import { openRedisLog } from '../src/events/redis-log.js';
 import { startRedisServer } from './helpers/redis-server.js';
 import { FILE_HEADER_SIZE, scanFrames } from '../src/events/record-frame.js';
 import { batchNumber } from './helpers/sample-events.js';
+import { seededRandom, testSeed } from './helpers/seeded-random.js';
 
 const ITERATIONS = Number(process.env.RAUTA_KILL_ITERATIONS ?? 60);
 const REDIS_ITERATIONS = Number(process.env.RAUTA_REDIS_KILL_ITERATIONS ?? 20);
@@ -69,7 +70,7 @@ async function verifyFrom(log: EventLog, prev: Verified): Promise<Verified & { g
  * Waits for the writer's first "appended N" line, lets it run a random moment more,
  * SIGKILLs it and waits for it to exit; returns N (the first batch it appended).
  */
-async function killAfterFirstAppend(t: TestContext, child: ChildProcessByStdio<null, Readable, Readable>): Promise<number> {
+async function killAfterFirstAppend(t: TestContext, child: ChildProcessByStdio<null, Readable, Readable>, random: () => number): Promise<number> {
   t.after(() => child.kill('SIGKILL'));
   let out = '';
   let err = '';
@@ -83,7 +84,7 @@ async function killAfterFirstAppend(t: TestContext, child: ChildProcessByStdio<n
     child.once('exit', (code) => reject(new Error(`writer exited (${code}) before appending:\n${err}${out}`)));
   });
   const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
-  await new Promise((r) => setTimeout(r, Math.random() * 150));
+  await new Promise((r) => setTimeout(r, random() * 150));
   child.kill('SIGKILL');
   await exited;
   return firstBatch;
@@ -102,14 +103,17 @@ test('file log survives kill -9 of a writer appending as fast as it can', { time
   let batchesAppended = 0;
   const started = Date.now();
 
+  const seed = testSeed();
+  t.diagnostic(`seed ${seed} (replay the random choices with RAUTA_TEST_SEED=${seed})`);
+  const random = seededRandom(seed);
   for (let i = 0; i < ITERATIONS; i++) {
     // every other writer gets its writes split (fault injection) so kills also land mid-write
     const split = i % 2 === 1;
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, path], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RAUTA_SPLIT_WRITES: split ? '1' : '0' },
+      env: { ...process.env, RAUTA_SPLIT_WRITES: split ? '1' : '0', RAUTA_WRITER_SEED: String((seed + i) >>> 0) },
     });
-    const firstBatch = await killAfterFirstAppend(t, child);
+    const firstBatch = await killAfterFirstAppend(t, child, random);
     assert.equal(firstBatch, verified.batch + 1, `iteration ${i}: the writer resumed right after the last recorded commit (batch ${verified.batch})`);
 
     const warnings: Array<{ obj: object; msg: string }> = [];
@@ -157,12 +161,15 @@ test('redis log: kill -9 of the writer between fetch and append, many times: exa
   let gaps = 0;
   let duplicates = 0;
   const started = Date.now();
+  const seed = testSeed();
+  t.diagnostic(`seed ${seed} (replay the random choices with RAUTA_TEST_SEED=${seed})`);
+  const random = seededRandom(seed);
   for (let i = 0; i < REDIS_ITERATIONS; i++) {
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, server.url, '50'], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RAUTA_LOG_PREFIX: prefix },
+      env: { ...process.env, RAUTA_LOG_PREFIX: prefix, RAUTA_WRITER_SEED: String((seed + i) >>> 0) },
     });
-    const firstBatch = await killAfterFirstAppend(t, child);
+    const firstBatch = await killAfterFirstAppend(t, child, random);
     assert.equal(firstBatch, verified.batch + 1, `iteration ${i}: the writer resumed right after the last recorded commit (batch ${verified.batch})`);
     const log = await openRedisLog(server.url, { prefix, logger: { warn: () => undefined } });
     try {

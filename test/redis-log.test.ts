@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { openEventLog } from '../src/events/event-log.js';
 import { beginRedisLogRebuild, openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
 import { eventLogContract, rejectsWith } from './helpers/event-log-contract.js';
@@ -77,18 +79,60 @@ test('redis: fencing — a writer whose lock was taken cannot append', async (t)
   assert.equal(await b.head(), 4);
 });
 
-test('redis: the lock expires when its writer stops renewing, and is renewed while it lives', async (t) => {
+test('redis: the writer lock is renewed while its writer lives', async (t) => {
   const s = await server();
   const prefix = uniquePrefix();
   const a = await openRedisLog(s.url, { prefix, writer: true, logger: quiet, lockTtlMs: 300 });
   t.after(() => a.close());
   await new Promise((r) => setTimeout(r, 900));
-  await a.append(commitBatch(1, 1)); // still ours: renewed every 100 ms
+  await a.append(commitBatch(1, 1)); // three lifetimes later, still ours: renewed every 100 ms
   await assert.rejects(openRedisLog(s.url, { prefix, writer: true, logger: quiet }), rejectsWith('RAUTA_ERR_LOG_LOCKED', /already has a writer \(pid \d+/));
   await a.close();
   const b = await openRedisLog(s.url, { prefix, writer: true, logger: quiet });
   t.after(() => b.close());
   assert.equal(await b.head(), 2);
+});
+
+test('redis: the lock of a writer that stops renewing (a frozen process) expires, and the frozen writer is fenced', async (t) => {
+  const s = await server();
+  const prefix = uniquePrefix();
+  // A writer process (lock lifetime 500 ms) appending as fast as it can, then frozen with SIGSTOP:
+  // it can neither renew nor release its lock.
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/log-writer.ts', import.meta.url)), s.url, '3'], {
+    env: { ...process.env, RAUTA_LOG_PREFIX: prefix },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!/appended \d+ \d+\n/.test(out)) {
+    assert.equal(child.exitCode, null, `the writer runs: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGSTOP');
+  await assert.rejects(openRedisLog(s.url, { prefix, writer: true, logger: quiet }), rejectsWith('RAUTA_ERR_LOG_LOCKED'), 'right after the freeze the lock is still held');
+  // Past its lifetime the lock is gone: a new writer gets it (a hang guard, not a timing assertion).
+  let b: Awaited<ReturnType<typeof openRedisLog>> | null = null;
+  for (const deadline = Date.now() + 30_000; !b; ) {
+    try {
+      b = await openRedisLog(s.url, { prefix, writer: true, logger: quiet });
+    } catch (e) {
+      if (!(e instanceof Error && 'code' in e && e.code === 'RAUTA_ERR_LOG_LOCKED') || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  t.after(() => b!.close());
+  const headAtTakeover = await b.head();
+  child.kill('SIGCONT');
+  // Thawed, the old writer finds the lock gone at its next renewal or append, and stops: fenced.
+  assert.notEqual(await exited, 0, `the fenced writer fails instead of writing: ${out.slice(-300)} ${err.slice(-500)}`);
+  assert.match(err, /RAUTA_ERR_LOG_LOCKED|lock/, 'it says the lock is lost');
+  assert.equal(await b.head(), headAtTakeover, 'nothing was appended behind the new writer\'s back');
+  const appended = await b.append(commitBatch(batchNumber(await b.lastCommitMarker()) + 1, 1));
+  assert.equal(appended[0]!.seq, headAtTakeover + 1, 'the new writer continues gap-free');
 });
 
 test('redis: killed (SIGKILL) and restarted, the log is all there', async (t) => {

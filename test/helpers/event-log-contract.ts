@@ -162,27 +162,4 @@ export function eventLogContract(backend: string, fresh: FreshLog): void {
     await w.close();
     for (const p of waits) rejectsWith('RAUTA_ERR_LOG_BACKEND', /closed while waiting/)(await p);
   });
-
-  test(`${backend}: throughput (printed, not asserted)`, async (t) => {
-    const at = await fresh(t);
-    const w = closeAfter(t, await at.openWriter());
-    const batches = 500;
-    const perBatch = 5;
-    const pre: RautaEventBody[][] = Array.from({ length: batches }, (_, i) => commitBatch(i + 1, perBatch - 1));
-    let t0 = performance.now();
-    for (const b of pre) await w.append(b);
-    const appendMs = performance.now() - t0;
-    const total = batches * perBatch;
-    assert.equal(await w.head(), total);
-    t0 = performance.now();
-    let read = 0;
-    for (let from = 1; from <= total; from += 500) read += (await w.read(from, 500)).length;
-    const readMs = performance.now() - t0;
-    assert.equal(read, total);
-    const line =
-      `${backend}: ${batches} appends of ${perBatch} events: ${(batches / (appendMs / 1000)).toFixed(0)} batches/s ` +
-      `(${(total / (appendMs / 1000)).toFixed(0)} events/s); read ${total} events validated: ${(total / (readMs / 1000)).toFixed(0)} events/s`;
-    t.diagnostic(line);
-    console.log(`# ${line}`);
-  });
 }
