@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { backendIdentity, buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../src/dataplane/maglev.js';
 import { referenceMaglevTable } from '../src/dataplane/maglev-reference.js';
+import { tablesBuiltByWorkers } from '../src/dataplane/maglev-parallel.js';
+import { availableParallelism } from 'node:os';
 import { RautaError } from '../src/errors.js';
 
 const M = MAGLEV_SIZE;
@@ -75,6 +77,21 @@ test('the cache returns the reference tables, for any input order and with holes
     { numRuns: 60 },
   );
   assert.ok(cache.hits > 0, 'the second order of each set should come from the canonical build');
+});
+
+test('prepare builds a batch on worker threads too, and every table equals the reference', () => {
+  // Batches until the workers (started by the first batch) have built some of them.
+  const lists = fc.sample(fc.oneof(backendsArb(1, 32, fc.constant(1)), withHoles(backendsArb(1, 31, fc.integer({ min: 1, max: 100 })))).map(live), { numRuns: 300, seed: 7 });
+  const started = performance.now();
+  for (;;) {
+    const cache = new MaglevCache();
+    cache.prepare(lists, M);
+    const sets = new Set(lists.map((l) => l.filter((b) => b.weight > 0).map((b) => `${backendIdentity(b)}/${b.weight}`).sort().join()));
+    assert.equal(cache.builds, sets.size, 'one build per distinct set of live backends');
+    lists.forEach((l) => assert.ok(Buffer.from(cache.get(l, M)).equals(Buffer.from(referenceMaglevTable(l, M))), `table of ${l.map(backendIdentity).join(',')} differs from the reference`));
+    if (tablesBuiltByWorkers() > 0 || availableParallelism() < 2) break;
+    assert.ok(performance.now() - started < 20_000, 'no worker thread built a table within 20 s');
+  }
 });
 
 test('balance, equal weights: every backend gets floor(M/N) or ceil(M/N) slots, so the busiest is at most 1% over its share at 32', () => {

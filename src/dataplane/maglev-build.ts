@@ -9,8 +9,10 @@
 // run the same code on shared memory (maglev-parallel.ts).
 import { ipToNumber, maglevOffset, maglevSkip, MAX_TABLE_BACKENDS, type MaglevBackend } from './maglev-reference.js';
 
-/** Per job, what fillTable reads: its live backends (weight above 0) in population order, at [job * MAX_TABLE_BACKENDS + k]. */
+/** Per job, what fillTable reads: its live backends (weight above 0) in population order, at [job * stride + k]. */
 export interface JobViews {
+  /** live backends a job can have */
+  stride: number;
   /** per job: how many live backends, and the largest weight (0: all weights equal) */
   count: Int32Array;
   maxWeight: Int32Array;
@@ -23,11 +25,12 @@ export interface JobViews {
   weight: Int32Array;
 }
 
-/** Views of `capacity` jobs' inputs over one buffer. Self-contained (a worker builds the same views). */
-export function jobViews(buffer: ArrayBufferLike, capacity: number): JobViews {
-  const per = capacity * 255; // MAX_TABLE_BACKENDS
+/** Views of `capacity` jobs of up to `stride` live backends over one buffer. Self-contained (a worker builds the same views). */
+export function jobViews(buffer: ArrayBufferLike, capacity: number, stride: number): JobViews {
+  const per = capacity * stride;
   const ints = new Int32Array(buffer, 0, 2 * capacity + 4 * per);
   return {
+    stride,
     count: ints.subarray(0, capacity),
     maxWeight: ints.subarray(capacity, 2 * capacity),
     offset: ints.subarray(2 * capacity, 2 * capacity + per),
@@ -38,9 +41,9 @@ export function jobViews(buffer: ArrayBufferLike, capacity: number): JobViews {
   };
 }
 
-/** Bytes of jobViews(_, capacity). */
-export function jobBytes(capacity: number): number {
-  return capacity * (2 * 4 + MAX_TABLE_BACKENDS * (4 * 4 + 1));
+/** Bytes of jobViews(_, capacity, stride). */
+export function jobBytes(capacity: number, stride: number): number {
+  return capacity * (2 * 4 + stride * (4 * 4 + 1));
 }
 
 /** Input indexes of the backends with a weight above 0, in the reference's population order (ip, port, weight, input index). */
@@ -66,7 +69,7 @@ export function liveOrder(backends: readonly MaglevBackend[]): number[] {
 
 /** Job j of `views` becomes the build of backends[order[0]], backends[order[1]], ... (order from liveOrder). */
 export function setJob(views: JobViews, j: number, backends: readonly MaglevBackend[], order: readonly number[], size: number): void {
-  const base = j * MAX_TABLE_BACKENDS;
+  const base = j * views.stride;
   let maxWeight = 0;
   let equal = true;
   for (let k = 0; k < order.length; k++) {
@@ -139,7 +142,7 @@ export function fillScratch(size: number): FillScratch {
  */
 export function fillTable(table: Uint8Array, size: number, tail: number, jobs: JobViews, j: number, scratch: FillScratch): void {
   const EMPTY = 255; // never a backend index (MAX_TABLE_BACKENDS)
-  const base = j * 255;
+  const base = j * jobs.stride;
   const m = jobs.count[j]!;
   const maxWeight = jobs.maxWeight[j]!;
   const { turns, credit, cursor, skip, inputIndex, empty } = scratch;
@@ -210,7 +213,7 @@ export function tailFor(size: number): number {
 const TAIL_SLOTS = 32;
 
 // The calling thread's build: one job slot and one working set.
-const single = jobViews(new ArrayBuffer(jobBytes(1)), 1);
+const single = jobViews(new ArrayBuffer(jobBytes(1, MAX_TABLE_BACKENDS)), 1, MAX_TABLE_BACKENDS);
 const scratchBySize = new Map<number, FillScratch>();
 
 /** The table for backends[order[k]] (order from liveOrder, input checked): its values are indexes into `backends`. */

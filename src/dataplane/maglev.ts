@@ -3,6 +3,7 @@
 // between two tables.
 import { RautaError } from '../errors.js';
 import { buildInOrder, liveOrder } from './maglev-build.js';
+import { buildTables, type TableJob } from './maglev-parallel.js';
 import { backendIdentity, checkMaglevInput, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
 
 export { backendIdentity, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
@@ -50,7 +51,38 @@ export class MaglevCache {
   builds = 0;
   hits = 0;
 
-  constructor(private readonly maxEntries = 8192) {}
+  /** `parallel`: let prepare() build on worker threads too (maglev-parallel.ts). */
+  constructor(
+    private readonly maxEntries = 8192,
+    private readonly parallel = true,
+  ) {}
+
+  /**
+   * Build the tables of `lists` that are not cached yet, together, so that a
+   * full plan's builds (one per distinct backend set) run on every core; get()
+   * then finds them. Lists that get() would reject are left for get().
+   */
+  prepare(lists: Iterable<readonly MaglevBackend[]>, size = MAGLEV_SIZE): void {
+    const jobs: TableJob[] = [];
+    for (const backends of lists) {
+      const exactHash = listHash(backends, null, size);
+      if (find(this.exact, exactHash, backends, null, size) || !isValidInput(backends, size)) continue;
+      const order = liveOrder(backends);
+      const canonHash = listHash(backends, order, size);
+      if (find(this.canonical, canonHash, backends, order, size)) continue; // get() remaps it
+      const table = newTable(size);
+      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
+      remember(this.exact, exactHash, new CachedTable(backends, null, size, table, null), this.maxEntries);
+      jobs.push({ backends, order, table });
+    }
+    try {
+      buildTables(jobs, size, this.parallel);
+    } catch (err) {
+      this.clear(); // entries above point at tables that may not be built
+      throw err;
+    }
+    this.builds += jobs.length;
+  }
 
   get(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
     const exactHash = listHash(backends, null, size);
@@ -71,9 +103,7 @@ export class MaglevCache {
       // The build reads backends[order[k]] only, so holes are left out, and
       // it writes input indexes: this input's table directly.
       table = buildInOrder(backends, order, size, newTable(size));
-      const toCanonical = new Uint8Array(backends.length);
-      order.forEach((i, c) => (toCanonical[i] = c));
-      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical), this.maxEntries);
+      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
     } else {
       this.hits++;
       // canon.table's values are its input's indexes: through canonical
@@ -92,6 +122,22 @@ export class MaglevCache {
   clear(): void {
     this.exact.clear();
     this.canonical.clear();
+  }
+}
+
+/** Input index → position in population order. */
+function toCanonical(order: readonly number[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  order.forEach((i, c) => (out[i] = c));
+  return out;
+}
+
+function isValidInput(backends: readonly MaglevBackend[], size: number): boolean {
+  try {
+    checkMaglevInput(backends, size);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -14,7 +14,7 @@ import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../datap
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
 import type { DesiredIndex } from './desired-index.js';
-import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots } from './backend-slots.js';
+import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
 import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from './ids.js';
 
 export interface DesiredDataplane {
@@ -348,15 +348,20 @@ class PlanBuilder {
   /** 3. added and changed routes, in id order */
   writeRoutes(toWrite: DesiredRoute[]): void {
     toWrite.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-    for (const d of toWrite) this.writeRoute(d);
+    const assignments = toWrite.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends));
+    // One batch of builds (on every core when there are many), then each route takes its table from the cache.
+    for (const size of new Set(toWrite.map((d) => d.route.tableSize))) {
+      this.cache.prepare(assignments.flatMap((a, i) => (toWrite[i]!.route.tableSize === size ? [a.slots] : [])), size);
+    }
+    toWrite.forEach((d, i) => this.writeRoute(d, assignments[i]!));
   }
 
-  private writeRoute({ route, key, id }: DesiredRoute): void {
+  private writeRoute({ route, key, id }: DesiredRoute, assignment: SlotAssignment): void {
     const { cache, routeOps } = this;
     const size = route.tableSize;
     const a = this.applied.routes.get(id);
     if (!a) {
-      const { slots, added } = assignSlots([], route.backends);
+      const { slots, added } = assignment;
       const table = tableFor(cache, slots, size)!;
       const gen = 1;
       routeOps.push({ map: 'maglev_tables', op: 'set', key: { route: key, gen }, value: table });
@@ -380,7 +385,6 @@ class PlanBuilder {
     }
     const base = { id, name: route.name, method: route.method, path: route.path };
     const gen = a.value.gen;
-    const assignment = assignSlots(a.value.backends, route.backends);
     const sameBackends = sameSlots(assignment.slots, a.value.backends);
     const currentId = `${id}:${gen}`;
     const current = this.applied.tables.get(currentId);
