@@ -11,7 +11,7 @@ import { formatTable, type Row } from './lib/report.js';
 import type { BenchLevel, SuiteContext, SuiteResult } from './lib/suite.js';
 
 /** In the order of issue 8. */
-const SUITES = ['datapath', 'commit-to-applied', 'full-sync', 'scale', 'minimality', 'git-diff', 'event-log'] as const;
+const SUITES = ['datapath', 'commit-to-applied', 'full-sync', 'scale', 'minimality', 'git-diff', 'event-log', 'maglev'] as const;
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const BPFFS = '/sys/fs/bpf';

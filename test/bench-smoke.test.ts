@@ -19,6 +19,7 @@ const ROWS_PER_SUITE: Record<string, number> = {
   minimality: 3,
   'git-diff': 3,
   'event-log': 4,
+  maglev: 5,
 };
 
 interface Row {
