@@ -192,6 +192,7 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
 function planAll(b: PlanBuilder): Plan {
   const { applied, desired } = b;
   const desiredRoutes = indexDesiredRoutes(values(desired.routes));
+  b.prepareVerification(desiredRoutes.values());
   const usedIps = new Set<string>();
   // Unchanged routes first, without allocating: the common case of every plan.
   const toWrite: DesiredRoute[] = [];
@@ -307,6 +308,20 @@ class PlanBuilder {
     private readonly fullResync: boolean,
     private readonly verifyTables: boolean,
   ) {}
+
+  /** With verifyTables, build the tables unchanged() compares against as one batch (after a restart that is every route's). */
+  prepareVerification(routes: Iterable<DesiredRoute>): void {
+    if (!this.verifyTables || this.fullResync) return;
+    const bySize = new Map<number, BackendSlot[][]>();
+    for (const d of routes) {
+      const a = this.applied.routes.get(d.id);
+      if (!a) continue;
+      const lists = bySize.get(d.route.tableSize) ?? [];
+      lists.push(a.value.backends);
+      bySize.set(d.route.tableSize, lists);
+    }
+    for (const [size, lists] of bySize) this.cache.prepare(lists, size);
+  }
 
   /** True when the applied route already is `d` (well-formed, its table present and, with verifyTables, right). */
   unchanged(d: DesiredRoute, a: AppliedRoute | undefined): boolean {
