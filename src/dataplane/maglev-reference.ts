@@ -111,21 +111,22 @@ export function checkMaglevInput(backends: readonly MaglevBackend[], size: numbe
  * backend earns its weight in credit, and takes a turn when its credit reaches
  * the largest weight, which that turn spends. With equal weights every backend
  * takes one turn per round, the paper's fill; a weight-0 backend (a hole of the
- * backend list) takes none. Each turn fills one slot, so every backend ends
- * within one slot of its weight's share of M.
+ * backend list) takes none. Each turn fills one slot, so with equal weights
+ * every backend gets floor(M/N) or ceil(M/N) slots, and a weighted one is
+ * within 2 + N*w/W slots of its share M*w/W.
  */
 export function referenceMaglevTable(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
   checkMaglevInput(backends, size);
-  const turns = populationOrder(backends).filter((i) => backends[i]!.weight > 0);
-  const lists = turns.map((i) => ({ offset: maglevOffset(backends[i]!, size), skip: maglevSkip(backends[i]!, size) }));
-  const next = turns.map(() => 0);
-  const credit = turns.map(() => 0);
-  const maxWeight = Math.max(...turns.map((i) => backends[i]!.weight));
+  const live = populationOrder(backends).filter((i) => backends[i]!.weight > 0);
+  const lists = live.map((i) => ({ offset: maglevOffset(backends[i]!, size), skip: maglevSkip(backends[i]!, size) }));
+  const next = live.map(() => 0);
+  const credit = live.map(() => 0);
+  const maxWeight = Math.max(...live.map((i) => backends[i]!.weight));
   const owner = new Array<number>(size).fill(-1);
   let filled = 0;
   for (;;) {
-    for (let k = 0; k < turns.length; k++) {
-      credit[k]! += backends[turns[k]!]!.weight;
+    for (let k = 0; k < live.length; k++) {
+      credit[k]! += backends[live[k]!]!.weight;
       if (credit[k]! < maxWeight) continue;
       credit[k]! -= maxWeight;
       const { offset, skip } = lists[k]!;
@@ -134,7 +135,7 @@ export function referenceMaglevTable(backends: readonly MaglevBackend[], size = 
         next[k]!++;
         slot = (offset + next[k]! * skip) % size;
       }
-      owner[slot] = turns[k]!;
+      owner[slot] = live[k]!;
       next[k]!++;
       if (++filled === size) return Uint8Array.from(owner);
     }
