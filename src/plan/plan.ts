@@ -105,6 +105,8 @@ export interface Plan {
 }
 
 const defaultCache = new MaglevCache();
+/** Routes whose tables are built as one batch: a full sync's 1,024 in one, and far below the cache's 8,192 entries. */
+const PREPARE_CHUNK = 1024;
 
 function values<T>(input: readonly T[] | Readonly<Record<string, T>>): readonly T[] {
   return Array.isArray(input) ? (input as readonly T[]) : Object.values(input as Record<string, T>);
@@ -192,12 +194,16 @@ export function planChanges(applied: AppliedState, desired: DesiredDataplane, op
 function planAll(b: PlanBuilder): Plan {
   const { applied, desired } = b;
   const desiredRoutes = indexDesiredRoutes(values(desired.routes));
-  b.prepareVerification(desiredRoutes.values());
   const usedIps = new Set<string>();
   // Unchanged routes first, without allocating: the common case of every plan.
+  // (With verifyTables, the tables to compare are built a chunk at a time.)
+  const verifying = b.verifying ? [...desiredRoutes.values()] : null;
   const toWrite: DesiredRoute[] = [];
   let desiredAndApplied = 0;
+  let seen = 0;
   for (const d of desiredRoutes.values()) {
+    if (verifying && seen % PREPARE_CHUNK === 0) b.prepareVerification(verifying.slice(seen, seen + PREPARE_CHUNK));
+    seen++;
     for (const be of d.route.backends) usedIps.add(be.ip);
     const a = applied.routes.get(d.id);
     if (a) desiredAndApplied++;
@@ -309,9 +315,13 @@ class PlanBuilder {
     private readonly verifyTables: boolean,
   ) {}
 
-  /** With verifyTables, build the tables unchanged() compares against as one batch (after a restart that is every route's). */
+  /** unchanged() compares applied table bytes with the tables their backends give. */
+  get verifying(): boolean {
+    return this.verifyTables && !this.fullResync;
+  }
+
+  /** Build the tables unchanged() compares against for `routes` as one batch (after a restart, every route's). */
   prepareVerification(routes: Iterable<DesiredRoute>): void {
-    if (!this.verifyTables || this.fullResync) return;
     const bySize = new Map<number, BackendSlot[][]>();
     for (const d of routes) {
       const a = this.applied.routes.get(d.id);
@@ -363,12 +373,17 @@ class PlanBuilder {
   /** 3. added and changed routes, in id order */
   writeRoutes(toWrite: DesiredRoute[]): void {
     toWrite.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-    const assignments = toWrite.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends));
-    // One batch of builds (on every core when there are many), then each route takes its table from the cache.
-    for (const size of new Set(toWrite.map((d) => d.route.tableSize))) {
-      this.cache.prepare(assignments.flatMap((a, i) => (toWrite[i]!.route.tableSize === size ? [a.slots] : [])), size);
+    // Routes in chunks: each chunk's tables are built as one batch (on every
+    // core when there are many), then its routes take them from the cache. A
+    // chunk stays well inside the cache, so none is evicted before it is used.
+    for (let at = 0; at < toWrite.length; at += PREPARE_CHUNK) {
+      const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
+      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends));
+      for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
+        this.cache.prepare(assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])), size);
+      }
+      chunk.forEach((d, i) => this.writeRoute(d, assignments[i]!));
     }
-    toWrite.forEach((d, i) => this.writeRoute(d, assignments[i]!));
   }
 
   private writeRoute({ route, key, id }: DesiredRoute, assignment: SlotAssignment): void {
