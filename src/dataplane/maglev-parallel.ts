@@ -61,7 +61,11 @@ export function buildTables(jobs: readonly TableJob[], size: number, parallel = 
     if (p && job.order.length <= STRIDE) shared.push(job);
     else buildInOrder(job.backends, job.order, size, job.table);
   }
-  for (let at = 0; at < shared.length; at += CAPACITY) runBatch(p!, shared.slice(at, at + CAPACITY), size);
+  for (let at = 0; at < shared.length; at += CAPACITY) {
+    const batch = shared.slice(at, at + CAPACITY);
+    if (pool === p) runBatch(p!, batch, size);
+    else for (const job of batch) buildInOrder(job.backends, job.order, size, job.table); // the workers were abandoned
+  }
 }
 
 function thePool(): Pool | null {
