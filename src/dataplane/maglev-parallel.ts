@@ -81,6 +81,7 @@ function thePool(): Pool | null {
     stride: STRIDE,
     size,
     tail: tailFor(size),
+    warmUpBytes: jobBytes(1, STRIDE),
   };
   const source = `'use strict';
 const { workerData } = require('node:worker_threads');
@@ -157,6 +158,7 @@ interface WorkerData {
   stride: number;
   size: number;
   tail: number;
+  warmUpBytes: number;
 }
 
 /**
@@ -170,6 +172,18 @@ function workerMain(data: WorkerData, fill: typeof fillTable, views: typeof jobV
   const out = new Uint8Array(data.out);
   const scratch = newScratch(data.size);
   const size = data.size;
+  // Warm up on a made-up job first: a real job run before the JIT has
+  // compiled fill would hold the caller up at the end of its first batch.
+  const warm = views(new ArrayBuffer(data.warmUpBytes), 1, data.stride);
+  warm.count[0] = data.stride;
+  for (let k = 0; k < data.stride; k++) {
+    warm.offset[k] = (k * 977) % size;
+    warm.skip[k] = 1 + ((k * 7919) % (size - 1));
+    warm.skipInverse[k] = 1;
+    warm.weight[k] = 1;
+  }
+  const scratchTable = new Uint8Array(size);
+  for (let i = 0; i < 20; i++) fill(scratchTable, size, data.tail, warm, 0, scratch);
   for (;;) {
     const q = Atomics.load(ctrl, 0);
     const next = q & 0x7ff;
