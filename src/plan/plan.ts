@@ -14,7 +14,7 @@ import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../datap
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
 import type { DesiredIndex } from './desired-index.js';
-import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots } from './backend-slots.js';
+import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
 import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from './ids.js';
 
 export interface DesiredDataplane {
@@ -105,6 +105,8 @@ export interface Plan {
 }
 
 const defaultCache = new MaglevCache();
+/** Routes whose tables are built as one batch: a full sync's 1,024 in one, and far below the cache's 8,192 entries. */
+const PREPARE_CHUNK = 1024;
 
 function values<T>(input: readonly T[] | Readonly<Record<string, T>>): readonly T[] {
   return Array.isArray(input) ? (input as readonly T[]) : Object.values(input as Record<string, T>);
@@ -194,9 +196,14 @@ function planAll(b: PlanBuilder): Plan {
   const desiredRoutes = indexDesiredRoutes(values(desired.routes));
   const usedIps = new Set<string>();
   // Unchanged routes first, without allocating: the common case of every plan.
+  // (With verifyTables, the tables to compare are built a chunk at a time.)
+  const verifying = b.verifying ? [...desiredRoutes.values()] : null;
   const toWrite: DesiredRoute[] = [];
   let desiredAndApplied = 0;
+  let seen = 0;
   for (const d of desiredRoutes.values()) {
+    if (verifying && seen % PREPARE_CHUNK === 0) b.prepareVerification(verifying.slice(seen, seen + PREPARE_CHUNK));
+    seen++;
     for (const be of d.route.backends) usedIps.add(be.ip);
     const a = applied.routes.get(d.id);
     if (a) desiredAndApplied++;
@@ -308,6 +315,24 @@ class PlanBuilder {
     private readonly verifyTables: boolean,
   ) {}
 
+  /** unchanged() compares applied table bytes with the tables their backends give. */
+  get verifying(): boolean {
+    return this.verifyTables && !this.fullResync;
+  }
+
+  /** Build the tables unchanged() compares against for `routes` as one batch (after a restart, every route's). */
+  prepareVerification(routes: Iterable<DesiredRoute>): void {
+    const bySize = new Map<number, BackendSlot[][]>();
+    for (const d of routes) {
+      const a = this.applied.routes.get(d.id);
+      if (!a) continue;
+      const lists = bySize.get(d.route.tableSize) ?? [];
+      lists.push(a.value.backends);
+      bySize.set(d.route.tableSize, lists);
+    }
+    for (const [size, lists] of bySize) this.cache.prepare(lists, size);
+  }
+
   /** True when the applied route already is `d` (well-formed, its table present and, with verifyTables, right). */
   unchanged(d: DesiredRoute, a: AppliedRoute | undefined): boolean {
     if (!a || this.fullResync || a.value.gen === 0 || !alreadyAssigned(a.value.backends, d.route.backends)) return false;
@@ -348,15 +373,25 @@ class PlanBuilder {
   /** 3. added and changed routes, in id order */
   writeRoutes(toWrite: DesiredRoute[]): void {
     toWrite.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-    for (const d of toWrite) this.writeRoute(d);
+    // Routes in chunks: each chunk's tables are built as one batch (on every
+    // core when there are many), then its routes take them from the cache. A
+    // chunk stays well inside the cache, so none is evicted before it is used.
+    for (let at = 0; at < toWrite.length; at += PREPARE_CHUNK) {
+      const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
+      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends));
+      for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
+        this.cache.prepare(assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])), size);
+      }
+      chunk.forEach((d, i) => this.writeRoute(d, assignments[i]!));
+    }
   }
 
-  private writeRoute({ route, key, id }: DesiredRoute): void {
+  private writeRoute({ route, key, id }: DesiredRoute, assignment: SlotAssignment): void {
     const { cache, routeOps } = this;
     const size = route.tableSize;
     const a = this.applied.routes.get(id);
     if (!a) {
-      const { slots, added } = assignSlots([], route.backends);
+      const { slots, added } = assignment;
       const table = tableFor(cache, slots, size)!;
       const gen = 1;
       routeOps.push({ map: 'maglev_tables', op: 'set', key: { route: key, gen }, value: table });
@@ -380,7 +415,6 @@ class PlanBuilder {
     }
     const base = { id, name: route.name, method: route.method, path: route.path };
     const gen = a.value.gen;
-    const assignment = assignSlots(a.value.backends, route.backends);
     const sameBackends = sameSlots(assignment.slots, a.value.backends);
     const currentId = `${id}:${gen}`;
     const current = this.applied.tables.get(currentId);
