@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { RautaError } from '../errors.js';
+import type { Capacity } from '../routes/capacity.js';
 import { GitStore } from './git-store.js';
 import { CommitProcessor, type ProcessResult } from './process-commits.js';
 import { openRemoteCache, type RemoteCache } from './remote-cache.js';
@@ -37,6 +38,8 @@ export interface WatcherOptions {
   cacheDir?: string;
   /** HMAC secret for the webhook */
   secret?: string | null;
+  /** the agents' map capacity (default: the sizes in bpf/rauta.h) */
+  capacity?: Capacity;
   onResult?: (result: ProcessResult) => void;
   onError?: (err: unknown) => void;
 }
@@ -90,7 +93,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
     store = GitStore.open(options.repo);
     ref = `refs/heads/${branch}`;
   }
-  const processor = new CommitProcessor(store, { ref, root: options.root ?? '', since: options.since ?? null });
+  const processor = new CommitProcessor(store, { ref, root: options.root ?? '', since: options.since ?? null, ...(options.capacity ? { capacity: options.capacity } : {}) });
   const stats: WatcherStats = { runs: 0, fetches: 0, triggers: [], lastError: null, lastResult: null };
   let closed = false;
   let running: Promise<ProcessResult> | null = null;
