@@ -7,6 +7,7 @@ import type { XdpMode } from '../dataplane/libbpf.js';
 import { createNexthopResolver } from '../dataplane/nexthops.js';
 import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
 import { RautaError } from '../errors.js';
+import { DEFAULT_CAPACITY, mapMaxEntries, type Capacity } from '../routes/capacity.js';
 
 export interface NodeDataplaneOptions {
   pinDir: string;
@@ -18,6 +19,8 @@ export interface NodeDataplaneOptions {
   logger: Logger;
   /** how long a backend's route (`ip route get`) is trusted before it is looked up again */
   routeTtlMs?: number;
+  /** map capacity to load with (default: the sizes in bpf/rauta.h); pinned maps must match it */
+  capacity?: Capacity;
 }
 
 export interface NodeDataplane {
@@ -38,7 +41,7 @@ export function checkXdpMode(mode: string): XdpMode {
 export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const { logger } = opts;
   const mode = checkXdpMode(opts.xdpMode);
-  const prog = loadRauta({ pinDir: opts.pinDir });
+  const prog = loadRauta({ pinDir: opts.pinDir, maxEntries: mapMaxEntries(opts.capacity ?? DEFAULT_CAPACITY) });
   logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'program loaded; reusing the pinned maps' : 'program loaded; maps pinned');
   let xdpMode: 'native' | 'generic' | null = null;
   try {

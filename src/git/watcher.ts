@@ -10,6 +10,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { RautaError } from '../errors.js';
 import type { Capacity } from '../routes/capacity.js';
+import { redactUrl, type GitCredentials } from './git-credentials.js';
 import { GitStore } from './git-store.js';
 import { CommitProcessor, type ProcessResult } from './process-commits.js';
 import { openRemoteCache, type RemoteCache } from './remote-cache.js';
@@ -40,6 +41,8 @@ export interface WatcherOptions {
   secret?: string | null;
   /** the agents' map capacity (default: the sizes in bpf/rauta.h) */
   capacity?: Capacity;
+  /** remote only: credentials for the fetch (default: the userinfo of `repo`, which is never stored) */
+  credentials?: GitCredentials | null;
   onResult?: (result: ProcessResult) => void;
   onError?: (err: unknown) => void;
 }
@@ -67,6 +70,11 @@ export function isRemote(repo: string): boolean {
   return /^https?:\/\//.test(repo);
 }
 
+/** The cache folder name of a remote: a hash of its URL without credentials (a new token keeps the cache). */
+export function gitCacheName(repo: string): string {
+  return crypto.createHash('sha256').update(redactUrl(repo)).digest('hex').slice(0, 16);
+}
+
 const FS_DEBOUNCE_MS = 5;
 
 /** Where the branch points, cheaply: the loose ref's content, else the identity of packed-refs. */
@@ -85,8 +93,8 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
   let store: GitStore;
   let ref: string;
   if (remote) {
-    const cacheDir = options.cacheDir ?? path.join('.rauta', 'git-cache', crypto.createHash('sha256').update(options.repo).digest('hex').slice(0, 16));
-    cache = await openRemoteCache({ url: options.repo, branch, cacheDir });
+    const cacheDir = options.cacheDir ?? path.join('.rauta', 'git-cache', gitCacheName(options.repo));
+    cache = await openRemoteCache({ url: options.repo, branch, cacheDir, credentials: options.credentials ?? null });
     store = new GitStore(cache.gitdir);
     ref = cache.trackingRef;
   } else {
