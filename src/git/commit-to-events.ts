@@ -405,7 +405,7 @@ export async function loadState(reader: TreeReader, tree: string | null, root: s
   const none: CommitInfo = { oid: '0'.repeat(40), tree, parents: [], author: '', time: 0, subject: '' };
   const result = await folderToEvents({ reader, base: state, commit: none, root, cache }, tree);
   if (!result.delta) {
-    throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild\``);
+    throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild --repo REPO --log LOG --replace\``);
   }
   applyDelta(state, result.delta);
   return state;
