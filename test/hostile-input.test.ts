@@ -399,6 +399,9 @@ test('8. an agent\'s /healthz is not "ok, lag 0" while Redis is down', async (t)
   assert.equal(body.status, 'disconnected');
   assert.equal(body.lag, null, 'the lag is unknown, not 0');
   assert.match(String(body.error), /event log unreachable/);
+  const status = await runRauta(['status', '--http', url]);
+  assert.equal(status.code, 1, `rauta status --http of that node: failing, not on the head\n${status.stdout}${status.stderr}`);
+  assert.match(status.stdout, /event log unreachable/);
 });
 
 test('8. rauta log and history take --prefix; a prefix without a log is an error naming the ones with a log', async (t) => {

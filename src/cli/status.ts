@@ -36,15 +36,24 @@ export async function statusFromRedis(url: string, prefix: string): Promise<Stat
 
 export async function statusFromHttp(base: string): Promise<StatusReport> {
   const url = `${base.replace(/\/+$/, '')}/status`;
-  let st: AgentStatus;
+  let st: AgentStatus & { log?: { reachable: boolean; since: string | null; error: string | null } };
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    st = (await res.json()) as AgentStatus;
+    st = (await res.json()) as typeof st;
   } catch (err) {
     throw new RautaError('RAUTA_ERR_USAGE', `--http ${base}: cannot read ${url}: ${(err as Error).message}; is \`rauta run\` (or \`rauta agent --http\`) listening there?`, { cause: err });
   }
   const now = new Date().toISOString();
+  // An agent that cannot reach its event log (Redis) cannot know its lag: that is failing, not "on the head".
+  if (st.log && !st.log.reachable) {
+    st = {
+      ...st,
+      state: 'failing',
+      consecutiveFailures: Math.max(1, st.consecutiveFailures),
+      lastError: { code: 'RAUTA_ERR_LOG_BACKEND', message: `event log unreachable since ${st.log.since ?? '?'}${st.log.error ? ` (${st.log.error})` : ''}`, at: st.log.since ?? now, op: null, errno: null, rolledBack: null },
+    };
+  }
   const view: NodeView = {
     node: st.node,
     version: '?',

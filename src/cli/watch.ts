@@ -161,6 +161,10 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
       });
       cleanups.push(() => http.close());
       logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
+      const { host } = parseListen(opts.http);
+      if (!webhookSecret && !(host.startsWith('127.') || host === '::1' || host === 'localhost')) {
+        logger.warn({ http: opts.http }, 'POST /hooks/git accepts unsigned requests on a non-loopback address: set RAUTA_WEBHOOK_SECRET');
+      }
     }
 
     await stopSignal;
