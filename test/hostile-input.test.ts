@@ -423,6 +423,17 @@ test('8. rauta log and history take --prefix; a prefix without a log is an error
   const other = await runRauta(['log', '--log', server.url], { RAUTA_LOG: '' });
   assert.equal(other.code, 2, `the default prefix has no log: an error, not an empty listing\n${other.stdout}${other.stderr}`);
   assert.ok(other.stderr.includes(`--prefix ${prefix}`), `names the prefix that has one: ${other.stderr}`);
+
+  // A damaged Redis log (an entry gone) names the rebuild that works there too, and it works.
+  const redis = new Redis(server.url);
+  await redis.xdel(`${prefix}:events`, '1-0');
+  redis.disconnect();
+  const broken = await runRauta(['log', '--log', server.url, '--prefix', prefix], { RAUTA_LOG: '' });
+  assert.equal(broken.code, 2, broken.stdout + broken.stderr);
+  assert.ok(broken.stderr.includes(`--log ${server.url} --prefix ${prefix} --replace`), broken.stderr);
+  const rebuilt = await runRauta(['log', 'rebuild', '--repo', repo.dir, '--log', server.url, '--prefix', prefix, '--replace'], { RAUTA_LOG: '' });
+  assert.equal(rebuilt.code, 0, rebuilt.stdout + rebuilt.stderr);
+  assert.equal((await runRauta(['log', '--log', server.url, '--prefix', prefix], { RAUTA_LOG: '' })).code, 0, 'the rebuilt log reads');
 });
 
 test('8. the watcher writes no stack trace outside its JSON log while Redis is down', async (t) => {
