@@ -29,7 +29,7 @@ import { normalizeMac } from '../src/dataplane/nexthops.js';
 import { openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
 import { RautaError } from '../src/errors.js';
 import { agentHealth, type LogHealth } from '../src/observability/health.js';
-import { capacityFrom, type CapacityOptions } from '../src/cli/capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../src/routes/capacity.js';
 import { claimPinDir } from '../src/dataplane/pin-dir-lock.js';
 import { DEFAULT_OBJECT } from '../src/dataplane/program.js';
 import { parseListen, startHttpServer } from '../src/observability/http-server.js';
@@ -74,7 +74,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
   const driftMs = seconds(opts.driftInterval, '--drift-interval');
   const lockMs = seconds(opts.jobLock, '--job-lock', 1);
   if (opts.http) parseListen(opts.http);
-  const capacity = capacityFrom(opts);
+  const capacity = parseCapacity(opts);
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined }).child({ node: opts.node });
   const stateDir = resolve(opts.stateDir);
 

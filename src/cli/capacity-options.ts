@@ -3,21 +3,11 @@
 // `agent`, `log rebuild`). The watcher and the agents must agree: a watcher that
 // allows more than an agent holds lets through commits that agent cannot apply.
 import type { Command } from 'commander';
-import { DEFAULT_CAPACITY, parseCapacity, type Capacity } from '../routes/capacity.js';
-
-export interface CapacityOptions {
-  maxRoutes?: string;
-  maxListeners?: string;
-  maxNexthops?: string;
-}
+import { DEFAULT_CAPACITY } from '../routes/capacity.js';
 
 export function addCapacityOptions(cmd: Command): Command {
   return cmd
     .option('--max-routes <n>', `ROUTES capacity: rules per route set (MAGLEV_TABLES gets twice this) (default ${DEFAULT_CAPACITY.routes})`)
     .option('--max-listeners <n>', `LISTENERS capacity: address:port listeners (default ${DEFAULT_CAPACITY.listeners})`)
     .option('--max-nexthops <n>', `NEXTHOPS capacity: distinct backend addresses (default ${DEFAULT_CAPACITY.nexthops})`);
-}
-
-export function capacityFrom(opts: CapacityOptions): Capacity {
-  return parseCapacity(opts);
 }

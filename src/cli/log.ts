@@ -16,7 +16,8 @@ import { resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
 import { formatIssue } from '../routes/issues.js';
 import { printable, printablePath, quote } from '../routes/printable.js';
 import { routeId } from '../routes/route-model.js';
-import { addCapacityOptions, capacityFrom, type CapacityOptions } from './capacity-options.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 
 /** --log, else RAUTA_LOG, else the embedded default. Not a commander default: RAUTA_LOG may hold a Redis password, and --help prints defaults. */
 export function logSpecFrom(flag: string | undefined): string {
@@ -161,7 +162,7 @@ export async function rebuildEvents(opts: Pick<RebuildOptions, 'repo' | 'branch'
     ref = cache.trackingRef;
   }
   // The same capacity as the watcher's, or the rebuild would accept what it rejected.
-  const batches = await commitsToEvents({ dir, ref, root: opts.root, since: opts.since ?? null, capacity: capacityFrom(opts) });
+  const batches = await commitsToEvents({ dir, ref, root: opts.root, since: opts.since ?? null, capacity: parseCapacity(opts) });
   return batches.flat().map((e, i) => ({ ...e, seq: i + 1 }));
 }
 

@@ -14,7 +14,8 @@ import { capacityIssues, capacityNeed, type Capacity } from '../routes/capacity.
 import { compareIssues } from '../routes/issues.js';
 import { printablePath } from '../routes/printable.js';
 import type { RouteSet } from '../routes/validate-set.js';
-import { addCapacityOptions, capacityFrom, type CapacityOptions } from './capacity-options.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 import { loadRouteRev } from '../routes/load-rev.js';
 import type { ValidationIssue } from '../routes/issues.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
@@ -172,7 +173,7 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
     // A bare repository read as a folder is an empty route set: the plan would remove every route.
     throw new RautaError('RAUTA_ERR_USAGE', `${printablePath(repo)} is a bare repository: it has no working tree to plan towards; give --to REV (e.g. --to main)`);
   }
-  const capacity = capacityFrom(opts);
+  const capacity = parseCapacity(opts);
   const [from, to] = [await loadSide(repo, root, fromRev, capacity), await loadSide(repo, root, toRev, capacity)];
   const invalid = [from, to].filter((s) => s.issues.length > 0);
   if (invalid.length > 0) {

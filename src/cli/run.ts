@@ -23,7 +23,8 @@ import { agentHealth, type WatcherHealth } from '../observability/health.js';
 import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createNodeMetrics } from '../observability/metrics.js';
-import { addCapacityOptions, capacityFrom, type CapacityOptions } from './capacity-options.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 import { readSecret } from './secrets.js';
 
 export interface RunOptions extends CapacityOptions {
@@ -56,7 +57,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
   const driftIntervalMs = seconds(opts.driftInterval, '--drift-interval');
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll') : undefined;
-  const capacity = capacityFrom(opts);
+  const capacity = parseCapacity(opts);
   // Fail on a bad repository path or address before anything is loaded or pinned.
   parseListen(opts.http);
   const remote = isRemote(opts.repo);

@@ -10,7 +10,8 @@ import type { ParsedFile } from '../routes/parse-file.js';
 import type { RouteSet } from '../routes/validate-set.js';
 import { capacityIssues, capacityNeed } from '../routes/capacity.js';
 import { compareIssues } from '../routes/issues.js';
-import { addCapacityOptions, capacityFrom, type CapacityOptions } from './capacity-options.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 
 export interface ValidateOptions extends CapacityOptions {
   rev?: string;
@@ -38,7 +39,7 @@ export function register(program: Command): void {
 
 /** The command without commander: prints through `write`, returns the exit code (0 valid, 1 not; throws RautaError for 2). */
 export async function runValidate(dir: string, opts: ValidateOptions, write: (text: string) => void): Promise<number> {
-  const capacity = capacityFrom(opts);
+  const capacity = parseCapacity(opts);
   let label: string;
   let commit: string | undefined;
   let loaded: { files: ParsedFile[]; result: RouteSet };

@@ -26,7 +26,8 @@ import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-cred
 import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
 import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
-import { addCapacityOptions, capacityFrom, type CapacityOptions } from './capacity-options.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 import { readSecret, redisUrlFrom } from './secrets.js';
 
 export interface WatchOptions extends CapacityOptions {
@@ -51,7 +52,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll', 0.1) : undefined;
   const forgetAfterMs = seconds(opts.forgetAfter, '--forget-after');
   if (opts.http) parseListen(opts.http);
-  const capacity = capacityFrom(opts);
+  const capacity = parseCapacity(opts);
   const remote = isRemote(opts.repo);
   if (!remote) GitStore.open(resolve(opts.repo));
   // The URL shown and stored never carries credentials; they go to the fetch only.

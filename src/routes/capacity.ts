@@ -27,8 +27,15 @@ export function mapMaxEntries(capacity: Capacity): { routes: number; maglev_tabl
   return { routes: capacity.routes, maglev_tables: 2 * capacity.routes, listeners: capacity.listeners, nexthops: capacity.nexthops };
 }
 
-/** The --max-* options as strings (commander) to a Capacity; a bad value is a usage error naming the option. */
-export function parseCapacity(opts: { maxRoutes?: string; maxListeners?: string; maxNexthops?: string }): Capacity {
+/** --max-routes, --max-listeners, --max-nexthops as commander hands them over. */
+export interface CapacityOptions {
+  maxRoutes?: string;
+  maxListeners?: string;
+  maxNexthops?: string;
+}
+
+/** The --max-* options to a Capacity (defaults for those not given); a bad value is a usage error naming the option. */
+export function parseCapacity(opts: CapacityOptions): Capacity {
   const one = (value: string | undefined, flag: string, fallback: number): number => {
     if (value === undefined) return fallback;
     const n = Number(value);
