@@ -182,9 +182,11 @@ test('an agent SIGKILLed mid-job: the job is retried, and the retry writes nothi
   const back = cluster.startAgent(0);
   const up = await back.waitLine((l) => l.msg === 'agent started', 'restarted agent');
   assert.equal(up.appliedCommit, c1, `the restart applies the commit from the log: ${JSON.stringify(up)}`);
+  // The state first, then the job: fromId() then getState() could read the hash while the job
+  // was still active (returnvalue null) and see it completed a moment later.
   const done = await until(async () => {
-    const j = await Job.fromId<unknown, ReconcileJobResult>(queue, jobId);
-    return j && (await j.getState()) === 'completed' ? j : null;
+    if ((await queue.getJobState(jobId)) !== 'completed') return null;
+    return (await Job.fromId<unknown, ReconcileJobResult>(queue, jobId)) ?? null;
   }, `job ${jobId} completed after the kill`);
   assert.ok(done.stalledCounter >= 1 || (done.attemptsStarted ?? 0) >= 2, `the job was taken again after the kill: stalled ${done.stalledCounter}, started ${done.attemptsStarted}`);
   assert.equal(done.returnvalue.ops, 0, `the retried job wrote nothing: the maps already held the commit (${JSON.stringify(done.returnvalue)})`);
