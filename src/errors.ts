@@ -6,6 +6,7 @@ export const ERROR_CODES = {
   RAUTA_ERR_BPF_SYSCALL: 'A bpf() syscall or libbpf call failed; the errno is kept.',
   RAUTA_ERR_BPF_PERMISSION: 'The kernel refused a BPF operation: run as root (CAP_BPF, CAP_NET_ADMIN).',
   RAUTA_ERR_BPF_NO_BPFFS: 'The pin directory is not on a bpffs mount.',
+  RAUTA_ERR_BPF_PIN_DIR_BUSY: 'Another running process owns the pin directory (its pid is named); stop it or give this one another --pin-dir.',
   RAUTA_ERR_BPF_LOAD: 'The BPF object could not be opened or loaded (verifier log attached).',
   RAUTA_ERR_BPF_MAP_MISMATCH: 'A pinned map has another type, key size or value size than the program expects.',
   RAUTA_ERR_BPF_ATTACH: 'The XDP program could not be attached to or detached from an interface.',

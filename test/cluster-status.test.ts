@@ -67,8 +67,9 @@ test('rauta status over Redis: one row per registered node, exit 0 / 1 / 2', asy
   const status = async (...extra: string[]) => runRauta(['status', '--redis', server.url, '--prefix', prefix, ...extra]);
 
   let r = await status();
-  assert.equal(r.code, 0, `no nodes: nothing is behind\n${r.stdout}${r.stderr}`);
+  assert.equal(r.code, 1, `no nodes: nothing serves the routes, the check fails\n${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /no nodes registered/);
+  assert.match(r.stdout, /! no live node: none is registered/);
 
   await redis.set(`${prefix}:head`, '10');
   await registry.publish(record('edge-1'));
@@ -116,7 +117,8 @@ test('rauta status: unreachable Redis, wrong password, and no source are exit 2 
   assert.match(r.stderr, /check the password/, r.stderr);
   assert.ok(!r.stderr.includes('wrong'), `the password is not printed: ${r.stderr}`);
   r = await runRauta(['status', '--redis', server.url]);
-  assert.equal(r.code, 0, `the right password works\n${r.stdout}${r.stderr}`);
+  assert.equal(r.code, 1, `the right password works (exit 1: no node is live yet)\n${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /no nodes registered/, r.stdout);
   r = await runRauta(['status'], { RAUTA_REDIS_URL: '' });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /give --redis URL/, r.stderr);

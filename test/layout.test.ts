@@ -29,6 +29,9 @@ import { FIRST_EVENT, Metric, METRIC_COUNT, METRIC_NAMES } from '../src/dataplan
 import { FlowReply, FlowSide, FlowState } from '../src/dataplane/map-types.js';
 import { METHOD_CODES } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
+import { mapInfo } from '../src/dataplane/libbpf.js';
+import { DEFAULT_CAPACITY, mapMaxEntries } from '../src/routes/capacity.js';
+import { loadTestProgram } from './fixtures/agent-routes.js';
 
 const OBJECT = fileURLToPath(new URL('../bpf/rauta.bpf.o', import.meta.url));
 
@@ -195,4 +198,15 @@ test('codec range errors name the field', () => {
   for (const [what, fn, field] of cases) {
     assert.throws(fn, (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_CODEC_RANGE' && field.test(err.message), `${what}: RAUTA_ERR_CODEC_RANGE naming ${field}`);
   }
+});
+
+test('DEFAULT_CAPACITY (what validation allows) is the max entries of the maps bpf/rauta.h declares', (t) => {
+  const prog = loadTestProgram(t, 'capacity');
+  if (!prog) return;
+  const max = (name: keyof typeof prog.maps): number => mapInfo(prog.maps[name]).maxEntries;
+  assert.deepEqual(
+    { routes: max('routes'), listeners: max('listeners'), nexthops: max('nexthops'), maglev_tables: max('maglev_tables') },
+    mapMaxEntries(DEFAULT_CAPACITY),
+    'RAUTA_MAX_ROUTES, RAUTA_MAX_LISTENERS, RAUTA_MAX_NEXTHOPS and RAUTA_MAX_TABLES (2 x routes)',
+  );
 });

@@ -28,12 +28,15 @@ import { checkRedisUrl, connectClusterRedis } from '../src/cluster/redis-connect
 import { normalizeMac } from '../src/dataplane/nexthops.js';
 import { openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
 import { RautaError } from '../src/errors.js';
-import { agentHealth } from '../src/observability/health.js';
+import { agentHealth, type LogHealth } from '../src/observability/health.js';
+import { parseCapacity, type CapacityOptions } from '../src/routes/capacity.js';
+import { claimPinDir } from '../src/dataplane/pin-dir-lock.js';
+import { DEFAULT_OBJECT } from '../src/dataplane/program.js';
 import { parseListen, startHttpServer } from '../src/observability/http-server.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createNodeMetrics } from '../src/observability/metrics.js';
 
-export interface AgentNodeOptions {
+export interface AgentNodeOptions extends CapacityOptions {
   redis: string;
   node: string;
   prefix: string;
@@ -71,13 +74,14 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
   const driftMs = seconds(opts.driftInterval, '--drift-interval');
   const lockMs = seconds(opts.jobLock, '--job-lock', 1);
   if (opts.http) parseListen(opts.http);
+  const capacity = parseCapacity(opts);
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined }).child({ node: opts.node });
   const stateDir = resolve(opts.stateDir);
-  await mkdir(stateDir, { recursive: true });
 
   const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current job; program and maps stay attached and pinned');
 
   try {
+
     // 1. Redis: the log (read only) and the cluster connection. Errors here name the URL and what to check.
     const log = await openRedisLog(opts.redis, { prefix: opts.prefix, logger });
     cleanups.push(async () => void (await boundedClose(log.close(), 2000)));
@@ -88,9 +92,26 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     });
     const registry = new NodeRegistry(redis, opts.prefix, heartbeatMs * 3);
     logger.info({ redis: redactRedisUrl(opts.redis), prefix: opts.prefix }, 'connected to redis');
+    // While Redis is away the node cannot see new commits: /healthz says so instead of "ok, lag 0".
+    const logHealth: LogHealth = { reachable: true, since: null, error: null };
+    const onRedisError = (err: Error): void => void (logHealth.error = err.message);
+    const onRedisClose = (): void => {
+      if (!logHealth.reachable) return;
+      logHealth.reachable = false;
+      logHealth.since = new Date().toISOString();
+    };
+    const onRedisReady = (): void => {
+      Object.assign(logHealth, { reachable: true, since: null, error: null });
+    };
+    redis.on('error', onRedisError).on('close', onRedisClose).on('ready', onRedisReady);
+    cleanups.push(() => void redis.off('error', onRedisError).off('close', onRedisClose).off('ready', onRedisReady));
 
-    // 2. This node's data plane.
-    const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger });
+    // 2. This node's data plane. One owner per pin directory, claimed before anything is loaded
+    //    or registered (a second agent on it exits 2 naming the first).
+    const pinLock = claimPinDir(opts.pinDir, DEFAULT_OBJECT);
+    cleanups.push(() => pinLock.release());
+    await mkdir(stateDir, { recursive: true });
+    const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger, capacity });
     cleanups.push(() => dataplane.close());
     const agent = new NodeAgent({ node: opts.node, log, maps: dataplane.prog.typed, stateDir, logger, nexthops: dataplane.nexthops });
 
@@ -103,8 +124,8 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
       const http = await startHttpServer({
         listen: opts.http,
         metrics,
-        health: () => agentHealth(agent.status()),
-        status: () => ({ ...agent.status(), cluster: { redis: redactRedisUrl(opts.redis), prefix: opts.prefix, jobs }, dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census } }),
+        health: () => agentHealth(agent.status(), undefined, logHealth),
+        status: () => ({ ...agent.status(), log: logHealth, cluster: { redis: redactRedisUrl(opts.redis), prefix: opts.prefix, jobs }, dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census } }),
         onError: (err) => logger.warn({ err }, 'http handler failed'),
       });
       cleanups.push(() => http.close());

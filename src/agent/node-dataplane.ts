@@ -9,6 +9,7 @@ import { createNexthopResolver } from '../dataplane/nexthops.js';
 import { sweepFlows, type FlowCensus } from '../dataplane/flow-reaper.js';
 import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
 import { RautaError } from '../errors.js';
+import { DEFAULT_CAPACITY, mapMaxEntries, type Capacity } from '../routes/capacity.js';
 
 export interface NodeDataplaneOptions {
   pinDir: string;
@@ -22,6 +23,8 @@ export interface NodeDataplaneOptions {
   routeTtlMs?: number;
   /** how often to sweep FLOW_CACHE for half-open and orphaned state (default 5 s; 0: never) */
   flowSweepMs?: number;
+  /** map capacity to load with (default: the sizes in bpf/rauta.h); pinned maps must match it */
+  capacity?: Capacity;
 }
 
 export interface NodeDataplane {
@@ -44,7 +47,7 @@ export function checkXdpMode(mode: string): XdpMode {
 export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const { logger } = opts;
   const mode = checkXdpMode(opts.xdpMode);
-  const prog = loadRauta({ pinDir: opts.pinDir });
+  const prog = loadRauta({ pinDir: opts.pinDir, maxEntries: mapMaxEntries(opts.capacity ?? DEFAULT_CAPACITY) });
   logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'programs loaded; reusing the pinned maps' : 'programs loaded; maps pinned');
   for (const r of prog.replaced) {
     logger.warn({ map: r.name, was: r.diffs }, `pinned ${r.name} had an older layout: replaced by an empty one (${r.name === 'metrics' ? 'counters restart at 0' : 'connections it held are gone'})`);

@@ -4,13 +4,16 @@ import os from 'node:os';
 import { runAgentNode, type AgentNodeOptions } from '../../worker/node-worker.js';
 import { DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { DEFAULT_PIN_DIR } from '../dataplane/program.js';
-import { RautaError } from '../errors.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { exitAfterStop } from './process-lifecycle.js';
+import { redisUrlFrom } from './secrets.js';
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('agent')
     .description('Multi-node: apply the Redis event log to this node\'s XDP maps, woken by BullMQ jobs from `rauta watch`')
-    .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)', process.env.RAUTA_REDIS_URL)
+    // No commander default: --help would print the URL with its password.
+    .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)')
     .option('--node <name>', 'this node\'s name in the registry, its queue and logs (letters, digits, . _ -)', os.hostname().replace(/[^A-Za-z0-9._-]/g, '-'))
     .option('--prefix <prefix>', 'Redis key prefix shared with `rauta watch` and `rauta status`', DEFAULT_PREFIX)
     .option('--pin-dir <dir>', 'bpffs directory for the program and maps (reused on restart)', DEFAULT_PIN_DIR)
@@ -23,15 +26,17 @@ export function register(program: Command): void {
     .option('--resync <seconds>', 'also reconcile to the log head this often, in case a wake-up was lost (0: never)', '30')
     .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
     .option('--job-lock <seconds>', 'BullMQ job lock: a job of a killed agent is retried after about this long', '30')
-    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)');
+  addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta agent --redis redis://redis:6379 --node edge-1 --iface eth0\n  rauta agent --redis redis://:secret@10.0.0.5:6379 --node edge-2 --pin-dir /sys/fs/bpf/rauta --http 0.0.0.0:9465\n\n' +
         'On start the agent catches up from the log (commits made while it was down), then takes jobs.\n' +
+        'The --max-* options size the maps (pinned maps must match) and must equal the watcher\'s.\n' +
         'SIGTERM/SIGINT finish the current job and exit 0; the program stays attached and the maps pinned.',
     )
     .action(async (opts: Omit<AgentNodeOptions, 'redis'> & { redis?: string }) => {
-      if (!opts.redis) throw new RautaError('RAUTA_ERR_USAGE', 'give --redis URL (or set RAUTA_REDIS_URL)');
-      process.exitCode = await runAgentNode({ ...opts, redis: opts.redis });
+      process.exitCode = await runAgentNode({ ...opts, redis: redisUrlFrom(opts.redis) });
+      exitAfterStop(process.exitCode);
     });
 }

@@ -1,10 +1,10 @@
 // `rauta history ROUTE`: every change to one route with its commit and author
 // (a blame for routes). Exit 1 when the log has no event for that route.
 import type { Command } from 'commander';
-import { openEventLog } from '../events/event-log.js';
 import type { RautaEvent } from '../events/event-types.js';
+import { printable, printablePath, quote } from '../routes/printable.js';
 import { routeId } from '../routes/route-model.js';
-import { concernsRoute, defaultLogSpec, readAll, row } from './log.js';
+import { concernsRoute, LOG_OPTION_HELP, logSpecFrom, openLogForReading, PREFIX_OPTION_HELP, readAll, row } from './log.js';
 
 export interface RouteChange {
   seq: number;
@@ -44,21 +44,22 @@ export function register(program: Command): void {
     .command('history')
     .description('every change to one route, with its commit and author (a blame for routes)')
     .argument('<route>', 'route name, or "METHOD /path"')
-    .option('--log <spec>', 'event log: a file path or redis://… (env RAUTA_LOG)', defaultLogSpec())
+    .option('--log <spec>', LOG_OPTION_HELP)
+    .option('--prefix <prefix>', PREFIX_OPTION_HELP)
     .option('--json', 'machine-readable output')
-    .action(async (route: string, opts: { log: string; json?: boolean }) => {
-      const log = await openEventLog(opts.log, { writer: false });
+    .action(async (route: string, opts: { log?: string; prefix?: string; json?: boolean }) => {
+      const log = await openLogForReading(logSpecFrom(opts.log), opts.prefix);
       try {
         const changes = routeHistory(await readAll(log), route);
         if (opts.json) process.stdout.write(`${JSON.stringify(changes, null, 2)}\n`);
-        else if (changes.length === 0) process.stderr.write(`rauta: no event in ${log.location} concerns route ${route}\n`);
+        else if (changes.length === 0) process.stderr.write(`rauta: no event in ${log.location} concerns route ${printable(route)}\n`);
         else {
           process.stdout.write(`${'SEQ'.padStart(6)}  ${'COMMIT'.padEnd(12)}  ${'AUTHOR'.padEnd(20)}  ${'TIME'.padEnd(20)}  CHANGE\n`);
           for (const c of changes) {
             const what = c.route
-              ? `${c.change.padEnd(7)} ${routeId(c.route)} (${c.route.name}) ${c.route.source.file}:${c.route.source.line} -> ${c.route.backends.map((b) => `${b.ip}:${b.port}`).join(',')}`
-              : `${c.change.padEnd(7)} ${c.file ?? ''}`;
-            process.stdout.write(`${row(c, what)}${c.subject ? `  "${c.subject}"` : ''}\n`);
+              ? `${c.change.padEnd(7)} ${printable(routeId(c.route))} (${printable(c.route.name)}) ${printablePath(c.route.source.file)}:${c.route.source.line} -> ${c.route.backends.map((b) => `${b.ip}:${b.port}`).join(',')}`
+              : `${c.change.padEnd(7)} ${c.file ? printablePath(c.file) : ''}`;
+            process.stdout.write(`${row(c, what)}${c.subject ? `  ${quote(c.subject, 200)}` : ''}\n`);
           }
         }
         process.exitCode = changes.length === 0 ? 1 : 0;

@@ -18,7 +18,20 @@ const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./status.js'),
 ];
 
+/**
+ * `rauta log | head`: the reader went away. Stop quietly with 0, as a listing cut
+ * short by its reader is not a failure (and a stack trace there is noise).
+ */
+function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`rauta: cannot write output: ${err.message}\n`);
+    process.exit(2);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnEpipe(process.stdout);
   const program = new Command('rauta')
     .description('GitOps control plane for a kernel-level (XDP) HTTP load balancer')
     .version('0.1.0')

@@ -9,12 +9,18 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { RautaError } from '../errors.js';
 import { emptyAppliedState, planChanges, routeIdFor, simulateApply, type Plan, type PlanSummary, type RoutePlan } from '../plan/plan.js';
-import { formatIssue, loadRouteDir } from '../routes/load-dir.js';
+import { formatIssue, isGitDir, loadRouteDir } from '../routes/load-dir.js';
+import { capacityIssues, capacityNeed, type Capacity } from '../routes/capacity.js';
+import { compareIssues } from '../routes/issues.js';
+import { printablePath } from '../routes/printable.js';
+import type { RouteSet } from '../routes/validate-set.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 import { loadRouteRev } from '../routes/load-rev.js';
 import type { ValidationIssue } from '../routes/issues.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 
-export interface PlanCliOptions {
+export interface PlanCliOptions extends CapacityOptions {
   repo?: string;
   root?: string;
   from?: string;
@@ -140,14 +146,19 @@ export function formatReport(report: PlanReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function loadSide(repo: string, root: string, rev: string | null): Promise<RouteSide> {
+async function loadSide(repo: string, root: string, rev: string | null, capacity: Capacity): Promise<RouteSide> {
+  // A side the maps cannot hold is as invalid as a side that does not parse.
+  const withCapacity = (result: RouteSet): RouteSet => ({
+    ...result,
+    issues: [...result.issues, ...capacityIssues(capacityNeed(result.routes, result.listeners, capacity), capacity)].sort(compareIssues),
+  });
   if (rev === null) {
     const { result } = await loadRouteDir(root ? join(repo, root) : repo);
-    return { label: 'worktree', commit: null, ...result };
+    return { label: 'worktree', commit: null, ...withCapacity(result) };
   }
   if (rev.trim() === '') throw new RautaError('RAUTA_ERR_USAGE', 'an empty revision was given; pass a branch, tag or sha');
   const { commit, result } = await loadRouteRev({ repo, ref: rev, root });
-  return { label: rev, commit, ...result };
+  return { label: rev, commit, ...withCapacity(result) };
 }
 
 /** The command without commander: prints through `write`, returns the exit code (0 no change, 1 change, 2 invalid side). */
@@ -158,7 +169,12 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
   const fromRev = opts.from ?? 'HEAD';
   // No target given: the working tree, as `git diff HEAD` would compare.
   const toRev = opts.worktree || opts.to === undefined ? null : opts.to;
-  const [from, to] = [await loadSide(repo, root, fromRev), await loadSide(repo, root, toRev)];
+  if (toRev === null && isGitDir(repo)) {
+    // A bare repository read as a folder is an empty route set: the plan would remove every route.
+    throw new RautaError('RAUTA_ERR_USAGE', `${printablePath(repo)} is a bare repository: it has no working tree to plan towards; give --to REV (e.g. --to main)`);
+  }
+  const capacity = parseCapacity(opts);
+  const [from, to] = [await loadSide(repo, root, fromRev, capacity), await loadSide(repo, root, toRev, capacity)];
   const invalid = [from, to].filter((s) => s.issues.length > 0);
   if (invalid.length > 0) {
     if (opts.json) write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
@@ -174,7 +190,7 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('plan')
     .description('Show what a routes change does to the maps: exit 0 when nothing changes, 1 when something does, 2 on usage errors or an invalid side')
     .option('--repo <path>', 'routes repository (working copy or bare)', '.')
@@ -182,7 +198,8 @@ export function register(program: Command): void {
     .option('--from <rev>', 'the side the node has now', 'HEAD')
     .option('--to <rev>', 'the side to plan towards (default: the working tree)')
     .option('--worktree', 'plan towards the working tree (the default when --to is not given)')
-    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON')
+    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON');
+  addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n\n' +

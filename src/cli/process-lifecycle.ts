@@ -40,3 +40,12 @@ export function processLifecycle(logger: Logger, signals: NodeJS.Signals[], stop
   });
   return { cleanups, closeAll, stopSignal, isStopping: () => stopping };
 }
+
+/**
+ * After a graceful stop: exit with `code` even if a connection to an unreachable Redis
+ * still retries in the background (its reconnect timers would keep the process alive
+ * after "stopped"). Everything that matters was closed or flushed by then.
+ */
+export function exitAfterStop(code: number, graceMs = 1000): void {
+  setTimeout(() => process.exit(code), graceMs).unref();
+}

@@ -4,26 +4,30 @@
 // attached when the process stops (SIGTERM/SIGINT finish the current apply,
 // then exit 0), so traffic keeps flowing across restarts; a restart reuses
 // the pinned maps, reads them back and converges.
-import { processLifecycle } from './process-lifecycle.js';
+import { exitAfterStop, processLifecycle } from './process-lifecycle.js';
 import type { Command } from 'commander';
-import crypto from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { NodeAgent } from '../agent/node-agent.js';
 import { checkXdpMode, openNodeDataplane } from '../agent/node-dataplane.js';
 import { normalizeMac } from '../dataplane/nexthops.js';
-import { DEFAULT_PIN_DIR } from '../dataplane/program.js';
+import { claimPinDir } from '../dataplane/pin-dir-lock.js';
+import { DEFAULT_OBJECT, DEFAULT_PIN_DIR } from '../dataplane/program.js';
 import { openEventLog } from '../events/event-log.js';
 import { RautaError } from '../errors.js';
 import { GitStore } from '../git/git-store.js';
-import { isRemote, startWatcher, type Watcher } from '../git/watcher.js';
+import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
+import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
 import { agentHealth, type WatcherHealth } from '../observability/health.js';
 import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createNodeMetrics } from '../observability/metrics.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
+import { readSecret } from './secrets.js';
 
-export interface RunOptions {
+export interface RunOptions extends CapacityOptions {
   repo: string;
   branch: string;
   root: string;
@@ -34,6 +38,8 @@ export interface RunOptions {
   http: string;
   gatewayMac?: string;
   webhookSecret?: string;
+  webhookSecretFile?: string;
+  gitPasswordFile?: string;
   node: string;
   driftInterval: string;
   poll?: string;
@@ -51,21 +57,32 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
   const driftIntervalMs = seconds(opts.driftInterval, '--drift-interval');
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll') : undefined;
+  const capacity = parseCapacity(opts);
   // Fail on a bad repository path or address before anything is loaded or pinned.
   parseListen(opts.http);
-  if (!isRemote(opts.repo)) GitStore.open(resolve(opts.repo));
+  const remote = isRemote(opts.repo);
+  if (!remote) GitStore.open(resolve(opts.repo));
+  // The URL shown and stored never carries credentials; they go to the fetch only.
+  const { url: repoUrl, credentials: urlCredentials } = splitRepoUrl(opts.repo);
+  const credentials = remote ? resolveGitCredentials({ fromUrl: urlCredentials, passwordFile: opts.gitPasswordFile }) : null;
+  const webhookSecret = readSecret({ value: opts.webhookSecret, file: opts.webhookSecretFile, fileFlag: '--webhook-secret-file', env: 'RAUTA_WEBHOOK_SECRET' });
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined });
+  if (urlCredentials) logger.warn({ repo: repoUrl }, 'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)');
   const stateDir = resolve(opts.stateDir);
-  await mkdir(stateDir, { recursive: true });
 
   // Everything opened so far is closed in reverse on the way out (also when start-up fails).
   const { cleanups, closeAll, stopSignal } = processLifecycle(logger, signals, 'stopping: finishing the current apply; program and maps stay attached and pinned');
 
   try {
+    // Before anything is written: one owner per pin directory (a second process exits 2 naming the first).
+    const pinLock = claimPinDir(opts.pinDir, DEFAULT_OBJECT);
+    cleanups.push(() => pinLock.release());
+    await mkdir(stateDir, { recursive: true });
+
     const log = await openEventLog(join(stateDir, 'events.log'), { writer: true, logger });
     cleanups.push(() => log.close());
 
-    const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger });
+    const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger, capacity });
     cleanups.push(() => dataplane.close()); // closes our fds only: the pins and the attachment keep both alive
     const { prog, xdpMode } = dataplane;
 
@@ -88,7 +105,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       health: () => agentHealth(agent.status(), watcherHealth),
       status: () => ({
         ...agent.status(),
-        watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: opts.repo, branch: opts.branch, root: opts.root },
+        watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: repoUrl, branch: opts.branch, root: opts.root },
         dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode, flows: dataplane.flows().census },
       }),
       // The webhook is the watcher's; it is mounted before the watcher exists so the port is known early.
@@ -97,7 +114,6 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
     });
     cleanups.push(() => http.close());
     logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
-    const webhookSecret = opts.webhookSecret ?? process.env.RAUTA_WEBHOOK_SECRET ?? null;
     const { host } = parseListen(opts.http);
     if (!webhookSecret && !(host.startsWith('127.') || host === '::1' || host === 'localhost')) {
       logger.warn({ http: opts.http }, 'POST /hooks/git accepts unsigned requests on a non-loopback address: set RAUTA_WEBHOOK_SECRET');
@@ -112,10 +128,11 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       await runDone;
     });
 
-    const remote = isRemote(opts.repo);
-    const cacheDir = join(stateDir, 'git-cache', crypto.createHash('sha256').update(opts.repo).digest('hex').slice(0, 16));
+    const cacheDir = join(stateDir, 'git-cache', gitCacheName(repoUrl));
     watcher = await startWatcher({
-      repo: remote ? opts.repo : resolve(opts.repo),
+      repo: remote ? repoUrl : resolve(opts.repo),
+      credentials,
+      capacity,
       branch: opts.branch,
       root: opts.root,
       log,
@@ -128,14 +145,14 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
         if (result.commits > 0) logger.info({ ...result, trigger: watcher?.stats.triggers.at(-1) ?? 'start' }, 'watcher: new commits in the event log');
       },
       onError: (err) => {
-        watcherHealth.lastError = err instanceof Error ? err.message : String(err);
-        logger.warn({ err }, 'watcher run failed; retrying on the next trigger');
+        watcherHealth.lastError = redactUrls(err instanceof Error ? err.message : String(err));
+        logger.warn({ err: watcherHealth.lastError }, 'watcher run failed; retrying on the next trigger');
       },
     });
     // Closed first on the way out: no new events while the agent finishes.
     const w = watcher;
     cleanups.push(() => w.close());
-    logger.info({ repo: opts.repo, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
+    logger.info({ repo: repoUrl, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
 
     await stopSignal;
     await closeAll();
@@ -148,7 +165,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('run')
     .description('Embedded mode: watch a routes repo, keep the event log, and apply every commit to the XDP maps of this node')
     .option('--repo <path|url>', 'routes repository: a local path (watched at once) or an http(s) URL (polled, plus the webhook)', '.')
@@ -160,12 +177,15 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'event log, desired-state snapshots and the git cache', '.rauta')
     .option('--http <addr:port>', 'metrics, health and webhook endpoint', '127.0.0.1:9464')
     .option('--gateway-mac <mac>', 'destination MAC for backends the neighbour table does not resolve')
-    // No commander default: --help would print the secret.
-    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)')
+    // No commander defaults for secrets: --help would print them.
+    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (visible in ps: prefer the file or env RAUTA_WEBHOOK_SECRET)')
+    .option('--webhook-secret-file <file>', 'read the webhook HMAC secret from this file')
+    .option('--git-password-file <file>', 'remote repository: password or token for the fetch (default: env RAUTA_GIT_PASSWORD; user: env RAUTA_GIT_USERNAME)')
     .option('--node <name>', 'node name in logs, status and metrics', os.hostname())
     .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)');
+  addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta run --repo .rauta/demo-repo --iface rauta0\n  rauta run --repo https://git.example/routes.git --root routes --iface eth0 --http 0.0.0.0:9464\n\n' +
@@ -174,5 +194,6 @@ export function register(program: Command): void {
     )
     .action(async (opts: RunOptions) => {
       process.exitCode = await runEmbedded(opts);
+      exitAfterStop(process.exitCode);
     });
 }

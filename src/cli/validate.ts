@@ -4,24 +4,30 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { RautaError } from '../errors.js';
 import { formatIssue, loadRouteDir } from '../routes/load-dir.js';
+import { printable, printablePath } from '../routes/printable.js';
 import { loadRouteRev } from '../routes/load-rev.js';
 import type { ParsedFile } from '../routes/parse-file.js';
 import type { RouteSet } from '../routes/validate-set.js';
+import { capacityIssues, capacityNeed } from '../routes/capacity.js';
+import { compareIssues } from '../routes/issues.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 
-export interface ValidateOptions {
+export interface ValidateOptions extends CapacityOptions {
   rev?: string;
   root?: string;
   json?: boolean;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('validate')
     .description('Validate route definitions: exit 0 when valid, 1 when not, 2 on usage errors')
-    .argument('[dir]', 'routes folder or single file; with --rev, the Git repository', '.')
+    .argument('[dir]', 'routes folder or single file (symbolic links are not followed); with --rev, the Git repository', '.')
     .option('--rev <ref>', 'validate this commit (branch, tag, sha, HEAD~1) without checking it out')
     .option('--root <subdir>', 'folder inside DIR that holds the route files')
-    .option('--json', 'print {valid, counts, issues:[{file,line,col,message}]} as JSON')
+    .option('--json', 'print {valid, counts, issues:[{file,line,col,message}]} as JSON');
+  addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta validate examples/repo\n  rauta validate . --rev origin/main --root routes --json\n\nFormat: docs/routes.md; JSON Schema: schemas/route-document.schema.json',
@@ -33,6 +39,7 @@ export function register(program: Command): void {
 
 /** The command without commander: prints through `write`, returns the exit code (0 valid, 1 not; throws RautaError for 2). */
 export async function runValidate(dir: string, opts: ValidateOptions, write: (text: string) => void): Promise<number> {
+  const capacity = parseCapacity(opts);
   let label: string;
   let commit: string | undefined;
   let loaded: { files: ParsedFile[]; result: RouteSet };
@@ -41,13 +48,16 @@ export async function runValidate(dir: string, opts: ValidateOptions, write: (te
     const rev = await loadRouteRev({ repo: dir, ref: opts.rev, root: opts.root ?? '' });
     commit = rev.commit;
     loaded = rev;
-    label = `${dir}@${opts.rev} (${rev.commit.slice(0, 12)})${opts.root ? ` ${opts.root}` : ''}`;
+    label = `${printablePath(dir)}@${printable(opts.rev)} (${rev.commit.slice(0, 12)})${opts.root ? ` ${printablePath(opts.root)}` : ''}`;
   } else {
     const folder = opts.root ? join(dir, opts.root) : dir;
     loaded = await loadRouteDir(folder);
-    label = folder;
+    label = printablePath(folder);
   }
-  const { files, result } = loaded;
+  const { files } = loaded;
+  // Capacity is validity: the maps the agents load must hold the whole set.
+  const overCapacity = capacityIssues(capacityNeed(loaded.result.routes, loaded.result.listeners, capacity), capacity);
+  const result = { ...loaded.result, issues: [...loaded.result.issues, ...overCapacity].sort(compareIssues) };
   const counts = {
     files: files.length,
     rules: result.routes.length,

@@ -9,9 +9,8 @@
 // the watcher runs at once and re-sends the wake-ups (duplicates are harmless).
 // A lost writer lock is taken again once free (see src/cluster/writer-log.ts).
 // SIGTERM/SIGINT finish the current run, release the lock and exit 0.
-import { processLifecycle } from './process-lifecycle.js';
+import { exitAfterStop, processLifecycle } from './process-lifecycle.js';
 import type { Command } from 'commander';
-import crypto from 'node:crypto';
 import { resolve, join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { checkPrefix, DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
@@ -23,11 +22,15 @@ import { WriterLog } from '../cluster/writer-log.js';
 import { redactRedisUrl } from '../events/redis-log.js';
 import { RautaError } from '../errors.js';
 import { GitStore } from '../git/git-store.js';
-import { isRemote, startWatcher, type Watcher } from '../git/watcher.js';
+import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
+import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
 import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
+import { addCapacityOptions } from './capacity-options.js';
+import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
+import { readSecret, redisUrlFrom } from './secrets.js';
 
-export interface WatchOptions {
+export interface WatchOptions extends CapacityOptions {
   redis?: string;
   prefix: string;
   repo: string;
@@ -38,6 +41,8 @@ export interface WatchOptions {
   forgetAfter: string;
   http?: string;
   webhookSecret?: string;
+  webhookSecretFile?: string;
+  gitPasswordFile?: string;
   logLevel?: string;
 }
 
@@ -47,9 +52,15 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll', 0.1) : undefined;
   const forgetAfterMs = seconds(opts.forgetAfter, '--forget-after');
   if (opts.http) parseListen(opts.http);
+  const capacity = parseCapacity(opts);
   const remote = isRemote(opts.repo);
   if (!remote) GitStore.open(resolve(opts.repo));
+  // The URL shown and stored never carries credentials; they go to the fetch only.
+  const { url: repoUrl, credentials: urlCredentials } = splitRepoUrl(opts.repo);
+  const credentials = remote ? resolveGitCredentials({ fromUrl: urlCredentials, passwordFile: opts.gitPasswordFile }) : null;
+  const webhookSecret = readSecret({ value: opts.webhookSecret, file: opts.webhookSecretFile, fileFlag: '--webhook-secret-file', env: 'RAUTA_WEBHOOK_SECRET' });
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined, name: 'rauta-watch' });
+  if (urlCredentials) logger.warn({ repo: repoUrl }, 'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)');
 
   const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current run');
 
@@ -66,7 +77,13 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
       redis.disconnect();
     });
     const registry = new NodeRegistry(redis, opts.prefix);
-    const wakeUps = new WakeUps(redis, opts.prefix);
+    // Redis trouble reaches the JSON log once per distinct message, never stderr.
+    let lastQueueError = '';
+    const wakeUps = new WakeUps(redis, opts.prefix, (err) => {
+      if (err.message !== lastQueueError) logger.warn({ err: err.message }, 'job queue: redis trouble; wake-ups are re-sent when it is back');
+      lastQueueError = err.message;
+    });
+    redis.on('ready', () => void (lastQueueError = ''));
     cleanups.push(() => wakeUps.close());
     logger.info({ redis: redactRedisUrl(opts.redis), prefix: opts.prefix, log: log.location }, 'connected to redis; holding the event log writer lock');
 
@@ -88,14 +105,16 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         }
       }));
 
-    const cacheDir = join(resolve(opts.stateDir), 'git-cache', crypto.createHash('sha256').update(opts.repo).digest('hex').slice(0, 16));
+    const cacheDir = join(resolve(opts.stateDir), 'git-cache', gitCacheName(repoUrl));
     watcher = await startWatcher({
-      repo: remote ? opts.repo : resolve(opts.repo),
+      repo: remote ? repoUrl : resolve(opts.repo),
+      credentials,
+      capacity,
       branch: opts.branch,
       root: opts.root,
       log,
       cacheDir,
-      secret: opts.webhookSecret ?? null,
+      secret: webhookSecret,
       ...(pollMs !== undefined ? { pollMs } : {}),
       onResult: (result) => {
         health.lastError = null;
@@ -104,13 +123,13 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         void wakeAll(result.commits > 0 ? 'commits' : 'run');
       },
       onError: (err) => {
-        health.lastError = err instanceof Error ? err.message : String(err);
+        health.lastError = redactUrls(err instanceof Error ? err.message : String(err));
         logger.warn({ err: health.lastError }, 'watcher run failed; retrying on the next trigger');
       },
     });
     const w = watcher;
     cleanups.push(() => w.close());
-    logger.info({ repo: opts.repo, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
+    logger.info({ repo: repoUrl, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
     // The start run appended what was missed; wake everyone for it (and for anything a crash left unsent).
     await wakeAll('start');
 
@@ -137,12 +156,16 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         listen: opts.http,
         metrics: { registry: metricsRegistry, render: () => metricsRegistry.metrics(), contentType: metricsRegistry.contentType },
         health: () => ({ ok: health.lastError === null, body: { status: health.lastError === null ? 'ok' : 'failing', ...health } }),
-        status: () => ({ ...health, runs: w.stats.runs, repo: opts.repo, branch: opts.branch, root: opts.root, log: log.location }),
+        status: () => ({ ...health, runs: w.stats.runs, repo: repoUrl, branch: opts.branch, root: opts.root, log: log.location }),
         handlers: [(req, res) => w.webhook(req, res)],
         onError: (err) => logger.warn({ err }, 'http handler failed'),
       });
       cleanups.push(() => http.close());
       logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
+      const { host } = parseListen(opts.http);
+      if (!webhookSecret && !(host.startsWith('127.') || host === '::1' || host === 'localhost')) {
+        logger.warn({ http: opts.http }, 'POST /hooks/git accepts unsigned requests on a non-loopback address: set RAUTA_WEBHOOK_SECRET');
+      }
     }
 
     await stopSignal;
@@ -163,10 +186,11 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('watch')
     .description('Multi-node: watch a routes repo, append its commits to the Redis event log and wake every registered node (BullMQ)')
-    .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)', process.env.RAUTA_REDIS_URL)
+    // No commander defaults for secrets (the Redis URL has the password): --help would print them.
+    .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)')
     .option('--prefix <prefix>', 'Redis key prefix shared with `rauta agent` and `rauta status`', DEFAULT_PREFIX)
     .option('--repo <path|url>', 'routes repository: a local path (watched at once) or an http(s) URL (polled, plus the webhook)', '.')
     .option('--branch <name>', 'branch to follow', 'main')
@@ -175,8 +199,11 @@ export function register(program: Command): void {
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
     .option('--forget-after <seconds>', 'keep waking a node that went stale without stopping for this long (a partition heals: its wake-ups wait in its queue)', '600')
     .option('--http <addr:port>', 'serve POST /hooks/git, /metrics, /healthz and /status here (default: none)')
-    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (default: env RAUTA_WEBHOOK_SECRET)', process.env.RAUTA_WEBHOOK_SECRET)
-    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)')
+    .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (visible in ps: prefer the file or env RAUTA_WEBHOOK_SECRET)')
+    .option('--webhook-secret-file <file>', 'read the webhook HMAC secret from this file')
+    .option('--git-password-file <file>', 'remote repository: password or token for the fetch (default: env RAUTA_GIT_PASSWORD; user: env RAUTA_GIT_USERNAME)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)');
+  addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta watch --redis redis://redis:6379 --repo /srv/routes --root routes\n  rauta watch --redis redis://:secret@10.0.0.5:6379 --repo https://git.example/routes.git --http 0.0.0.0:9470\n\n' +
@@ -184,7 +211,7 @@ export function register(program: Command): void {
         'the lock frees (a crashed writer\'s lock expires after 10 s). SIGTERM/SIGINT exit 0.',
     )
     .action(async (opts: WatchOptions) => {
-      if (!opts.redis) throw new RautaError('RAUTA_ERR_USAGE', 'give --redis URL (or set RAUTA_REDIS_URL)');
-      process.exitCode = await runWatch({ ...opts, redis: opts.redis });
+      process.exitCode = await runWatch({ ...opts, redis: redisUrlFrom(opts.redis) });
+      exitAfterStop(process.exitCode);
     });
 }

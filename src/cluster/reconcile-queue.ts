@@ -42,12 +42,15 @@ export class WakeUps {
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
+    /** connection trouble of the queues (a Redis outage); without a listener BullMQ prints each one as a stack trace on stderr */
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {}
 
   queue(node: string): Queue<ReconcileJobData, ReconcileJobResult> {
     let q = this.queues.get(node);
     if (!q) {
       q = new Queue<ReconcileJobData, ReconcileJobResult>(reconcileQueueName(node), { connection: this.redis, prefix: clusterKeys(this.prefix).bull });
+      q.on('error', (err: Error) => this.onError(err));
       this.queues.set(node, q);
     }
     return q;

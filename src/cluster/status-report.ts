@@ -1,7 +1,7 @@
 // `rauta status` as data: one row per node from the registry (or from an
 // embedded node's /status), lag measured against the current log head, stale
 // nodes marked, and the verdict scripts use: a live node that is behind or
-// failing makes the check fail. Pure: no I/O.
+// failing, or no live node at all, makes the check fail. Pure: no I/O.
 import type { NodeView } from './node-registry.js';
 
 export interface StatusRow {
@@ -30,7 +30,7 @@ export interface StatusReport {
   stale: number;
   /** one line per live node that is behind or failing */
   problems: string[];
-  /** 0 when every live node is on the head and not failing, else 1 */
+  /** 0 when at least one node is live and every live node is on the head and not failing, else 1 */
   exitCode: 0 | 1;
 }
 
@@ -59,6 +59,10 @@ export function buildStatusReport(source: string, head: number, nodes: readonly 
     .filter((r) => r.problem)
     .map((r) => (r.problem === 'failing' ? `${r.node} is failing: ${r.lastError ?? r.state}` : `${r.node} is behind: seq ${r.seq} of ${head} (lag ${r.lag})`));
   const live = rows.filter((r) => r.live).length;
+  // Nothing live is nothing serving the routes: a finding, not "nothing is behind".
+  if (live === 0) {
+    problems.unshift(rows.length === 0 ? 'no live node: none is registered (start `rauta agent` on each node)' : `no live node: all ${rows.length} registered node(s) are stale (no heartbeat)`);
+  }
   return { source, head, nodes: rows, live, stale: rows.length - live, problems, exitCode: problems.length > 0 ? 1 : 0 };
 }
 

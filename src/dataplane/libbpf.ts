@@ -261,7 +261,8 @@ function isInternalMap(name: string): boolean {
  * pinned, unless the map is in replaceOnMismatch.
  */
 export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedObject {
-  if (!existsSync(objectPath)) bpfFail(`open ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', path: objectPath, detail: 'build it with: make -C bpf' });
+  // No `path`: bpfFail would blame bpffs for a missing object file.
+  if (!existsSync(objectPath)) bpfFail(`open ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', detail: `${objectPath} does not exist: build it with: make -C bpf` });
   if (opts.pinDir !== undefined) ensurePinDir(opts.pinDir);
   return withLog((log) => {
     const obj = c.open_file(objectPath, null);
@@ -753,4 +754,18 @@ export function testRun(progFd: number, frame: Buffer, repeat = 1): TestRunResul
 /** Remove a pin (ignores a missing one). */
 export function unpinPath(path: string): void {
   if (existsSync(path)) unlinkSync(path);
+}
+
+// ---- pin directory lock --------------------------------------------------
+
+const flock = libc.func('int flock(int fd, int operation)');
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** flock(LOCK_EX | LOCK_NB): true when taken, false when another open file holds it (the kernel drops it when its holder dies). */
+export function tryLockFd(fd: number): boolean {
+  if ((flock(fd, LOCK_EX | LOCK_NB) as number) === 0) return true;
+  const errno = lastErrno();
+  if (errno === E.EWOULDBLOCK) return false;
+  return bpfFail('flock', errno);
 }

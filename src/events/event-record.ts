@@ -33,20 +33,28 @@ export function validateBatch(batch: readonly RautaEventBody[], where: string): 
   });
 }
 
-/** Parses and validates one stored event; `where` says where it was stored (file offset, stream id). */
-export function parseStoredEvent(json: string, seq: number, where: string): RautaEvent {
+/**
+ * What to do about a corrupt log: the rebuild that works on a log that cannot be read is
+ * the one that replaces it whole (`--replace`); a plain `log rebuild` reads the log first.
+ */
+export function rebuildHint(log: string, prefix?: string): string {
+  return `rebuild it from Git: rauta log rebuild --repo REPO --log ${log}${prefix !== undefined ? ` --prefix ${prefix}` : ''} --replace (REPO: the routes repository the watcher follows; stop the watcher first)`;
+}
+
+/** Parses and validates one stored event; `where` says where it was stored (file offset, stream id); `hint` what to do when it is corrupt. */
+export function parseStoredEvent(json: string, seq: number, where: string, hint: string): RautaEvent {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: event seq ${seq} is not valid JSON (${(err as Error).message}); rebuild the log from Git (rauta log rebuild)`, { cause: err });
+    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: event seq ${seq} is not valid JSON (${(err as Error).message}); ${hint}`, { cause: err });
   }
   const r = RautaEvent.safeParse(raw);
   if (!r.success) {
-    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: event seq ${seq} is not a valid event, ${issueText(r.error.issues)}; rebuild the log from Git (rauta log rebuild)`);
+    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: event seq ${seq} is not a valid event, ${issueText(r.error.issues)}; ${hint}`);
   }
   if (r.data.seq !== seq) {
-    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: event stored as seq ${seq} says field "seq" is ${r.data.seq}; rebuild the log from Git (rauta log rebuild)`);
+    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: event stored as seq ${seq} says field "seq" is ${r.data.seq}; ${hint}`);
   }
   return r.data as RautaEvent;
 }

@@ -55,7 +55,10 @@ export const CommitRejected = z.object({
   type: z.literal('CommitRejected'),
   ...Origin,
   subject: z.string(),
+  /** the first errors (the watcher keeps at most 100) */
   errors: z.array(ValidationIssue).min(1),
+  /** how many more errors the commit had beyond `errors` (absent: none) */
+  more: z.number().int().positive().optional(),
 });
 /** The new head does not descend from the last processed commit (force-push). Precedes that commit's events. */
 export const HistoryRewritten = z.object({

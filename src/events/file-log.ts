@@ -9,7 +9,7 @@ import { basename, dirname } from 'node:path';
 import { RautaError } from '../errors.js';
 import type { RautaEvent, RautaEventBody } from './event-types.js';
 import { stderrWarnings, type AppendOptions, type EventLog, type EventLogRebuild, type LogWarnings } from './event-log.js';
-import { parseStoredEvent, recordKind, validateBatch } from './event-record.js';
+import { parseStoredEvent, rebuildHint, recordKind, validateBatch } from './event-record.js';
 import { FileLock } from './file-lock.js';
 import { waitUntilHead } from './wait-for.js';
 import {
@@ -64,7 +64,7 @@ function scanError(path: string, p: ScanProblem, cause: unknown): RautaError {
         (p.nextValidOffset >= 0 ? ` and valid records follow at offset ${p.nextValidOffset}, so this is not a torn tail` : '');
   return new RautaError(
     'RAUTA_ERR_LOG_CORRUPT',
-    `event log ${path} is corrupt: ${what}. Nothing was skipped. Restore the file or rebuild it from Git (rauta log rebuild).`,
+    `event log ${path} is corrupt: ${what}. Nothing was skipped. Restore the file, or ${rebuildHint(path)}.`,
     { cause },
   );
 }
@@ -323,7 +323,7 @@ class FileEventLog implements EventLog {
       if (err instanceof FrameScanError) throw scanError(this.path, err.problem, err);
       throw err;
     }
-    return records.map((r) => parseStoredEvent(r.payload.toString('utf8'), r.seq, `event log ${this.path} offset ${r.offset}`));
+    return records.map((r) => parseStoredEvent(r.payload.toString('utf8'), r.seq, `event log ${this.path} offset ${r.offset}`, rebuildHint(this.path)));
   }
 
   private async eventAt(seq: number): Promise<RautaEvent | null> {

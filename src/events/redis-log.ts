@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { RautaError } from '../errors.js';
 import type { RautaEvent, RautaEventBody } from './event-types.js';
 import { stderrWarnings, type AppendOptions, type EventLog, type EventLogRebuild, type LogWarnings } from './event-log.js';
-import { parseStoredEvent, validateBatch } from './event-record.js';
+import { parseStoredEvent, rebuildHint, validateBatch } from './event-record.js';
 import { waitUntilHead } from './wait-for.js';
 
 export interface RedisLogOptions {
@@ -210,7 +210,7 @@ class RedisEventLog implements EventLog {
     }
     if (status === 'SEQUENCE') throw this.sequenceError(opts.expectedHead ?? -1, Number(a));
     if (status === 'CORRUPT') {
-      throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `event log ${this.location}: head key says ${a} but the stream ends at seq ${b}; rebuild the log from Git (rauta log rebuild)`);
+      throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `event log ${this.location}: head key says ${a} but the stream ends at seq ${b}; ${rebuildHint(this.where, this.prefix)}`);
     }
     const base = Number(a);
     return bodies.map((body, i) => ({ seq: base + 1 + i, ...body }) as RautaEvent);
@@ -236,18 +236,18 @@ class RedisEventLog implements EventLog {
       const seq = Number(id.slice(0, id.indexOf('-')));
       const where = `event log ${this.location} entry ${id}`;
       if (seq !== from + i || !id.endsWith('-0')) {
-        throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: expected seq ${from + i} (a gap or a foreign entry); rebuild the log from Git (rauta log rebuild)`);
+        throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: expected seq ${from + i} (a gap or a foreign entry); ${rebuildHint(this.where, this.prefix)}`);
       }
       const at = fields.indexOf('e');
       const body = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
-      if (body === undefined) throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: field "e" (the event) is missing; rebuild the log from Git (rauta log rebuild)`);
+      if (body === undefined) throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: field "e" (the event) is missing; ${rebuildHint(this.where, this.prefix)}`);
       return this.parseBody(seq, body, where);
     });
   }
 
   private parseBody(seq: number, body: string, where: string): RautaEvent {
     // the stored JSON has no seq (the ID is the seq): put it in front for validation
-    return parseStoredEvent(body.startsWith('{') ? `{"seq":${seq}${body.length > 2 ? ',' : ''}${body.slice(1)}` : body, seq, where);
+    return parseStoredEvent(body.startsWith('{') ? `{"seq":${seq}${body.length > 2 ? ',' : ''}${body.slice(1)}` : body, seq, where, rebuildHint(this.where, this.prefix));
   }
 
   async head(): Promise<number> {
@@ -447,4 +447,25 @@ export async function beginRedisLogRebuild(url: string, opts: RedisLogOptions = 
       }
     },
   };
+}
+
+/**
+ * Prefixes under which `url` holds an event log (a `<prefix>:head` key), sorted; at most
+ * `limit`, from a bounded SCAN: for "no log under that prefix; logs there: ..." messages.
+ */
+export async function logPrefixes(url: string, limit = 20): Promise<string[]> {
+  const redis = await connect(url, 3000, 'listing prefixes');
+  try {
+    const found = new Set<string>();
+    let cursor = '0';
+    let rounds = 0;
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', '*:head', 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) if ((await redis.type(k)) === 'string') found.add(k.slice(0, -':head'.length));
+    } while (cursor !== '0' && found.size < limit && ++rounds < 100);
+    return [...found].sort().slice(0, limit);
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -14,6 +14,17 @@
 // (found through the state's indexes), which yields exactly the issues of the
 // whole set (test/git-commits.test.ts checks this against a full validation).
 //
+// Capacity is validity too: a commit whose resulting set needs more ROUTES,
+// LISTENERS or NEXTHOPS entries than the agents' maps hold is rejected. The
+// counts come from the state (one distinct-IP use count per backend address), so
+// this check is O(change) as well.
+//
+// Nothing a commit holds may make an event too large for the log (or for a
+// /healthz answer that repeats it): messages quote short prefixes of values,
+// a CommitRejected keeps the first MAX_ERRORS_PER_COMMIT errors and counts the
+// rest, subjects and authors are cut, and every event is measured before it is
+// returned.
+//
 // Decisions (documented in src/git/README.md):
 // - Routes are compared by id (method + path) and by spec WITHOUT `source`:
 //   a route moved to another file, or to another line, with the same spec is
@@ -23,8 +34,10 @@
 //   ListenerUpserted (each sorted by id), then the commit marker last.
 //   A HistoryRewritten event, when present, comes first.
 import { RautaError } from '../errors.js';
-import type { RautaEventBody } from '../events/event-types.js';
-import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+import type { RautaEventBody, ValidationIssue } from '../events/event-types.js';
+import { capacityIssues, type Capacity, type CapacityNeed } from '../routes/capacity.js';
+import { clip, MAX_MESSAGE_CHARS, MAX_PATH_CHARS } from '../routes/printable.js';
+import { listenerId, routeId, type Listener, type Route, type SourceRef } from '../routes/route-model.js';
 import { isRouteFile, parseRouteFile, validateRouteSet, type ParsedFile } from './route-rules.js';
 import { diffTrees, resolveSubtree } from './tree-diff.js';
 import type { CommitInfo, TreeReader } from './tree-reader.js';
@@ -42,11 +55,20 @@ export interface AcceptedState {
   /** by name: the clash index for names */
   routesByName: Map<string, Route>;
   listenersByName: Map<string, Listener>;
+  /** backend IPv4 address -> routes using it: its size is the NEXTHOPS entries the set needs */
+  backendIps: Map<string, number>;
 }
 
 export function emptyState(): AcceptedState {
-  return { tree: null, files: new Map(), routes: new Map(), listeners: new Map(), routesByName: new Map(), listenersByName: new Map() };
+  return { tree: null, files: new Map(), routes: new Map(), listeners: new Map(), routesByName: new Map(), listenersByName: new Map(), backendIps: new Map() };
 }
+
+/** A CommitRejected keeps this many errors; the rest are counted in `more` (rauta validate --rev shows them all). */
+export const MAX_ERRORS_PER_COMMIT = 100;
+/** Commit subjects and authors are cut to this many characters in events. */
+export const MAX_SUBJECT_CHARS = 300;
+/** No event the watcher builds is larger than this (JSON bytes); the file log's frame limit is 16 MiB. */
+export const MAX_EVENT_BYTES = 1024 * 1024;
 
 /** What accepting a commit changes in the state (null values = removed). */
 export interface StateDelta {
@@ -90,18 +112,61 @@ export interface CommitToEventsInput {
   rewrittenFrom?: string | null;
   /** validate every file of the resulting set instead of the changed files and their clash partners (tests) */
   fullValidation?: boolean;
+  /** reject a commit whose set needs more map entries than this; unset: no capacity check (the core's tests, benches) */
+  capacity?: Capacity;
 }
 
 export async function commitToEvents(input: CommitToEventsInput): Promise<CommitResult> {
-  const tree = await resolveSubtree(input.reader, input.commit.tree, normalizeRoot(input.root));
+  const root = normalizeRoot(input.root);
+  const tree = await resolveSubtree(input.reader, input.commit.tree, root);
+  // A watched folder that is not there is a wrong --root or a renamed folder, not
+  // "remove every route": reject it, naming the folder, and keep the last good set.
+  if (tree === null && root !== '') {
+    const message =
+      `the watched folder ${JSON.stringify(root)} (--root) does not exist in this commit; nothing was applied. ` +
+      'Check --root (the route files may sit at the top of the repository: --root ""), ' +
+      'or, to remove every route, keep the folder (with a README) and delete the route files';
+    return rejected(input, [{ file: root, line: 1, col: 1, message }]);
+  }
   return folderToEvents(input, tree);
+}
+
+/** The commit's origin fields, author cut and made printable. */
+function originOf(commit: CommitInfo): { commit: string; author: string; time: number } {
+  return { commit: commit.oid, author: clip(commit.author, MAX_SUBJECT_CHARS), time: commit.time };
+}
+
+/** A rejection: the first MAX_ERRORS_PER_COMMIT issues (sorted as given), the rest counted. */
+function rejected(input: Pick<CommitToEventsInput, 'commit' | 'rewrittenFrom'>, issues: ValidationIssue[]): CommitResult {
+  const { commit } = input;
+  const origin = originOf(commit);
+  const head: RautaEventBody[] = input.rewrittenFrom ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }] : [];
+  const kept = issues.slice(0, MAX_ERRORS_PER_COMMIT).map((i) => ({ file: clip(i.file, MAX_PATH_CHARS), line: i.line, col: i.col, message: clip(i.message, MAX_MESSAGE_CHARS) }));
+  const marker: Extract<RautaEventBody, { type: 'CommitRejected' }> = {
+    type: 'CommitRejected',
+    ...origin,
+    file: null,
+    subject: clip(commit.subject, MAX_SUBJECT_CHARS),
+    errors: kept,
+    ...(issues.length > kept.length ? { more: issues.length - kept.length } : {}),
+  };
+  // Bounded by construction (100 x (1 KiB path + 400-character message)); measured anyway.
+  while (marker.errors.length > 1 && eventBytes(marker) > MAX_EVENT_BYTES) {
+    marker.errors.pop();
+    marker.more = (marker.more ?? 0) + 1;
+  }
+  return { events: [...head, marker], accepted: false, delta: null };
+}
+
+function eventBytes(e: RautaEventBody): number {
+  return Buffer.byteLength(JSON.stringify(e));
 }
 
 /** commitToEvents once the watched folder's tree oid is known (null = folder absent). */
 async function folderToEvents(input: CommitToEventsInput, tree: string | null): Promise<CommitResult> {
   const { reader, base, commit, cache = new ParseCache() } = input;
   const root = normalizeRoot(input.root);
-  const origin = { commit: commit.oid, author: commit.author, time: commit.time };
+  const origin = originOf(commit);
   const head: RautaEventBody[] = input.rewrittenFrom
     ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }]
     : [];
@@ -126,14 +191,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
 
   const validated = validateRouteSet(input.fullValidation ? wholeSet(base, changedFiles) : affectedSet(base, changedFiles));
   // validateRouteSet reports every file's own issues too, sorted by file, line, col.
-  const issues = validated.issues.map((i) => ({ file: i.file, line: i.line, col: i.col, message: i.message }));
-  if (issues.length > 0) {
-    return {
-      events: [...head, { type: 'CommitRejected', ...origin, file: null, subject: commit.subject, errors: issues }],
-      accepted: false,
-      delta: null,
-    };
-  }
+  if (validated.issues.length > 0) return rejected(input, validated.issues);
 
   // Only ids that appear in a changed file (before or after) can differ.
   const routeIds = new Set<string>();
@@ -181,6 +239,11 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
     }
   }
 
+  if (input.capacity) {
+    const issues = capacityIssues(capacityNeedAfter(base, delta), input.capacity);
+    if (issues.length > 0) return rejected(input, issues);
+  }
+
   const events: RautaEventBody[] = [
     ...head,
     ...removed,
@@ -192,7 +255,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
       ...origin,
       file: null,
       tree: tree ?? EMPTY_TREE,
-      subject: commit.subject,
+      subject: clip(commit.subject, MAX_SUBJECT_CHARS),
       counts: {
         routesUpserted: upserted.length,
         routesRemoved: removed.length,
@@ -201,8 +264,67 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
       },
     },
   ];
+  // Every part of an accepted event is bounded (names, paths, 32 backends, file paths
+  // by parseRouteFile); an event over the limit anyway is a rejection, never a log the
+  // watcher can no longer append to.
+  const huge = events.find((e) => eventBytes(e) > MAX_EVENT_BYTES);
+  if (huge) {
+    const message = `this commit would write a ${huge.type} event of ${eventBytes(huge)} bytes, over the event log's limit of ${MAX_EVENT_BYTES}`;
+    return rejected(input, [{ file: huge.file ?? '(commit)', line: 1, col: 1, message }]);
+  }
   return { events, accepted: true, delta };
 }
+
+/** Routes, listeners and distinct backend IPs the state would have with `delta` applied, and where the growth is. */
+function capacityNeedAfter(base: AcceptedState, delta: StateDelta): CapacityNeed {
+  let routes = base.routes.size;
+  let listeners = base.listeners.size;
+  const ipChange = new Map<string, number>();
+  const addIps = (r: Route, by: number): void => {
+    for (const ip of new Set(r.backends.map((b) => b.ip))) ipChange.set(ip, (ipChange.get(ip) ?? 0) + by);
+  };
+  const added: Route[] = [];
+  for (const [id, after] of delta.routes) {
+    const before = base.routes.get(id);
+    if (before) {
+      routes--;
+      addIps(before, -1);
+    }
+    if (after) {
+      routes++;
+      addIps(after, 1);
+      if (!before) added.push(after);
+    }
+  }
+  const addedListeners: Listener[] = [];
+  for (const [id, after] of delta.listeners) {
+    const before = base.listeners.get(id);
+    listeners += (after ? 1 : 0) - (before ? 1 : 0);
+    if (after && !before) addedListeners.push(after);
+  }
+  let nexthops = base.backendIps.size;
+  let newIpRoute: Route | undefined;
+  for (const [ip, change] of ipChange) {
+    const was = base.backendIps.get(ip) ?? 0;
+    if (was === 0 && change > 0) nexthops++;
+    else if (was > 0 && was + change === 0) nexthops--;
+  }
+  for (const r of [...delta.routes.values()].filter((v): v is Route => v !== null).sort(bySource)) {
+    if (r.backends.some((b) => (base.backendIps.get(b.ip) ?? 0) === 0)) {
+      newIpRoute = r;
+      break;
+    }
+  }
+  return {
+    routes,
+    listeners,
+    nexthops,
+    at: { routes: added.sort(bySource)[0]?.source, listeners: addedListeners.sort(bySource)[0]?.source, nexthops: newIpRoute?.source },
+  };
+}
+
+const bySource = (a: { source: SourceRef }, b: { source: SourceRef }): number =>
+  a.source.file < b.source.file ? -1 : a.source.file > b.source.file ? 1 : a.source.line - b.source.line;
 
 function* wholeSet(base: AcceptedState, changed: Map<string, ParsedFile | null>): Iterable<ParsedFile> {
   for (const [path, parsed] of base.files) if (!changed.has(path)) yield parsed;
@@ -256,10 +378,24 @@ export function applyDelta(state: AcceptedState, delta: StateDelta): void {
     const old = state.listeners.get(k);
     if (old) state.listenersByName.delete(old.name);
   }
+  for (const [k, v] of delta.routes) {
+    const old = state.routes.get(k);
+    if (old) countIps(state.backendIps, old, -1);
+    if (v) countIps(state.backendIps, v, 1);
+  }
   for (const [k, v] of delta.routes) v ? state.routes.set(k, v) : state.routes.delete(k);
   for (const [k, v] of delta.listeners) v ? state.listeners.set(k, v) : state.listeners.delete(k);
   for (const v of delta.routes.values()) if (v) state.routesByName.set(v.name, v);
   for (const v of delta.listeners.values()) if (v) state.listenersByName.set(v.name, v);
+}
+
+/** Adds `by` to the use count of each distinct backend IP of `route`, dropping IPs that reach 0. */
+function countIps(uses: Map<string, number>, route: Route, by: number): void {
+  for (const ip of new Set(route.backends.map((b) => b.ip))) {
+    const n = (uses.get(ip) ?? 0) + by;
+    if (n > 0) uses.set(ip, n);
+    else uses.delete(ip);
+  }
 }
 
 /** Load the accepted state of one folder tree in full (once, when a watcher starts or resumes). */
@@ -269,7 +405,7 @@ export async function loadState(reader: TreeReader, tree: string | null, root: s
   const none: CommitInfo = { oid: '0'.repeat(40), tree, parents: [], author: '', time: 0, subject: '' };
   const result = await folderToEvents({ reader, base: state, commit: none, root, cache }, tree);
   if (!result.delta) {
-    throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild\``);
+    throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild --repo REPO --log LOG --replace\``);
   }
   applyDelta(state, result.delta);
   return state;

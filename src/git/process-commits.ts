@@ -20,6 +20,7 @@ import {
   type AcceptedState,
 } from './commit-to-events.js';
 import { GitStore } from './git-store.js';
+import { DEFAULT_CAPACITY, type Capacity } from '../routes/capacity.js';
 import type { CommitInfo } from './tree-reader.js';
 
 export interface ProcessorOptions {
@@ -35,6 +36,8 @@ export interface ProcessorOptions {
   since?: string | null;
   /** validate every file of each commit's set, not just the changed files and their clash partners (tests) */
   fullValidation?: boolean;
+  /** the agents' map capacity: a commit needing more is rejected (default: the sizes in bpf/rauta.h) */
+  capacity?: Capacity;
 }
 
 export interface ProcessResult {
@@ -97,7 +100,16 @@ export class CommitProcessor {
     let appended = 0;
     let rewrittenFrom = plan.rewrittenFrom;
     for (const commit of plan.commits) {
-      const result = await commitToEvents({ reader: this.store, base: state, commit, root: this.root, cache: this.cache, rewrittenFrom, fullValidation: this.options.fullValidation ?? false });
+      const result = await commitToEvents({
+        reader: this.store,
+        base: state,
+        commit,
+        root: this.root,
+        cache: this.cache,
+        rewrittenFrom,
+        fullValidation: this.options.fullValidation ?? false,
+        capacity: this.options.capacity ?? DEFAULT_CAPACITY,
+      });
       rewrittenFrom = null;
       const written = await log.append(result.events, { expectedHead: seq });
       seq = written.at(-1)?.seq ?? seq;

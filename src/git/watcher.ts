@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { RautaError } from '../errors.js';
+import type { Capacity } from '../routes/capacity.js';
+import { redactUrl, type GitCredentials } from './git-credentials.js';
 import { GitStore } from './git-store.js';
 import { CommitProcessor, type ProcessResult } from './process-commits.js';
 import { openRemoteCache, type RemoteCache } from './remote-cache.js';
@@ -37,6 +39,10 @@ export interface WatcherOptions {
   cacheDir?: string;
   /** HMAC secret for the webhook */
   secret?: string | null;
+  /** the agents' map capacity (default: the sizes in bpf/rauta.h) */
+  capacity?: Capacity;
+  /** remote only: credentials for the fetch (default: the userinfo of `repo`, which is never stored) */
+  credentials?: GitCredentials | null;
   onResult?: (result: ProcessResult) => void;
   onError?: (err: unknown) => void;
 }
@@ -64,6 +70,11 @@ export function isRemote(repo: string): boolean {
   return /^https?:\/\//.test(repo);
 }
 
+/** The cache folder name of a remote: a hash of its URL without credentials (a new token keeps the cache). */
+export function gitCacheName(repo: string): string {
+  return crypto.createHash('sha256').update(redactUrl(repo)).digest('hex').slice(0, 16);
+}
+
 const FS_DEBOUNCE_MS = 5;
 
 /** Where the branch points, cheaply: the loose ref's content, else the identity of packed-refs. */
@@ -82,15 +93,15 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
   let store: GitStore;
   let ref: string;
   if (remote) {
-    const cacheDir = options.cacheDir ?? path.join('.rauta', 'git-cache', crypto.createHash('sha256').update(options.repo).digest('hex').slice(0, 16));
-    cache = await openRemoteCache({ url: options.repo, branch, cacheDir });
+    const cacheDir = options.cacheDir ?? path.join('.rauta', 'git-cache', gitCacheName(options.repo));
+    cache = await openRemoteCache({ url: options.repo, branch, cacheDir, credentials: options.credentials ?? null });
     store = new GitStore(cache.gitdir);
     ref = cache.trackingRef;
   } else {
     store = GitStore.open(options.repo);
     ref = `refs/heads/${branch}`;
   }
-  const processor = new CommitProcessor(store, { ref, root: options.root ?? '', since: options.since ?? null });
+  const processor = new CommitProcessor(store, { ref, root: options.root ?? '', since: options.since ?? null, ...(options.capacity ? { capacity: options.capacity } : {}) });
   const stats: WatcherStats = { runs: 0, fetches: 0, triggers: [], lastError: null, lastResult: null };
   let closed = false;
   let running: Promise<ProcessResult> | null = null;

@@ -1,7 +1,10 @@
 // POST /hooks/git: a push notification that triggers a fetch at once.
 // With a secret configured, the body must carry a valid HMAC-SHA256 signature
 // (`X-Hub-Signature-256: sha256=<hex>`, the GitHub/Gitea convention); anything
-// else gets 401 and triggers nothing. The handler is a plain node `http`
+// else gets 401 and triggers nothing. The endpoint may face the network: what
+// the headers tell (method, declared size, a signature header of the right
+// form) is checked before any body is read, at most a few bodies are read at
+// once, each within a deadline, and a body is never more than 1 MiB. The handler is a plain node `http`
 // handler that returns false for requests that are not its own, so the agent's
 // HTTP server can mount it next to /metrics.
 import crypto from 'node:crypto';
@@ -9,6 +12,13 @@ import type http from 'node:http';
 
 export const WEBHOOK_PATH = '/hooks/git';
 const MAX_BODY = 1024 * 1024;
+/** Bodies read at once; a push needs one, a burst a few (default of WebhookOptions.maxConcurrent). */
+const DEFAULT_MAX_CONCURRENT = 4;
+/** Time to receive a whole body (default of WebhookOptions.bodyTimeoutMs). */
+const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+/** How long a refused request's remaining body is read (and dropped) before the connection is cut. */
+const DRAIN_MS = 2_000;
+const SIGNATURE_FORMAT = /^sha256=[0-9a-f]{64}$/i;
 
 export interface WebhookOptions {
   /** HMAC secret; when unset every POST is accepted (use only on a trusted network) */
@@ -18,6 +28,10 @@ export interface WebhookOptions {
   path?: string;
   /** the watched branch: a signed push event for another ref (JSON `ref`) is acknowledged and skipped */
   branch?: string;
+  /** bodies read at once; a request beyond gets 503 without its body being read (default 4) */
+  maxConcurrent?: number;
+  /** a body not complete within this gets 408 and the connection is cut (default 10 s) */
+  bodyTimeoutMs?: number;
 }
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
@@ -35,24 +49,34 @@ export function signBody(secret: string, body: Buffer | string): string {
 
 export function createWebhookHandler(opts: WebhookOptions): RequestHandler {
   const path = opts.path ?? WEBHOOK_PATH;
+  const maxConcurrent = opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  let reading = 0;
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== path) return false;
-    if (req.method !== 'POST') {
-      res.writeHead(405, { allow: 'POST', 'content-type': 'application/json' }).end('{"error":"use POST"}\n');
-      return true;
+    // Everything that can be refused from the headers is refused before a byte of body is read.
+    if (req.method !== 'POST') return refuse(req, res, 405, 'use POST', { allow: 'POST' });
+    const length = Number(req.headers['content-length']);
+    if (length > MAX_BODY) return refuse(req, res, 413, 'body larger than 1 MiB');
+    const header = req.headers['x-hub-signature-256'];
+    const signature = Array.isArray(header) ? header[0] : header;
+    if (opts.secret && !(signature !== undefined && SIGNATURE_FORMAT.test(signature))) {
+      return refuse(req, res, 401, 'missing or invalid X-Hub-Signature-256');
     }
-    const body = await readBody(req);
-    if (body === null) {
-      res.writeHead(413, { 'content-type': 'application/json' }).end('{"error":"body larger than 1 MiB"}\n');
-      return true;
+    if (reading >= maxConcurrent) return refuse(req, res, 503, 'too many webhook requests at once; retry shortly', { 'retry-after': '1' });
+    reading++;
+    let body: Buffer | 'too-large' | 'too-slow' | 'aborted';
+    try {
+      body = await readBody(req, bodyTimeoutMs);
+    } finally {
+      reading--;
     }
-    if (opts.secret) {
-      const header = req.headers['x-hub-signature-256'];
-      if (!verifySignature(opts.secret, body, Array.isArray(header) ? header[0] : header)) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"missing or invalid X-Hub-Signature-256"}\n');
-        return true;
-      }
+    if (body === 'aborted') return true;
+    if (body === 'too-large') return refuse(req, res, 413, 'body larger than 1 MiB');
+    if (body === 'too-slow') return refuse(req, res, 408, `body not received within ${bodyTimeoutMs} ms`);
+    if (opts.secret && !verifySignature(opts.secret, body, signature)) {
+      return refuse(req, res, 401, 'missing or invalid X-Hub-Signature-256');
     }
     const ref = pushedRef(body);
     if (opts.branch && ref !== null && ref !== `refs/heads/${opts.branch}`) {
@@ -63,6 +87,22 @@ export function createWebhookHandler(opts: WebhookOptions): RequestHandler {
     res.writeHead(202, { 'content-type': 'application/json' }).end('{"fetch":"triggered"}\n');
     return true;
   };
+}
+
+/**
+ * Answers `code` and closes the connection. A body still on its way is discarded as it
+ * arrives (never kept), for at most DRAIN_MS, so a client that sends it before reading
+ * the answer still gets the answer; then the connection is cut.
+ */
+function refuse(req: http.IncomingMessage, res: http.ServerResponse, code: number, error: string, headers: Record<string, string> = {}): true {
+  res.writeHead(code, { 'content-type': 'application/json', connection: 'close', ...headers }).end(`${JSON.stringify({ error })}\n`);
+  if (!req.complete) {
+    const cut = setTimeout(() => req.socket.destroy(), DRAIN_MS);
+    cut.unref();
+    req.once('end', () => clearTimeout(cut)).once('close', () => clearTimeout(cut));
+    req.resume();
+  }
+  return true;
 }
 
 /** The `ref` of a JSON push payload (GitHub, Gitea, GitLab), or null when there is none. */
@@ -76,13 +116,26 @@ function pushedRef(body: Buffer): string | null {
   return null;
 }
 
-async function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return null;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** The body, or why not: over MAX_BODY, not complete within `timeoutMs`, or the client went away. */
+function readBody(req: http.IncomingMessage, timeoutMs: number): Promise<Buffer | 'too-large' | 'too-slow' | 'aborted'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (result: Buffer | 'too-large' | 'too-slow' | 'aborted'): void => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('close', onClose);
+      req.pause();
+      chunks.length = 0;
+      resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_BODY) finish('too-large');
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => finish(Buffer.concat(chunks));
+    const onClose = (): void => finish(req.complete ? Buffer.concat(chunks) : 'aborted');
+    const timer = setTimeout(() => finish('too-slow'), timeoutMs);
+    req.on('data', onData).once('end', onEnd).once('close', onClose);
+  });
 }

@@ -11,26 +11,44 @@ export interface WatcherHealth {
   lastRunAt: string | null;
 }
 
-export function agentHealth(status: AgentStatus, watcher?: WatcherHealth): Health {
+/** The event log's backend as a node sees it (multi-node: Redis). */
+export interface LogHealth {
+  reachable: boolean;
+  /** ISO time the connection was lost, null while reachable */
+  since: string | null;
+  /** the connection's last error */
+  error: string | null;
+}
+
+export function agentHealth(status: AgentStatus, watcher?: WatcherHealth, log?: LogHealth): Health {
   const agentOk = status.state === 'ready' || status.state === 'applying';
   const watcherOk = !watcher || watcher.lastError === null;
-  const ok = agentOk && watcherOk;
-  const why = !agentOk ? (status.lastError?.message ?? `agent is ${status.state}`) : !watcherOk ? `watcher: ${watcher?.lastError}` : null;
+  // Without the log the node cannot see new commits: its head and lag are unknown, not 0.
+  const logOk = !log || log.reachable;
+  const ok = agentOk && watcherOk && logOk;
+  const why = !agentOk
+    ? (status.lastError?.message ?? `agent is ${status.state}`)
+    : !logOk
+      ? `event log unreachable since ${log?.since ?? '?'}${log?.error ? ` (${log.error})` : ''}: this node keeps its last applied commit and cannot see new ones`
+      : !watcherOk
+        ? `watcher: ${watcher?.lastError}`
+        : null;
   return {
     ok,
     body: {
-      status: ok ? 'ok' : status.state === 'ready' ? 'failing' : status.state,
+      status: ok ? 'ok' : !agentOk ? (status.state === 'ready' ? 'failing' : status.state) : !logOk ? 'disconnected' : 'failing',
       ...(why ? { error: why } : {}),
       node: status.node,
       appliedSeq: status.appliedSeq,
       appliedCommit: status.appliedCommit,
-      headSeq: status.headSeq,
-      lag: status.lag,
+      headSeq: logOk ? status.headSeq : null,
+      lag: logOk ? status.lag : null,
       lastApplyAt: status.lastApplyAt,
       lastError: status.lastError,
       nextRetryAt: status.nextRetryAt,
       lastRejected: status.lastRejected,
       ...(watcher ? { watcher } : {}),
+      ...(log ? { log } : {}),
     },
   };
 }

@@ -6,6 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { RautaError } from '../errors.js';
 import type { NodeMetrics } from './metrics.js';
 
+/** A client that has not sent its headers by then is disconnected. */
+const HEADERS_TIMEOUT_MS = 10_000;
+/** No request (headers and body) may take longer than this. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Connections beyond this are refused at accept (scrapers and probes need a handful). */
+const MAX_CONNECTIONS = 256;
+
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
 
 export interface Health {
@@ -67,6 +74,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpEndp
       else res.end();
     });
   });
+  // The endpoint may face the network: bound what a slow or greedy client can hold.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
       reject(new RautaError('RAUTA_ERR_USAGE', `cannot listen on ${opts.listen}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? '; pick another --http port' : ''}`, { cause: err }));

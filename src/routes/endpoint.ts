@@ -1,6 +1,7 @@
 // IPv4 addresses and "ip:port" endpoints as route files spell them. The
 // patterns go into the JSON Schema (so editors flag a bad endpoint as the user
 // types); the explain functions say exactly what is wrong when one fails.
+import { hasUnsafeChars, quote } from './printable.js';
 
 /** 0-255 without leading zeros ("010" could be read as octal by other tools). */
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
@@ -14,13 +15,13 @@ export const UNICAST_IPV4_PATTERN = new RegExp(`^${UNICAST}$`);
 export const ENDPOINT_PATTERN = new RegExp(`^${UNICAST}:${PORT}$`);
 
 /** Why `address` is not a unicast IPv4 address we can route to, or null when it is. */
-export function explainAddress(address: string, label = JSON.stringify(address)): string | null {
+export function explainAddress(address: string, label = quote(address)): string | null {
   const parts = address.split('.');
   if (parts.length !== 4) return `${label} is not a dotted-quad IPv4 address (like 10.1.0.5)`;
   const octets: number[] = [];
   for (const [i, part] of parts.entries()) {
-    if (!/^[0-9]{1,3}$/.test(part)) return `${label}: octet ${i + 1} ("${part}") is not a number from 0 to 255`;
-    if (part.length > 1 && part.startsWith('0')) return `${label}: octet ${i + 1} ("${part}") has a leading zero; write ${Number(part)}`;
+    if (!/^[0-9]{1,3}$/.test(part)) return `${label}: octet ${i + 1} (${quote(part, 20)}) is not a number from 0 to 255`;
+    if (part.length > 1 && part.startsWith('0')) return `${label}: octet ${i + 1} (${quote(part)}) has a leading zero; write ${Number(part)}`;
     const n = Number(part);
     if (n > 255) return `${label}: octet ${i + 1} is ${n}, more than 255`;
     octets.push(n);
@@ -36,8 +37,8 @@ export function explainAddress(address: string, label = JSON.stringify(address))
 
 /** Why `port` (text) is not 1-65535, or null. */
 function explainPort(text: string, where: string): string | null {
-  if (!/^[0-9]+$/.test(text)) return `${where}: port "${text}" is not a number`;
-  if (text.length > 1 && text.startsWith('0')) return `${where}: port "${text}" has a leading zero; write ${Number(text)}`;
+  if (!/^[0-9]+$/.test(text)) return `${where}: port ${quote(text, 20)} is not a number`;
+  if (text.length > 1 && text.startsWith('0')) return `${where}: port ${quote(text, 20)} has a leading zero${text.length <= 6 ? `; write ${Number(text)}` : ''}`;
   const n = Number(text);
   if (n < 1 || n > 65535) return `${where}: port ${text} is out of range 1-65535`;
   return null;
@@ -46,11 +47,12 @@ function explainPort(text: string, where: string): string | null {
 /** Why `endpoint` is not a valid "ip:port" backend, or null when it is. */
 export function explainEndpoint(endpoint: string): string | null {
   const colon = endpoint.lastIndexOf(':');
-  if (colon < 0) return `"${endpoint}" has no port; write it as ip:port, like 10.1.0.5:8080`;
+  if (colon < 0) return `${quote(endpoint)} has no port; write it as ip:port, like 10.1.0.5:8080`;
   const address = endpoint.slice(0, colon);
-  const addressProblem = explainAddress(address, `address ${address}`);
-  if (addressProblem !== null) return `"${endpoint}": ${addressProblem}`;
-  return explainPort(endpoint.slice(colon + 1), `"${endpoint}"`);
+  const shown = address.length <= 20 && !hasUnsafeChars(address) && !address.includes('"') ? address : quote(address, 20);
+  const addressProblem = explainAddress(address, `address ${shown}`);
+  if (addressProblem !== null) return `${quote(endpoint)}: ${addressProblem}`;
+  return explainPort(endpoint.slice(colon + 1), quote(endpoint));
 }
 
 /** Splits a valid endpoint (checked with ENDPOINT_PATTERN) into ip and port. */

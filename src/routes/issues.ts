@@ -1,12 +1,16 @@
 // Validation issues: how they print and how they sort. Every issue names the
 // file, line and column (1-based) it is about, so editors and CI can link it.
 import type { ValidationIssue } from '../events/event-types.js';
+import { printable, printablePath } from './printable.js';
 
 export type { ValidationIssue };
 
-/** "file:line:col: message", the format compilers use and editors link. */
+/**
+ * "file:line:col: message", the format compilers use and editors link. A file
+ * name or message with control characters is escaped: one issue is one line.
+ */
 export function formatIssue(i: ValidationIssue): string {
-  return `${i.file}:${i.line}:${i.col}: ${i.message}`;
+  return `${printablePath(i.file)}:${i.line}:${i.col}: ${printable(i.message)}`;
 }
 
 // Plain code-unit comparison, not localeCompare: output must not depend on the locale.

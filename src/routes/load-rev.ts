@@ -6,6 +6,8 @@ import git from 'isomorphic-git';
 import { RautaError } from '../errors.js';
 import { isRouteFile, oversizedFile, parseRouteFile, type ParsedFile } from './parse-file.js';
 import { MAX_FILE_BYTES } from './safe-text.js';
+import { isGitDir } from './load-dir.js';
+import { printable, printablePath, quote } from './printable.js';
 import { validateRouteSet } from './validate-set.js';
 
 export interface RevOptions {
@@ -26,6 +28,11 @@ export interface RevRouteSet {
 /** ParsedFile.file is the path inside the repository, as the Git watcher names it. */
 export async function loadRouteRev(opts: RevOptions): Promise<RevRouteSet> {
   const gitdir = fs.existsSync(join(opts.repo, '.git')) ? join(opts.repo, '.git') : opts.repo;
+  // Say so before anything asks it for a revision ("unknown revision HEAD" would send the reader looking for a typo).
+  if (!fs.existsSync(opts.repo)) throw new RautaError('RAUTA_ERR_GIT', `${printablePath(opts.repo)} does not exist; pass the path of a clone of the routes repository`);
+  if (!isGitDir(gitdir)) {
+    throw new RautaError('RAUTA_ERR_GIT', `${printablePath(opts.repo)} is not a Git repository (no .git folder, not a bare repository); pass the path of a clone`);
+  }
   const cache = {};
   const base = { fs, gitdir, cache };
   const root = (opts.root ?? '').replace(/^\/+|\/+$/g, '');
@@ -35,7 +42,7 @@ export async function loadRouteRev(opts: RevOptions): Promise<RevRouteSet> {
     try {
       top = await git.readTree({ ...base, oid: commit, filepath: root || undefined });
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_GIT', `folder "${root}" does not exist in ${opts.ref} (${commit.slice(0, 12)}); check --root`, { cause: err });
+      throw new RautaError('RAUTA_ERR_GIT', `folder ${quote(root)} does not exist in ${printable(opts.ref)} (${commit.slice(0, 12)}); check --root`, { cause: err });
     }
     const files: ParsedFile[] = [];
     const walk = async (entries: typeof top.tree, prefix: string): Promise<void> => {
@@ -54,7 +61,7 @@ export async function loadRouteRev(opts: RevOptions): Promise<RevRouteSet> {
     return { commit, files, result: validateRouteSet(files) };
   } catch (err) {
     if (err instanceof RautaError) throw err;
-    throw new RautaError('RAUTA_ERR_GIT', `cannot read ${opts.ref} in ${opts.repo}: ${(err as Error).message}`, { cause: err });
+    throw new RautaError('RAUTA_ERR_GIT', `cannot read ${quote(opts.ref)} in ${printablePath(opts.repo)}: ${printable((err as Error).message)}`, { cause: err });
   }
 }
 
@@ -82,7 +89,7 @@ async function resolveRev(base: GitBase, rev: string): Promise<string> {
           /* next */
         }
       }
-      throw new RautaError('RAUTA_ERR_GIT', `unknown revision "${name}"`);
+      throw new RautaError('RAUTA_ERR_GIT', `unknown revision ${quote(name)}`);
     });
   }
   let { oid: commit, commit: body } = await git.readCommit({ ...base, oid });

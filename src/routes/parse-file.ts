@@ -20,10 +20,11 @@ import {
   toRoute,
   type DocumentKind,
 } from './route-schema.js';
-import { MAX_FILE_BYTES, MAX_NESTING, decodeUtf8, excessiveNesting } from './safe-text.js';
+import { MAX_FILE_BYTES, MAX_NESTING, decodeUtf8, excessiveNesting, textPosition } from './safe-text.js';
 import { closest } from './did-you-mean.js';
 import { compareIssues } from './issues.js';
 import { locate } from './yaml-locate.js';
+import { clip, MAX_MESSAGE_CHARS, MAX_PATH_CHARS, quote } from './printable.js';
 
 export interface ParsedFile {
   file: string;
@@ -80,6 +81,10 @@ export function parseRouteFile(file: string, bytes: Uint8Array): ParsedFile {
 }
 
 function parse(file: string, bytes: Uint8Array): ParsedFile {
+  if (file.length > MAX_PATH_CHARS) {
+    const message = `the file's path is ${file.length} characters long; route file paths may be at most ${MAX_PATH_CHARS}`;
+    return issuesOnly(file, [{ file: clip(file, MAX_PATH_CHARS), line: 1, col: 1, message }]);
+  }
   if (bytes.length > MAX_FILE_BYTES) return oversizedFile(file, bytes.length);
   const decoded = decodeUtf8(bytes);
   if (!decoded.ok) {
@@ -90,8 +95,7 @@ function parse(file: string, bytes: Uint8Array): ParsedFile {
   const lineCounter = new LineCounter();
   const tooDeep = excessiveNesting(text);
   if (tooDeep >= 0) {
-    for (let i = text.indexOf('\n'); i >= 0 && i < tooDeep; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
-    const { line, col } = lineCounter.linePos(tooDeep);
+    const { line, col } = textPosition(text, tooDeep);
     return issuesOnly(file, [{ file, line, col, message: `nesting deeper than ${MAX_NESTING} levels; route documents need 5` }]);
   }
 
@@ -99,7 +103,7 @@ function parse(file: string, bytes: Uint8Array): ParsedFile {
   const result: ParsedFile = { file, routes: [], listeners: [], issues: [] };
   const at = (offset: number, message: string): void => {
     const { line, col } = lineCounter.linePos(offset);
-    result.issues.push({ file, line, col, message });
+    result.issues.push({ file, line, col, message: clip(message, MAX_MESSAGE_CHARS) });
   };
   if (docs.length > MAX_DOCUMENTS) {
     at(docs[MAX_DOCUMENTS]?.range[0] ?? 0, `more than ${MAX_DOCUMENTS} documents in one file; split it into several files`);
@@ -144,7 +148,7 @@ function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCou
     const hint = typeof kind === 'string' ? closest(kind, DOCUMENT_KINDS) : null;
     at(
       locate(doc, ['kind']),
-      `kind: unknown kind ${typeof kind === 'string' ? JSON.stringify(kind) : describe(kind)}${hint ? `; did you mean ${hint}?` : ''} (route files hold ${DOCUMENT_KINDS.join(' and ')} documents)`,
+      `kind: unknown kind ${typeof kind === 'string' ? quote(kind) : describe(kind)}${hint ? `; did you mean ${hint}?` : ''} (route files hold ${DOCUMENT_KINDS.join(' and ')} documents)`,
     );
     return;
   }
@@ -204,7 +208,7 @@ export function fieldPath(path: readonly PropertyKey[]): string {
     if (typeof seg === 'number') out += `[${seg}]`;
     else {
       const s = String(seg);
-      out += /^[A-Za-z_][A-Za-z0-9_-]*$/.test(s) ? (out === '' ? s : `.${s}`) : `[${JSON.stringify(s)}]`;
+      out += /^[A-Za-z_][A-Za-z0-9_-]{0,59}$/.test(s) ? (out === '' ? s : `.${s}`) : `[${quote(s)}]`;
     }
   }
   return out === '' ? '(document)' : out;
@@ -215,7 +219,7 @@ export function describe(v: unknown): string {
   if (v === null || v === undefined) return 'an empty value';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'string') return `the string ${quote(v)}`;
   return String(v);
 }
 
@@ -239,7 +243,7 @@ function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
       return `expected ${expected}, got ${describe(input)}${unquote ? '; write it without quotes' : ''}`;
     }
     case 'invalid_value':
-      return `must be ${iss.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${describe(input)}`;
+      return `must be ${iss.values.map((v) => (typeof v === 'string' ? quote(v) : String(v))).join(' or ')}, got ${describe(input)}`;
     case 'too_small':
       return `must be at least ${String(iss.minimum)}, got ${describe(input)}`;
     case 'too_big':
@@ -251,7 +255,7 @@ function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
 
 // Each gets the source text from the error's position on.
 const YAML_MESSAGES: Record<string, (rest: string) => string> = {
-  DUPLICATE_KEY: (rest) => `duplicate key ${JSON.stringify(/^[^:\n]*/.exec(rest)?.[0].trim() ?? '')}: a key may appear once per mapping`,
+  DUPLICATE_KEY: (rest) => `duplicate key ${quote(/^[^:\n]*/.exec(rest)?.[0].trim() ?? '')}: a key may appear once per mapping`,
   TAG_RESOLVE_FAILED: () => 'YAML: unknown tag; route files use plain YAML values (no ! tags)',
 };
 

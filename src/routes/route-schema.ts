@@ -11,6 +11,7 @@ import { HttpMethod, type Listener, type Route, type SourceRef } from './route-m
 import { ENDPOINT_PATTERN, UNICAST_IPV4_PATTERN, explainAddress, explainEndpoint, splitEndpoint } from './endpoint.js';
 import { PATH_PATTERN, explainPath } from './http-path.js';
 import { closest } from './did-you-mean.js';
+import { quote } from './printable.js';
 
 export const API_VERSION = 'rauta.io/v1';
 /** RAUTA_MAX_BACKENDS in bpf/rauta.h: backend slots per route. */
@@ -29,13 +30,13 @@ function explainName(name: string): string {
   if (bad) {
     const fixed = name.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '');
     const hint = NAME_PATTERN.test(fixed) ? `; write "${fixed}"` : '';
-    return `name "${name}" has "${bad[0]}": names use lower-case letters, digits, "-" and "."${hint}`;
+    return `name ${quote(name)} has ${quote(bad[0])}: names use lower-case letters, digits, "-" and "."${hint}`;
   }
-  return `name "${name}" must start and end with a letter or digit`;
+  return `name ${quote(name)} must start and end with a letter or digit`;
 }
 
 const input = (iss: { input?: unknown }): unknown => iss.input;
-const quoted = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const quoted = (v: unknown): string => (typeof v === 'string' ? quote(v) : String(JSON.stringify(v) ?? v).slice(0, 60));
 
 const methodList = HttpMethod.options.join(', ');
 const Method = z.enum(HttpMethod.options, {
@@ -179,7 +180,7 @@ export const ListenerAddress = z
   .regex(UNICAST_IPV4_PATTERN, {
     error: (iss) => {
       const v = String(input(iss));
-      if (/^[0-9.]+:[0-9]+$/.test(v)) return `"${v}" has a port; write the address alone and the port in spec.port`;
+      if (/^[0-9.]+:[0-9]+$/.test(v)) return `${quote(v)} has a port; write the address alone and the port in spec.port`;
       return explainAddress(v) ?? 'invalid address';
     },
   })

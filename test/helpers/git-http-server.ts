@@ -19,7 +19,10 @@ export interface GitHttpServer {
 export async function startGitHttpServer(
   projectRoot: string,
   extra?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>,
+  /** require these Basic credentials on every Git request (401 otherwise), as a Git host with a token does */
+  auth?: { username: string; password: string },
 ): Promise<GitHttpServer> {
+  const expected = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : null;
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -30,6 +33,10 @@ export async function startGitHttpServer(
         return;
       }
       requests.push(`${req.method} ${url.pathname}${url.search}`);
+      if (expected !== null && req.headers.authorization !== expected) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end('authentication required\n');
+        return;
+      }
       runBackend(projectRoot, req, url, res);
     })().catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500);
