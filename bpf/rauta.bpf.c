@@ -180,9 +180,9 @@ static __always_inline int backend_syn(struct xdp_md *ctx, struct pkt *pk, const
 static __always_inline int send_reply(struct xdp_md *ctx, struct pkt *pk, __u32 kind, __u32 cookie)
 {
 	__u8 mac_src[ETH_ALEN], mac_dst[ETH_ALEN];
-	const char *body = kind == RAUTA_REPLY_404 ? reply_404 : reply_503;
+	const char *body = kind == RAUTA_REPLY_NOT_FOUND ? reply_404 : reply_503;
 	__u32 len = reply_len(kind);
-	__u32 padded = kind == RAUTA_REPLY_404 ? sizeof(reply_404) : sizeof(reply_503);
+	__u32 padded = kind == RAUTA_REPLY_NOT_FOUND ? sizeof(reply_404) : sizeof(reply_503);
 	struct seg s = {
 		.saddr = pk->ip->daddr,
 		.daddr = pk->ip->saddr,
@@ -288,28 +288,28 @@ static __always_inline int first_segment(struct xdp_md *ctx, struct pkt *pk, con
 	struct backend_list *bl = bpf_map_lookup_elem(&routes, &rk);
 
 	if (!bl)
-		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_404, RAUTA_M_REPLY_NO_ROUTE);
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_NOT_FOUND, RAUTA_M_REPLY_NO_ROUTE);
 	__u32 nb = bl->count;
 	__u32 gen = bl->gen;
 
 	if (nb == 0 || nb > RAUTA_MAX_BACKENDS)
-		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_UNAVAILABLE, RAUTA_M_REPLY_NO_TABLE);
 
 	struct maglev_key mk = { .route = rk, .gen = gen };
 	struct maglev_table *t = bpf_map_lookup_elem(&maglev_tables, &mk);
 
 	if (!t)
-		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_UNAVAILABLE, RAUTA_M_REPLY_NO_TABLE);
 	__u32 slot = flow_hash(ck) % RAUTA_MAGLEV_SIZE;
 
 	barrier_var(slot);
 	if (slot >= RAUTA_MAGLEV_SIZE)
-		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_UNAVAILABLE, RAUTA_M_REPLY_NO_TABLE);
 	__u32 idx = t->slots[slot];
 
 	/* A slot must name a live backend: removed backends leave holes (weight 0). */
 	if (idx >= nb || bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)].weight == 0)
-		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_TABLE);
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_UNAVAILABLE, RAUTA_M_REPLY_NO_TABLE);
 
 	struct backend *be = &bl->backends[idx & (RAUTA_MAX_BACKENDS - 1)];
 	__u32 be_ip = be->ip;
@@ -317,7 +317,7 @@ static __always_inline int first_segment(struct xdp_md *ctx, struct pkt *pk, con
 	struct nexthop *nh = bpf_map_lookup_elem(&nexthops, &be_ip);
 
 	if (!nh)
-		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_503, RAUTA_M_REPLY_NO_NEXTHOP);
+		return reply_in_place(ctx, pk, ck, &rk, RAUTA_REPLY_UNAVAILABLE, RAUTA_M_REPLY_NO_NEXTHOP);
 
 	__u32 len = pk->payload_len;
 
@@ -901,6 +901,8 @@ const enum rauta_metric rauta_btf_metric SEC(".rauta_btf") = RAUTA_M_COUNT;
 const enum rauta_method rauta_btf_method SEC(".rauta_btf") = RAUTA_METHOD_OPTIONS;
 const enum rauta_flow_state rauta_btf_flow_state SEC(".rauta_btf") = RAUTA_FLOW_ESTABLISHED;
 const enum rauta_flow_side rauta_btf_flow_side SEC(".rauta_btf") = RAUTA_SIDE_CLIENT;
+const enum rauta_flow_flag rauta_btf_flow_flag SEC(".rauta_btf") = RAUTA_FLOW_F_NEW_SYN;
+const enum rauta_limits rauta_btf_limits SEC(".rauta_btf") = RAUTA_LIMIT_MSS;
 const enum rauta_reply rauta_btf_reply SEC(".rauta_btf") = RAUTA_REPLY_NONE;
 
 char LICENSE[] SEC("license") = "GPL";

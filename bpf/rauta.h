@@ -24,6 +24,10 @@
 #ifndef RAUTA_MAX_PATH
 #define RAUTA_MAX_PATH 255             /* longest path the request-line scan accepts */
 #endif
+#ifndef RAUTA_MAX_QUERY
+#define RAUTA_MAX_QUERY 64             /* query-string bytes the scan skips after the path */
+#endif
+#define RAUTA_MIN_REQUEST 13           /* shortest request line served: "GET / HTTP/1." */
 #ifndef RAUTA_MAX_ROUTES
 #define RAUTA_MAX_ROUTES 4096          /* default; the loader may resize before load */
 #endif
@@ -50,9 +54,10 @@ _Static_assert(RAUTA_MAX_REQUEST + 3 <= RAUTA_REQUEST_BUF, "saved_request.data h
 #ifndef RAUTA_MAX_HANDSHAKES
 #define RAUTA_MAX_HANDSHAKES 8192      /* connections waiting for their backend's SYN-ACK (saved requests) */
 #endif
-#ifndef RAUTA_HALF_OPEN_NS
-#define RAUTA_HALF_OPEN_NS (10ULL * 1000000000ULL) /* a SYN_SENT or REPLIED flow older than this is gone */
+#ifndef RAUTA_HALF_OPEN_S
+#define RAUTA_HALF_OPEN_S 10           /* a SYN_SENT or REPLIED flow older than this is gone */
 #endif
+#define RAUTA_HALF_OPEN_NS ((__u64)RAUTA_HALF_OPEN_S * 1000000000ULL)
 #ifndef RAUTA_SYNACK_WINDOW
 #define RAUTA_SYNACK_WINDOW (2 * RAUTA_MSS) /* Linux sends at most half the window per segment: 2 x MSS lets one full segment through */
 #endif
@@ -135,17 +140,42 @@ enum rauta_flow_state {
  * flow is removed by the segment that acknowledges the second FIN (both
  * *_FIN_ACKED set), so the other side's last ACK, which may be in flight at the
  * same time (a simultaneous close), still finds the flow. */
-#define RAUTA_FLOW_F_CLIENT_FIN 1u        /* client sent FIN: client_fin_end is valid */
-#define RAUTA_FLOW_F_BACKEND_FIN 2u       /* backend sent FIN: backend_fin_end is valid */
-#define RAUTA_FLOW_F_NEW_SYN 4u           /* a SYN arrived on this 4-tuple: a new connection may replace the flow */
-#define RAUTA_FLOW_F_CLIENT_FIN_ACKED 8u  /* the backend acknowledged the client's FIN */
-#define RAUTA_FLOW_F_BACKEND_FIN_ACKED 16u /* the client acknowledged the backend's FIN */
+enum rauta_flow_flag {
+	RAUTA_FLOW_F_CLIENT_FIN = 1,        /* client sent FIN: client_fin_end is valid */
+	RAUTA_FLOW_F_BACKEND_FIN = 2,       /* backend sent FIN: backend_fin_end is valid */
+	RAUTA_FLOW_F_NEW_SYN = 4,           /* a SYN arrived on this 4-tuple: a new connection may replace the flow */
+	RAUTA_FLOW_F_CLIENT_FIN_ACKED = 8,  /* the backend acknowledged the client's FIN */
+	RAUTA_FLOW_F_BACKEND_FIN_ACKED = 16, /* the client acknowledged the backend's FIN */
+};
 
 /* Canned answers built in place for a first segment that cannot be routed. */
 enum rauta_reply {
 	RAUTA_REPLY_NONE = 0,
-	RAUTA_REPLY_404 = 1,        /* no route */
-	RAUTA_REPLY_503 = 2,        /* no backend available (no table, no nexthop) */
+	RAUTA_REPLY_NOT_FOUND = 1,   /* 404: no route */
+	RAUTA_REPLY_UNAVAILABLE = 2, /* 503: no backend available (no table, no nexthop) */
+};
+
+/* The sizes and tunables above as enum constants: a #define does not reach the
+ * object's BTF, an enum does, and scripts/gen-layout.ts hands them to TypeScript
+ * (src/model/layout.generated.ts) from there. */
+enum rauta_limits {
+	RAUTA_LIMIT_MAX_BACKENDS = RAUTA_MAX_BACKENDS,
+	RAUTA_LIMIT_MAGLEV_SIZE = RAUTA_MAGLEV_SIZE,
+	RAUTA_LIMIT_MAX_PATH = RAUTA_MAX_PATH,
+	RAUTA_LIMIT_MAX_QUERY = RAUTA_MAX_QUERY,
+	RAUTA_LIMIT_MIN_REQUEST = RAUTA_MIN_REQUEST,
+	RAUTA_LIMIT_MAX_ROUTES = RAUTA_MAX_ROUTES,
+	RAUTA_LIMIT_MAX_TABLES = RAUTA_MAX_TABLES,
+	RAUTA_LIMIT_MAX_FLOWS = RAUTA_MAX_FLOWS,
+	RAUTA_LIMIT_MAX_LISTENERS = RAUTA_MAX_LISTENERS,
+	RAUTA_LIMIT_MAX_NEXTHOPS = RAUTA_MAX_NEXTHOPS,
+	RAUTA_LIMIT_MSS = RAUTA_MSS,
+	RAUTA_LIMIT_MAX_REQUEST = RAUTA_MAX_REQUEST,
+	RAUTA_LIMIT_REQUEST_BUF = RAUTA_REQUEST_BUF,
+	RAUTA_LIMIT_MAX_HANDSHAKES = RAUTA_MAX_HANDSHAKES,
+	RAUTA_LIMIT_HALF_OPEN_S = RAUTA_HALF_OPEN_S,
+	RAUTA_LIMIT_SYNACK_WINDOW = RAUTA_SYNACK_WINDOW,
+	RAUTA_LIMIT_METRIC_FIRST_EVENT = RAUTA_M_FIRST_EVENT,
 };
 
 /* ---- map keys and values ---- */

@@ -16,18 +16,12 @@
 #include <bpf/bpf_endian.h>
 #include "rauta.h"
 
-/* Bytes of query string the scan skips after the path before giving up. */
-#ifndef RAUTA_MAX_QUERY
-#define RAUTA_MAX_QUERY 64
-#endif
 /* One loop covers path, query and the space that ends them; keep it small (verifier time). */
 #define RAUTA_SCAN_MAX (RAUTA_MAX_PATH + RAUTA_MAX_QUERY + 1)
 
 #define FNV1A64_OFFSET 0xcbf29ce484222325ULL
 #define FNV1A64_PRIME 0x100000001b3ULL
 
-/* Shortest request line we serve: "GET / HTTP/1." */
-#define RAUTA_MIN_REQUEST 13
 
 /* barrier_var (bpf_helpers.h) makes a value opaque to clang, so the verifier
  * sees the bounds re-check clang would otherwise drop. */

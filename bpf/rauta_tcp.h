@@ -61,7 +61,7 @@ static const char reply_503[PAD4(REPLY_503_LEN)] = REPLY_503_TEXT;
 
 static __always_inline __u32 reply_len(__u32 kind)
 {
-	return kind == RAUTA_REPLY_404 ? REPLY_404_LEN : REPLY_503_LEN;
+	return kind == RAUTA_REPLY_NOT_FOUND ? REPLY_404_LEN : REPLY_503_LEN;
 }
 
 /*

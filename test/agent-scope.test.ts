@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
 import { readApplied } from '../src/dataplane/read-back.js';
-import type { MapOp } from '../src/dataplane/map-types.js';
+import type { MapOp } from '../src/model/map-types.js';
 import { planChanges } from '../src/plan/plan.js';
 import type { Listener, Route } from '../src/routes/route-model.js';
 import type { RautaProgram } from '../src/dataplane/program.js';

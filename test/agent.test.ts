@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
 import { readApplied } from '../src/dataplane/read-back.js';
-import { routeKeyOf } from '../src/dataplane/codecs.js';
+import { routeKeyOf } from '../src/model/codecs.js';
 import { planChanges } from '../src/plan/plan.js';
 import type { RautaProgram } from '../src/dataplane/program.js';
 import type { Route } from '../src/routes/route-model.js';

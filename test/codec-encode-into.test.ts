@@ -20,7 +20,7 @@ import {
   u32Codec,
   writeIp,
   type Codec,
-} from '../src/dataplane/codecs.js';
+} from '../src/model/codecs.js';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const MAC = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i;

@@ -14,9 +14,9 @@ import { listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.j
 import { clientTcpCounters, createLbNet, curl, inNs, startBackends, VIP, type Backends, type LbNet } from './helpers/lb-net.js';
 import { spawnRauta, until, type RautaProc } from './helpers/multinode-cluster.js';
 import { openPinned, unpin } from '../src/dataplane/program.js';
-import { FlowSide } from '../src/dataplane/map-types.js';
+import { FlowSide } from '../src/model/map-types.js';
 import { loadRouteRev } from '../src/routes/load-rev.js';
-import type { MetricName } from '../src/dataplane/metrics.js';
+import type { MetricName } from '../src/model/metrics.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUTES = [

@@ -18,7 +18,7 @@ import { listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.j
 import { startGitHttpServer } from './helpers/git-http-server.js';
 import { signBody } from '../src/git/webhook.js';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
-import { routeKeyOf } from '../src/dataplane/codecs.js';
+import { routeKeyOf } from '../src/model/codecs.js';
 import { objGet, closeFd, progId } from '../src/dataplane/libbpf.js';
 import { dumpPlanMaps } from '../src/dataplane/read-back.js';
 import { attachedProgramId, attachedTcProgramId, MAP_NAMES, openPinned, PROG_PIN, TC_PROG_PIN, unpin } from '../src/dataplane/program.js';

@@ -2,7 +2,7 @@
 // kernel side with real packets); here: published FNV-1a 64 vectors and bytes vs strings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fnv1a64 } from '../src/dataplane/fnv1a.js';
+import { fnv1a64 } from '../src/model/fnv1a.js';
 
 test('published FNV-1a 64 test vectors', () => {
   const vectors: Array<[string, bigint]> = [

@@ -1,110 +1,45 @@
-// The C header is the source of truth: the TS codecs' layout, the METRICS slot enum
-// and METHOD_CODES are checked against the BTF of the compiled bpf/rauta.bpf.o,
-// and each map's key/value struct against the codec the typed wrapper uses.
+// The C header is the source of truth. src/model/layout.generated.ts is generated
+// from the BTF of the compiled bpf/rauta.bpf.o (struct layouts, every enum, the
+// limits, the maps); this checks the committed file is what the object says, and
+// that each map's key and value are what the codec its typed wrapper uses encodes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   backendListCodec,
   flowKeyCodec,
   flowValueCodec,
-  LAYOUT,
   listenerKeyCodec,
   maglevKeyCodec,
   maglevTableCodec,
   nexthopCodec,
   nexthopKeyCodec,
   RAUTA_MAGLEV_SIZE,
-  RAUTA_MAX_BACKENDS,
   routeKeyCodec,
   savedRequestCodec,
-  RAUTA_REQUEST_BUF,
   u32Codec,
   type Codec,
-} from '../src/dataplane/codecs.js';
-import { FIRST_EVENT, Metric, METRIC_COUNT, METRIC_NAMES } from '../src/dataplane/metrics.js';
-import { FlowReply, FlowSide, FlowState } from '../src/dataplane/map-types.js';
-import { METHOD_CODES } from '../src/routes/route-model.js';
+} from '../src/model/codecs.js';
+import { MAPS, METHOD_CODES } from '../src/model/layout.generated.js';
+import { FlowReply, FlowSide, FlowState } from '../src/model/map-types.js';
+import { HttpMethod } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
 import { mapInfo } from '../src/dataplane/libbpf.js';
+import { MAP_NAMES } from '../src/dataplane/program.js';
 import { DEFAULT_CAPACITY, mapMaxEntries } from '../src/routes/capacity.js';
+import { generateLayout, GENERATED_LAYOUT } from '../scripts/gen-layout.js';
 import { loadTestProgram } from './fixtures/agent-routes.js';
 
 const OBJECT = fileURLToPath(new URL('../bpf/rauta.bpf.o', import.meta.url));
 
-interface BtfType {
-  id: number;
-  kind: string;
-  name: string;
-  size?: number;
-  type_id?: number;
-  nr_elems?: number;
-  members?: Array<{ name: string; type_id: number; bits_offset: number }>;
-  values?: Array<{ name: string; val: number }>;
-  vars?: Array<{ type_id: number }>;
-}
-
-function loadBtf(): Map<number, BtfType> {
+test('src/model/layout.generated.ts is what the BTF of bpf/rauta.bpf.o says', () => {
   assert.ok(existsSync(OBJECT), `${OBJECT} is missing: build it with make -C bpf`);
-  const json = execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT], { encoding: 'utf8' });
-  const types = (JSON.parse(json) as { types: BtfType[] }).types;
-  return new Map(types.map((t) => [t.id, t]));
-}
-
-const btf = loadBtf();
-const byName = (kind: string, name: string): BtfType => {
-  const t = [...btf.values()].find((x) => x.kind === kind && x.name === name);
-  assert.ok(t, `BTF of bpf/rauta.bpf.o has no ${kind} ${name}`);
-  return t;
-};
-
-test('struct sizes and member offsets match BTF', () => {
-  for (const [name, layout] of Object.entries(LAYOUT)) {
-    const s = byName('STRUCT', name);
-    assert.equal(s.size, layout.size, `sizeof(struct ${name}): C says ${s.size}, codecs.ts LAYOUT says ${layout.size}`);
-    const btfMembers = Object.fromEntries((s.members ?? []).map((m) => [m.name, m.bits_offset / 8]));
-    assert.deepEqual(layout.members, btfMembers, `members and byte offsets of struct ${name} (codecs.ts LAYOUT vs C)`);
-  }
-  const backends = btf.get(byName('STRUCT', 'backend_list').members![0]!.type_id)!;
-  assert.equal(backends.nr_elems, RAUTA_MAX_BACKENDS, 'backend_list.backends has RAUTA_MAX_BACKENDS entries');
-  const slots = btf.get(byName('STRUCT', 'maglev_table').members![0]!.type_id)!;
-  assert.equal(slots.nr_elems, RAUTA_MAGLEV_SIZE, 'maglev_table.slots has RAUTA_MAGLEV_SIZE entries');
-  const data = btf.get(byName('STRUCT', 'saved_request').members!.find((m) => m.name === 'data')!.type_id)!;
-  assert.equal(data.nr_elems, RAUTA_REQUEST_BUF, 'saved_request.data has RAUTA_REQUEST_BUF bytes');
+  assert.equal(readFileSync(GENERATED_LAYOUT, 'utf8'), generateLayout(OBJECT), 'stale: run make -C bpf and commit src/model/layout.generated.ts with bpf/rauta.h');
 });
 
-test('enum rauta_flow_side, rauta_flow_state and rauta_reply match FlowSide, FlowState and FlowReply', () => {
-  const sides = Object.fromEntries(byName('ENUM', 'rauta_flow_side').values!.map((v) => [v.name.replace(/^RAUTA_SIDE_/, ''), v.val]));
-  assert.deepEqual(sides, { CLIENT: FlowSide.CLIENT, BACKEND: FlowSide.BACKEND });
-  const states = Object.fromEntries(byName('ENUM', 'rauta_flow_state').values!.map((v) => [v.name.replace(/^RAUTA_FLOW_/, ''), v.val]));
-  assert.deepEqual(states, { SYN_SENT: FlowState.SYN_SENT, ESTABLISHED: FlowState.ESTABLISHED, REPLIED: FlowState.REPLIED });
-  const replies = Object.fromEntries(byName('ENUM', 'rauta_reply').values!.map((v) => [v.name.replace(/^RAUTA_REPLY_/, ''), v.val]));
-  assert.deepEqual(replies, { NONE: FlowReply.NONE, '404': FlowReply.NOT_FOUND_404, '503': FlowReply.UNAVAILABLE_503 });
-});
-
-test('enum rauta_metric matches the Metric enum; enum rauta_method matches METHOD_CODES', () => {
-  const metric = byName('ENUM', 'rauta_metric').values!;
-  const fromC = Object.fromEntries(metric.filter((v) => v.name !== 'RAUTA_M_COUNT').map((v) => [v.name.replace(/^RAUTA_M_/, ''), v.val]));
-  const fromTs = Object.fromEntries(METRIC_NAMES.map((n) => [n, Metric[n]]));
-  assert.deepEqual(fromTs, fromC, 'METRICS slots: src/dataplane/metrics.ts vs bpf/rauta.h');
-  assert.equal(metric.find((v) => v.name === 'RAUTA_M_COUNT')?.val, METRIC_COUNT, 'RAUTA_M_COUNT');
-  assert.equal(FIRST_EVENT, Metric.BACKEND_ACK, 'RAUTA_M_FIRST_EVENT is RAUTA_M_BACKEND_ACK (rauta.h)');
-  const method = byName('ENUM', 'rauta_method').values!;
-  const methodsC = Object.fromEntries(method.filter((v) => v.val !== 0).map((v) => [v.name.replace(/^RAUTA_METHOD_/, ''), v.val]));
-  assert.deepEqual({ ...METHOD_CODES }, methodsC, 'METHOD_CODES (route-model.ts) vs enum rauta_method');
-});
-
-test('each map uses the key and value the codecs encode', () => {
-  const maps = byName('DATASEC', '.maps').vars!.map((v) => btf.get(v.type_id)!);
-  const sizeOf = (id: number): number => {
-    const t = btf.get(id)!;
-    if (t.size !== undefined) return t.size;
-    if (t.kind === 'TYPEDEF' || t.kind === 'CONST' || t.kind === 'VOLATILE') return sizeOf(t.type_id!);
-    throw new Error(`no size for BTF type ${id} (${t.kind})`);
-  };
+test('each map uses the key and value the codecs encode; the route model knows exactly the data path\'s methods', () => {
   const expected: Record<string, [Codec<unknown>, number]> = {
     routes: [routeKeyCodec as Codec<unknown>, backendListCodec.size],
     maglev_tables: [maglevKeyCodec as Codec<unknown>, maglevTableCodec.size],
@@ -115,19 +50,15 @@ test('each map uses the key and value the codecs encode', () => {
     nexthops: [nexthopKeyCodec as Codec<unknown>, nexthopCodec.size],
     metrics: [u32Codec as Codec<unknown>, 8],
   };
-  const seen: string[] = [];
-  for (const v of maps) {
-    const def = btf.get(v.type_id!)!;
-    const member = (n: string) => def.members!.find((m) => m.name === n)!;
-    const keySize = sizeOf(btf.get(member('key').type_id)!.type_id!);
-    const valueSize = sizeOf(btf.get(member('value').type_id)!.type_id!);
-    const e = expected[v.name];
-    assert.ok(e, `map ${v.name} in the object has no codec`);
-    assert.equal(keySize, e[0].size, `${v.name} key size: C ${keySize}, codec ${e[0].size}`);
-    assert.equal(valueSize, e[1], `${v.name} value size: C ${valueSize}, codec ${e[1]}`);
-    seen.push(v.name);
+  for (const [name, m] of Object.entries(MAPS)) {
+    const e = expected[name];
+    assert.ok(e, `map ${name} in the object has no codec`);
+    assert.equal(m.keySize, e[0].size, `${name} key size: C ${m.keySize}, codec ${e[0].size}`);
+    assert.equal(m.valueSize, e[1], `${name} value size: C ${m.valueSize}, codec ${e[1]}`);
   }
-  assert.deepEqual(seen.sort(), Object.keys(expected).sort(), 'the object has exactly these maps');
+  assert.deepEqual(Object.keys(MAPS).sort(), Object.keys(expected).sort(), 'the object has exactly these maps');
+  assert.deepEqual([...MAP_NAMES].sort(), Object.keys(MAPS).sort(), 'program.ts loads and pins every map of the object');
+  assert.deepEqual([...HttpMethod.options].sort(), Object.keys(METHOD_CODES).sort(), 'the route schema takes exactly the methods of enum rauta_method');
 });
 
 test('codecs round-trip and put IPs and ports in network order', () => {
@@ -156,7 +87,7 @@ test('codecs round-trip and put IPs and ports in network order', () => {
     fc.record({
       side: fc.constantFrom(FlowSide.CLIENT, FlowSide.BACKEND),
       state: fc.constantFrom(FlowState.SYN_SENT, FlowState.ESTABLISHED, FlowState.REPLIED),
-      reply: fc.constantFrom(FlowReply.NONE, FlowReply.NOT_FOUND_404, FlowReply.UNAVAILABLE_503),
+      reply: fc.constantFrom(FlowReply.NONE, FlowReply.NOT_FOUND, FlowReply.UNAVAILABLE),
       flags: u32,
       seqDelta: u32,
       peerIp: ip,

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { backendIdentity, buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../src/dataplane/maglev.js';
-import { referenceMaglevTable } from '../src/dataplane/maglev-reference.js';
-import { tablesBuiltByWorkers } from '../src/dataplane/maglev-parallel.js';
+import { backendIdentity, buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../src/model/maglev.js';
+import { referenceMaglevTable } from '../src/model/maglev-reference.js';
+import { tablesBuiltByWorkers } from '../src/model/maglev-parallel.js';
 import { availableParallelism } from 'node:os';
 import { RautaError } from '../src/errors.js';
 

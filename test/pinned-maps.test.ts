@@ -13,7 +13,7 @@ import { needBpf } from './helpers/bpf-env.js';
 import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN, TC_PROG_PIN } from '../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../src/dataplane/connection-probe.js';
 import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, mapUpdate } from '../src/dataplane/libbpf.js';
-import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../src/dataplane/codecs.js';
+import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../src/model/codecs.js';
 import { BpfError, RautaError } from '../src/errors.js';
 
 let seq = 0;

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DesiredIndex, emptyAppliedState, listenerKeyId, maglevKeyId, planChanges, routeIdFor, routeKeyFor, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../src/plan/plan.js';
 import { AppliedTables } from '../src/plan/applied-state.js';
-import { backendIdentity, isHole } from '../src/dataplane/maglev.js';
-import type { MapOp } from '../src/dataplane/map-types.js';
+import { backendIdentity, isHole } from '../src/model/maglev.js';
+import type { MapOp } from '../src/model/map-types.js';
 import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
 

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { emptyAppliedState, maglevKeyId, planChanges, routeKeyFor, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
-import { backendIdentity, buildMaglevTable, isHole } from '../src/dataplane/maglev.js';
-import type { BackendSlot, MapOp } from '../src/dataplane/map-types.js';
+import { backendIdentity, buildMaglevTable, isHole } from '../src/model/maglev.js';
+import type { BackendSlot, MapOp } from '../src/model/map-types.js';
 import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { applyPlan } from '../src/dataplane/apply.js';
 import { readApplied } from '../src/dataplane/read-back.js';
 import { emptyAppliedState, planChanges, simulateApply } from '../src/plan/plan.js';
-import { routeKeyOf } from '../src/dataplane/codecs.js';
+import { routeKeyOf } from '../src/model/codecs.js';
 import { desired, listener, loadTestProgram, route, VIP } from './fixtures/agent-routes.js';
 
 const want = desired(

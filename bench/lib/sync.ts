@@ -4,8 +4,8 @@
 // no planning and no transaction) that a sync is compared against.
 import { rmSync } from 'node:fs';
 import { applyPlan, type ApplyResult } from '../../src/dataplane/apply.js';
-import { MaglevCache } from '../../src/dataplane/maglev.js';
-import type { MapName, MapOp } from '../../src/dataplane/map-types.js';
+import { MaglevCache } from '../../src/model/maglev.js';
+import type { MapName, MapOp } from '../../src/model/map-types.js';
 import type { RautaMaps, TypedMap } from '../../src/dataplane/maps.js';
 import { loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../../src/dataplane/connection-probe.js';

@@ -16,10 +16,10 @@ import { rmSync } from 'node:fs';
 import { buildFrame } from '../../src/dataplane/packet.js';
 import { loadRauta, unpin } from '../../src/dataplane/program.js';
 import { loadObject, TC_ACT, testRun, XDP } from '../../src/dataplane/libbpf.js';
-import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../../src/dataplane/codecs.js';
+import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../../src/model/codecs.js';
 import { forgetFlow } from '../../src/dataplane/connection-probe.js';
-import { FlowReply, FlowSide, FlowState, type FlowKey, type FlowValue } from '../../src/dataplane/map-types.js';
-import type { MetricName } from '../../src/dataplane/metrics.js';
+import { FlowReply, FlowSide, FlowState, type FlowKey, type FlowValue } from '../../src/model/map-types.js';
+import type { MetricName } from '../../src/model/metrics.js';
 import { median } from '../lib/stats.js';
 import { runSuite } from '../lib/suite.js';
 

@@ -2,8 +2,8 @@
 // build (maglev.ts: buildMaglevTable, MaglevCache) beside the paper's fill as
 // written in maglev-reference.ts, on the same backend sets in the same run.
 import { availableParallelism } from 'node:os';
-import { buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../../src/dataplane/maglev.js';
-import { referenceMaglevTable } from '../../src/dataplane/maglev-reference.js';
+import { buildMaglevTable, MAGLEV_SIZE, MaglevCache, maglevDisruption, type MaglevBackend } from '../../src/model/maglev.js';
+import { referenceMaglevTable } from '../../src/model/maglev-reference.js';
 import { median } from '../lib/stats.js';
 import { runSuite } from '../lib/suite.js';
 

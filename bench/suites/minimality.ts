@@ -3,7 +3,7 @@
 // resync of the same state (planChanges' fullResync option, what the agent's
 // full-resync mode runs), both applied into the same real program and counted
 // by applyPlan. The change must touch that route's entries only.
-import { MaglevCache } from '../../src/dataplane/maglev.js';
+import { MaglevCache } from '../../src/model/maglev.js';
 import { planChanges, simulateApply } from '../../src/plan/plan.js';
 import { readApplied } from '../../src/dataplane/read-back.js';
 import { runSuite } from '../lib/suite.js';

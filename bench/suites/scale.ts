@@ -6,7 +6,7 @@
 // 65,536 routes divided by the same change at 1,024 routes, both measured in
 // this run: goal ≈ 1, the cost of a change must not grow with the number of
 // routes.
-import { MaglevCache } from '../../src/dataplane/maglev.js';
+import { MaglevCache } from '../../src/model/maglev.js';
 import { applyOpsInPlace, DesiredIndex, planChanges, routeIdFor } from '../../src/plan/plan.js';
 import { runSuite, type SuiteApi } from '../lib/suite.js';
 import { median } from '../lib/stats.js';

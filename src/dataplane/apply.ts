@@ -6,8 +6,8 @@
 // level of maps.ts, so a restore writes back exactly the bytes that were there
 // (including fields the codecs would normalise, such as hand-edited padding).
 import { RautaError } from '../errors.js';
-import { maglevTableCodec } from './codecs.js';
-import type { MapName, MapOp } from './map-types.js';
+import { maglevTableCodec } from '../model/codecs.js';
+import type { MapName, MapOp } from '../model/map-types.js';
 import type { RautaMaps, TypedMap } from './maps.js';
 
 /** The four maps a plan writes (flow cache and metrics belong to the data path). */

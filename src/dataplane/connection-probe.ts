@@ -8,8 +8,8 @@
 import { buildFrame, parseFrame } from './packet.js';
 import { testRun, XDP } from './libbpf.js';
 import type { RautaMaps } from './maps.js';
-import type { FlowKey, FlowValue } from './map-types.js';
-import { METRIC_NAMES, type MetricName } from './metrics.js';
+import type { FlowKey, FlowValue } from '../model/map-types.js';
+import { METRIC_NAMES, type MetricName } from '../model/metrics.js';
 
 export interface TcpEndpoint {
   ip: string;

@@ -8,8 +8,8 @@
 //
 // pickFlowsToReap is pure; sweepFlows reads and deletes through the maps.
 import { backendKeyOf, clientKeyOf } from './connection-probe.js';
-import { RAUTA_HALF_OPEN_NS } from './codecs.js';
-import { FlowSide, FlowState, type FlowKey, type FlowValue } from './map-types.js';
+import { RAUTA_HALF_OPEN_NS } from '../model/codecs.js';
+import { FlowSide, FlowState, type FlowKey, type FlowValue } from '../model/map-types.js';
 import type { RautaMaps } from './maps.js';
 
 const keyId = (k: FlowKey): string => `${k.srcIp}:${k.srcPort}>${k.dstIp}:${k.dstPort}`;

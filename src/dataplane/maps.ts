@@ -1,6 +1,6 @@
 // One typed wrapper per map of the XDP program, over the raw libbpf ops.
 // The raw level (Buffers) lets the apply transaction restore byte-identical values.
-import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from './map-types.js';
+import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
 import {
   backendListCodec,
   flowKeyCodec,
@@ -14,9 +14,9 @@ import {
   savedRequestCodec,
   u32Codec,
   type Codec,
-} from './codecs.js';
+} from '../model/codecs.js';
 import { BPF_ANY, mapDelete, mapInsert, mapKeys, mapLookup, mapLookupPerCpu, mapTake, mapUpdate, mapUpdateBatch } from './libbpf.js';
-import { METRIC_NAMES, type MetricName } from './metrics.js';
+import { METRIC_NAMES, type MetricName } from '../model/metrics.js';
 
 /** Raw bytes on one map fd. */
 export interface RawMap {

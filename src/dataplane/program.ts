@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MapName } from './map-types.js';
+import type { MapName } from '../model/map-types.js';
 import { closeFd, ifIndex, loadObject, objGet, tcAttachIngress, tcDetachIngress, tcQueryIngress, unpinPath, xdpAttach, xdpDetach, xdpQueryId, type XdpMode } from './libbpf.js';
 import { rautaMaps, type RautaMaps } from './maps.js';
 

@@ -2,8 +2,8 @@
 // in the kernel, so a restarted agent (or a drift check) plans from the truth.
 // Also a raw dump of every map, for byte-for-byte comparisons.
 import { emptyAppliedState, listenerKeyId, maglevKeyId, nexthopKeyId, routeKeyId, type AppliedState } from '../plan/plan.js';
-import { LAYOUT, RAUTA_MAX_BACKENDS, readIp } from './codecs.js';
-import type { BackendList, BackendSlot, MapName } from './map-types.js';
+import { LAYOUT, RAUTA_MAX_BACKENDS, readIp } from '../model/codecs.js';
+import type { BackendList, BackendSlot, MapName } from '../model/map-types.js';
 import type { RautaMaps, RawMap } from './maps.js';
 
 export interface ReadBackOptions {

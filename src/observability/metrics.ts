@@ -7,7 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentStatus } from '../agent/agent-status.js';
 import type { AppliedEvent, DriftEvent, RejectedEvent, RolledBackEvent } from '../agent/node-agent.js';
-import { METRIC_NAMES, type MetricName } from '../dataplane/metrics.js';
+import { METRIC_NAMES, type MetricName } from '../model/metrics.js';
 import type { FlowCensus } from '../dataplane/flow-reaper.js';
 
 /** The part of NodeAgent the metrics read (a real NodeAgent fits). */

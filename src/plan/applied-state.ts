@@ -3,8 +3,8 @@
 // pure model of running a plan's ops against it (tests use it to check that
 // a plan reaches its fixpoint; the real apply is src/dataplane's).
 import { RautaError } from '../errors.js';
-import type { BackendList, ListenerKey, MaglevKey, MaglevTable, MapOp, Nexthop, RouteKey } from '../dataplane/map-types.js';
-import { listenerKeyId, maglevKeyId, nexthopKeyId, routeKeyId } from './ids.js';
+import type { BackendList, ListenerKey, MaglevKey, MaglevTable, MapOp, Nexthop, RouteKey } from '../model/map-types.js';
+import { listenerKeyId, maglevKeyId, nexthopKeyId, routeKeyId } from '../model/ids.js';
 
 export interface AppliedRoute {
   key: RouteKey;

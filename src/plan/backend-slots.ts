@@ -3,11 +3,12 @@
 // fills (lowest free index first), and count is the highest used index + 1.
 // Flows pinned to an index (FLOW_CACHE) and Maglev slots of unchanged backends
 // therefore keep pointing at the same backend across a change.
-import type { BackendSlot } from '../dataplane/map-types.js';
-import { backendIdentity, isHole } from '../dataplane/maglev.js';
+import type { BackendSlot } from '../model/map-types.js';
+import { LIMITS } from '../model/layout.generated.js';
+import { backendIdentity, isHole } from '../model/maglev.js';
 import type { Backend } from '../routes/route-model.js';
 
-export const MAX_BACKENDS = 32;
+export const MAX_BACKENDS: number = LIMITS.MAX_BACKENDS;
 export const HOLE: BackendSlot = Object.freeze({ ip: '0.0.0.0', port: 0, weight: 0 });
 
 export interface SlotAssignment {

@@ -4,7 +4,7 @@
 // route (scoped or not), and finds key collisions, without walking every
 // desired route; the agent updates it from the events it folds. Pure.
 import type { Route } from '../routes/route-model.js';
-import { routeIdFor } from './ids.js';
+import { routeIdFor } from '../model/ids.js';
 
 type RouteRef = Pick<Route, 'method' | 'path'>;
 

@@ -9,13 +9,13 @@
 //   4. listeners and nexthops no longer needed (delete)
 //   5. orphan tables (route absent, or gen not the route's gen) (delete)
 import { RautaError } from '../errors.js';
-import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey } from '../dataplane/map-types.js';
-import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../dataplane/maglev.js';
+import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey } from '../model/map-types.js';
+import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../model/maglev.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
 import type { DesiredIndex } from './desired-index.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
-import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from './ids.js';
+import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from '../model/ids.js';
 
 export interface DesiredDataplane {
   routes: readonly Route[] | Readonly<Record<string, Route>>;
@@ -557,4 +557,4 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
 
 export { AppliedTables, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
 export { DesiredIndex } from './desired-index.js';
-export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId } from './ids.js';
+export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId } from '../model/ids.js';

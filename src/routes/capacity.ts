@@ -5,6 +5,7 @@
 // raise them (on the watcher and the agents alike). Pure.
 import type { ValidationIssue } from '../events/event-types.js';
 import { RautaError } from '../errors.js';
+import { LIMITS } from '../model/layout.generated.js';
 import type { Listener, Route, SourceRef } from './route-model.js';
 
 export interface Capacity {
@@ -16,8 +17,8 @@ export interface Capacity {
   nexthops: number;
 }
 
-/** RAUTA_MAX_ROUTES, RAUTA_MAX_LISTENERS and RAUTA_MAX_NEXTHOPS in bpf/rauta.h (a test checks the compiled object). */
-export const DEFAULT_CAPACITY: Readonly<Capacity> = { routes: 4096, listeners: 256, nexthops: 4096 };
+/** RAUTA_MAX_ROUTES, RAUTA_MAX_LISTENERS and RAUTA_MAX_NEXTHOPS in bpf/rauta.h. */
+export const DEFAULT_CAPACITY: Readonly<Capacity> = { routes: LIMITS.MAX_ROUTES, listeners: LIMITS.MAX_LISTENERS, nexthops: LIMITS.MAX_NEXTHOPS };
 
 /** Largest value a --max-* option takes: 2 × routes Maglev tables of 4 KiB each must stay allocatable. */
 const MAX_OPTION = 1 << 20;

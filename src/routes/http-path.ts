@@ -3,9 +3,10 @@
 // send literally in a request line (spaces, controls, non-ASCII) or that is not
 // part of the path (query, fragment) could never match, so it is an error.
 import { quote } from './printable.js';
+import { LIMITS } from '../model/layout.generated.js';
 
 /** Longest path the request-line scan accepts (RAUTA_MAX_PATH in bpf/rauta.h). */
-export const MAX_PATH_BYTES = 255;
+export const MAX_PATH_BYTES: number = LIMITS.MAX_PATH;
 
 // Printable ASCII except space (0x20), '#' (0x23) and '?' (0x3f); 1 to 255 bytes, leading '/'.
 export const PATH_PATTERN = new RegExp(`^/[\\x21\\x22\\x24-\\x3e\\x40-\\x7e]{0,${MAX_PATH_BYTES - 1}}$`);

@@ -2,17 +2,10 @@
 // plan consumes. The YAML document schema (route-schema.ts) transforms into
 // these types; nothing else defines a route.
 import { z } from 'zod';
+import { LIMITS } from '../model/layout.generated.js';
 
-/** HTTP methods the Tier-1 data path knows, with their code in route_key.method (bpf/rauta.h enum rauta_method). */
-export const METHOD_CODES = {
-  GET: 1,
-  POST: 2,
-  PUT: 3,
-  DELETE: 4,
-  PATCH: 5,
-  HEAD: 6,
-  OPTIONS: 7,
-} as const;
+/** HTTP methods the data path knows, with their code in route_key.method (enum rauta_method, generated from bpf/rauta.h). */
+export { METHOD_CODES } from '../model/layout.generated.js';
 
 export const HttpMethod = z.enum(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 export type HttpMethod = z.infer<typeof HttpMethod>;
@@ -37,8 +30,8 @@ export type Backend = z.infer<typeof Backend>;
 export const Route = z.object({
   name: z.string().min(1),
   method: HttpMethod,
-  path: z.string().min(1).max(255),
-  backends: z.array(Backend).min(1).max(32),
+  path: z.string().min(1).max(LIMITS.MAX_PATH),
+  backends: z.array(Backend).min(1).max(LIMITS.MAX_BACKENDS),
   tableSize: z.number().int().positive(),
   source: SourceRef,
 });

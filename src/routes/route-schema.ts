@@ -12,12 +12,13 @@ import { ENDPOINT_PATTERN, UNICAST_IPV4_PATTERN, explainAddress, explainEndpoint
 import { PATH_PATTERN, explainPath } from './http-path.js';
 import { closest } from './did-you-mean.js';
 import { quote } from './printable.js';
+import { LIMITS } from '../model/layout.generated.js';
 
 export const API_VERSION = 'rauta.io/v1';
 /** RAUTA_MAX_BACKENDS in bpf/rauta.h: backend slots per route. */
-export const MAX_BACKENDS = 32;
+export const MAX_BACKENDS: number = LIMITS.MAX_BACKENDS;
 /** RAUTA_MAGLEV_SIZE in bpf/rauta.h: the only Maglev table size the data path has. */
-export const DEFAULT_TABLE_SIZE = 4099;
+export const DEFAULT_TABLE_SIZE: number = LIMITS.MAGLEV_SIZE;
 export const SUPPORTED_TABLE_SIZES: readonly number[] = [DEFAULT_TABLE_SIZE];
 export const MAX_WEIGHT = 65535;
 

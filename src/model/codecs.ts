@@ -1,10 +1,11 @@
 // Byte codecs for every map key and value in bpf/rauta.h. Pure (no I/O).
-// LAYOUT below mirrors the C structs; test/layout.test.ts checks it against the
-// BTF of the compiled bpf/rauta.bpf.o, so the C header stays the one truth.
+// The layouts and limits come from layout.generated.ts (generated from the BTF
+// of the compiled bpf/rauta.bpf.o), so the C header stays the one truth.
 // Byte order: IPs and ports network order, everything else little-endian (host).
 import { RautaError } from '../errors.js';
-import { METHOD_CODES, type HttpMethod } from '../routes/route-model.js';
+import { LIMITS, METHOD_CODES, STRUCTS } from './layout.generated.js';
 import type {
+  MethodName,
   BackendList,
   BackendSlot,
   FlowKey,
@@ -18,15 +19,15 @@ import type {
 } from './map-types.js';
 import { fnv1a64 } from './fnv1a.js';
 
-export const RAUTA_MAX_BACKENDS = 32;
-export const RAUTA_MAGLEV_SIZE = 4099;
-export const RAUTA_MAX_PATH = 255;
+export const RAUTA_MAX_BACKENDS: number = LIMITS.MAX_BACKENDS;
+export const RAUTA_MAGLEV_SIZE: number = LIMITS.MAGLEV_SIZE;
+export const RAUTA_MAX_PATH: number = LIMITS.MAX_PATH;
 /** saved_request.data: the longest first segment carried, rounded up for checksum chunks. */
-export const RAUTA_REQUEST_BUF = 1536;
+export const RAUTA_REQUEST_BUF: number = LIMITS.REQUEST_BUF;
 /** RAUTA_MAX_REQUEST: the longest first segment a connection may open with. */
-export const RAUTA_MAX_REQUEST = 1460;
+export const RAUTA_MAX_REQUEST: number = LIMITS.MAX_REQUEST;
 /** RAUTA_HALF_OPEN_NS: a flow still waiting for its backend (or answered in place) this long is gone. */
-export const RAUTA_HALF_OPEN_NS = 10_000_000_000n;
+export const RAUTA_HALF_OPEN_NS = BigInt(LIMITS.HALF_OPEN_S) * 1_000_000_000n;
 
 export interface StructLayout {
   size: number;
@@ -34,43 +35,8 @@ export interface StructLayout {
   members: Record<string, number>;
 }
 
-/** Sizes and member offsets of the structs in bpf/rauta.h (checked against BTF). */
-export const LAYOUT = {
-  route_key: { size: 16, members: { method: 0, pad: 4, path_hash: 8 } },
-  backend: { size: 8, members: { ip: 0, port: 4, weight: 6 } },
-  backend_list: { size: 264, members: { backends: 0, count: 256, gen: 260 } },
-  maglev_key: { size: 24, members: { route: 0, gen: 16, pad: 20 } },
-  maglev_table: { size: RAUTA_MAGLEV_SIZE, members: { slots: 0 } },
-  flow_key: { size: 16, members: { src_ip: 0, dst_ip: 4, src_port: 8, dst_port: 10, proto: 12, pad: 13 } },
-  flow_value: {
-    size: 80,
-    members: {
-      side: 0,
-      state: 1,
-      reply: 2,
-      pad: 3,
-      flags: 4,
-      seq_delta: 8,
-      peer_ip: 12,
-      peer_port: 16,
-      peer_mac: 18,
-      route: 24,
-      gen: 40,
-      backend_idx: 44,
-      client_isn: 48,
-      cookie: 52,
-      client_fin_end: 56,
-      backend_fin_end: 60,
-      client_mac: 64,
-      client_wscale: 70,
-      backend_wscale: 71,
-      changed_ns: 72,
-    },
-  },
-  saved_request: { size: 8 + RAUTA_REQUEST_BUF, members: { len: 0, csum: 2, window: 4, pad: 6, data: 8 } },
-  listener_key: { size: 8, members: { addr: 0, port: 4, pad: 6 } },
-  nexthop: { size: 8, members: { mac: 0, pad: 6 } },
-} as const satisfies Record<string, StructLayout>;
+/** Sizes and member offsets of the structs in bpf/rauta.h, generated from the object's BTF. */
+export const LAYOUT = STRUCTS satisfies Record<string, StructLayout>;
 
 /** Encode/decode one key or value type. */
 export interface Codec<T> {
@@ -280,7 +246,7 @@ function readRouteKey(b: Buffer, off: number): RouteKey {
 }
 
 /** The ROUTES key of a route: method code and FNV-1a 64 of the path. */
-export function routeKeyOf(method: HttpMethod, path: string): RouteKey {
+export function routeKeyOf(method: MethodName, path: string): RouteKey {
   return { method: METHOD_CODES[method], pathHash: fnv1a64(path) };
 }
 

@@ -1,5 +1,7 @@
 // Decoded forms of the map keys and values in bpf/rauta.h. codecs.ts turns these
 // into bytes and back; plan produces them; nothing above the codecs sees raw bytes.
+// (The import below sits after the re-export of the generated enums on purpose:
+// the types name them.)
 
 /** route_key: method code (enum rauta_method) and FNV-1a 64 of the path. */
 export interface RouteKey {
@@ -38,30 +40,12 @@ export interface FlowKey {
   proto: number;
 }
 
-/** enum rauta_flow_side: which side of a connection a FLOW_CACHE entry is. */
-export enum FlowSide {
-  /** key: client -> VIP:port; holds the connection's state */
-  CLIENT = 1,
-  /** key: backend -> client */
-  BACKEND = 2,
-}
+// The enums of bpf/rauta.h, generated from the object's BTF.
+export { FLOW_FLAGS, FlowReply, FlowSide, FlowState } from './layout.generated.js';
+import type { FlowReply, FlowSide, FlowState, METHOD_CODES } from './layout.generated.js';
 
-/** enum rauta_flow_state */
-export enum FlowState {
-  SYN_SENT = 1,
-  ESTABLISHED = 2,
-  REPLIED = 3,
-}
-
-/** enum rauta_reply: the canned answer of a REPLIED flow. */
-export enum FlowReply {
-  NONE = 0,
-  NOT_FOUND_404 = 1,
-  UNAVAILABLE_503 = 2,
-}
-
-/** RAUTA_FLOW_F_* */
-export const FLOW_FLAGS = { CLIENT_FIN: 1, BACKEND_FIN: 2, NEW_SYN: 4, CLIENT_FIN_ACKED: 8, BACKEND_FIN_ACKED: 16 } as const;
+/** A method the data path knows (enum rauta_method). */
+export type MethodName = keyof typeof METHOD_CODES;
 
 /**
  * flow_value: one side of a connection (sequence numbers host order, u32).

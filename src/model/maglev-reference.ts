@@ -3,9 +3,10 @@
 // written to be read, not to be fast: maglev.ts builds the same tables quickly
 // and test/maglev.test.ts checks that the two agree.
 import { RautaError } from '../errors.js';
+import { LIMITS } from './layout.generated.js';
 
 /** RAUTA_MAGLEV_SIZE in bpf/rauta.h: the table size M (prime). */
-export const MAGLEV_SIZE = 4099;
+export const MAGLEV_SIZE: number = LIMITS.MAGLEV_SIZE;
 /** A slot is a u8 index into the route's backend array; 255 is never one, so builds can mark empty slots with it. */
 export const MAX_TABLE_BACKENDS = 255;
 

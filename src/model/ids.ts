@@ -1,8 +1,9 @@
 // Canonical string ids for map keys, so plan and applied state can key
 // JavaScript Maps by value. The agent builds AppliedState with these.
-import { fnv1a64 } from '../dataplane/fnv1a.js';
-import type { ListenerKey, MaglevKey, RouteKey } from '../dataplane/map-types.js';
-import { METHOD_CODES, type HttpMethod } from '../routes/route-model.js';
+import { fnv1a64 } from './fnv1a.js';
+import type { ListenerKey, MaglevKey, RouteKey } from './map-types.js';
+import { METHOD_CODES } from './layout.generated.js';
+import type { MethodName } from './map-types.js';
 
 /** "method:pathHash", e.g. "1:12638187200555641996" */
 export function routeKeyId(key: RouteKey): string {
@@ -42,12 +43,12 @@ export function pathHash(path: string): bigint {
   return hashed(path).hash;
 }
 
-export function routeKeyFor(route: { method: HttpMethod; path: string }): RouteKey {
+export function routeKeyFor(route: { method: MethodName; path: string }): RouteKey {
   return { method: METHOD_CODES[route.method], pathHash: hashed(route.path).hash };
 }
 
 /** routeKeyId(routeKeyFor(route)) without converting the hash again. */
-export function routeIdFor(route: { method: HttpMethod; path: string }): string {
+export function routeIdFor(route: { method: MethodName; path: string }): string {
   return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
 }
 
@@ -63,7 +64,7 @@ export interface RouteIdentity {
 const identities = new WeakMap<object, RouteIdentity>();
 
 /** Key and ids of a route at once. */
-export function routeKeyAndId(route: { method: HttpMethod; path: string }): RouteIdentity {
+export function routeKeyAndId(route: { method: MethodName; path: string }): RouteIdentity {
   const known = identities.get(route);
   if (known) return known;
   const h = hashed(route.path);
