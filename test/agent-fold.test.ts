@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { foldEvents, foldEventsInPlace, initialState } from '../src/state/fold.js';
 import { RautaError } from '../src/errors.js';
-import type { RautaEvent } from '../src/events/event-types.js';
+import { type RautaEvent, isCommitMarker } from '../src/routes/route-events.js';
 import { eventStreamArb } from './helpers/event-streams.js';
 
 /** The stream cut after each CommitAccepted / CommitRejected, as the agent reads it. */
@@ -15,7 +15,7 @@ function commits(events: readonly RautaEvent[]): RautaEvent[][] {
   let pending: RautaEvent[] = [];
   for (const e of events) {
     pending.push(e);
-    if (e.type === 'CommitAccepted' || e.type === 'CommitRejected') {
+    if (isCommitMarker(e)) {
       out.push(pending);
       pending = [];
     }

@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFileLog } from '../src/events/file-log.js';
-import { readApplied } from '../src/dataplane/read-back.js';
-import { planChanges, routeKeyId, type AppliedState } from '../src/plan/plan.js';
+import { readMaps } from '../src/dataplane/read-back.js';
+import { planChanges, routeKeyId, type AppliedState, appliedStateOf } from '../src/plan/plan.js';
 import type { Route } from '../src/routes/route-model.js';
 import { bigRoutes, commitEvents, commitSha, listener, loadTestProgram, poolNexthops, VIP } from './fixtures/agent-routes.js';
 
@@ -130,7 +130,7 @@ test(`SIGKILL of the agent mid-apply, ${ITERATIONS} times: every restart converg
       if (ms.length > 0) applyMs = Math.min(applyMs, Math.max(...ms));
     }
 
-    const half: AppliedState = readApplied(prog.typed).applied;
+    const half: AppliedState = appliedStateOf(readMaps(prog.typed).contents);
     assert.deepEqual(routesWithoutTable(half), [], `iteration ${i}: even mid-apply every route points at a table of its gen`);
     const orphans = orphanTables(half);
     if (orphans.length > 0) orphansSeen++;
@@ -143,7 +143,7 @@ test(`SIGKILL of the agent mid-apply, ${ITERATIONS} times: every restart converg
     const status = JSON.parse(convergedLine.slice('converged '.length)) as { state: string; appliedCommit: string };
     assert.equal(status.state, 'ready', `iteration ${i}: ready after restart`);
     assert.equal(status.appliedCommit, commitSha(commit), `iteration ${i}: on the newest commit`);
-    const after: AppliedState = readApplied(prog.typed, { tableValues: true }).applied;
+    const after: AppliedState = appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents);
     assert.deepEqual(orphanTables(after), [], `iteration ${i}: no orphan tables after the restart`);
     const left = planChanges(after, { routes: current, listeners: [L80], nexthops }, { verifyTables: true });
     assert.equal(left.ops.length, 0, `iteration ${i}: the maps hold the desired state (${JSON.stringify(left.summary)}; ${left.routes.slice(0, 5).map((r) => `${r.method} ${r.path} ${r.change} gen ${r.genFrom}: ${r.reason ?? ''}`).join('; ')})`);

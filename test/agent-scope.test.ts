@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
-import { readApplied } from '../src/dataplane/read-back.js';
+import { readMaps } from '../src/dataplane/read-back.js';
 import type { MapOp } from '../src/model/map-types.js';
-import { planChanges } from '../src/plan/plan.js';
+import { planChanges, appliedStateOf } from '../src/plan/plan.js';
 import type { Listener, Route } from '../src/routes/route-model.js';
 import type { RautaProgram } from '../src/dataplane/program.js';
 import type { RautaMaps } from '../src/dataplane/maps.js';
@@ -51,12 +51,12 @@ interface World {
 
 /** The full plan from what the maps hold now to `world`: what the agent's scoped plan must equal. */
 function fullPlanFromMaps(maps: RautaMaps, world: World): string[] {
-  const { applied } = readApplied(maps);
+  const applied = appliedStateOf(readMaps(maps).contents);
   return planChanges(applied, { routes: [...world.routes.values()], listeners: [...world.listeners.values()], nexthops: world.macs }).ops.map(describe);
 }
 
 function assertMapsHold(prog: RautaProgram, world: World, msg: string): void {
-  const { applied } = readApplied(prog.typed, { tableValues: true });
+  const applied = appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents);
   const plan = planChanges(applied, { routes: [...world.routes.values()], listeners: [...world.listeners.values()], nexthops: world.macs }, { verifyTables: true });
   assert.deepEqual(plan.ops.map(describe), [], `${msg}: the maps hold the desired state`);
 }

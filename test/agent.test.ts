@@ -8,9 +8,9 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
-import { readApplied } from '../src/dataplane/read-back.js';
-import { routeKeyOf } from '../src/model/codecs.js';
-import { planChanges } from '../src/plan/plan.js';
+import { readMaps } from '../src/dataplane/read-back.js';
+import { routeKeyOf } from '../src/model/ids.js';
+import { planChanges, appliedStateOf } from '../src/plan/plan.js';
 import type { RautaProgram } from '../src/dataplane/program.js';
 import type { Route } from '../src/routes/route-model.js';
 import { commitEvents, commitSha, desired, dumpAll, listener, loadTestProgram, macFor, probe, route, VIP } from './fixtures/agent-routes.js';
@@ -24,7 +24,7 @@ const r3 = route('GET', '/new', [['10.2.0.4', 9000]], 12);
 
 /** The maps hold exactly these routes and listeners (nothing more, tables verified). */
 function assertMapsHold(prog: RautaProgram, routes: Route[], msg: string): void {
-  const { applied } = readApplied(prog.typed, { tableValues: true });
+  const applied = appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents);
   const plan = planChanges(applied, desired(routes, [L80]), { verifyTables: true });
   assert.equal(plan.ops.length, 0, `${msg}: the maps hold the desired state (replan would write ${plan.ops.length} ops: ${JSON.stringify(plan.summary)})`);
 }

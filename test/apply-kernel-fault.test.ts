@@ -7,13 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants as osConstants } from 'node:os';
-import { needBpf } from './helpers/bpf-env.js';
+import { needBpf } from '../testbed/bpf-env.js';
 import { applyPlan, ApplyError } from '../src/dataplane/apply.js';
-import { routeKeyOf, RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { routeKeyOf } from '../src/model/ids.js';
 import type { MapOp } from '../src/model/map-types.js';
 import { loadRauta, unpin } from '../src/dataplane/program.js';
-import { readApplied } from '../src/dataplane/read-back.js';
-import { planChanges } from '../src/plan/plan.js';
+import { readMaps } from '../src/dataplane/read-back.js';
+import { planChanges, appliedStateOf } from '../src/plan/plan.js';
 import { desired, dumpAll, listener, route, VIP } from './fixtures/agent-routes.js';
 
 const TABLE_SLOTS = 8;
@@ -30,8 +31,8 @@ test('a kernel refusal part-way (full MAGLEV_TABLES) rolls back inserts, overwri
     [route('GET', '/a', [['10.1.0.1', 8080]]), route('GET', '/b', [['10.1.0.2', 8080], ['10.1.0.3', 8080]]), route('PUT', '/c', [['10.1.0.4', 8080]])],
     [listener(VIP, 80)],
   );
-  applyPlan(prog.typed, planChanges(readApplied(prog.typed).applied, start).ops);
-  const applied = readApplied(prog.typed, { tableValues: true }).applied;
+  applyPlan(prog.typed, planChanges(appliedStateOf(readMaps(prog.typed).contents), start).ops);
+  const applied = appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents);
   const tables = [...applied.tables.values()];
   assert.equal(tables.length, 3, 'three routes, one table each');
   const before = dumpAll(prog.typed);
@@ -70,5 +71,5 @@ test('a kernel refusal part-way (full MAGLEV_TABLES) rolls back inserts, overwri
   assert.equal(prog.typed.maglevTables.get(tables[0]!.key), null, 'the taken table is gone');
   assert.deepEqual(prog.typed.routes.get(bRoute.key), { backends: [{ ip: '10.1.0.9', port: 9, weight: 2 }], gen: 77 }, 'the existing route was overwritten');
   assert.deepEqual(prog.typed.nexthops.get('10.1.0.9'), { mac: '02:00:00:00:00:09' }, 'the absent nexthop was inserted');
-  assert.equal(readApplied(prog.typed).stats.tables, TABLE_SLOTS, 'the table map is exactly full');
+  assert.equal(readMaps(prog.typed).stats.tables, TABLE_SLOTS, 'the table map is exactly full');
 });

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { constants as osConstants } from 'node:os';
 import { applyPlan, ApplyError } from '../src/dataplane/apply.js';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
-import { readApplied } from '../src/dataplane/read-back.js';
-import { planChanges, type DesiredDataplane } from '../src/plan/plan.js';
+import { readMaps } from '../src/dataplane/read-back.js';
+import { planChanges, type DesiredDataplane, appliedStateOf } from '../src/plan/plan.js';
 import { describeKey } from '../src/dataplane/apply.js';
 import { desired, dumpAll, listener, loadTestProgram, macFor, probe, route, VIP } from './fixtures/agent-routes.js';
 
@@ -37,8 +37,8 @@ const after: DesiredDataplane = desired(
 test('a fault at every write of a plan rolls back to byte-identical maps and names the op', (t) => {
   const prog = loadTestProgram(t, 'apply-k');
   if (!prog) return;
-  applyPlan(prog.typed, planChanges(readApplied(prog.typed).applied, before).ops);
-  const plan = planChanges(readApplied(prog.typed).applied, after);
+  applyPlan(prog.typed, planChanges(appliedStateOf(readMaps(prog.typed).contents), before).ops);
+  const plan = planChanges(appliedStateOf(readMaps(prog.typed).contents), after);
   const ops = plan.ops;
   const n = ops.length;
   const kinds = new Set(ops.map((o) => `${o.map}:${o.op}`));
@@ -74,7 +74,7 @@ test('a fault at every write of a plan rolls back to byte-identical maps and nam
   faults.reset();
   const res = applyPlan(faults.maps, ops);
   assert.equal(res.ops, n);
-  assert.equal(planChanges(readApplied(prog.typed, { tableValues: true }).applied, after, { verifyTables: true }).ops.length, 0, 'the maps hold the desired state');
+  assert.equal(planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), after, { verifyTables: true }).ops.length, 0, 'the maps hold the desired state');
   const p = probe(prog, 'GET', '/new');
   assert.deepEqual(p, { outcome: 'routed', dstIp: '10.2.0.9', dstPort: 8081, dstMac: macFor('10.2.0.9') }, 'GET /new routes to its one backend');
   const a = probe(prog, 'GET', '/a');
@@ -88,8 +88,8 @@ test('a fault at every write of a plan rolls back to byte-identical maps and nam
 test('a failed inverse is reported loudly; reading back and replanning converges', (t) => {
   const prog = loadTestProgram(t, 'apply-inv');
   if (!prog) return;
-  applyPlan(prog.typed, planChanges(readApplied(prog.typed).applied, before).ops);
-  const ops = planChanges(readApplied(prog.typed).applied, after).ops;
+  applyPlan(prog.typed, planChanges(appliedStateOf(readMaps(prog.typed).contents), before).ops);
+  const ops = planChanges(appliedStateOf(readMaps(prog.typed).contents), after).ops;
   const faults = injectFaults(prog.typed, { failWrites: [4, 5], errno: osConstants.errno.EIO });
   let caught: unknown;
   try {
@@ -105,17 +105,17 @@ test('a failed inverse is reported loudly; reading back and replanning converges
   assert.match(caught.message, /ROLLBACK INCOMPLETE/, 'the message says so loudly');
   // The node may be half-changed: read back, replan, apply.
   faults.reset();
-  const replan = planChanges(readApplied(prog.typed).applied, after);
+  const replan = planChanges(appliedStateOf(readMaps(prog.typed).contents), after);
   applyPlan(faults.maps, replan.ops);
-  assert.equal(planChanges(readApplied(prog.typed, { tableValues: true }).applied, after, { verifyTables: true }).ops.length, 0, 'converged after replanning');
+  assert.equal(planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), after, { verifyTables: true }).ops.length, 0, 'converged after replanning');
 });
 
 test('an op that does not fit the layout fails before any map is touched', (t) => {
   const prog = loadTestProgram(t, 'apply-enc');
   if (!prog) return;
-  applyPlan(prog.typed, planChanges(readApplied(prog.typed).applied, before).ops);
+  applyPlan(prog.typed, planChanges(appliedStateOf(readMaps(prog.typed).contents), before).ops);
   const snapshot = dumpAll(prog.typed);
-  const ops = planChanges(readApplied(prog.typed).applied, after).ops;
+  const ops = planChanges(appliedStateOf(readMaps(prog.typed).contents), after).ops;
   const bad = [...ops, { map: 'nexthops' as const, op: 'set' as const, key: '10.300.0.1', value: { mac: '02:00:00:00:00:01' } }];
   assert.throws(() => applyPlan(prog.typed, bad), (err: unknown) => err instanceof ApplyError && err.failedOp.index === bad.length && err.inversesRun === 0);
   assert.deepEqual(dumpAll(prog.typed), snapshot, 'nothing was written');

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { needBpf } from './helpers/bpf-env.js';
+import { needBpf } from '../testbed/bpf-env.js';
 
 /** Rows each suite prints, in order of issue 8, then issue 11's connections. */
 const ROWS_PER_SUITE: Record<string, number> = {

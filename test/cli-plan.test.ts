@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 import { runPlan, type PlanReport } from '../src/cli/plan.js';
 
 const BIN = fileURLToPath(new URL('../bin/rauta.js', import.meta.url));

@@ -13,7 +13,7 @@ import { dumpPlanMaps } from '../src/dataplane/read-back.js';
 import { emptyAppliedState, planChanges } from '../src/plan/plan.js';
 import { runProbe, type ProbeCliOptions, type ProbeResult } from '../src/cli/probe.js';
 import { loadRouteRev } from '../src/routes/load-rev.js';
-import { listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 import { loadTestProgram, macFor } from './fixtures/agent-routes.js';
 
 const BIN = fileURLToPath(new URL('../bin/rauta.js', import.meta.url));

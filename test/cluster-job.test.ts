@@ -19,8 +19,8 @@ import { connectClusterRedis } from '../src/cluster/redis-connection.js';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
 import { openEventLog } from '../src/events/event-log.js';
 import { commitEvents, commitSha, dumpAll, listener, loadTestProgram, macsFor, probe, route, VIP } from './fixtures/agent-routes.js';
-import { uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
+import { uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
 
 /** Poll until fn() is truthy (a hang guard, not a timing assertion). */
 async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {

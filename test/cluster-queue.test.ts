@@ -8,8 +8,8 @@ import { Redis } from 'ioredis';
 import { reconcileJobId, reconcileQueueName } from '../src/cluster/cluster-keys.js';
 import { createReconcileWorker, WakeUps, type ReconcileJobData, type ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
 import { connectClusterRedis } from '../src/cluster/redis-connection.js';
-import { uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
+import { uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
 
 /** Poll until fn() is truthy (a hang guard, not a timing assertion). */
 async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { NodeRegistry, type NodeRecord, type NodeView } from '../src/cluster/node-registry.js';
 import { buildStatusReport, renderStatusTable } from '../src/cluster/status-report.js';
-import { uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
-import { runRauta } from './helpers/multinode-cluster.js';
+import { uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
+import { runRauta } from '../testbed/multinode-cluster.js';
 
 const SHA = (c: string) => c.repeat(40);
 

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { WriterLog } from '../src/cluster/writer-log.js';
 import { openEventLog } from '../src/events/event-log.js';
-import { uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
-import { commitBatch } from './helpers/sample-events.js';
+import { uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
+import { commitBatch } from '../testbed/sample-events.js';
 
 test('writer log: a lost lock is taken again once free; appends resume without a gap', async (t) => {
   const server = await startRedisServer(t);

@@ -18,11 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { openPinned, unpin } from '../src/dataplane/program.js';
 import { loadRouteDir } from '../src/routes/load-dir.js';
-import { tempDir, TestRepo } from './helpers/git-repo.js';
-import { runRauta, spawnRauta, until, type RautaProc } from './helpers/multinode-cluster.js';
-import { ip, uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
-import { needBpf } from './helpers/bpf-env.js';
+import { tempDir, TestRepo } from '../testbed/git-repo.js';
+import { runRauta, spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
+import { ip, uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
+import { needBpf } from '../testbed/bpf-env.js';
 
 const FILE = fileURLToPath(new URL('../docker-compose.yml', import.meta.url));
 

@@ -10,11 +10,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { needBpf } from './helpers/bpf-env.js';
+import { needBpf } from '../testbed/bpf-env.js';
 import { buildFrame, checksumsOk, DEFAULTS, hex, parseFrame, type FrameSpec } from './helpers/packet.js';
 import { loadRauta, unpin, type RautaProgram } from '../src/dataplane/program.js';
 import { TC_ACT, testRun, XDP } from '../src/dataplane/libbpf.js';
-import { RAUTA_MAGLEV_SIZE, RAUTA_MAX_REQUEST, routeKeyOf } from '../src/model/codecs.js';
+import { RAUTA_MAGLEV_SIZE, RAUTA_MAX_REQUEST } from '../src/model/codecs.js';
+import { routeKeyOf } from '../src/model/ids.js';
 import { METRIC_NAMES, OUTCOMES, PASS_REASONS, type MetricName } from '../src/model/metrics.js';
 import { FLOW_FLAGS, FlowSide, FlowState, type BackendSlot, type FlowKey, type RouteKey } from '../src/model/map-types.js';
 import type { HttpMethod } from '../src/routes/route-model.js';

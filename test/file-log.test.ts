@@ -10,7 +10,7 @@ import { openEventLog, type LogWarnings } from '../src/events/event-log.js';
 import { beginFileLogRebuild, openFileLog } from '../src/events/file-log.js';
 import { encodeBatch, FILE_HEADER_SIZE, KIND_OTHER, RECORD_HEADER_SIZE } from '../src/events/record-frame.js';
 import { eventLogContract, rejectsWith } from './helpers/event-log-contract.js';
-import { batchNumber, commitBatch } from './helpers/sample-events.js';
+import { batchNumber, commitBatch } from '../testbed/sample-events.js';
 
 function tempLog(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'rauta-filelog-'));

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { pickFlowsToReap, sweepFlows } from '../src/dataplane/flow-reaper.js';
 import { backendKeyOf, probeConnection } from '../src/dataplane/connection-probe.js';
 import { FlowReply, FlowSide, FlowState, type FlowKey, type FlowValue } from '../src/model/map-types.js';
-import { routeKeyOf, RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { routeKeyOf } from '../src/model/ids.js';
 import { loadTestProgram } from './fixtures/agent-routes.js';
 
 const S = 1_000_000_000n;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { atCommitBoundary, foldEvent, foldEvents, initialState, wholeCommitPrefix } from '../src/state/fold.js';
 import { RautaError } from '../src/errors.js';
-import type { RautaEvent } from '../src/events/event-types.js';
+import type { RautaEvent } from '../src/routes/route-events.js';
 import { routeId } from '../src/routes/route-model.js';
 import { eventStreamArb, routeArb, shaOf } from './helpers/event-streams.js';
 

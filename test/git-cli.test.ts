@@ -6,9 +6,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openEventLog } from '../src/events/event-log.js';
-import type { RautaEvent } from '../src/events/event-types.js';
+import type { RautaEvent } from '../src/routes/route-events.js';
 import { processNewCommits } from '../src/git/process-commits.js';
-import { ALICE, BOB, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { ALICE, BOB, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'rauta.js');
 

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { openEventLog, type EventLog } from '../src/events/event-log.js';
-import type { RautaEvent } from '../src/events/event-types.js';
+import { type RautaEvent, isCommitMarker } from '../src/routes/route-events.js';
 import { GitStore } from '../src/git/git-store.js';
 import { CommitProcessor, commitsToEvents, processNewCommits } from '../src/git/process-commits.js';
-import { ALICE, BOB, listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { ALICE, BOB, listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 
 async function openLog(t: { after(fn: () => Promise<void> | void): void }, dir: string, name = 'events.log'): Promise<EventLog> {
   const log = await openEventLog(path.join(dir, name), { writer: true });
@@ -45,7 +45,7 @@ const kinds = (events: RautaEvent[]): string[] =>
   });
 
 const markers = (events: RautaEvent[]): string[] =>
-  events.filter((e) => e.type === 'CommitAccepted' || e.type === 'CommitRejected').map((e) => e.commit);
+  events.filter(isCommitMarker).map((e) => e.commit);
 
 const api = (backends: string[]) => routeYaml([{ name: 'api', path: '/api', backends }]);
 const users = routeYaml([

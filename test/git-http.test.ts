@@ -11,7 +11,7 @@ import { openEventLog } from '../src/events/event-log.js';
 import { signBody, WEBHOOK_PATH } from '../src/git/webhook.js';
 import { startWatcher, type Watcher } from '../src/git/watcher.js';
 import { startGitHttpServer } from './helpers/git-http-server.js';
-import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 
 /** A working copy whose origin is a bare repo served over HTTP. */
 async function servedRepo(t: { after(fn: () => unknown): void }, prefix: string, extra?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>) {

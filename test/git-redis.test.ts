@@ -6,8 +6,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { openEventLog } from '../src/events/event-log.js';
 import { commitsToEvents, processNewCommits } from '../src/git/process-commits.js';
-import { BOB, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
-import { startRedisServer } from './helpers/redis-server.js';
+import { BOB, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { startRedisServer } from '../testbed/redis-server.js';
 
 test('commits → events through the Redis log, across watcher restarts', async (t) => {
   const redis = await startRedisServer(t);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { GitStore } from '../src/git/git-store.js';
 import { diffTrees, resolveSubtree } from '../src/git/tree-diff.js';
 import type { TreeReader } from '../src/git/tree-reader.js';
-import { tempDir, TestRepo } from './helpers/git-repo.js';
+import { tempDir, TestRepo } from '../testbed/git-repo.js';
 
 /** Wraps the real store to record which trees and blobs the diff reads. */
 function recording(store: GitStore): TreeReader & { trees: string[]; blobs: string[] } {

@@ -17,16 +17,16 @@ import { NodeRegistry, type NodeRecord } from '../src/cluster/node-registry.js';
 import { mapInfo } from '../src/dataplane/libbpf.js';
 import { loadRauta, openPinned, unpin } from '../src/dataplane/program.js';
 import { openEventLog, type EventLog } from '../src/events/event-log.js';
-import type { RautaEvent } from '../src/events/event-types.js';
+import type { RautaEvent } from '../src/routes/route-events.js';
 import { processNewCommits } from '../src/git/process-commits.js';
 import { createWebhookHandler, signBody, WEBHOOK_PATH } from '../src/git/webhook.js';
 import { parseRouteFile } from '../src/routes/parse-file.js';
-import { needBpf } from './helpers/bpf-env.js';
+import { needBpf } from '../testbed/bpf-env.js';
 import { startGitHttpServer } from './helpers/git-http-server.js';
-import { listenerYaml, routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
-import { runRauta, spawnRauta, until, type RautaProc } from './helpers/multinode-cluster.js';
-import { uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
+import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { runRauta, spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
+import { uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
 
 const BIN = fileURLToPath(new URL('../bin/rauta.js', import.meta.url));
 

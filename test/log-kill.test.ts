@@ -11,13 +11,13 @@ import { test, type TestContext } from 'node:test';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { LogWarnings } from '../src/events/event-log.js';
-import type { RautaEvent } from '../src/events/event-types.js';
+import { type RautaEvent, isCommitMarker } from '../src/routes/route-events.js';
 import type { EventLog } from '../src/events/event-log.js';
 import { openFileLog } from '../src/events/file-log.js';
 import { openRedisLog } from '../src/events/redis-log.js';
-import { startRedisServer } from './helpers/redis-server.js';
+import { startRedisServer } from '../testbed/redis-server.js';
 import { FILE_HEADER_SIZE, scanFrames } from '../src/events/record-frame.js';
-import { batchNumber } from './helpers/sample-events.js';
+import { batchNumber } from '../testbed/sample-events.js';
 import { seededRandom, testSeed } from './helpers/seeded-random.js';
 
 const ITERATIONS = Number(process.env.RAUTA_KILL_ITERATIONS ?? 60);
@@ -46,7 +46,7 @@ async function verifyFrom(log: EventLog, prev: Verified): Promise<Verified & { g
       if (e.seq !== seq + 1) (e.seq <= seq ? duplicates++ : gaps++);
       seq = e.seq;
       pending.push(e);
-      if (e.type === 'CommitAccepted' || e.type === 'CommitRejected') {
+      if (isCommitMarker(e)) {
         const n = batchNumber(e);
         if (n !== batch + 1) (n <= batch ? duplicates++ : gaps++);
         const routes = pending.slice(0, -1);

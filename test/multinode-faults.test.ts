@@ -14,11 +14,12 @@ import { Redis } from 'ioredis';
 import { reconcileQueueName } from '../src/cluster/cluster-keys.js';
 import type { ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
 import { openEventLog } from '../src/events/event-log.js';
-import { needBpf } from './helpers/bpf-env.js';
-import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
-import { backendIp, Cluster, probe, runRauta, until, type RautaProc } from './helpers/multinode-cluster.js';
-import { ip, uniqueSuffix } from './helpers/netns.js';
-import { startRedisServer } from './helpers/redis-server.js';
+import { needBpf } from '../testbed/bpf-env.js';
+import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { backendIp, Cluster, probe, runRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
+import { ip, uniqueSuffix } from '../testbed/netns.js';
+import { startRedisServer } from '../testbed/redis-server.js';
+import { isCommitMarker } from '../src/routes/route-events.js';
 
 function appliedCount(proc: RautaProc, sha: string): number {
   return proc.lines.filter((l) => l.msg === 'applied' && l.commit === sha).length;
@@ -60,7 +61,7 @@ test('Redis SIGKILLed and restarted: watcher and agents reconnect and catch up, 
   try {
     const events = await log.read(1, 100_000);
     assert.equal(events.length, await log.head(), 'every seq from 1 to the head is there');
-    const markers = events.filter((e) => e.type === 'CommitAccepted' || e.type === 'CommitRejected').map((e) => e.commit);
+    const markers = events.filter(isCommitMarker).map((e) => e.commit);
     assert.deepEqual(markers, [c0, c1, c2, c3], 'each commit once, in order: none lost, none recorded twice');
   } finally {
     await log.close();
@@ -137,7 +138,7 @@ test('the watcher SIGKILLed: a restarted one waits for the dead lock, takes over
   const log = await openEventLog(cluster.redis.url, { prefix: cluster.prefix });
   try {
     const events = await log.read(1, 100_000);
-    const markers = events.filter((e) => e.type === 'CommitAccepted' || e.type === 'CommitRejected').map((e) => e.commit);
+    const markers = events.filter(isCommitMarker).map((e) => e.commit);
     assert.deepEqual(markers, [c0, c1], 'each commit once');
   } finally {
     await log.close();

@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { signBody } from '../src/git/webhook.js';
-import { needBpf } from './helpers/bpf-env.js';
-import { routeYaml } from './helpers/git-repo.js';
-import { backendIp, Cluster, measureClusterLatency, probe, runRauta, until } from './helpers/multinode-cluster.js';
+import { needBpf } from '../testbed/bpf-env.js';
+import { routeYaml } from '../testbed/git-repo.js';
+import { backendIp, Cluster, measureClusterLatency, probe, runRauta, until } from '../testbed/multinode-cluster.js';
 
 test('three agents over Redis: a commit reaches all, a stopped agent catches up, rauta status, latency', async (t) => {
   if (!needBpf(t)) return;

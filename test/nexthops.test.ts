@@ -3,8 +3,8 @@
 // `ip -j` / /proc/net/arp output, and a real read of a veth's neighbour table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { needBpf } from './helpers/bpf-env.js';
-import { ip, uniqueSuffix } from './helpers/netns.js';
+import { needBpf } from '../testbed/bpf-env.js';
+import { ip, uniqueSuffix } from '../testbed/netns.js';
 import { normalizeMac, parseIpNeighJson, parseProcNetArp, parseRouteGetBatch, pickNexthops, resolveNexthops, type RouteHop } from '../src/dataplane/nexthops.js';
 
 const NEIGH = JSON.stringify([

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
-import { routeKeyOf } from '../src/model/codecs.js';
+import { routeKeyOf } from '../src/model/ids.js';
 import { METRIC_NAMES } from '../src/model/metrics.js';
 import { agentHealth } from '../src/observability/health.js';
 import { parseListen, startHttpServer } from '../src/observability/http-server.js';

@@ -9,11 +9,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needBpf } from './helpers/bpf-env.js';
+import { needBpf } from '../testbed/bpf-env.js';
 import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN, TC_PROG_PIN } from '../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../src/dataplane/connection-probe.js';
 import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, mapUpdate } from '../src/dataplane/libbpf.js';
-import { RAUTA_MAGLEV_SIZE, routeKeyOf } from '../src/model/codecs.js';
+import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { routeKeyOf } from '../src/model/ids.js';
 import { BpfError, RautaError } from '../src/errors.js';
 
 let seq = 0;

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DesiredIndex, emptyAppliedState, listenerKeyId, maglevKeyId, planChanges, routeIdFor, routeKeyFor, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../src/plan/plan.js';
+import { DesiredIndex, emptyAppliedState, listenerKeyId, maglevKeyId, planChanges, routeIdFor, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../src/plan/plan.js';
 import { AppliedTables } from '../src/plan/applied-state.js';
 import { backendIdentity, isHole } from '../src/model/maglev.js';
 import type { MapOp } from '../src/model/map-types.js';
@@ -71,7 +71,7 @@ function applyDrift(s: AppliedState, d: Drift): void {
       if (tables.length > 0) s.tables.delete(maglevKeyId(tables[pick % tables.length]!.key));
       break;
     case 'orphanTable': {
-      const key = r ? r.key : routeKeyFor({ method: 'PUT', path: '/gone' });
+      const key = r ? r.key : routeKeyOf('PUT', '/gone');
       const t = { key: { route: key, gen: (r?.value.gen ?? 0) + d.gen }, value: new Uint8Array(4099) };
       s.tables.set(maglevKeyId(t.key), t);
       break;
@@ -81,7 +81,7 @@ function applyDrift(s: AppliedState, d: Drift): void {
       if (r) s.tables.set(maglevKeyId({ route: r.key, gen: r.value.gen + 1 }), { key: { route: r.key, gen: r.value.gen + 1 }, value: new Uint8Array(4099) });
       break;
     case 'strayRoute': {
-      const key = routeKeyFor({ method: 'GET', path: d.path });
+      const key = routeKeyOf('GET', d.path);
       s.routes.set(routeKeyId(key), { key, value: { backends: [{ ip: IPS[3]!, port: 80, weight: 1 }], gen: 3 } });
       s.tables.set(maglevKeyId({ route: key, gen: 3 }), { key: { route: key, gen: 3 } });
       break;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { emptyAppliedState, maglevKeyId, planChanges, routeKeyFor, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
+import { emptyAppliedState, maglevKeyId, planChanges, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
 import { backendIdentity, buildMaglevTable, isHole } from '../src/model/maglev.js';
 import type { BackendSlot, MapOp } from '../src/model/map-types.js';
 import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
@@ -75,13 +75,13 @@ function applyDrift(s: AppliedState, d: Drift): void {
       if (tables.length > 0) s.tables.delete(maglevKeyId(tables[d.pick % tables.length]!.key));
       break;
     case 'orphanTable': {
-      const key = r ? r.key : routeKeyFor({ method: 'PUT', path: '/gone' });
+      const key = r ? r.key : routeKeyOf('PUT', '/gone');
       const t = { key: { route: key, gen: (r?.value.gen ?? 0) + d.gen }, value: new Uint8Array(4099) };
       s.tables.set(maglevKeyId(t.key), t);
       break;
     }
     case 'strayRoute': {
-      const key = routeKeyFor({ method: 'GET', path: d.path });
+      const key = routeKeyOf('GET', d.path);
       s.routes.set(routeKeyId(key), { key, value: { backends: [{ ip: '10.7.7.7', port: 80, weight: 1 }], gen: 3 } });
       s.tables.set(maglevKeyId({ route: key, gen: 3 }), { key: { route: key, gen: 3 } });
       break;
@@ -172,7 +172,7 @@ function checkReached(state: AppliedState, desired: DesiredDataplane, plan: Plan
   assert.equal(state.routes.size, routes.length, 'ROUTES must hold exactly the desired routes');
   const usedIps = new Set<string>();
   for (const r of routes) {
-    const key = routeKeyFor(r);
+    const key = routeKeyOf(r.method, r.path);
     const a = state.routes.get(routeKeyId(key));
     assert.ok(a, `route ${r.method} ${r.path} missing`);
     const live = a.value.backends.filter((b) => !isHole(b));
@@ -330,7 +330,7 @@ test('one backend of one route changes in a 1,024-route state: ops only for that
   const one = planChanges(state, changed);
   const full = planChanges(state, changed, { fullResync: true });
   assert.equal(full.summary.routesResynced, 1023, 'a full resync rewrites every other route as well');
-  const targetId = routeKeyId(routeKeyFor(target));
+  const targetId = routeKeyId(routeKeyOf(target.method, target.path));
   const routeOps = one.ops.filter((op) => op.map === 'routes' || op.map === 'maglev_tables');
   assert.ok(routeOps.every((op) => routeKeyId(op.map === 'routes' ? op.key : op.key.route) === targetId), 'every route op must touch only the changed route');
   assert.deepEqual(one.ops.map(describe), ['set nexthops', 'set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1']);

@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyPlan } from '../src/dataplane/apply.js';
-import { readApplied } from '../src/dataplane/read-back.js';
-import { emptyAppliedState, planChanges, simulateApply } from '../src/plan/plan.js';
-import { routeKeyOf } from '../src/model/codecs.js';
+import { readMaps } from '../src/dataplane/read-back.js';
+import { emptyAppliedState, planChanges, simulateApply, appliedStateOf } from '../src/plan/plan.js';
+import { routeKeyOf } from '../src/model/ids.js';
 import { desired, listener, loadTestProgram, route, VIP } from './fixtures/agent-routes.js';
 
 const want = desired(
@@ -24,14 +24,15 @@ test('read-back equals the planner model of the applied ops; replanning is empty
   const plan = planChanges(emptyAppliedState(), want);
   applyPlan(prog.typed, plan.ops);
   const model = simulateApply(emptyAppliedState(), plan.ops);
-  const { applied, stats } = readApplied(prog.typed, { tableValues: true });
+  const { contents, stats } = readMaps(prog.typed, { tableValues: true });
+  const applied = appliedStateOf(contents);
   assert.deepEqual(stats, { routes: 3, tables: 3, listeners: 2, nexthops: 5, malformedRoutes: 0 });
   assert.deepEqual(applied.routes, model.routes, 'ROUTES read back as written');
   assert.deepEqual(applied.listeners, model.listeners, 'LISTENERS read back as written');
   assert.deepEqual(applied.nexthops, model.nexthops, 'NEXTHOPS read back as written');
   assert.deepEqual([...applied.tables.keys()].sort(), [...model.tables.keys()].sort(), 'MAGLEV_TABLES keys');
   for (const [id, t0] of model.tables) assert.deepEqual(applied.tables.get(id)!.value, t0.value, `table ${id} bytes`);
-  const keysOnly = readApplied(prog.typed).applied;
+  const keysOnly = appliedStateOf(readMaps(prog.typed).contents);
   assert.ok([...keysOnly.tables.values()].every((x) => x.value === undefined), 'without tableValues only keys are read');
   assert.equal(planChanges(applied, want, { verifyTables: true }).ops.length, 0, 'nothing to do against the read-back state');
 });
@@ -51,11 +52,12 @@ test('a corrupt count and a corrupt table slot read back and get repaired', (t) 
   table[7] = 99; // a slot no backend list has
   prog.typed.maglevTables.raw.setRaw(tKey, table);
 
-  const { applied, stats } = readApplied(prog.typed, { tableValues: true });
+  const { contents, stats } = readMaps(prog.typed, { tableValues: true });
+  const applied = appliedStateOf(contents);
   assert.equal(stats.malformedRoutes, 1, 'the over-long list is counted');
   const plan = planChanges(applied, want, { verifyTables: true });
   const repaired = plan.routes.filter((r) => r.change === 'repaired').map((r) => `${r.method} ${r.reason}`);
   assert.equal(repaired.length, 2, `both corruptions are repaired: ${repaired.join('; ')}`);
   applyPlan(prog.typed, plan.ops);
-  assert.equal(planChanges(readApplied(prog.typed, { tableValues: true }).applied, want, { verifyTables: true }).ops.length, 0, 'clean after the repair');
+  assert.equal(planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), want, { verifyTables: true }).ops.length, 0, 'clean after the repair');
 });

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { openEventLog } from '../src/events/event-log.js';
 import { beginRedisLogRebuild, openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
 import { eventLogContract, rejectsWith } from './helpers/event-log-contract.js';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { batchNumber, commitBatch } from './helpers/sample-events.js';
+import { startRedisServer, type RedisServer } from '../testbed/redis-server.js';
+import { batchNumber, commitBatch } from '../testbed/sample-events.js';
 
 const quiet = { warn: () => undefined };
 

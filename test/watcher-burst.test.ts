@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { openEventLog } from '../src/events/event-log.js';
 import { startWatcher } from '../src/git/watcher.js';
-import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 
 const COMMITS = 100;
 /** Only a missed commit takes this long: the poll (1 h) is the only other way it gets seen. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { openEventLog } from '../src/events/event-log.js';
 import { startWatcher } from '../src/git/watcher.js';
-import { routeYaml, tempDir, TestRepo } from './helpers/git-repo.js';
+import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 
 test('a commit in the watched working copy is recorded without waiting for the poll', async (t) => {
   const tmp = tempDir('watch-local');

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { needBpf } from './helpers/bpf-env.js';
-import { createVethNs, ipIn, netnsList } from './helpers/netns.js';
+import { needBpf } from '../testbed/bpf-env.js';
+import { createVethNs, ipIn, netnsList } from '../testbed/netns.js';
 import { attachedProgramId, attachedTcProgramId, attachXdp, detachXdp, loadRauta, unpin } from '../src/dataplane/program.js';
 import { progId, withNetns } from '../src/dataplane/libbpf.js';
 

@@ -11,7 +11,7 @@
 // wake-up lost while the agent was away costs at most one interval.
 // SIGTERM/SIGINT: finish the current job, mark the node stopped, close every
 // connection; program and maps stay pinned and attached.
-import { processLifecycle } from '../src/cli/process-lifecycle.js';
+import { processLifecycle } from '../src/runtime/process-lifecycle.js';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -21,7 +21,7 @@ import { NodeAgent } from '../src/agent/node-agent.js';
 import { checkXdpMode, openNodeDataplane } from '../src/agent/node-dataplane.js';
 import { checkNodeName, checkPrefix } from '../src/cluster/cluster-keys.js';
 import { NodeRegistry, nodeRecord, type NodeIdentity } from '../src/cluster/node-registry.js';
-import { seconds } from '../src/cluster/seconds.js';
+import { seconds } from '../src/runtime/seconds.js';
 import { reconcileJob } from '../src/cluster/reconcile-job.js';
 import { boundedClose, createReconcileWorker } from '../src/cluster/reconcile-queue.js';
 import { checkRedisUrl, connectClusterRedis } from '../src/cluster/redis-connection.js';

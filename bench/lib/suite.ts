@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bpfUnavailableReason } from '../../test/helpers/bpf-env.js';
+import { bpfUnavailableReason } from '../../testbed/bpf-env.js';
 import { formatTable, makeRow, unavailableRow, type Goal, type Row, type RowInput } from './report.js';
 
 export type BenchLevel = 'full' | 'quick' | 'smoke';

@@ -9,8 +9,8 @@ import type { MapName, MapOp } from '../../src/model/map-types.js';
 import type { RautaMaps, TypedMap } from '../../src/dataplane/maps.js';
 import { loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../../src/dataplane/connection-probe.js';
-import { readApplied } from '../../src/dataplane/read-back.js';
-import { planChanges, simulateApply, type AppliedState, type DesiredDataplane, type PlanOptions } from '../../src/plan/plan.js';
+import { readMaps } from '../../src/dataplane/read-back.js';
+import { planChanges, simulateApply, type AppliedState, type DesiredDataplane, type PlanOptions, appliedStateOf } from '../../src/plan/plan.js';
 import type { Backend, Listener, Route } from '../../src/routes/route-model.js';
 
 export const VIP = '10.0.0.100';
@@ -117,7 +117,7 @@ export interface SyncTiming {
 /** From what the maps hold to `desired`: read back, plan (cold Maglev cache, as a starting agent), apply. */
 export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming {
   const t0 = performance.now();
-  const { applied } = readApplied(maps);
+  const applied = appliedStateOf(readMaps(maps).contents);
   const t1 = performance.now();
   const plan = planChanges(applied, desired, { cache: new MaglevCache() });
   const t2 = performance.now();

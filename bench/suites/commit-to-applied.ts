@@ -28,7 +28,7 @@ import { percentile } from '../lib/stats.js';
 import { missing, runSuite, type SuiteApi } from '../lib/suite.js';
 import { openNodeDataplane } from '../../src/agent/node-dataplane.js';
 import { unpin } from '../../src/dataplane/program.js';
-import { Cluster, weightedBase, type LogLine } from '../../test/helpers/multinode-cluster.js';
+import { Cluster, weightedBase, type LogLine } from '../../testbed/multinode-cluster.js';
 
 const ROUTE_FILES = 50;
 /**

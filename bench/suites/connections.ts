@@ -22,7 +22,7 @@ import { OUTCOMES, type MetricName } from '../../src/model/metrics.js';
 import { attachXdp, loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program.js';
 import { emptyAppliedState, planChanges } from '../../src/plan/plan.js';
 import type { Listener, Route } from '../../src/routes/route-model.js';
-import { createLbNet, inNs, VIP, type LbNet } from '../../test/helpers/lb-net.js';
+import { createLbNet, inNs, VIP, type LbNet } from '../../testbed/lb-net.js';
 import { machineBusyTicks, NS_PER_TICK } from '../lib/cpu.js';
 import { startNginx, type Nginx, type NginxStatus } from '../lib/nginx.js';
 import type { Goal } from '../lib/report.js';

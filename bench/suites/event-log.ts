@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { openEventLog } from '../../src/events/event-log.js';
 import { FILE_HEADER_SIZE } from '../../src/events/record-frame.js';
-import type { RautaEventBody } from '../../src/events/event-types.js';
-import { commitBatch } from '../../test/helpers/sample-events.js';
-import { startRedisServer } from '../../test/helpers/redis-server.js';
+import type { RautaEventBody } from '../../src/routes/route-events.js';
+import { commitBatch } from '../../testbed/sample-events.js';
+import { startRedisServer } from '../../testbed/redis-server.js';
 import { missing, runSuite } from '../lib/suite.js';
 
 const READ_CHUNK = 1000;

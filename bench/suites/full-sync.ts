@@ -8,8 +8,8 @@
 import { runSuite } from '../lib/suite.js';
 import { median } from '../lib/stats.js';
 import { freshProgram, fullSync, rawWriteFloor, routesRequest, syntheticDesired, type RouteSetSpec } from '../lib/sync.js';
-import { planChanges } from '../../src/plan/plan.js';
-import { readApplied } from '../../src/dataplane/read-back.js';
+import { planChanges, appliedStateOf } from '../../src/plan/plan.js';
+import { readMaps } from '../../src/dataplane/read-back.js';
 
 const GOAL = { max: 100, text: '< 100 ms' };
 
@@ -34,7 +34,7 @@ await runSuite('full-sync', async (s) => {
         last = fullSync(prog.typed, desired);
         totals.push(last.totalMs);
         // the sync must have reached the desired state and route
-        const again = planChanges(readApplied(prog.typed).applied, desired).ops.length;
+        const again = planChanges(appliedStateOf(readMaps(prog.typed).contents), desired).ops.length;
         if (again !== 0) throw new Error(`${c.label}: after the sync a new plan still has ${again} ops`);
         if (!routesRequest(prog, desired.routes[0]!.path)) throw new Error(`${c.label}: a request for ${desired.routes[0]!.path} is not routed after the sync`);
       } finally {

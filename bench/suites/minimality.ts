@@ -4,8 +4,8 @@
 // full-resync mode runs), both applied into the same real program and counted
 // by applyPlan. The change must touch that route's entries only.
 import { MaglevCache } from '../../src/model/maglev.js';
-import { planChanges, simulateApply } from '../../src/plan/plan.js';
-import { readApplied } from '../../src/dataplane/read-back.js';
+import { planChanges, simulateApply, appliedStateOf } from '../../src/plan/plan.js';
+import { readMaps } from '../../src/dataplane/read-back.js';
 import { runSuite } from '../lib/suite.js';
 import { median } from '../lib/stats.js';
 import { freshProgram, fullSync, planAndApply, syntheticDesired, withOneBackendMoved } from '../lib/sync.js';
@@ -33,7 +33,7 @@ await runSuite('minimality', async (s) => {
     }
     const full = planAndApply(prog.typed, applied, current, cache, { fullResync: true });
     // both reach the same state
-    const left = planChanges(readApplied(prog.typed).applied, current).ops.length;
+    const left = planChanges(appliedStateOf(readMaps(prog.typed).contents), current).ops.length;
     if (left !== 0) throw new Error(`after the full resync a new plan still has ${left} ops`);
     s.row({
       name: 'map operations, one-backend change (1,024 routes × 32)',

@@ -27,11 +27,12 @@ import { mkdir } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
 import { RautaError } from '../errors.js';
 import { applyPlan, ApplyError, type ApplyResult } from '../dataplane/apply.js';
-import { readApplied } from '../dataplane/read-back.js';
+import { readMaps } from '../dataplane/read-back.js';
 import type { RautaMaps } from '../dataplane/maps.js';
 import type { EventLog } from '../events/event-log.js';
-import type { RautaEvent, ValidationIssue } from '../events/event-types.js';
-import { applyOpsInPlace, DesiredIndex, planChanges, routeIdFor, withTableIndex, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../plan/plan.js';
+import { isCommitMarker, type RautaEvent } from '../routes/route-events.js';
+import type { ValidationIssue } from '../routes/issues.js';
+import { applyOpsInPlace, DesiredIndex, planChanges, routeIdFor, withTableIndex, type AppliedState, type DesiredDataplane, type Plan, type PlanScope, appliedStateOf } from '../plan/plan.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { foldEventsInPlace, initialState, type DesiredState } from '../state/fold.js';
 import { readSnapshot, writeSnapshot } from '../state/snapshot.js';
@@ -412,7 +413,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
       this.readSeq = Math.max(this.readSeq, next - 1);
       for (const e of events) {
         pending.push(e);
-        if (e.type === 'CommitAccepted' || e.type === 'CommitRejected') {
+        if (isCommitMarker(e)) {
           yield pending;
           pending = [];
         }
@@ -534,8 +535,8 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
     let scopeRoutes: number | null = null;
     try {
       if (this.belief === null) {
-        const { applied, stats } = readApplied(this.opts.maps);
-        this.belief = withTableIndex(applied);
+        const { contents, stats } = readMaps(this.opts.maps);
+        this.belief = appliedStateOf(contents);
         this.pending = null;
         this.logger.info({ ...stats }, 'read the maps back');
       }
@@ -666,7 +667,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> {
   private async checkDriftNow(): Promise<DriftReport> {
     this.st.driftChecks++;
     if (this.appliedNexthops === null) return { repairs: 0, ops: 0, details: [] };
-    const real = withTableIndex(readApplied(this.opts.maps, { tableValues: true }).applied);
+    const real = appliedStateOf(readMaps(this.opts.maps, { tableValues: true }).contents);
     const want = { state: this.lastApplied(), nexthops: this.appliedNexthops };
     const plan = planChanges(real, dataplaneOf(want.state, want.nexthops), { verifyTables: true });
     const report: DriftReport = { repairs: 0, ops: plan.ops.length, details: [] };

@@ -5,7 +5,7 @@ import { runAgentNode, type AgentNodeOptions } from '../../worker/node-worker.js
 import { DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { DEFAULT_PIN_DIR } from '../dataplane/program.js';
 import { addCapacityOptions } from './capacity-options.js';
-import { exitAfterStop } from './process-lifecycle.js';
+import { exitAfterStop } from '../runtime/process-lifecycle.js';
 import { redisUrlFrom } from './secrets.js';
 
 export function register(program: Command): void {

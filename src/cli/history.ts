@@ -1,7 +1,7 @@
 // `rauta history ROUTE`: every change to one route with its commit and author
 // (a blame for routes). Exit 1 when the log has no event for that route.
 import type { Command } from 'commander';
-import type { RautaEvent } from '../events/event-types.js';
+import type { RautaEvent } from '../routes/route-events.js';
 import { printable, printablePath, quote } from '../routes/printable.js';
 import { routeId } from '../routes/route-model.js';
 import { concernsRoute, LOG_OPTION_HELP, logSpecFrom, openLogForReading, PREFIX_OPTION_HELP, readAll, row } from './log.js';

@@ -7,7 +7,7 @@ import { DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { beginFileLogRebuild } from '../events/file-log.js';
 import { openEventLog, type EventLog, type EventLogRebuild } from '../events/event-log.js';
 import { beginRedisLogRebuild, logPrefixes, redactRedisUrl } from '../events/redis-log.js';
-import type { RautaEvent, RautaEventBody } from '../events/event-types.js';
+import { type RautaEvent, type RautaEventBody, splitCommits } from '../routes/route-events.js';
 import { RautaError } from '../errors.js';
 import { commitsToEvents } from '../git/process-commits.js';
 import { openRemoteCache } from '../git/remote-cache.js';
@@ -241,26 +241,13 @@ async function rebuildAction(opts: RebuildOptions): Promise<void> {
 
 async function appendBatches(log: EventLog, events: RautaEvent[]): Promise<void> {
   let seq = 0;
-  for (const batch of groupByCommit(events)) {
+  const { commits, rest } = splitCommits(events);
+  for (const batch of rest.length > 0 ? [...commits, rest] : commits) {
     const written = await log.append(batch.map(({ seq: _seq, ...body }) => body as RautaEventBody), { expectedHead: seq });
     seq = written.at(-1)?.seq ?? seq;
   }
 }
 
-function groupByCommit(events: RautaEvent[]): RautaEvent[][] {
-  // Batches end at their commit marker (CommitAccepted / CommitRejected).
-  const batches: RautaEvent[][] = [];
-  let current: RautaEvent[] = [];
-  for (const e of events) {
-    current.push(e);
-    if (e.type === 'CommitAccepted' || e.type === 'CommitRejected') {
-      batches.push(current);
-      current = [];
-    }
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
-}
 
 /** A log spec as printed: a Redis URL without its password. */
 function shownSpec(spec: string): string {

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RautaError } from '../errors.js';
 import { applyPlan } from '../dataplane/apply.js';
-import { routeKeyOf } from '../model/codecs.js';
+import { routeKeyOf } from '../model/ids.js';
 import { forgetFlow, probeConnection, probePort } from '../dataplane/connection-probe.js';
 import { OUTCOMES, type MetricName } from '../model/metrics.js';
 import { resolveNexthops } from '../dataplane/nexthops.js';

@@ -4,7 +4,8 @@
 // attached when the process stops (SIGTERM/SIGINT finish the current apply,
 // then exit 0), so traffic keeps flowing across restarts; a restart reuses
 // the pinned maps, reads them back and converges.
-import { exitAfterStop, processLifecycle } from './process-lifecycle.js';
+import { exitAfterStop, processLifecycle } from '../runtime/process-lifecycle.js';
+import { seconds } from '../runtime/seconds.js';
 import type { Command } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -46,11 +47,6 @@ export interface RunOptions extends CapacityOptions {
   logLevel?: string;
 }
 
-function seconds(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new RautaError('RAUTA_ERR_USAGE', `${flag} ${value}: give a number of seconds (0 disables)`);
-  return Math.round(n * 1000);
-}
 
 export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<number> {
   checkXdpMode(opts.xdpMode);

@@ -9,7 +9,7 @@
 // the watcher runs at once and re-sends the wake-ups (duplicates are harmless).
 // A lost writer lock is taken again once free (see src/cluster/writer-log.ts).
 // SIGTERM/SIGINT finish the current run, release the lock and exit 0.
-import { exitAfterStop, processLifecycle } from './process-lifecycle.js';
+import { exitAfterStop, processLifecycle } from '../runtime/process-lifecycle.js';
 import type { Command } from 'commander';
 import { resolve, join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
@@ -17,7 +17,7 @@ import { checkPrefix, DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { NodeRegistry } from '../cluster/node-registry.js';
 import { boundedClose, WakeUps } from '../cluster/reconcile-queue.js';
 import { checkRedisUrl, connectClusterRedis } from '../cluster/redis-connection.js';
-import { seconds } from '../cluster/seconds.js';
+import { seconds } from '../runtime/seconds.js';
 import { WriterLog } from '../cluster/writer-log.js';
 import { redactRedisUrl } from '../events/redis-log.js';
 import { RautaError } from '../errors.js';

@@ -1,9 +1,9 @@
-// Read the pinned maps back into the planner's AppliedState: what is really
-// in the kernel, so a restarted agent (or a drift check) plans from the truth.
-// Also a raw dump of every map, for byte-for-byte comparisons.
-import { emptyAppliedState, listenerKeyId, maglevKeyId, nexthopKeyId, routeKeyId, type AppliedState } from '../plan/plan.js';
+// Read the maps a plan writes back, decoded: what is really in the kernel, so a
+// restarted agent (or a drift check) plans from the truth (the planner builds
+// its AppliedState from these, appliedStateOf). Also a raw dump of every map,
+// for byte-for-byte comparisons.
 import { LAYOUT, RAUTA_MAX_BACKENDS, readIp } from '../model/codecs.js';
-import type { BackendList, BackendSlot, MapName } from '../model/map-types.js';
+import type { BackendList, BackendSlot, MapContents, MapName } from '../model/map-types.js';
 import type { RautaMaps, RawMap } from './maps.js';
 
 export interface ReadBackOptions {
@@ -46,9 +46,9 @@ export function decodeBackendListLenient(bytes: Uint8Array): { value: BackendLis
   return { value: { backends, gen }, malformed };
 }
 
-/** Read ROUTES, MAGLEV_TABLES (keys; values when asked), LISTENERS and NEXTHOPS into an AppliedState. */
-export function readApplied(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>, opts: ReadBackOptions = {}): { applied: AppliedState; stats: ReadBackStats } {
-  const applied = emptyAppliedState();
+/** Read ROUTES, MAGLEV_TABLES (keys; values when asked), LISTENERS and NEXTHOPS, decoded. */
+export function readMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>, opts: ReadBackOptions = {}): { contents: MapContents; stats: ReadBackStats } {
+  const contents: MapContents = { routes: [], tables: [], listeners: [], nexthops: [] };
   const stats: ReadBackStats = { routes: 0, tables: 0, listeners: 0, nexthops: 0, malformedRoutes: 0 };
 
   const routes = maps.routes;
@@ -58,7 +58,7 @@ export function readApplied(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'l
     const key = routes.keyCodec.decode(rawKey);
     const { value, malformed } = decodeBackendListLenient(rawValue);
     if (malformed) stats.malformedRoutes++;
-    applied.routes.set(routeKeyId(key), { key, value });
+    contents.routes.push({ key, value });
     stats.routes++;
   }
 
@@ -69,23 +69,23 @@ export function readApplied(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'l
       const rawValue = tables.raw.getRaw(rawKey);
       if (rawValue === null) continue;
       // Raw bytes, not the codec: a hand-edited slot >= 32 must read back (and be repaired), not throw.
-      applied.tables.set(maglevKeyId(key), { key, value: new Uint8Array(rawValue) });
+      contents.tables.push({ key, value: new Uint8Array(rawValue) });
     } else {
-      applied.tables.set(maglevKeyId(key), { key });
+      contents.tables.push({ key });
     }
     stats.tables++;
   }
 
   for (const key of maps.listeners.keys()) {
-    applied.listeners.set(listenerKeyId(key), key);
+    contents.listeners.push(key);
     stats.listeners++;
   }
 
-  for (const [ip, nexthop] of maps.nexthops.entries()) {
-    applied.nexthops.set(nexthopKeyId(ip), nexthop);
+  for (const entry of maps.nexthops.entries()) {
+    contents.nexthops.push(entry);
     stats.nexthops++;
   }
-  return { applied, stats };
+  return { contents, stats };
 }
 
 /** Every entry of one map as hex key → hex value, sorted by key. */

@@ -1,6 +1,6 @@
 // The event log: one interface, two backends (file: embedded default; Redis Streams: multi-node).
 // Every event has a gap-free seq starting at 1; an append is one atomic batch (one commit).
-import type { RautaEvent, RautaEventBody } from './event-types.js';
+import type { RautaEvent, RautaEventBody } from '../routes/route-events.js';
 
 export interface AppendOptions {
   /** Fail with RAUTA_ERR_LOG_SEQUENCE unless the head is exactly this (0 for an empty log). */

@@ -2,17 +2,13 @@
 // log backends. A record that is not a valid RautaEvent is an error naming the seq, where it
 // was stored and the offending field: the log never skips what it cannot read.
 import { RautaError } from '../errors.js';
-import { RautaEvent, RautaEventBody } from './event-types.js';
+import { RautaEvent, RautaEventBody } from '../routes/route-events.js';
 import { KIND_ACCEPTED, KIND_OTHER, KIND_REJECTED, type RecordKind } from './record-frame.js';
 
 export function recordKind(body: RautaEventBody): RecordKind {
   if (body.type === 'CommitAccepted') return KIND_ACCEPTED;
   if (body.type === 'CommitRejected') return KIND_REJECTED;
   return KIND_OTHER;
-}
-
-export function isCommitMarker(e: { type: string }): boolean {
-  return e.type === 'CommitAccepted' || e.type === 'CommitRejected';
 }
 
 function issueText(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { RautaError } from '../errors.js';
-import type { RautaEvent, RautaEventBody } from './event-types.js';
+import type { RautaEvent, RautaEventBody } from '../routes/route-events.js';
 import { stderrWarnings, type AppendOptions, type EventLog, type EventLogRebuild, type LogWarnings } from './event-log.js';
 import { parseStoredEvent, rebuildHint, recordKind, validateBatch } from './event-record.js';
 import { FileLock } from './file-lock.js';

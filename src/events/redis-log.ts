@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { connectRedis, redactRedisUrl } from './redis-connect.js';
 import type { Redis } from 'ioredis';
 import { RautaError } from '../errors.js';
-import type { RautaEvent, RautaEventBody } from './event-types.js';
+import type { RautaEvent, RautaEventBody } from '../routes/route-events.js';
 import { stderrWarnings, type AppendOptions, type EventLog, type EventLogRebuild, type LogWarnings } from './event-log.js';
 import { parseStoredEvent, rebuildHint, validateBatch } from './event-record.js';
 import { waitUntilHead } from './wait-for.js';

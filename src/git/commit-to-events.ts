@@ -34,7 +34,8 @@
 //   ListenerUpserted (each sorted by id), then the commit marker last.
 //   A HistoryRewritten event, when present, comes first.
 import { RautaError } from '../errors.js';
-import type { RautaEventBody, ValidationIssue } from '../events/event-types.js';
+import type { RautaEventBody } from '../routes/route-events.js';
+import type { ValidationIssue } from '../routes/issues.js';
 import { capacityIssues, type Capacity, type CapacityNeed } from '../routes/capacity.js';
 import { clip, MAX_MESSAGE_CHARS, MAX_PATH_CHARS } from '../routes/printable.js';
 import { listenerId, routeId, type Listener, type Route, type SourceRef } from '../routes/route-model.js';

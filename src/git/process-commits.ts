@@ -7,7 +7,7 @@
 // append, or restarted, resumes where the log ends; a batch that lost a race
 // fails the expectedHead check and the run starts over from the log.
 import type { EventLog } from '../events/event-log.js';
-import type { RautaEventBody } from '../events/event-types.js';
+import type { RautaEventBody } from '../routes/route-events.js';
 import { RautaError } from '../errors.js';
 import {
   applyDelta,

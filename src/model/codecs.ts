@@ -3,9 +3,8 @@
 // of the compiled bpf/rauta.bpf.o), so the C header stays the one truth.
 // Byte order: IPs and ports network order, everything else little-endian (host).
 import { RautaError } from '../errors.js';
-import { LIMITS, METHOD_CODES, STRUCTS } from './layout.generated.js';
+import { LIMITS, STRUCTS } from './layout.generated.js';
 import type {
-  MethodName,
   BackendList,
   BackendSlot,
   FlowKey,
@@ -17,7 +16,6 @@ import type {
   Nexthop,
   RouteKey,
 } from './map-types.js';
-import { fnv1a64 } from './fnv1a.js';
 
 export const RAUTA_MAX_BACKENDS: number = LIMITS.MAX_BACKENDS;
 export const RAUTA_MAGLEV_SIZE: number = LIMITS.MAGLEV_SIZE;
@@ -154,11 +152,11 @@ export function readIp(buf: Uint8Array, off: number): string {
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
 }
 
-/** IPv4 string → its u32 value in network order (big-endian number). */
+const ipScratch = Buffer.alloc(4);
+/** IPv4 string → its u32 value in network order (big-endian number); a RautaError for what is not a dotted quad. */
 export function ipToNumber(ip: string): number {
-  const b = Buffer.alloc(4);
-  writeIp(b, 0, ip, 'ip');
-  return b.readUInt32BE(0);
+  writeIp(ipScratch, 0, ip, 'ip');
+  return ipScratch.readUInt32BE(0);
 }
 
 export function numberToIp(n: number): string {
@@ -243,11 +241,6 @@ function writeRouteKey(b: Buffer, off: number, k: RouteKey, field: string): void
 
 function readRouteKey(b: Buffer, off: number): RouteKey {
   return { method: b.readUInt32LE(off), pathHash: b.readBigUInt64LE(off + 8) };
-}
-
-/** The ROUTES key of a route: method code and FNV-1a 64 of the path. */
-export function routeKeyOf(method: MethodName, path: string): RouteKey {
-  return { method: METHOD_CODES[method], pathHash: fnv1a64(path) };
 }
 
 export const routeKeyCodec: Codec<RouteKey> = {

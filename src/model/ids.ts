@@ -43,11 +43,12 @@ export function pathHash(path: string): bigint {
   return hashed(path).hash;
 }
 
-export function routeKeyFor(route: { method: MethodName; path: string }): RouteKey {
-  return { method: METHOD_CODES[route.method], pathHash: hashed(route.path).hash };
+/** The ROUTES key of a route: method code and FNV-1a 64 of the path. */
+export function routeKeyOf(method: MethodName, path: string): RouteKey {
+  return { method: METHOD_CODES[method], pathHash: hashed(path).hash };
 }
 
-/** routeKeyId(routeKeyFor(route)) without converting the hash again. */
+/** routeKeyId(routeKeyOf(method, path)) without converting the hash again. */
 export function routeIdFor(route: { method: MethodName; path: string }): string {
   return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
 }

@@ -7,7 +7,8 @@
 // weight, prepared from the backend list) and fillTable, which reads only
 // typed arrays and refers to nothing outside itself, so that worker threads
 // run the same code on shared memory (maglev-parallel.ts).
-import { ipToNumber, maglevOffset, maglevSkip, MAX_TABLE_BACKENDS, type MaglevBackend } from './maglev-reference.js';
+import { ipToNumber } from './codecs.js';
+import { maglevOffset, maglevSkip, MAX_TABLE_BACKENDS, type MaglevBackend } from './maglev-reference.js';
 
 /** Per job, what fillTable reads: its live backends (weight above 0) in population order, at [job * stride + k]. */
 export interface JobViews {

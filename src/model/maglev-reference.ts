@@ -3,6 +3,7 @@
 // written to be read, not to be fast: maglev.ts builds the same tables quickly
 // and test/maglev.test.ts checks that the two agree.
 import { RautaError } from '../errors.js';
+import { ipToNumber } from './codecs.js';
 import { LIMITS } from './layout.generated.js';
 
 /** RAUTA_MAGLEV_SIZE in bpf/rauta.h: the table size M (prime). */
@@ -58,19 +59,6 @@ function identityHash(b: Pick<MaglevBackend, 'ip' | 'port'>, basis: number, mulA
   return h >>> 0;
 }
 
-/** a.b.c.d as a number, for ordering. */
-export function ipToNumber(ip: string): number {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else part = part * 10 + (c - 48);
-  }
-  return n * 256 + part;
-}
 
 /**
  * The order in which backends take turns: by ip, port, then weight, then input

@@ -109,3 +109,12 @@ export type MapOp =
   | { map: 'maglev_tables'; op: 'delete'; key: MaglevKey }
   | { map: 'routes'; op: 'set'; key: RouteKey; value: BackendList }
   | { map: 'routes'; op: 'delete'; key: RouteKey };
+
+/** What the maps a plan writes hold, decoded (read back from the kernel). */
+export interface MapContents {
+  routes: Array<{ key: RouteKey; value: BackendList }>;
+  /** table values only when read with them */
+  tables: Array<{ key: MaglevKey; value?: MaglevTable }>;
+  listeners: ListenerKey[];
+  nexthops: Array<[ip: string, nexthop: Nexthop]>;
+}

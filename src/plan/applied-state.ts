@@ -3,7 +3,7 @@
 // pure model of running a plan's ops against it (tests use it to check that
 // a plan reaches its fixpoint; the real apply is src/dataplane's).
 import { RautaError } from '../errors.js';
-import type { BackendList, ListenerKey, MaglevKey, MaglevTable, MapOp, Nexthop, RouteKey } from '../model/map-types.js';
+import type { BackendList, ListenerKey, MaglevKey, MaglevTable, MapContents, MapOp, Nexthop, RouteKey } from '../model/map-types.js';
 import { listenerKeyId, maglevKeyId, nexthopKeyId, routeKeyId } from '../model/ids.js';
 
 export interface AppliedRoute {
@@ -90,6 +90,16 @@ export function withTableIndex(applied: AppliedState): AppliedState {
 
 export function emptyAppliedState(): AppliedState {
   return { routes: new Map(), tables: new AppliedTables(), listeners: new Map(), nexthops: new Map() };
+}
+
+/** The planner's model of maps read back (dataplane/read-back.ts readMaps), tables indexed by route. */
+export function appliedStateOf(contents: MapContents): AppliedState {
+  const applied = emptyAppliedState();
+  for (const r of contents.routes) applied.routes.set(routeKeyId(r.key), r);
+  for (const t of contents.tables) applied.tables.set(maglevKeyId(t.key), t.value === undefined ? { key: t.key } : { key: t.key, value: t.value });
+  for (const l of contents.listeners) applied.listeners.set(listenerKeyId(l), l);
+  for (const [ip, nh] of contents.nexthops) applied.nexthops.set(nexthopKeyId(ip), nh);
+  return applied;
 }
 
 /**

@@ -555,6 +555,6 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
   });
 }
 
-export { AppliedTables, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
+export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
 export { DesiredIndex } from './desired-index.js';
-export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId } from '../model/ids.js';
+export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyId, routeKeyOf } from '../model/ids.js';

@@ -3,7 +3,7 @@
 // limits are the max entries the agents load their maps with: the defaults are
 // the sizes in bpf/rauta.h, and --max-routes / --max-listeners / --max-nexthops
 // raise them (on the watcher and the agents alike). Pure.
-import type { ValidationIssue } from '../events/event-types.js';
+import type { ValidationIssue } from './issues.js';
 import { RautaError } from '../errors.js';
 import { LIMITS } from '../model/layout.generated.js';
 import type { Listener, Route, SourceRef } from './route-model.js';

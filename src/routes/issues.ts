@@ -1,9 +1,16 @@
 // Validation issues: how they print and how they sort. Every issue names the
 // file, line and column (1-based) it is about, so editors and CI can link it.
-import type { ValidationIssue } from '../events/event-types.js';
+import { z } from 'zod';
 import { printable, printablePath } from './printable.js';
 
-export type { ValidationIssue };
+/** One problem found in the route files: where (file, 1-based line and column) and what. */
+export const ValidationIssue = z.object({
+  file: z.string(),
+  line: z.number().int(),
+  col: z.number().int(),
+  message: z.string(),
+});
+export type ValidationIssue = z.infer<typeof ValidationIssue>;
 
 /**
  * "file:line:col: message", the format compilers use and editors link. A file

@@ -4,7 +4,7 @@
 // bounded nesting and alias expansion, duplicate keys and unknown fields rejected.
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
-import type { ValidationIssue } from '../events/event-types.js';
+import type { ValidationIssue } from './issues.js';
 import { HttpMethod, listenerId, routeId, type Listener, type Route } from './route-model.js';
 import {
   DOCUMENT_KINDS,

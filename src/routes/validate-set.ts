@@ -2,7 +2,7 @@
 // rule per (method, path), one listener per address:port. Pure and linear in
 // the number of definitions (plus sorting the file list), because the Git
 // watcher runs it on every commit over up to 10,000 cached ParsedFiles.
-import type { ValidationIssue } from '../events/event-types.js';
+import type { ValidationIssue } from './issues.js';
 import { listenerId, routeId, type Listener, type Route } from './route-model.js';
 import type { Claim, ParsedFile } from './parse-file.js';
 import { compareFileNames, compareIssues } from './issues.js';

@@ -2,7 +2,7 @@
 // data (snapshots are JSON), keyed by the same ids the data path uses.
 import { z } from 'zod';
 import { Listener, listenerId, Route, routeId } from '../routes/route-model.js';
-import { ValidationIssue } from '../events/event-types.js';
+import { ValidationIssue } from '../routes/issues.js';
 
 export interface RejectedCommit {
   commit: string;

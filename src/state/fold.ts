@@ -3,7 +3,7 @@
 // same route twice or removing an absent one changes nothing but seq.
 import { produce, type Draft } from 'immer';
 import { RautaError } from '../errors.js';
-import type { RautaEvent } from '../events/event-types.js';
+import { isCommitMarker, type RautaEvent } from '../routes/route-events.js';
 import { listenerId, routeId } from '../routes/route-model.js';
 import type { DesiredState } from './desired-state.js';
 
@@ -92,8 +92,7 @@ export function atCommitBoundary(state: DesiredState): boolean {
  */
 export function wholeCommitPrefix(events: readonly RautaEvent[]): number {
   for (let i = events.length - 1; i >= 0; i--) {
-    const type = events[i]!.type;
-    if (type === 'CommitAccepted' || type === 'CommitRejected') return i + 1;
+    if (isCommitMarker(events[i]!)) return i + 1;
   }
   return 0;
 }

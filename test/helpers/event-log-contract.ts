@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { EventLog } from '../../src/events/event-log.js';
-import type { RautaEventBody } from '../../src/events/event-types.js';
+import type { RautaEventBody } from '../../src/routes/route-events.js';
 import { RautaError } from '../../src/errors.js';
-import { batchNumber, commitBatch } from './sample-events.js';
+import { batchNumber, commitBatch } from '../../testbed/sample-events.js';
 
 export interface LogUnderTest {
   openWriter(): Promise<EventLog>;

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 
 // Plain objects, as JSON and the log produce them (fast-check defaults to null prototypes).
 const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
-import type { RautaEvent, RautaEventBody } from '../../src/events/event-types.js';
+import type { RautaEvent, RautaEventBody } from '../../src/routes/route-events.js';
 import type { Listener, Route } from '../../src/routes/route-model.js';
 
 export const shaOf = (n: number): string => n.toString(16).padStart(40, '0');

@@ -17,7 +17,7 @@ export function bpfUnavailableReason(): string | null {
     return 'cannot read /proc/mounts';
   }
   if (!mounted) return 'bpffs is not mounted (mount -t bpf bpf /sys/fs/bpf)';
-  if (!existsSync(new URL('../../bpf/rauta.bpf.o', import.meta.url))) return 'bpf/rauta.bpf.o is not built (make -C bpf)';
+  if (!existsSync(new URL('../bpf/rauta.bpf.o', import.meta.url))) return 'bpf/rauta.bpf.o is not built (make -C bpf)';
   return null;
 }
 

@@ -20,13 +20,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import { runProbe, type ProbeResult } from '../../src/cli/probe.js';
-import { unpin } from '../../src/dataplane/program.js';
+import { runProbe, type ProbeResult } from '../src/cli/probe.js';
+import { unpin } from '../src/dataplane/program.js';
 import { ip, ipIn, uniqueSuffix } from './netns.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo, type RouteSpec } from './git-repo.js';
 
-const BIN = fileURLToPath(new URL('../../bin/rauta.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/rauta.js', import.meta.url));
 
 export interface LogLine {
   msg: string;

@@ -1,8 +1,10 @@
 // The route events that flow from the watcher, through the log, to every node.
 // One zod schema per event: the log validates what it reads with these, so a
 // malformed record is an error that names the field, never a silent skip.
+// Pure (the watcher writes them, the logs store them, the fold reads them).
 import { z } from 'zod';
-import { HttpMethod, Listener, Route } from '../routes/route-model.js';
+import { ValidationIssue } from './issues.js';
+import { HttpMethod, Listener, Route } from './route-model.js';
 
 /** Where every event came from: the commit, its author and time, and the file (null for commit markers). */
 const Origin = {
@@ -29,14 +31,6 @@ export const ListenerRemoved = z.object({
   address: z.string(),
   port: z.number().int(),
 });
-
-export const ValidationIssue = z.object({
-  file: z.string(),
-  line: z.number().int(),
-  col: z.number().int(),
-  message: z.string(),
-});
-export type ValidationIssue = z.infer<typeof ValidationIssue>;
 
 export const CommitAccepted = z.object({
   type: z.literal('CommitAccepted'),
@@ -84,3 +78,27 @@ export const RautaEvent = z.intersection(z.object({ seq: z.number().int().positi
 export type RautaEvent = RautaEventBody & { seq: number };
 
 export type EventType = RautaEventBody['type'];
+
+export type CommitMarker = Extract<RautaEventBody, { type: 'CommitAccepted' | 'CommitRejected' }>;
+
+/** A commit's events end with its marker: CommitAccepted or CommitRejected. */
+export function isCommitMarker<E extends { type: string }>(e: E): e is E & { type: CommitMarker['type'] } {
+  return e.type === 'CommitAccepted' || e.type === 'CommitRejected';
+}
+
+/**
+ * Whole commits of a run of events, each ending with its marker. Events after
+ * the last marker (a commit cut short by a read window) are returned apart.
+ */
+export function splitCommits<E extends { type: string }>(events: readonly E[]): { commits: E[][]; rest: E[] } {
+  const commits: E[][] = [];
+  let current: E[] = [];
+  for (const e of events) {
+    current.push(e);
+    if (isCommitMarker(e)) {
+      commits.push(current);
+      current = [];
+    }
+  }
+  return { commits, rest: current };
+}

@@ -1,6 +1,6 @@
 // Event bodies for event-log tests: valid per event-types.ts, tagged so a test can tell
 // which batch (commit) each event came from and whether the batch is whole.
-import type { RautaEventBody } from '../../src/events/event-types.js';
+import type { RautaEventBody } from '../src/routes/route-events.js';
 
 export function commitSha(n: number): string {
   return n.toString(16).padStart(40, '0');
