@@ -13,7 +13,7 @@ import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey } from '../
 import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../model/maglev.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
-import type { DesiredIndex } from './desired-index.js';
+import type { DesiredIndex } from '../state/desired-index.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
 import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from '../model/ids.js';
 
@@ -556,5 +556,5 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
 }
 
 export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
-export { DesiredIndex } from './desired-index.js';
+export { DesiredIndex } from '../state/desired-index.js';
 export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyId, routeKeyOf } from '../model/ids.js';

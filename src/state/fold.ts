@@ -4,7 +4,7 @@
 import { produce, type Draft } from 'immer';
 import { RautaError } from '../errors.js';
 import { isCommitMarker, type RautaEvent } from '../routes/route-events.js';
-import { listenerId, routeId } from '../routes/route-model.js';
+import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import type { DesiredState } from './desired-state.js';
 
 export { initialState, type DesiredState, type RejectedCommit } from './desired-state.js';
@@ -18,26 +18,40 @@ function checkFollows(seq: number, event: RautaEvent): void {
   }
 }
 
-function applyEvent(draft: Draft<DesiredState>, event: RautaEvent): void {
+/**
+ * What one event did to the routes or listeners: the id (the record's key),
+ * the value it replaced and the value it left (undefined: none). Reported
+ * before the write, so `before` is the value the state held.
+ */
+export type FoldChange =
+  | { kind: 'route'; id: string; ref: Pick<Route, 'method' | 'path'>; before: Route | undefined; after: Route | undefined }
+  | { kind: 'listener'; id: string; before: Listener | undefined; after: Listener | undefined };
+
+function applyEvent(draft: Draft<DesiredState>, event: RautaEvent, onChange?: (change: FoldChange) => void): void {
   checkFollows(draft.seq, event);
   draft.seq = event.seq;
   switch (event.type) {
     case 'RouteUpserted':
-      draft.routes[routeId(event.route)] = event.route;
+    case 'RouteRemoved': {
+      const ref = event.type === 'RouteUpserted' ? event.route : event;
+      const id = routeId(ref);
+      const after = event.type === 'RouteUpserted' ? event.route : undefined;
+      onChange?.({ kind: 'route', id, ref, before: draft.routes[id] as Route | undefined, after });
+      if (after) draft.routes[id] = after;
+      else delete draft.routes[id];
       draft.pendingCommit = event.commit;
       break;
-    case 'RouteRemoved':
-      delete draft.routes[routeId(event)];
-      draft.pendingCommit = event.commit;
-      break;
+    }
     case 'ListenerUpserted':
-      draft.listeners[listenerId(event.listener)] = event.listener;
+    case 'ListenerRemoved': {
+      const id = listenerId(event.type === 'ListenerUpserted' ? event.listener : event);
+      const after = event.type === 'ListenerUpserted' ? event.listener : undefined;
+      onChange?.({ kind: 'listener', id, before: draft.listeners[id] as Listener | undefined, after });
+      if (after) draft.listeners[id] = after;
+      else delete draft.listeners[id];
       draft.pendingCommit = event.commit;
       break;
-    case 'ListenerRemoved':
-      delete draft.listeners[listenerId(event)];
-      draft.pendingCommit = event.commit;
-      break;
+    }
     case 'CommitAccepted':
       draft.commit = event.commit;
       draft.pendingCommit = null;
@@ -55,7 +69,9 @@ function applyEvent(draft: Draft<DesiredState>, event: RautaEvent): void {
 }
 
 export function foldEvent(state: DesiredState, event: RautaEvent): DesiredState {
-  return produce(state, (draft) => applyEvent(draft, event));
+  return produce(state, (draft) => {
+    applyEvent(draft, event);
+  });
 }
 
 /** Fold a batch in one immer draft (one structural copy for the whole batch). */
@@ -67,17 +83,18 @@ export function foldEvents(state: DesiredState, events: Iterable<RautaEvent>): D
 
 /**
  * Fold a batch into `state` itself, without a copy: for an owner of a state
- * too big to copy per commit (the agent at 65,536 routes; immer copies the
- * whole routes record on every change). All or nothing: the seqs are checked
- * before anything changes.
+ * too big to copy per commit (the agent's DesiredTracker at 65,536 routes;
+ * immer copies the whole routes record on every change). All or nothing: the
+ * seqs are checked before anything changes. `onChange` hears each route and
+ * listener change before it is written.
  */
-export function foldEventsInPlace(state: DesiredState, events: readonly RautaEvent[]): void {
+export function foldEventsInPlace(state: DesiredState, events: readonly RautaEvent[], onChange?: (change: FoldChange) => void): void {
   let seq = state.seq;
   for (const event of events) {
     checkFollows(seq, event);
     seq = event.seq;
   }
-  for (const event of events) applyEvent(state as Draft<DesiredState>, event);
+  for (const event of events) applyEvent(state as Draft<DesiredState>, event, onChange);
 }
 
 /** True when every folded commit is complete (its CommitAccepted/CommitRejected is folded). */

@@ -2,7 +2,7 @@
 // IP, kept up to date one route at a time. A scoped plan reads a changed
 // route's desired entry here, asks whether a nexthop is still used by any
 // route (scoped or not), and finds key collisions, without walking every
-// desired route; the agent updates it from the events it folds. Pure.
+// desired route; the DesiredTracker updates it from the events it folds. Pure.
 import type { Route } from '../routes/route-model.js';
 import { routeIdFor } from '../model/ids.js';
 

@@ -1,0 +1,193 @@
+// The node agent's desired state: the fold of the event log, and what the
+// agent needs besides it to plan a commit by what the commit touched and to
+// know what it last brought the maps to. Pure: no I/O.
+//
+// - The state is the tracker's own and folded in place, one whole commit at a
+//   time (foldEventsInPlace): a copy per commit would cost every route, ~72 ms
+//   at 65,536 routes. Routes and listeners are frozen as they arrive (the
+//   planner caches routes by identity; a plan's values must not change).
+// - The DesiredIndex is kept equal to the routes as they are folded.
+// - The undo record holds, for every route and listener changed since the
+//   last markApplied(), the value it had then. Its keys are the touched scope
+//   of the next plan; the state with the undo record put back is the state
+//   last applied, which drift checks restore.
+// - The last applied target also names the nexthop lookup it was applied
+//   with: a MAC that moved since is in the touched scope too.
+import { routeIdFor } from '../model/ids.js';
+import type { RautaEvent } from '../routes/route-events.js';
+import { routeId, type Listener, type Route } from '../routes/route-model.js';
+import { DesiredIndex } from './desired-index.js';
+import { initialState, type DesiredState } from './desired-state.js';
+import { foldEventsInPlace, type FoldChange } from './fold.js';
+
+export type RouteRef = Pick<Route, 'method' | 'path'>;
+/** backend IPv4 → destination MAC, as the node's neighbour lookup answered */
+export type NexthopLookup = Readonly<Record<string, string>>;
+
+/** What the maps were last brought to. */
+export interface AppliedTarget {
+  /** seq and commit of the desired state applied */
+  seq: number;
+  commit: string | null;
+  routes: Readonly<Record<string, Route>>;
+  listeners: Readonly<Record<string, Listener>>;
+  nexthops: NexthopLookup;
+}
+
+/** What may differ between the last applied target and the desired state now (the ids planChanges' PlanScope takes). */
+export interface TouchedScope {
+  /** routeKeyId of each route changed since the last apply */
+  routes: string[];
+  /** listenerId of each listener changed since the last apply */
+  listeners: string[];
+  /** backend IPv4s whose looked-up MAC differs from the one last applied */
+  nexthops: string[];
+}
+
+interface RouteUndo {
+  ref: RouteRef;
+  before: Route | undefined;
+}
+
+/** Freeze a route or listener deeply: the planner caches frozen routes by identity, and apply relies on plan values not changing. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The IPs whose MAC differs between two lookups (one side may lack it). */
+export function changedMacs(before: NexthopLookup, after: NexthopLookup): string[] {
+  if (before === after) return [];
+  const out: string[] = [];
+  for (const ip in after) if (before[ip] !== after[ip]) out.push(ip);
+  for (const ip in before) if (!(ip in after)) out.push(ip);
+  return out;
+}
+
+export class DesiredTracker {
+  readonly #state: DesiredState;
+  /** the desired routes indexed for scoped plans, always equal to state.routes */
+  readonly index: DesiredIndex;
+  /** what the maps were last brought to; undefined until the first markApplied() */
+  #applied: { seq: number; commit: string | null; nexthops: NexthopLookup } | undefined;
+  /** by routeId: the routes changed since the last markApplied() and their values then */
+  readonly #undoRoutes = new Map<string, RouteUndo>();
+  /** by listenerId: likewise for listeners */
+  readonly #undoListeners = new Map<string, Listener | undefined>();
+  #changed = true;
+
+  /** A tracker of `start` (a snapshot: copied, the tracker folds into its own), or of the empty state. */
+  constructor(start?: DesiredState | null) {
+    const s = start ?? initialState();
+    this.#state = { ...s, routes: { ...s.routes }, listeners: { ...s.listeners } };
+    for (const r of Object.values(this.#state.routes)) deepFreeze(r);
+    for (const l of Object.values(this.#state.listeners)) deepFreeze(l);
+    this.index = DesiredIndex.of(this.#state.routes);
+  }
+
+  /** The newest folded desired state. The tracker's own object, folded in place: read it, do not keep or change it. */
+  get state(): Readonly<DesiredState> {
+    return this.#state;
+  }
+
+  /**
+   * True when the desired state may differ from what was last marked applied:
+   * a commit changed a route or listener, touch() was called, or nothing was
+   * marked applied yet.
+   */
+  get changed(): boolean {
+    return this.#changed;
+  }
+
+  /** seq of the desired state the maps were last brought to (0: none yet). */
+  get appliedSeq(): number {
+    return this.#applied?.seq ?? 0;
+  }
+
+  get appliedCommit(): string | null {
+    return this.#applied?.commit ?? null;
+  }
+
+  /**
+   * Fold one whole commit (its events, ending with its marker) in place, all
+   * or nothing (a seq that does not follow throws RAUTA_ERR_LOG_SEQUENCE and
+   * changes nothing). True when it changed a route or listener: an upsert, or
+   * the removal of one that was there.
+   */
+  apply(commit: readonly RautaEvent[]): boolean {
+    let changed = false;
+    foldEventsInPlace(this.#state, commit, (c: FoldChange) => {
+      if (c.kind === 'route') {
+        if (this.#applied && !this.#undoRoutes.has(c.id)) this.#undoRoutes.set(c.id, { ref: c.ref, before: c.before });
+        if (c.after) deepFreeze(c.after);
+        this.index.set(c.ref, c.after);
+      } else {
+        if (this.#applied && !this.#undoListeners.has(c.id)) this.#undoListeners.set(c.id, c.before);
+        if (c.after) deepFreeze(c.after);
+      }
+      changed ||= c.after !== undefined || c.before !== undefined;
+    });
+    if (changed) this.#changed = true;
+    return changed;
+  }
+
+  /**
+   * The effective desired state of these routes changed without a commit
+   * (a node-local input): they join the touched scope of the next plan.
+   */
+  touch(routes: Iterable<RouteRef>): void {
+    for (const ref of routes) {
+      const id = routeId(ref);
+      if (this.#applied && !this.#undoRoutes.has(id)) this.#undoRoutes.set(id, { ref: { method: ref.method, path: ref.path }, before: this.#state.routes[id] });
+    }
+    this.#changed = true;
+  }
+
+  /** The maps now hold the newest desired state, with `nexthops` (default: the lookup last applied, for a commit that changed nothing). */
+  markApplied(nexthops: NexthopLookup | undefined = this.#applied?.nexthops): void {
+    if (nexthops === undefined) throw new Error('markApplied: the first apply must name its nexthop lookup');
+    this.#applied = { seq: this.#state.seq, commit: this.#state.commit, nexthops };
+    this.#undoRoutes.clear();
+    this.#undoListeners.clear();
+    this.#changed = false;
+  }
+
+  /** What the maps were last brought to (the desired state with the undo record put back; a copy only when they differ), or undefined before the first apply. */
+  lastApplied(): AppliedTarget | undefined {
+    const applied = this.#applied;
+    if (applied === undefined) return undefined;
+    const { routes: now, listeners: nowListeners } = this.#state;
+    let routes: Record<string, Route> = now;
+    if (this.#undoRoutes.size > 0) {
+      routes = { ...now };
+      for (const [id, u] of this.#undoRoutes) {
+        if (u.before === undefined) delete routes[id];
+        else routes[id] = u.before;
+      }
+    }
+    let listeners: Record<string, Listener> = nowListeners;
+    if (this.#undoListeners.size > 0) {
+      listeners = { ...nowListeners };
+      for (const [id, l] of this.#undoListeners) {
+        if (l === undefined) delete listeners[id];
+        else listeners[id] = l;
+      }
+    }
+    return { seq: applied.seq, commit: applied.commit, routes, listeners, nexthops: applied.nexthops };
+  }
+
+  /**
+   * What may differ between the last applied target and the desired state
+   * with `nexthops` looked up now: the routes and listeners changed since,
+   * and the MACs that moved. Undefined before the first apply (everything may).
+   */
+  touched(nexthops: NexthopLookup): TouchedScope | undefined {
+    if (this.#applied === undefined) return undefined;
+    const routes: string[] = [];
+    for (const u of this.#undoRoutes.values()) routes.push(routeIdFor(u.ref));
+    return { routes, listeners: [...this.#undoListeners.keys()], nexthops: changedMacs(this.#applied.nexthops, nexthops) };
+  }
+}

@@ -1,0 +1,114 @@
+// The DesiredTracker, for any event stream folded commit by commit with
+// applies marked at random points: its state equals the immer fold, its index
+// equals an index built from scratch, lastApplied() is the fold as of the last
+// markApplied(), and touched() names every route, listener and MAC that
+// differs between the two. A commit that does not follow changes nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { RautaError } from '../src/errors.js';
+import { routeIdFor } from '../src/model/ids.js';
+import { splitCommits, type RautaEvent } from '../src/routes/route-events.js';
+import type { Route } from '../src/routes/route-model.js';
+import { DesiredIndex } from '../src/state/desired-index.js';
+import { DesiredTracker, type NexthopLookup } from '../src/state/desired-tracker.js';
+import { foldEvents, initialState, type DesiredState } from '../src/state/fold.js';
+import { eventStreamArb } from './helpers/event-streams.js';
+
+const lookupArb: fc.Arbitrary<NexthopLookup> = fc.dictionary(fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.9'), fc.constantFrom('02:00:00:00:00:01', '02:00:00:00:00:02'));
+
+function assertIndexEquals(index: DesiredIndex, routes: Readonly<Record<string, Route>>, msg: string): void {
+  const fresh = DesiredIndex.of(routes);
+  assert.equal(index.size, fresh.size, `${msg}: index size`);
+  for (const r of Object.values(routes)) assert.equal(index.get(routeIdFor(r)), fresh.get(routeIdFor(r)), `${msg}: index entry of ${r.method} ${r.path}`);
+  assert.deepEqual([...index.backendIps()].sort(), [...fresh.backendIps()].sort(), `${msg}: backend IPs`);
+}
+
+/** Ids whose values differ between two records. */
+function differing<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
+  const ids = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...ids].filter((id) => JSON.stringify(a[id]) !== JSON.stringify(b[id]));
+}
+
+test('the tracker folds like the immer reducer and knows what changed since the last apply', () => {
+  fc.assert(
+    fc.property(eventStreamArb, fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), fc.array(lookupArb, { minLength: 13, maxLength: 13 }), (events, marks, lookups) => {
+      const tracker = new DesiredTracker();
+      assert.equal(tracker.lastApplied(), undefined, 'nothing applied yet');
+      assert.equal(tracker.touched({}), undefined, 'no scope before the first apply');
+      let reference: DesiredState = initialState();
+      let appliedRef: DesiredState | null = null;
+      let appliedLookup: NexthopLookup = {};
+      const { commits } = splitCommits(events);
+      commits.forEach((commit, i) => {
+        const before = structuredClone(reference);
+        const changed = tracker.apply(commit);
+        reference = foldEvents(reference, commit);
+        assert.deepEqual(tracker.state, reference, `after commit ${i}: the tracker's state is the immer fold`);
+        if (!changed) assert.deepEqual([reference.routes, reference.listeners], [before.routes, before.listeners], `commit ${i} said it changed nothing`);
+        assertIndexEquals(tracker.index, tracker.state.routes, `after commit ${i}`);
+        if (changed) assert.ok(tracker.changed, `commit ${i}: changed is remembered`);
+
+        if (appliedRef) {
+          const last = tracker.lastApplied()!;
+          assert.deepEqual([last.seq, last.commit, last.routes, last.listeners, last.nexthops], [appliedRef.seq, appliedRef.commit, appliedRef.routes, appliedRef.listeners, appliedLookup], `after commit ${i}: lastApplied() is the state last marked`);
+          const lookup = lookups[i]!;
+          const touched = tracker.touched(lookup)!;
+          const routeIds = new Set(touched.routes);
+          for (const id of differing(appliedRef.routes, reference.routes)) {
+            const [method, path] = [id.slice(0, id.indexOf(' ')), id.slice(id.indexOf(' ') + 1)] as [Route['method'], string];
+            assert.ok(routeIds.has(routeIdFor({ method, path })), `after commit ${i}: ${id} changed since the last apply and is in the scope`);
+          }
+          for (const id of differing(appliedRef.listeners, reference.listeners)) assert.ok(touched.listeners.includes(id), `after commit ${i}: listener ${id} is in the scope`);
+          assert.deepEqual(new Set(touched.nexthops), new Set(differing(appliedLookup, lookup)), `after commit ${i}: the MACs that moved`);
+        }
+        if (marks[i]) {
+          tracker.markApplied(lookups[i]!);
+          appliedRef = structuredClone(reference);
+          appliedLookup = lookups[i]!;
+          assert.equal(tracker.changed, false, 'nothing changed since the apply');
+          assert.deepEqual(tracker.touched(appliedLookup), { routes: [], listeners: [], nexthops: [] }, 'an empty scope right after an apply');
+          assert.deepEqual([tracker.appliedSeq, tracker.appliedCommit], [reference.seq, reference.commit]);
+        }
+      });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('touch() puts a route in the next scope without changing the desired state', () => {
+  fc.assert(
+    fc.property(eventStreamArb, (events) => {
+      const tracker = new DesiredTracker();
+      for (const commit of splitCommits(events).commits) tracker.apply(commit);
+      tracker.markApplied({});
+      const before = structuredClone(tracker.state);
+      tracker.touch([{ method: 'GET', path: '/health' }]);
+      assert.ok(tracker.changed);
+      assert.deepEqual(tracker.touched({})!.routes, [routeIdFor({ method: 'GET', path: '/health' })]);
+      assert.deepEqual(tracker.state, before, 'the desired state is unchanged');
+      assert.deepEqual([tracker.lastApplied()!.routes, tracker.lastApplied()!.listeners], [before.routes, before.listeners], 'and so is the last applied one');
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('a commit that does not follow the state changes nothing', () => {
+  fc.assert(
+    fc.property(eventStreamArb, (events) => {
+      const commits = splitCommits(events).commits;
+      fc.pre(commits.length >= 2);
+      const tracker = new DesiredTracker();
+      tracker.apply(commits[0]!);
+      tracker.markApplied({});
+      const state = structuredClone(tracker.state);
+      const skipped: RautaEvent[] = commits.slice(2).flat();
+      fc.pre(skipped.length > 0);
+      assert.throws(() => tracker.apply(skipped), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_LOG_SEQUENCE');
+      assert.deepEqual(tracker.state, state, 'the state is as it was');
+      assert.equal(tracker.changed, false, 'nothing counts as changed');
+      assert.deepEqual(tracker.touched({}), { routes: [], listeners: [], nexthops: [] }, 'the scope is still empty');
+    }),
+    { numRuns: 100 },
+  );
+});
