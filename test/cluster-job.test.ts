@@ -1,9 +1,11 @@
 // A node's wake-up job end to end in one process: the Redis Streams log (real
 // redis-server), a NodeAgent on real maps behind the fault-injection wrapper,
-// the BullMQ worker with the job processor `rauta agent` uses. A failed apply
-// fails the job (the node is failing, the maps stay on the last good commit),
-// BullMQ retries it with backoff, and once the fault is gone the retry applies;
-// a duplicate wake-up afterwards writes nothing.
+// run() with the BullMQ wake source `rauta agent` uses. A job completes once
+// the agent has tried to apply up to its seq, and its result says where the
+// node is: a failed apply completes the job with state "failing" (the maps
+// stay on the last good commit); BullMQ does not retry it, the agent's own
+// backoff does, and the node converges with no further job. A duplicate
+// wake-up is one job; a wake-up with nothing new writes nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,8 +15,8 @@ import { Job } from 'bullmq';
 import { pino } from 'pino';
 import { NodeAgent } from '../src/agent/node-agent.js';
 import { reconcileJobId } from '../src/cluster/cluster-keys.js';
-import { reconcileJob } from '../src/cluster/reconcile-job.js';
-import { createReconcileWorker, WakeUps, type ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
+import { jobWakeSource } from '../src/cluster/reconcile-job.js';
+import { WakeUps, type ReconcileJobResult } from '../src/cluster/reconcile-queue.js';
 import { connectClusterRedis } from '../src/cluster/redis-connection.js';
 import { injectFaults } from '../src/dataplane/fault-injection.js';
 import { openEventLog } from '../src/events/event-log.js';
@@ -33,7 +35,7 @@ async function until<T>(fn: () => Promise<T | null | false>, what: string): Prom
   }
 }
 
-test('a failed apply fails the wake-up, BullMQ retries it, and the retry applies once the fault is gone', async (t) => {
+test('a job completes once the agent tried; a failed apply is retried by the agent\'s backoff, not by BullMQ', async (t) => {
   const prog = loadTestProgram(t, 'cluster-job');
   if (!prog) return;
   const server = await startRedisServer();
@@ -47,13 +49,15 @@ test('a failed apply fails the wake-up, BullMQ retries it, and the retry applies
   const r1 = route('GET', '/job', [['10.3.0.1', 8080]]);
   const r2 = route('GET', '/job', [['10.3.0.2', 8080]]);
   const faults = injectFaults(prog.typed);
-  const agent = new NodeAgent({ node: 'n1', log: reader, maps: faults.maps, stateDir, logger, nexthops: async () => macsFor([r1, r2]) });
-  let worker: ReturnType<typeof createReconcileWorker> | null = null;
-  // one hook, in order: worker and queues, agent, logs and connection, then the server
+  let jobsDone = 0;
+  const wakeSource = jobWakeSource({ connection: redis, prefix, node: 'n1', lockMs: 5000, logger, onDone: () => jobsDone++ });
+  const agent = new NodeAgent({ node: 'n1', log: reader, maps: faults.maps, stateDir, logger, nexthops: async () => macsFor([r1, r2]), wakeSource, retryInitialMs: 50, retryMaxMs: 200 });
+  let running: Promise<void> | null = null;
+  // one hook, in order: the agent (its job worker first), queues, logs and connection, then the server
   t.after(async () => {
-    await worker?.close();
-    await wake.close();
     await agent.stop();
+    await running;
+    await wake.close();
     await reader.close();
     await writer.close();
     redis.disconnect();
@@ -63,36 +67,35 @@ test('a failed apply fails the wake-up, BullMQ retries it, and the retry applies
 
   await writer.append(commitEvents(1, { listeners: [listener(VIP, 80)], upsert: [r1] }));
   assert.equal((await agent.start()).appliedCommit, commitSha(1));
-  let jobsDone = 0;
-  worker = createReconcileWorker(redis, prefix, 'n1', reconcileJob(agent, { logger, onDone: () => jobsDone++ }), { lockMs: 5000 });
+  const applied: string[] = [];
+  agent.on('applied', (e) => applied.push(`${e.reason}:${e.commit?.slice(-2)}`));
+  running = agent.run();
 
-  // Every map write fails: the wake-up for commit 2 fails and is retried with backoff.
+  // Every map write fails: the wake-up for commit 2 completes, saying the node is failing.
   faults.reset({ failAll: true });
   const before = dumpAll(prog.typed);
   const head = (await writer.append(commitEvents(2, { upsert: [r2] }))).at(-1)!.seq;
   await wake.wake(['n1'], head);
   const queue = wake.queue('n1');
   const id = reconcileJobId('n1', head);
-  const failedOnce = await until(async () => {
-    const j = await Job.fromId<unknown, ReconcileJobResult>(queue, id);
-    return j && j.attemptsMade >= 1 && (await j.getState()) !== 'completed' ? j : null;
-  }, 'the first attempt fails');
-  assert.match(failedOnce.failedReason ?? '', /node n1 could not apply up to seq \d+: .*injected fault/, `the job says why: ${failedOnce.failedReason}`);
-  assert.equal(agent.status().state, 'failing', 'the node is failing');
+  const done = await until(async () => {
+    if ((await queue.getJobState(id)) !== 'completed') return null;
+    return (await Job.fromId<unknown, ReconcileJobResult>(queue, id)) ?? null;
+  }, 'the wake-up completes');
+  const r = done.returnvalue;
+  assert.deepEqual([r.appliedSeq, r.appliedCommit, r.ops, r.state], [3, commitSha(1), 0, 'failing'], `the job says the node is failing on commit 1: ${JSON.stringify(r)}`);
+  assert.match(r.error ?? '', /injected fault/, 'the job carries the error');
   assert.equal(agent.status().appliedCommit, commitSha(1), 'the node stays on the last good commit');
+  assert.ok(agent.status().consecutiveFailures >= 1 && agent.status().nextRetryAt !== null, 'the agent schedules its own retry');
   assert.deepEqual(dumpAll(prog.typed), before, 'the failed apply was rolled back: the maps are as they were');
 
-  // The fault goes away: the retry applies commit 2.
+  // The fault goes away: the agent's backoff retry applies commit 2, without another job.
   faults.reset();
-  const done = await until(async () => {
-    const j = await Job.fromId<unknown, ReconcileJobResult>(queue, id);
-    return j && (await j.getState()) === 'completed' ? j : null;
-  }, 'the retried job completes');
-  assert.ok(done.attemptsMade >= 2, `completed on a retry (attempts ${done.attemptsMade})`);
-  assert.equal(done.returnvalue.appliedCommit, commitSha(2));
-  assert.ok(done.returnvalue.ops > 0, `the retry wrote the change: ${JSON.stringify(done.returnvalue)}`);
+  await until(async () => agent.status().appliedCommit === commitSha(2) && agent.status().state === 'ready', 'the agent retries on its own');
+  assert.deepEqual(applied, ['retry:02'], 'applied once, by the retry');
   assert.equal(probe(prog, 'GET', '/job').dstIp, '10.3.0.2', 'the route moved to its new backend');
-  assert.equal(agent.status().state, 'ready');
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+  assert.deepEqual(jobs.map((j) => j.id), [id], 'no job was retried or added for the retry');
 
   // A second wake-up for the same head (a restarted watcher) is the same job id: nothing new runs.
   const fresh = new WakeUps(redis, prefix);
@@ -103,9 +106,9 @@ test('a failed apply fails the wake-up, BullMQ retries it, and the retry applies
   const head2 = (await writer.append(commitEvents(3, {}))).at(-1)!.seq;
   await wake.wake(['n1'], head2);
   const noop = await until(async () => {
-    const j = await Job.fromId<unknown, ReconcileJobResult>(queue, reconcileJobId('n1', head2));
-    return j && (await j.getState()) === 'completed' ? j : null;
+    if ((await queue.getJobState(reconcileJobId('n1', head2))) !== 'completed') return null;
+    return (await Job.fromId<unknown, ReconcileJobResult>(queue, reconcileJobId('n1', head2))) ?? null;
   }, 'the no-op wake-up completes');
-  assert.deepEqual([noop.returnvalue.ops, noop.returnvalue.appliedSeq], [0, head2], `nothing to write: ${JSON.stringify(noop.returnvalue)}`);
-  assert.ok(jobsDone >= 3, `onDone after every attempt (${jobsDone})`);
+  assert.deepEqual([noop.returnvalue.ops, noop.returnvalue.appliedSeq, noop.returnvalue.state], [0, head2, 'ready'], `nothing to write: ${JSON.stringify(noop.returnvalue)}`);
+  assert.equal(jobsDone, 2, `onDone after every job (${jobsDone})`);
 });

@@ -1,14 +1,14 @@
 // The node agent of the multi-node mode (`rauta agent`): this node's XDP
-// program and maps, the Redis Streams event log (read only), and a BullMQ
-// worker (concurrency 1) on this node's queue. A job says "reconcile up to
-// seq N"; the agent reads the log from its own applied seq and applies with
-// the NodeAgent's fold/plan/apply, so a job is a wake-up, never data.
+// program and maps, the Redis Streams event log (read only), and the
+// NodeAgent's scheduler woken by a BullMQ worker (concurrency 1) on this
+// node's queue. A job says "reconcile up to seq N"; the agent reads the log
+// from its own applied seq, so a job is a wake-up, never data.
 //
 // Start order: connect (a bad URL or password fails here, before anything is
 // loaded), load and attach, register with a heartbeat, catch up from the log
 // (an agent that was down applies what it missed), then take jobs. Safety
-// nets: a resync timer and every Redis reconnect reconcile to the head, so a
-// wake-up lost while the agent was away costs at most one interval.
+// nets: the agent's resync timer and every Redis reconnect reconcile to the
+// head, so a wake-up lost while the agent was away costs at most one interval.
 // SIGTERM/SIGINT: finish the current job, mark the node stopped, close every
 // connection; program and maps stay pinned and attached.
 import { processLifecycle } from '../src/runtime/process-lifecycle.js';
@@ -22,12 +22,11 @@ import { checkXdpMode, openNodeDataplane } from '../src/agent/node-dataplane.js'
 import { checkNodeName, checkPrefix } from '../src/cluster/cluster-keys.js';
 import { NodeRegistry, nodeRecord, type NodeIdentity } from '../src/cluster/node-registry.js';
 import { seconds } from '../src/runtime/seconds.js';
-import { reconcileJob } from '../src/cluster/reconcile-job.js';
-import { boundedClose, createReconcileWorker } from '../src/cluster/reconcile-queue.js';
+import { jobWakeSource } from '../src/cluster/reconcile-job.js';
+import { boundedClose } from '../src/cluster/reconcile-queue.js';
 import { checkRedisUrl, connectClusterRedis } from '../src/cluster/redis-connection.js';
 import { normalizeMac } from '../src/dataplane/nexthops.js';
 import { openRedisLog, redactRedisUrl } from '../src/events/redis-log.js';
-import { RautaError } from '../src/errors.js';
 import { agentHealth, type LogHealth } from '../src/observability/health.js';
 import { parseCapacity, type CapacityOptions } from '../src/routes/capacity.js';
 import { claimPinDir } from '../src/dataplane/pin-dir-lock.js';
@@ -78,7 +77,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined }).child({ node: opts.node });
   const stateDir = resolve(opts.stateDir);
 
-  const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current job; program and maps stay attached and pinned');
+  const { cleanups, closeAll, stopSignal } = processLifecycle(logger, signals, 'stopping: finishing the current job; program and maps stay attached and pinned');
 
   try {
 
@@ -113,9 +112,30 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     await mkdir(stateDir, { recursive: true });
     const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger, capacity });
     cleanups.push(() => dataplane.close());
-    const agent = new NodeAgent({ node: opts.node, log, maps: dataplane.prog.typed, stateDir, logger, nexthops: dataplane.nexthops });
-
     let jobs = 0;
+    const wakeSource = jobWakeSource({
+      connection: redis,
+      prefix: opts.prefix,
+      node: opts.node,
+      lockMs,
+      logger,
+      holdMs: jobHoldMs(),
+      onDone: () => {
+        jobs++;
+        void publish();
+      },
+    });
+    const agent = new NodeAgent({
+      node: opts.node,
+      log,
+      maps: dataplane.prog.typed,
+      stateDir,
+      logger,
+      nexthops: dataplane.nexthops,
+      wakeSource,
+      driftIntervalMs: driftMs,
+      resyncIntervalMs: resyncMs,
+    });
 
     // 3. HTTP (optional): metrics, health, status.
     let httpUrl: string | null = null;
@@ -185,82 +205,24 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     // 5. Catch up from the log before taking jobs.
     const started = await agent.start();
     logger.info({ state: started.state, appliedSeq: started.appliedSeq, appliedCommit: started.appliedCommit, headSeq: started.headSeq }, 'agent started');
-    cleanups.push(() => agent.stop());
     await publish();
 
-    // 6. Reconcile to the head (resync timer, reconnects); failures are logged and retried by the next trigger.
-    const catchUp = async (why: string): Promise<void> => {
-      try {
-        const st = await agent.reconcile();
-        if (st.state === 'failing') logger.warn({ why, error: st.lastError?.message }, 'catch-up left the node failing; retrying');
-      } catch (err) {
-        logger.warn({ why, err: (err as Error).message }, 'catch-up failed; retrying');
-      }
-      await publish();
-    };
-    const timers: NodeJS.Timeout[] = [];
-    if (resyncMs > 0) timers.push(setInterval(() => void catchUp('resync'), resyncMs));
-    if (driftMs > 0) {
-      timers.push(
-        setInterval(() => {
-          void agent
-            .checkDrift()
-            .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'drift check failed'))
-            .then(() => publish());
-        }, driftMs),
-      );
-    }
-    // After a Redis outage: the log reconnects on its own; give it a moment, then catch up.
+    // 6. The scheduler, woken by this node's BullMQ jobs. Drift checks, the resync timer and
+    //    retries are the agent's, as in embedded mode. A Redis reconnect is one more wake-up.
+    const runDone = agent.run();
+    cleanups.push(async () => {
+      await agent.stop(); // closes the job worker first: the job in hand finishes
+      await runDone;
+    });
     let everReady = false;
-    let reconnectTimer: NodeJS.Timeout | null = null;
-    const onReady = () => {
+    const onReady = (): void => {
       if (!everReady) return void (everReady = true);
       logger.info('redis connection is back; catching up from the log');
-      if (reconnectTimer) clearTimeout(reconnectTimer);
-      let tries = 0;
-      const attempt = async () => {
-        reconnectTimer = null;
-        await catchUp('redis reconnect');
-        if (agent.status().state === 'failing' && ++tries < 30 && !isStopping()) reconnectTimer = setTimeout(() => void attempt(), 1000);
-      };
-      reconnectTimer = setTimeout(() => void attempt(), 100);
+      void agent.wake().then(() => publish());
     };
     onReady();
     redis.on('ready', onReady);
-    cleanups.push(() => {
-      redis.off('ready', onReady);
-      if (reconnectTimer) clearTimeout(reconnectTimer);
-      for (const t of timers) clearInterval(t);
-    });
-
-    // 7. The BullMQ worker: one job at a time, each a wake-up.
-    let lastWorkerError = '';
-    const processJob = reconcileJob(agent, {
-      logger,
-      holdMs: jobHoldMs(),
-      onDone: () => {
-        jobs++;
-        void publish();
-      },
-    });
-    const worker = createReconcileWorker(redis, opts.prefix, opts.node, processJob, {
-      lockMs,
-      onError: (err) => {
-        if (err.message !== lastWorkerError) logger.warn({ err: err.message }, 'job queue: redis trouble; the worker reconnects on its own');
-        lastWorkerError = err.message;
-      },
-    });
-    worker.on('failed', (job, err) => logger.warn({ job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed; BullMQ retries it with backoff'));
-    // Closed first on the way out: the current job finishes, no new one starts. During a Redis
-    // outage the job cannot be marked done: give up after a while (it is retried, harmlessly).
-    cleanups.push(async () => {
-      if ((await boundedClose(worker.close(), lockMs)) === 'timed out') {
-        logger.warn('the current job could not be finished (redis unreachable?); it will be retried');
-        await boundedClose(worker.close(true), 1000);
-      }
-    });
-    await worker.waitUntilReady();
-    logger.info({ queue: worker.name, lockMs }, 'taking reconcile jobs');
+    cleanups.push(() => void redis.off('ready', onReady));
 
     await stopSignal;
     await closeAll();

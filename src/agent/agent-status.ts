@@ -31,7 +31,7 @@ export interface AgentRejection {
 }
 
 export interface AgentPlanReport {
-  /** why this plan ran: start, commit, retry, drift, nexthops */
+  /** why this plan ran: start, commit, retry, replan, drift, nexthops */
   reason: string;
   ops: number;
   bytesWritten: number;

@@ -23,15 +23,16 @@ export function register(program: Command): void {
     .option('--gateway-mac <mac>', 'destination MAC for backends the neighbour table does not resolve')
     .option('--http <addr:port>', 'serve /metrics, /healthz and /status here (default: none)')
     .option('--heartbeat <seconds>', 'publish status this often; the node is stale after three missed beats', '5')
-    .option('--resync <seconds>', 'also reconcile to the log head this often, in case a wake-up was lost (0: never)', '30')
+    .option('--resync <seconds>', 'reconcile to the log head when nothing woke the agent for this long, in case a wake-up was lost (0: never)', '30')
     .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
-    .option('--job-lock <seconds>', 'BullMQ job lock: a job of a killed agent is retried after about this long', '30')
+    .option('--job-lock <seconds>', 'BullMQ job lock: a job of a killed agent is taken again after about this long', '30')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)');
   addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta agent --redis redis://redis:6379 --node edge-1 --iface eth0\n  rauta agent --redis redis://:secret@10.0.0.5:6379 --node edge-2 --pin-dir /sys/fs/bpf/rauta --http 0.0.0.0:9465\n\n' +
         'On start the agent catches up from the log (commits made while it was down), then takes jobs.\n' +
+        'A job completes once the agent tried to apply up to its seq; a failed apply is retried by the agent (backoff 1 s to 30 s), not by BullMQ.\n' +
         'The --max-* options size the maps (pinned maps must match) and must equal the watcher\'s.\n' +
         'SIGTERM/SIGINT finish the current job and exit 0; the program stays attached and the maps pinned.',
     )

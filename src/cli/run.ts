@@ -43,6 +43,7 @@ export interface RunOptions extends CapacityOptions {
   gitPasswordFile?: string;
   node: string;
   driftInterval: string;
+  resync: string;
   poll?: string;
   logLevel?: string;
 }
@@ -52,6 +53,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   checkXdpMode(opts.xdpMode);
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
   const driftIntervalMs = seconds(opts.driftInterval, '--drift-interval');
+  const resyncIntervalMs = seconds(opts.resync, '--resync');
   const pollMs = opts.poll !== undefined ? seconds(opts.poll, '--poll') : undefined;
   const capacity = parseCapacity(opts);
   // Fail on a bad repository path or address before anything is loaded or pinned.
@@ -89,6 +91,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       stateDir,
       logger,
       driftIntervalMs,
+      resyncIntervalMs,
       nexthops: dataplane.nexthops,
     });
 
@@ -179,6 +182,7 @@ export function register(program: Command): void {
     .option('--git-password-file <file>', 'remote repository: password or token for the fetch (default: env RAUTA_GIT_PASSWORD; user: env RAUTA_GIT_USERNAME)')
     .option('--node <name>', 'node name in logs, status and metrics', os.hostname())
     .option('--drift-interval <seconds>', 'how often to read the maps back and repair differences (0: never)', '30')
+    .option('--resync <seconds>', 'reconcile to the log head when nothing woke the agent for this long (0: never)', '30')
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default: env RAUTA_LOG_LEVEL or info)');
   addCapacityOptions(cmd)

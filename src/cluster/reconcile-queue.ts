@@ -1,11 +1,13 @@
 // BullMQ glue: the watcher enqueues "reconcile up to seq N" per live node; each
 // node's worker (concurrency 1) takes its own queue. Jobs are wake-ups, not
-// data: the worker reads the log from its own applied seq, so a retried or
-// duplicated job cannot reorder or repeat anything. The job id is node + seq,
-// so the same wake-up enqueued twice (a watcher restart, a retry after a lost
-// reply) is one job.
+// data: the agent reads the log from its own applied seq, so a duplicated job
+// or one taken again after a kill cannot reorder or repeat anything. The job
+// id is node + seq, so the same wake-up enqueued twice (a watcher restart, a
+// re-send after a Redis restart) is one job. What a job's outcome means:
+// reconcile-job.ts.
 import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { AgentState } from '../agent/agent-status.js';
 import { clusterKeys, reconcileJobId, reconcileQueueName } from './cluster-keys.js';
 
 export interface ReconcileJobData {
@@ -19,16 +21,23 @@ export interface ReconcileJobData {
 export interface ReconcileJobResult {
   appliedSeq: number;
   appliedCommit: string | null;
-  /** map operations this job wrote (0 when the maps already held it: a retry, a duplicate) */
+  /** map operations written while this job waited for its pass (0 when the maps already held it: a duplicate, a job taken again) */
   ops: number;
+  /** the node's state after the pass: "failing" when the apply failed (the agent retries it on its own backoff) */
+  state: AgentState;
+  /** the node's last error then, null when none */
+  error: string | null;
 }
 
 export const RECONCILE_JOB = 'reconcile';
 
-/** Retries with backoff (0.5 s doubling); finished jobs are kept a while so their ids still dedupe. */
+/**
+ * One attempt: a job completes once the agent tried, whatever the outcome, and
+ * retrying a failed apply is the agent's (its backoff). Finished jobs are kept
+ * a while so their ids still dedupe.
+ */
 export const RECONCILE_JOB_OPTIONS: JobsOptions = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 500 },
+  attempts: 1,
   removeOnComplete: { count: 1000 },
   removeOnFail: { count: 1000 },
 };
@@ -114,7 +123,7 @@ export function createReconcileWorker(
     concurrency: 1,
     lockDuration: lockMs,
     stalledInterval: lockMs,
-    // a stalled wake-up (its agent died) goes back to wait; retrying it is harmless, so allow many
+    // a stalled wake-up (its agent died) goes back to wait; taking it again is harmless, so allow many
     maxStalledCount: 100,
     removeOnComplete: { count: 1000 },
     removeOnFail: { count: 1000 },
