@@ -3,7 +3,7 @@
 // own network namespace reaching Redis over its veth; agents and watcher
 // reconnect and catch up; no event lost or applied twice), a node cut off from
 // the network (stale, its wake-ups wait, it catches up when the link is back),
-// the watcher SIGKILLed (a new one takes over the lock), an agent SIGKILLed in the middle of a job (the job is retried and the retry
+// the watcher SIGKILLed (a new one takes over the lock), an agent SIGKILLed in the middle of a job (the job is taken again and
 // writes nothing: applying is idempotent), and a bad Redis URL or password (a
 // clear error at start, nothing loaded).
 import { test } from 'node:test';
@@ -149,7 +149,7 @@ test('the watcher SIGKILLed: a restarted one waits for the dead lock, takes over
   assert.equal(await standby.stop('SIGTERM'), 0, `a standby exits 0 on SIGTERM\n${standby.tail()}`);
 });
 
-test('an agent SIGKILLed mid-job: the job is retried, and the retry writes nothing (idempotent)', async (t) => {
+test('an agent SIGKILLed mid-job: the job is taken again and writes nothing (idempotent)', async (t) => {
   if (!needBpf(t)) return;
   const cluster = new Cluster({ nodes: 2, jobLock: 1 });
   await cluster.start(t);
@@ -179,7 +179,7 @@ test('an agent SIGKILLed mid-job: the job is retried, and the retry writes nothi
   assert.equal(await job.getState(), 'active', 'the killed agent left its job active (locked)');
   assert.equal(appliedCount(held, c1), 0, 'the killed agent had not applied the commit');
 
-  // Restart: it catches up from the log on start; the orphaned job is then retried, and finds nothing to do.
+  // Restart: it catches up from the log on start; the orphaned job is then taken again, and finds nothing to do.
   const back = cluster.startAgent(0);
   const up = await back.waitLine((l) => l.msg === 'agent started', 'restarted agent');
   assert.equal(up.appliedCommit, c1, `the restart applies the commit from the log: ${JSON.stringify(up)}`);
@@ -190,7 +190,7 @@ test('an agent SIGKILLed mid-job: the job is retried, and the retry writes nothi
     return (await Job.fromId<unknown, ReconcileJobResult>(queue, jobId)) ?? null;
   }, `job ${jobId} completed after the kill`);
   assert.ok(done.stalledCounter >= 1 || (done.attemptsStarted ?? 0) >= 2, `the job was taken again after the kill: stalled ${done.stalledCounter}, started ${done.attemptsStarted}`);
-  assert.equal(done.returnvalue.ops, 0, `the retried job wrote nothing: the maps already held the commit (${JSON.stringify(done.returnvalue)})`);
+  assert.equal(done.returnvalue.ops, 0, `the job taken again wrote nothing: the maps already held the commit (${JSON.stringify(done.returnvalue)})`);
   assert.equal(done.returnvalue.appliedCommit, c1);
   assert.equal(appliedCount(back, c1), 1, `the commit was applied once, at start\n${back.tail(30)}`);
   const p = await probe(victim.pinDir, 'GET', '/f/kill');

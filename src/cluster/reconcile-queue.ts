@@ -103,7 +103,7 @@ export async function boundedClose(closing: Promise<unknown>, timeoutMs: number)
 }
 
 export interface ReconcileWorkerOptions {
-  /** job lock; a killed agent's job is retried after about this long (default 30 s) */
+  /** job lock; a killed agent's job is taken again after about this long (default 30 s) */
   lockMs?: number;
   onError?: (err: Error) => void;
 }
