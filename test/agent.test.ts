@@ -1,7 +1,8 @@
 // The node agent over a real file log and real maps: commits apply, a rejected
 // commit changes nothing and shows in status with file:line, a failed apply
 // rolls back and recovers (directly and through run()'s backoff), drift is
-// repaired and counted, and a restart from a snapshot replays only the tail.
+// repaired and counted, a restart from a snapshot replays only the tail, and
+// a replan request (no commit) is planned at once, scoped to what it names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -254,4 +255,36 @@ test('an incomplete rollback is reported loudly; the next attempt reads the maps
   assert.equal(s.state, 'ready', `recovered: ${JSON.stringify(s.lastError)}`);
   assertMapsHold(prog, [r1b, r2, r3], 'after reading back and replanning');
   assert.deepEqual(await agent.checkDrift(), { repairs: 0, ops: 0, details: [] }, 'the belief matches the maps again');
+});
+
+test('requestReplan: run() replans the named routes at once, scoped to them; "everything" plans in full', async (t) => {
+  const prog = loadTestProgram(t, 'agent-replan');
+  if (!prog) return;
+  const h = await harness(t, 'agent-replan');
+  await h.append(commitEvents(1, { listeners: [L80], upsert: [r1, r2] }));
+  const agent = await h.agent(prog.typed);
+  await agent.start();
+  const ac = new AbortController();
+  const running = agent.run(ac.signal);
+  const replanned = once(agent, 'applied');
+  agent.requestReplan({ routes: [{ method: 'GET', path: '/api' }] });
+  const [scoped] = await replanned;
+  assert.equal(scoped.reason, 'replan');
+  assert.equal(scoped.plan.ops.length, 0, 'nothing changed for the route: nothing to write');
+  assert.equal(scoped.scopeRoutes, 1, 'scoped to the one route');
+  const full = once(agent, 'applied');
+  agent.requestReplan('everything');
+  const [all] = await full;
+  assert.equal(all.reason, 'replan');
+  assert.equal(all.scopeRoutes, null, 'a full plan');
+  // A commit afterwards is scoped again.
+  const applied = once(agent, 'applied');
+  await h.append(commitEvents(2, { upsert: [r3] }));
+  const [a] = await applied;
+  assert.equal(a.commit, commitSha(2));
+  assert.equal(a.scopeRoutes, 1, 'the commit is scoped to its one route');
+  ac.abort();
+  await running;
+  assert.equal(agent.status().state, 'ready');
+  assertMapsHold(prog, [r1, r2, r3], 'after the replans and the commit');
 });

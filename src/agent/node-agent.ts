@@ -79,6 +79,8 @@ export interface AppliedEvent {
   commit: string | null;
   result: ApplyResult;
   plan: Plan;
+  /** routes the plan looked at when scoped to what changed; null: a full plan */
+  scopeRoutes: number | null;
 }
 export interface RolledBackEvent {
   reason: string;
@@ -512,7 +514,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
         'applied',
       );
     }
-    this.emit('applied', { reason, seq: desired.seq, commit: desired.commit, result, plan });
+    this.emit('applied', { reason, seq: desired.seq, commit: desired.commit, result, plan, scopeRoutes });
   }
 
   /** Record a failure: status failing with the error, next attempt after the backoff. Returns the delay. */
