@@ -5,6 +5,8 @@
 //   src/routes, src/state, src/plan: pure; never src/dataplane, src/events, src/cli,
 //                 src/git, src/agent, src/cluster, src/observability, src/runtime
 //   src/dataplane never src/plan (read-back returns decoded entries; plan builds its state)
+//   src/health    below the agent: never src/agent, src/cli, src/cluster, src/git, src/events,
+//                 src/plan, src/state, src/observability (the agent plans over its output)
 //   worker/       never src/cli (process plumbing lives in src/runtime)
 //   bench/        never test/ (shared test-bed code lives in testbed/)
 import { test } from 'node:test';
@@ -50,6 +52,7 @@ const RULES: Rule[] = [
   { from: 'src/state', never: [...PURE_FORBIDDEN, 'src/plan'] },
   { from: 'src/plan', never: PURE_FORBIDDEN },
   { from: 'src/dataplane', never: ['src/plan', 'src/state', 'src/cli', 'src/agent', 'src/cluster'] },
+  { from: 'src/health', never: ['src/agent', 'src/cli', 'src/cluster', 'src/git', 'src/events', 'src/plan', 'src/state', 'src/observability'] },
   { from: 'worker', never: ['src/cli'] },
   { from: 'bench', never: ['test'] },
 ];

@@ -84,6 +84,7 @@ export function injectFaults(real: RautaMaps, plan: FaultPlan = {}): FaultContro
     maglevTables: rewrap(real.maglevTables),
     flowCache: real.flowCache,
     requests: real.requests,
+    backendStats: real.backendStats,
     listeners: rewrap(real.listeners),
     nexthops: rewrap(real.nexthops),
     readMetrics: () => real.readMetrics(),

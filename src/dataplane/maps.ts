@@ -1,6 +1,6 @@
 // One typed wrapper per map of the XDP program, over the raw libbpf ops.
 // The raw level (Buffers) lets the apply transaction restore byte-identical values.
-import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
+import type { BackendKey, BackendStats, BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
 import {
   backendListCodec,
   flowKeyCodec,
@@ -9,6 +9,8 @@ import {
   maglevKeyCodec,
   maglevTableCodec,
   nexthopCodec,
+  backendKeyCodec,
+  backendStatsCodec,
   nexthopKeyCodec,
   routeKeyCodec,
   savedRequestCodec,
@@ -104,6 +106,8 @@ export interface RautaMaps {
   requests: TypedMap<FlowKey, SavedRequest>;
   listeners: TypedMap<ListenerKey, number>;
   nexthops: TypedMap<string, Nexthop>;
+  /** health-checked backend -> handshake counters (entries made by the agent, counted by the programs) */
+  backendStats: TypedMap<BackendKey, BackendStats>;
   /** Per-CPU counters summed over CPUs, by slot name. */
   readMetrics(): Record<MetricName, number>;
 }
@@ -118,6 +122,7 @@ export function rautaMaps(fds: Record<MapName, number>): RautaMaps {
     requests: make('requests', flowKeyCodec, savedRequestCodec),
     listeners: make('listeners', listenerKeyCodec, u32Codec),
     nexthops: make('nexthops', nexthopKeyCodec, nexthopCodec),
+    backendStats: make('backend_stats', backendKeyCodec, backendStatsCodec),
     readMetrics: () => readMetrics(fds.metrics),
   };
 }
