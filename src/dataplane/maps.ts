@@ -33,11 +33,15 @@ export interface RawMap {
   deleteRaw(key: Buffer): boolean;
   /**
    * Write only if absent: true when written (the key was absent), false when it
-   * exists (nothing written). Optional: apply uses getRaw + setRaw without it.
+   * exists (nothing written). Apply writes a new key and learns its inverse in one call.
    */
-  insertRaw?(key: Buffer, value: Buffer): boolean;
-  /** Delete, returning the old value; null when absent (nothing deleted). Optional: apply uses getRaw + deleteRaw without it. */
-  takeRaw?(key: Buffer): Buffer | null;
+  insertRaw(key: Buffer, value: Buffer): boolean;
+  /**
+   * Delete, returning the old value; null when absent (nothing deleted). Apply
+   * deletes and keeps the value its inverse restores in one call (libbpf.ts falls
+   * back to a lookup and a delete where the kernel lacks LOOKUP_AND_DELETE).
+   */
+  takeRaw(key: Buffer): Buffer | null;
   keysRaw(): Iterable<Buffer>;
   setManyRaw(entries: Array<[Buffer, Buffer]>): void;
 }
