@@ -35,7 +35,7 @@ export function backendStatsTable(map: TypedMap<BackendKey, BackendStats>): Back
       const zero = map.valueCodec.encode(ZERO);
       for (const id of want) {
         try {
-          map.raw.insertRaw!(map.keyCodec.encode(keyOf(id)), zero);
+          map.raw.insertRaw(map.keyCodec.encode(keyOf(id)), zero);
         } catch {
           missed.push(id); // E2BIG: the map is full
         }
