@@ -17,6 +17,10 @@ import type { RouteSet } from '../routes/validate-set.js';
 import { addCapacityOptions } from './capacity-options.js';
 import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 import { loadRouteRev } from '../routes/load-rev.js';
+import { quote } from '../routes/printable.js';
+import { parseFormat } from './output-format.js';
+import { invalidPlanComment, planComment } from '../report/plan-markdown.js';
+import { planWarnings } from '../report/plan-warnings.js';
 
 export interface PlanCliOptions extends CapacityOptions {
   repo?: string;
@@ -25,6 +29,22 @@ export interface PlanCliOptions extends CapacityOptions {
   to?: string;
   worktree?: boolean;
   json?: boolean;
+  format?: string;
+  /** percent: a changed route moving more of its connections is a warning in the markdown comment */
+  warnDisruption?: string;
+}
+
+/** --warn-disruption's default: a change that moves most of a route's connections is worth a second look. */
+export const DEFAULT_WARN_DISRUPTION = 50;
+
+/** --warn-disruption PERCENT as a share (0.5 for 50). */
+function parseWarnDisruption(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_WARN_DISRUPTION / 100;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
+    throw new RautaError('RAUTA_ERR_USAGE', `--warn-disruption ${quote(value)}: give a percentage from 0 to 100 (e.g. 50)`);
+  }
+  return n / 100;
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -84,10 +104,14 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
     throw new RautaError('RAUTA_ERR_USAGE', `${printablePath(repo)} is a bare repository: it has no working tree to plan towards; give --to REV (e.g. --to main)`);
   }
   const capacity = parseCapacity(opts);
+  const format = parseFormat(opts, ['markdown'] as const);
+  const warnDisruption = parseWarnDisruption(opts.warnDisruption);
   const [from, to] = [await loadSide(repo, root, fromRev, capacity), await loadSide(repo, root, toRev, capacity)];
   const invalid = [from, to].filter((s) => s.issues.length > 0);
   if (invalid.length > 0) {
-    if (opts.json) write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
+    if (format === 'json') write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
+    // The comment says why there is no plan, so a stale one does not stay on the pull request.
+    if (format === 'markdown') write(invalidPlanComment(from, to, invalid));
     for (const s of invalid) {
       writeErr(`rauta plan: ${s.label}${s.commit ? ` (${s.commit.slice(0, 12)})` : ''} does not validate (${s.issues.length} error${s.issues.length === 1 ? '' : 's'}); fix it, then plan again:\n`);
       for (const i of s.issues) writeErr(`  ${formatIssue(i)}\n`);
@@ -95,7 +119,9 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
     return 2;
   }
   const report = planReport(from, to);
-  write(opts.json ? `${JSON.stringify({ valid: true, ...report }, null, 2)}\n` : formatReport(report));
+  if (format === 'json') write(`${JSON.stringify({ valid: true, ...report }, null, 2)}\n`);
+  else if (format === 'markdown') write(planComment(report, planWarnings(report, from, to, capacity, warnDisruption)));
+  else write(formatReport(report));
   return report.changed ? 1 : 0;
 }
 
@@ -108,11 +134,13 @@ export function register(program: Command): void {
     .option('--from <rev>', 'the side the node has now', 'HEAD')
     .option('--to <rev>', 'the side to plan towards (default: the working tree)')
     .option('--worktree', 'plan towards the working tree (the default when --to is not given)')
-    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON');
+    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON')
+    .option('--format <format>', 'text (default), json (as --json), markdown (a pull-request comment: summary, table of changed routes, warnings)')
+    .option('--warn-disruption <percent>', `markdown: warn when a change moves more than this share of a route's connections (default ${DEFAULT_WARN_DISRUPTION})`);
   addCapacityOptions(cmd)
     .addHelpText(
       'after',
-      '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n\n' +
+      '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n  rauta plan --from "$(git merge-base origin/main HEAD)" --to HEAD --format markdown\n\n' +
         'Disruption is the share of a route\'s Maglev slots whose backend changes: the share of its connections that move.',
     )
     .action(async (opts: PlanCliOptions) => {
