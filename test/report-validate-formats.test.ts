@@ -56,6 +56,8 @@ test('gitlab code quality: stable fingerprints that ignore the line, distinct fo
   assert.equal(new Set(report.map((r) => r.fingerprint)).size, issues.length, 'one fingerprint per issue, even for the same message twice in a file');
   assert.equal(report[3]!.location.path, '.', 'an issue about the whole set sits on the repository root');
   assert.deepEqual(gitlabCodeQuality(issues), report, 'the same issues give the same report');
+  // Pinned: a change in how fingerprints are made would show every open issue as fixed and new again.
+  assert.deepEqual(report.map((r) => r.fingerprint), ['d0cfe64193ba329f', 'd0cfe54193ba30ec', 'eb241206142450e6', '25bc0aaa1e1b62b7']);
   const shifted = gitlabCodeQuality(issues.map((i) => ({ ...i, line: i.line + 5 })));
   assert.deepEqual(shifted.map((r) => r.fingerprint), report.map((r) => r.fingerprint), 'lines added above an issue do not make it a new one');
 });
