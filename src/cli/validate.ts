@@ -100,7 +100,7 @@ export async function runValidate(dir: string, opts: ValidateOptions, write: (te
  * Issues with paths relative to the repository root, where CI platforms look
  * for them: with --rev the loader already names files so; a folder's files are
  * named DIR/…, so relative to DIR (which includes --root); a single file keeps
- * the path it was given. An issue about no file (a capacity limit of the whole
+ * the path it was given (without a leading ./). An issue about no file (a capacity limit of the whole
  * set) gets no path.
  */
 function repoIssues(dir: string, rev: boolean, files: readonly ParsedFile[], issues: readonly ValidationIssue[]): RepoIssue[] {
@@ -108,7 +108,7 @@ function repoIssues(dir: string, rev: boolean, files: readonly ParsedFile[], iss
   const underDir = !rev && lstatSync(dir).isDirectory();
   const pathOf = (file: string): string | null => {
     if (!known.has(file)) return null;
-    return underDir ? relative(dir, file).split(sep).join('/') : file;
+    return underDir ? relative(dir, file).split(sep).join('/') : file.replace(/^(\.\/)+/, '');
   };
   return issues.map((i) => ({ path: pathOf(i.file), line: i.line, col: i.col, message: i.message }));
 }

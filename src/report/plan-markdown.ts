@@ -19,7 +19,6 @@ export const MAX_LISTED = 50;
 
 export interface CommentOptions {
   maxChars?: number;
-  foldAbove?: number;
 }
 
 interface Side {
@@ -75,7 +74,7 @@ function row(r: RouteImpact): string {
 
 const TABLE_HEAD = '| Change | Route | Backends added | Backends removed | Weight changes | Connections that move | Defined in |\n|---|---|---|---|---|---|---|';
 
-export function formatWarning(w: PlanWarning): string {
+function formatWarning(w: PlanWarning): string {
   switch (w.kind) {
     case 'last-backend':
       return `${routeName(w.route, w.name)} goes from ${w.backendsBefore} backends to 1 (${code(w.backend)}): if it fails, the route has no backend`;
@@ -125,7 +124,6 @@ const FOOTNOTE =
 /** The review comment for a plan and its warnings. */
 export function planComment(report: PlanReport, warnings: readonly PlanWarning[], opts: CommentOptions = {}): string {
   const maxChars = opts.maxChars ?? MAX_COMMENT_CHARS;
-  const foldAbove = opts.foldAbove ?? FOLD_ABOVE_ROUTES;
   const head = [COMMENT_MARKER, summary(report)];
   const listeners = [...report.listenersAdded.map((l) => `+${code(l)}`), ...report.listenersRemoved.map((l) => `−${code(l)}`)];
   if (listeners.length > 0) {
@@ -139,7 +137,7 @@ export function planComment(report: PlanReport, warnings: readonly PlanWarning[]
   if (report.routes.length > 0) tail.push(FOOTNOTE);
   if (report.routes.length === 0) return `${[...head, ...tail].join('\n\n')}\n`;
 
-  const fold = report.routes.length > foldAbove;
+  const fold = report.routes.length > FOLD_ABOVE_ROUTES;
   const open = fold ? `<details><summary>${plural(report.routes.length, 'changed route')}</summary>\n\n` : '';
   const close = fold ? '\n\n</details>' : '';
   const render = (rows: string[], more: number): string => {
@@ -165,7 +163,7 @@ export function invalidPlanComment(
   from: Side,
   to: Side,
   invalid: ReadonlyArray<Side & { issues: readonly ValidationIssue[] }>,
-  opts: Pick<CommentOptions, 'maxChars'> = {},
+  opts: CommentOptions = {},
 ): string {
   const maxChars = opts.maxChars ?? MAX_COMMENT_CHARS;
   const parts = [COMMENT_MARKER, `**rauta plan** ${side(from)} → ${side(to)}: not planned, a side does not validate`];

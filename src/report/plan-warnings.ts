@@ -9,8 +9,8 @@ import type { PlanReport } from '../plan/plan-report.js';
 export const CAPACITY_WARN_SHARE = 0.9;
 
 export type PlanWarning =
-  | { kind: 'last-backend'; route: string; name: string | null; source: string | null; backendsBefore: number; backend: string }
-  | { kind: 'disruption'; route: string; name: string | null; source: string | null; disruption: number; threshold: number }
+  | { kind: 'last-backend'; route: string; name: string | null; backendsBefore: number; backend: string }
+  | { kind: 'disruption'; route: string; name: string | null; disruption: number; threshold: number }
   | { kind: 'capacity'; map: 'ROUTES' | 'LISTENERS' | 'NEXTHOPS'; option: string; before: number; after: number; limit: number }
   | { kind: 'listener-removed'; listener: string };
 
@@ -32,7 +32,7 @@ export function planWarnings(report: PlanReport, from: RouteSets, to: RouteSets,
   const out: PlanWarning[] = [];
   for (const r of report.routes) {
     if (r.change === 'added' || r.change === 'removed') continue;
-    const at = { route: r.route, name: r.name, source: r.source };
+    const at = { route: r.route, name: r.name };
     const was = before.get(r.route)?.length ?? 0;
     const now = after.get(r.route) ?? [];
     if (was > 1 && now.length === 1) out.push({ kind: 'last-backend', ...at, backendsBefore: was, backend: `${now[0]!.ip}:${now[0]!.port}` });
