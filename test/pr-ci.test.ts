@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,6 +117,16 @@ test('validate --format github|gitlab: repo-relative paths from a folder, a subf
   assert.match(unknown.stderr, /--format "sarif": choose one of text, json, github, gitlab/);
   const both = await rauta(['validate', '.', '--json', '--format', 'github'], { cwd: repo.dir });
   assert.equal(both.code, 2, both.stderr);
+  // And for plan.
+  const plan = (...args: string[]) => rauta(['plan', '--repo', '.', '--root', 'routes', '--from', 'HEAD', '--to', 'HEAD', ...args], { cwd: repo.dir });
+  const planFormat = await plan('--format', 'html');
+  assert.equal(planFormat.code, 2, planFormat.stderr);
+  assert.match(planFormat.stderr, /--format "html": choose one of text, json, markdown/);
+  for (const bad of ['-1', '101', 'half', '']) {
+    const r = await plan('--format', 'markdown', '--warn-disruption', bad);
+    assert.equal(r.code, 2, `--warn-disruption ${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /--warn-disruption ".*": give a percentage from 0 to 100/);
+  }
 });
 
 // ---- a routes repository with pull-request branches --------------------------
