@@ -44,6 +44,16 @@ static __always_inline void count(enum rauta_metric slot)
 		*v += 1; /* per-CPU slot: no atomic needed */
 }
 
+/* One BACKEND_STATS counter of a health-checked backend (others have no entry). */
+static __always_inline void backend_count(__u32 ip, __u16 port, enum rauta_backend_stat what)
+{
+	struct backend_key k = { .ip = ip, .port = port };
+	struct backend_stats *s = bpf_map_lookup_elem(&backend_stats, &k);
+
+	if (s && what < RAUTA_BS_COUNT)
+		__sync_fetch_and_add(&s->count[what], 1);
+}
+
 static __always_inline int pass(enum rauta_metric reason)
 {
 	count(reason);
@@ -388,6 +398,7 @@ static __always_inline int first_segment(struct xdp_md *ctx, struct pkt *pk, con
 	bpf_map_update_elem(&requests, ck, req, BPF_ANY);
 
 	count(RAUTA_M_ROUTED);
+	backend_count(be_ip, be_port, RAUTA_BS_SYNS);
 	return backend_syn(ctx, pk, &cv);
 }
 
@@ -619,6 +630,10 @@ static __always_inline int client_flow(struct xdp_md *ctx, struct pkt *pk, const
 	}
 	if (pk->payload_len > 0 && bpf_ntohl(pk->tcp->seq) == cf->client_isn + 1) {
 		count(RAUTA_M_FLOW_HIT); /* the first segment again: same SYN, same backend */
+		if (cf->syn_retries == 0)
+			backend_count(cf->peer_ip, cf->peer_port, RAUTA_BS_STALLED);
+		if (cf->syn_retries < 255)
+			cf->syn_retries++;
 		return backend_syn(ctx, pk, cf);
 	}
 	return drop(RAUTA_M_HANDSHAKE_WAIT);
@@ -650,6 +665,7 @@ static __always_inline int backend_flow(struct xdp_md *ctx, struct pkt *pk, cons
 			__builtin_memcpy(mac_dst, bf->peer_mac, ETH_ALEN);
 			__builtin_memcpy(mac_src, pk->eth->h_dest, ETH_ALEN);
 			count(RAUTA_M_BACKEND_REFUSED);
+			backend_count(bk->src_ip, bk->src_port, RAUTA_BS_REFUSED);
 			forget_flow(&ck, cf);
 			return emit_segment(ctx, pk->l3_off, &s, mac_dst, mac_src, 0, 0, 0);
 		}
@@ -889,6 +905,7 @@ int rauta_tc(struct __sk_buff *skb)
 	cf->state = RAUTA_FLOW_ESTABLISHED;
 	bf->state = RAUTA_FLOW_ESTABLISHED;
 	count(RAUTA_M_BACKEND_ACK);
+	backend_count(bk.src_ip, bk.src_port, RAUTA_BS_ESTABLISHED);
 	return bpf_redirect(skb->ifindex, 0);
 }
 
@@ -904,5 +921,6 @@ const enum rauta_flow_side rauta_btf_flow_side SEC(".rauta_btf") = RAUTA_SIDE_CL
 const enum rauta_flow_flag rauta_btf_flow_flag SEC(".rauta_btf") = RAUTA_FLOW_F_NEW_SYN;
 const enum rauta_limits rauta_btf_limits SEC(".rauta_btf") = RAUTA_LIMIT_MSS;
 const enum rauta_reply rauta_btf_reply SEC(".rauta_btf") = RAUTA_REPLY_NONE;
+const enum rauta_backend_stat rauta_btf_backend_stat SEC(".rauta_btf") = RAUTA_BS_COUNT;
 
 char LICENSE[] SEC("license") = "GPL";

@@ -43,6 +43,9 @@
 #ifndef RAUTA_MAX_NEXTHOPS
 #define RAUTA_MAX_NEXTHOPS 4096
 #endif
+#ifndef RAUTA_MAX_CHECKED
+#define RAUTA_MAX_CHECKED 8192         /* health-checked backends: BACKEND_STATS entries */
+#endif
 #ifndef RAUTA_MSS
 #define RAUTA_MSS 1460                 /* MSS advertised to clients and in the SYN to a backend */
 #endif
@@ -148,6 +151,16 @@ enum rauta_flow_flag {
 	RAUTA_FLOW_F_BACKEND_FIN_ACKED = 16, /* the client acknowledged the backend's FIN */
 };
 
+/* BACKEND_STATS counters: what the data path saw of one backend's handshakes,
+ * the agent's passive health signal (it reads the deltas). */
+enum rauta_backend_stat {
+	RAUTA_BS_SYNS = 0,        /* new connections sent to the backend (the SYN after the first segment) */
+	RAUTA_BS_STALLED = 1,     /* ...whose first segment came again before the backend answered (once per connection) */
+	RAUTA_BS_REFUSED = 2,     /* ...that the backend answered with a RST */
+	RAUTA_BS_ESTABLISHED = 3, /* ...that the backend accepted (its SYN-ACK, TC) */
+	RAUTA_BS_COUNT = 4,
+};
+
 /* Canned answers built in place for a first segment that cannot be routed. */
 enum rauta_reply {
 	RAUTA_REPLY_NONE = 0,
@@ -169,6 +182,7 @@ enum rauta_limits {
 	RAUTA_LIMIT_MAX_FLOWS = RAUTA_MAX_FLOWS,
 	RAUTA_LIMIT_MAX_LISTENERS = RAUTA_MAX_LISTENERS,
 	RAUTA_LIMIT_MAX_NEXTHOPS = RAUTA_MAX_NEXTHOPS,
+	RAUTA_LIMIT_MAX_CHECKED = RAUTA_MAX_CHECKED,
 	RAUTA_LIMIT_MSS = RAUTA_MSS,
 	RAUTA_LIMIT_MAX_REQUEST = RAUTA_MAX_REQUEST,
 	RAUTA_LIMIT_REQUEST_BUF = RAUTA_REQUEST_BUF,
@@ -187,6 +201,8 @@ struct route_key {
 	__u64 path_hash;
 };                        /* 16 B */
 
+/* Weight 0 gets no Maglev slot: a hole (0.0.0.0:0) left by a removed backend,
+ * or a backend this node's agent drained as unhealthy (ip:port kept). */
 struct backend {
 	__u32 ip;         /* network order */
 	__u16 port;       /* network order */
@@ -235,7 +251,7 @@ struct flow_value {
 	__u8 side;                /* enum rauta_flow_side */
 	__u8 state;               /* enum rauta_flow_state */
 	__u8 reply;               /* enum rauta_reply (REPLIED flows) */
-	__u8 pad;                 /* always 0 */
+	__u8 syn_retries;         /* client side, SYN_SENT: first-segment retransmissions (saturates at 255) */
 	__u32 flags;              /* RAUTA_FLOW_F_*; any bit set: every segment takes the full path */
 	__u32 seq_delta;          /* backend ISN - cookie; valid once ESTABLISHED */
 	__u32 peer_ip;            /* network order: the backend (client side), the VIP (backend side) */
@@ -270,6 +286,18 @@ struct listener_key {
 	__u16 port;       /* network order */
 	__u16 pad;        /* always 0 */
 };                        /* 8 B */
+
+/* BACKEND_STATS key: a backend's ip:port. */
+struct backend_key {
+	__u32 ip;         /* network order */
+	__u16 port;       /* network order */
+	__u16 pad;        /* always 0 */
+};                        /* 8 B */
+
+/* BACKEND_STATS value: enum rauta_backend_stat counters, updated atomically. */
+struct backend_stats {
+	__u64 count[RAUTA_BS_COUNT];
+};                        /* 32 B */
 
 /* NEXTHOPS: key __u32 backend IPv4 (network order) -> destination MAC. */
 struct nexthop {

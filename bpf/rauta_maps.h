@@ -78,4 +78,14 @@ struct {
 	__type(value, struct nexthop);
 } nexthops SEC(".maps");
 
+/* BACKEND_STATS: health-checked backend -> handshake counters. The agent
+ * creates and deletes the entries (one per backend with a healthCheck); the
+ * programs only count into entries that exist. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RAUTA_MAX_CHECKED);
+	__type(key, struct backend_key);
+	__type(value, struct backend_stats);
+} backend_stats SEC(".maps");
+
 #endif /* RAUTA_MAPS_H */

@@ -24,6 +24,7 @@ have ip           || need+=(iproute2)
 have ethtool      || need+=(ethtool)
 have curl         || need+=(curl)         # the demo's and the tests' client
 have python3      || need+=(python3)      # the tests' raw-SYN sender
+have jq           || need+=(jq)           # the tests' stand-in for gh api --jq (test/helpers/fake-gh.mjs)
 have nstat        || need+=(iproute2)
 have wrk          || need+=(wrk)          # the connection benchmark's load generator
 have nginx        || need+=(nginx-light)  # the benchmark's anchor: a path-routing reverse proxy

@@ -5,6 +5,10 @@
 //   src/routes, src/state, src/plan: pure; never src/dataplane, src/events, src/cli,
 //                 src/git, src/agent, src/cluster, src/observability, src/runtime
 //   src/dataplane never src/plan (read-back returns decoded entries; plan builds its state)
+//   src/report    pure renderers (CI annotations, the pull-request comment): only src/report,
+//                 src/plan, src/routes, src/model, errors.ts; no package and no node: module
+//   src/health    below the agent: never src/agent, src/cli, src/cluster, src/git, src/events,
+//                 src/plan, src/state, src/observability (the agent plans over its output)
 //   worker/       never src/cli (process plumbing lives in src/runtime)
 //   bench/        never test/ (shared test-bed code lives in testbed/)
 import { test } from 'node:test';
@@ -33,6 +37,12 @@ function importsOf(file: string): string[] {
   return out;
 }
 
+/** Packages and node: modules a file imports (type-only imports included). */
+function packagesOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*['"]([^.'"][^'"]*)['"]/g)].map((m) => m[1]!);
+}
+
 const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
 
 interface Rule {
@@ -41,6 +51,8 @@ interface Rule {
   never: string[];
   /** the only things it may import inside the repository (when set) */
   only?: string[];
+  /** the only packages and node: modules it may import (when set) */
+  packages?: string[];
 }
 
 const PURE_FORBIDDEN = ['src/dataplane', 'src/events', 'src/cli', 'src/git', 'src/agent', 'src/cluster', 'src/observability', 'src/runtime'];
@@ -49,7 +61,9 @@ const RULES: Rule[] = [
   { from: 'src/routes', never: [...PURE_FORBIDDEN, 'src/plan', 'src/state'] },
   { from: 'src/state', never: [...PURE_FORBIDDEN, 'src/plan'] },
   { from: 'src/plan', never: PURE_FORBIDDEN },
+  { from: 'src/report', never: [...PURE_FORBIDDEN, 'src/state'], only: ['src/report', 'src/plan', 'src/routes', 'src/model', 'src/errors.ts'], packages: [] },
   { from: 'src/dataplane', never: ['src/plan', 'src/state', 'src/cli', 'src/agent', 'src/cluster'] },
+  { from: 'src/health', never: ['src/agent', 'src/cli', 'src/cluster', 'src/git', 'src/events', 'src/plan', 'src/state', 'src/observability'] },
   { from: 'worker', never: ['src/cli'] },
   { from: 'bench', never: ['test'] },
 ];
@@ -64,6 +78,8 @@ test('imports follow the layers', () => {
         if (hit) broken.push(`${file} imports ${relative('.', t)} (${rule.from} must not import ${hit})`);
         if (rule.only && !rule.only.some((d) => under(t, d))) broken.push(`${file} imports ${relative('.', t)} (${rule.from} imports only ${rule.only.join(', ')})`);
       }
+      const allowed = rule.packages;
+      if (allowed) for (const p of packagesOf(file)) if (!allowed.includes(p)) broken.push(`${file} imports ${p} (${rule.from} imports no package or node: module${allowed.length ? ` but ${allowed.join(', ')}` : ''})`);
     }
   }
   assert.deepEqual(broken, [], `layering broken:\n${broken.join('\n')}`);

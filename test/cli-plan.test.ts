@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
-import { runPlan, type PlanReport } from '../src/cli/plan.js';
+import { runPlan } from '../src/cli/plan.js';
+import type { PlanReport } from '../src/plan/plan-report.js';
 
 const BIN = fileURLToPath(new URL('../bin/rauta.js', import.meta.url));
 

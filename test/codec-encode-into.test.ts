@@ -140,6 +140,7 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
       clientMac: macText,
       clientWscale: fc.nat(14),
       backendWscale: fc.nat(14),
+      synRetries: fc.nat(255),
       changedNs: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     }),
   );

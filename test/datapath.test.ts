@@ -399,6 +399,7 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
   f.addRoute('GET', '/empty', { backends: [] });
   f.addRoute('GET', '/bad-slot', { slot: 5 }); // slot index beyond count 2
   f.addRoute('GET', '/hole-slot', { backends: [BACKENDS[0]!, { ip: '0.0.0.0', port: 0, weight: 0 }], slot: 1 });
+  f.addRoute('GET', '/drained-slot', { backends: [BACKENDS[0]!, { ...BACKENDS[1]!, weight: 0 }], slot: 1 });
   f.addRoute('GET', '/no-nexthop', { backends: [{ ip: '10.9.9.9', port: 80, weight: 1 }], slot: 0 });
   const reset: Array<[string, string | Uint8Array]> = [
     ['unknown method', request('FETCH', '/api/users')],
@@ -433,6 +434,7 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
     ['REPLY_NO_TABLE', 'route with no backends', request('GET', '/empty'), REPLY_503],
     ['REPLY_NO_TABLE', 'table slot beyond the backend count', request('GET', '/bad-slot'), REPLY_503],
     ['REPLY_NO_TABLE', 'table slot names a hole (weight 0)', request('GET', '/hole-slot'), REPLY_503],
+    ['REPLY_NO_TABLE', 'table slot names a drained backend (weight 0, address kept)', request('GET', '/drained-slot'), REPLY_503],
     ['REPLY_NO_NEXTHOP', 'backend without a NEXTHOPS entry', request('GET', '/no-nexthop'), REPLY_503],
   ];
   for (const [reason, description, payload, answer] of answered) {
@@ -637,6 +639,34 @@ function toClientSegment(c: Conn, payload: string, seqOff: number, ackOff: numbe
 function toBackendSegment(c: Conn, be: BackendSlot, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
   return buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: c.spec.srcPort, dstPort: be.port, seq: c.isn + 1 + seqOff, ack: BACKEND_ISN + 1 + ackOff, tcpFlags: flags, payload });
 }
+
+test("BACKEND_STATS: a checked backend's handshakes are counted (sent, unanswered once, refused, accepted); others have no entry", (t) => {
+  const f = fixture(t);
+  if (!f) return;
+  f.addRoute('GET', '/h', { slot: 0 });
+  const be = BACKENDS[0]!;
+  const stats = f.prog.typed.backendStats;
+  const req = request('GET', '/h');
+  // not checked: no entry, nothing counted, nothing created
+  establish(f, { srcPort: port() }, req, be);
+  assert.equal([...stats.keys()].length, 0, 'the programs never create entries');
+
+  stats.set({ ip: be.ip, port: be.port }, { syns: 0, stalled: 0, refused: 0, established: 0 });
+  establish(f, { srcPort: port() }, req, be);
+  assert.deepEqual(stats.get({ ip: be.ip, port: be.port }), { syns: 1, stalled: 0, refused: 0, established: 1 });
+
+  // unanswered: the client retransmits its first segment three times; counted once
+  const slow = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'first segment', input: clientSeg(slow, req), verdict: 'TX', output: backendSyn(slow, be), counters: routedCounters });
+  for (let i = 0; i < 3; i++) runRow(f, { description: `retransmission ${i + 1}`, input: clientSeg(slow, req), verdict: 'TX', output: backendSyn(slow, be), counters: { TOTAL: 1, FLOW_HIT: 1 } });
+  assert.equal(f.prog.typed.flowCache.get(flowKeyOf(slow))!.synRetries, 3);
+  // refused
+  const no = handshake(f, { srcPort: port() });
+  runRow(f, { description: 'first segment', input: clientSeg(no, req), verdict: 'TX', output: backendSyn(no, be), counters: routedCounters });
+  const rst = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: no.spec.srcPort, seq: 0, ack: no.isn + 1, tcpFlags: F.RST | F.ACK, window: 0 });
+  runRow(f, { description: 'backend refuses', input: rst, verdict: 'TX', output: toClient(no, { seq: no.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, BACKEND_REFUSED: 1 } });
+  assert.deepEqual(stats.get({ ip: be.ip, port: be.port }), { syns: 3, stalled: 1, refused: 1, established: 1 });
+});
 
 test('a retransmitted first segment re-sends the same SYN to the same backend, even after the table moved', (t) => {
   const f = fixture(t);

@@ -16,7 +16,7 @@ const NOW = 1000n * S;
 function clientSide(state: FlowState, ageS: bigint, peerIp = '10.1.0.1'): FlowValue {
   return {
     side: FlowSide.CLIENT, state, reply: FlowReply.NONE, flags: 0, seqDelta: 0, peerIp, peerPort: 8080, peerMac: '02:00:00:00:01:01',
-    route: routeKeyOf('GET', '/x'), gen: 1, backendIdx: 0, clientIsn: 1, cookie: 2, clientFinEnd: 0, backendFinEnd: 0, clientMac: '02:00:00:00:00:01', clientWscale: 0, backendWscale: 0,
+    route: routeKeyOf('GET', '/x'), gen: 1, backendIdx: 0, clientIsn: 1, cookie: 2, clientFinEnd: 0, backendFinEnd: 0, clientMac: '02:00:00:00:00:01', clientWscale: 0, backendWscale: 0, synRetries: 0,
     changedNs: NOW - ageS * S,
   };
 }

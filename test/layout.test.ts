@@ -8,7 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
+  backendKeyCodec,
   backendListCodec,
+  backendStatsCodec,
   flowKeyCodec,
   flowValueCodec,
   listenerKeyCodec,
@@ -49,6 +51,7 @@ test('each map uses the key and value the codecs encode; the route model knows e
     listeners: [listenerKeyCodec as Codec<unknown>, u32Codec.size],
     nexthops: [nexthopKeyCodec as Codec<unknown>, nexthopCodec.size],
     metrics: [u32Codec as Codec<unknown>, 8],
+    backend_stats: [backendKeyCodec as Codec<unknown>, backendStatsCodec.size],
   };
   for (const [name, m] of Object.entries(MAPS)) {
     const e = expected[name];
@@ -103,12 +106,15 @@ test('codecs round-trip and put IPs and ports in network order', () => {
       clientMac: mac,
       clientWscale: fc.nat(14),
       backendWscale: fc.nat(14),
+      synRetries: fc.nat(255),
       changedNs: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     }),
   );
   roundTrip(savedRequestCodec, fc.record({ data: fc.uint8Array({ maxLength: 1460 }), csum: fc.nat(0xffff), window: fc.nat(0xffff) }));
   roundTrip(listenerKeyCodec, fc.record({ addr: ip, port }));
   roundTrip(nexthopKeyCodec, ip);
+  roundTrip(backendKeyCodec, fc.record({ ip, port }));
+  roundTrip(backendStatsCodec, fc.record({ syns: fc.nat(), stalled: fc.nat(), refused: fc.nat(), established: fc.maxSafeNat() }));
   const table = new Uint8Array(RAUTA_MAGLEV_SIZE).map((_, i) => i % 32);
   assert.deepEqual(maglevTableCodec.decode(maglevTableCodec.encode(table)), table);
 });

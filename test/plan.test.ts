@@ -348,3 +348,46 @@ function describe(op: MapOp): string {
   if (op.map === 'routes' && op.op === 'set') return `set routes gen ${op.value.gen}`;
   return `${op.op} ${op.map}`;
 }
+
+test('a drained backend (weight 0) keeps its index and slot-free; its return restores the table it had', () => {
+  const ips = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
+  const all = ips.map((ip) => ({ ip, port: 80, weight: 1 }));
+  const desired = (backends: Backend[]): DesiredDataplane => ({ routes: [route('GET', '/a', backends)], listeners: [], nexthops: Object.fromEntries(ips.map((ip) => [ip, '02:00:00:00:00:01'])) });
+  const s1 = simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), desired(all)).ops);
+  const [r1] = [...s1.routes.values()];
+  const t1 = s1.tables.get(maglevKeyId({ route: r1!.key, gen: r1!.value.gen }))!.value!;
+
+  const drained = all.map((b, i) => (i === 1 ? { ...b, weight: 0 } : b));
+  const drain = planChanges(s1, desired(drained));
+  assert.deepEqual(drain.ops.map(describe), ['set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1'], 'a drain is one route change: 3 writes, the nexthop stays');
+  const s2 = simulateApply(s1, drain.ops);
+  const [r2] = [...s2.routes.values()];
+  assert.deepEqual(r2!.value.backends.map((b) => `${b.ip}/${b.weight}`), ['10.0.0.1/1', '10.0.0.2/0', '10.0.0.3/1', '10.0.0.4/1'], 'the drained backend keeps index 1 with weight 0');
+  const t2 = s2.tables.get(maglevKeyId({ route: r2!.key, gen: 2 }))!.value!;
+  assert.ok(!t2.includes(1), 'no slot points at the drained backend');
+  const moved = t2.filter((v, i) => v !== t1[i]).length / t2.length;
+  assert.equal(drain.routes[0]!.disruption, moved, 'the plan reports the share of slots that moved');
+  assert.ok(moved >= 0.2 && moved < 0.3, `draining 1 of 4 moves about its share: ${moved}`);
+  assert.equal(planChanges(s2, desired(drained)).ops.length, 0, 'a drained list is well-formed: no drift repair');
+
+  const back = planChanges(s2, desired(all));
+  assert.deepEqual(back.ops.map(describe), ['set maglev_tables gen 3', 'set routes gen 3', 'delete maglev_tables gen 2']);
+  const s3 = simulateApply(s2, back.ops);
+  const t3 = s3.tables.get(maglevKeyId({ route: r1!.key, gen: 3 }))!.value!;
+  assert.deepEqual(t3, t1, 'the table after the return is the one before the drain');
+});
+
+test('draining one backend moves 1/N + 2 pp of a route\'s connections or fewer, on average over pools', () => {
+  for (const n of [4, 8, 16]) {
+    const moved: number[] = [];
+    for (let pool = 0; pool < 8; pool++) {
+      const all = Array.from({ length: n }, (_, i) => ({ ip: `10.${pool + 1}.0.${i + 1}`, port: 8080, weight: 1 }));
+      const desired = (backends: Backend[]): DesiredDataplane => ({ routes: [route('GET', '/p', backends)], listeners: [], nexthops: {} });
+      const state = simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), desired(all)).ops);
+      for (let d = 0; d < 4; d++) moved.push(planChanges(state, desired(all.map((b, i) => (i === d ? { ...b, weight: 0 } : b)))).routes[0]!.disruption);
+    }
+    const mean = moved.reduce((a, b) => a + b, 0) / moved.length;
+    assert.ok(moved.every((m) => m >= 1 / n - 0.01), `a drained backend's own slots must move (n=${n}): ${Math.min(...moved)}`);
+    assert.ok(mean <= 1 / n + 0.02, `mean share moved by a drain, ${n} backends: ${mean.toFixed(4)} > ${(1 / n + 0.02).toFixed(4)}`);
+  }
+});

@@ -30,14 +30,29 @@ const backends = fc.uniqueArray(
   fc.record({ ip: unicastIp, port, weight: fc.integer({ min: 1, max: 65535 }) }, { noNullPrototype: true }),
   { minLength: 1, maxLength: 32, selector: (b) => `${b.ip}:${b.port}` },
 );
+const healthCheck = fc
+  .record(
+    {
+      path,
+      port,
+      intervalSeconds: fc.integer({ min: 1, max: 36000 }).map((n) => n / 10),
+      timeoutFraction: fc.double({ min: 0.01, max: 1, noNaN: true }),
+      healthyThreshold: fc.integer({ min: 1, max: 100 }),
+      unhealthyThreshold: fc.integer({ min: 1, max: 100 }),
+    },
+    { noNullPrototype: true, requiredKeys: ['path', 'intervalSeconds', 'timeoutFraction', 'healthyThreshold', 'unhealthyThreshold'] },
+  )
+  .map(({ timeoutFraction, ...hc }) => ({ ...hc, timeoutSeconds: Math.max(0.05, Math.round(hc.intervalSeconds * timeoutFraction * 100) / 100) }))
+  .filter((hc) => hc.timeoutSeconds <= hc.intervalSeconds);
 const route: fc.Arbitrary<Route> = fc.record({
   name,
   method: fc.constantFrom(...HttpMethod.options),
   path,
   backends,
   tableSize: fc.constant(4099),
+  healthCheck: healthCheck,
   source: fc.constant(src),
-}, { noNullPrototype: true });
+}, { noNullPrototype: true, requiredKeys: ['name', 'method', 'path', 'backends', 'tableSize', 'source'] });
 const listener: fc.Arbitrary<Listener> = fc.record({ name, address: unicastIp, port, source: fc.constant(src) }, { noNullPrototype: true });
 
 /** A valid route set spread over files: names and identities unique, each definition with its file. */

@@ -56,8 +56,12 @@ export interface Backends {
   stop(): Promise<void>;
 }
 
-/** scripts/demo-backends.mjs in the backend namespace, listening on every backend address on these ports. */
-export async function startBackends(net: LbNet, ports: number[]): Promise<Backends> {
+/**
+ * scripts/demo-backends.mjs in the backend namespace: a port listens on every
+ * backend address, an "ip:port" on that address only (one backend that can be
+ * stopped alone).
+ */
+export async function startBackends(net: LbNet, ports: Array<number | string>): Promise<Backends> {
   const child = spawn('ip', ['netns', 'exec', net.backendNs, process.execPath, 'scripts/demo-backends.mjs', ...ports.map(String)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -53,7 +53,7 @@ await runSuite('datapath', async (s) => {
     const est: FlowKey = { srcIp: CLIENT, dstIp: VIP, srcPort: 40000, dstPort: 80, proto: 6 };
     const clientSide: FlowValue = {
       side: FlowSide.CLIENT, state: FlowState.ESTABLISHED, reply: FlowReply.NONE, flags: 0, seqDelta: 0, peerIp: VIP, peerPort: 80, peerMac: MAC,
-      route: key, gen: 1, backendIdx: 0, clientIsn: 1000, cookie: 5000, clientFinEnd: 0, backendFinEnd: 0, clientMac: MAC, clientWscale: 0, backendWscale: 0, changedNs: 0n,
+      route: key, gen: 1, backendIdx: 0, clientIsn: 1000, cookie: 5000, clientFinEnd: 0, backendFinEnd: 0, clientMac: MAC, clientWscale: 0, backendWscale: 0, synRetries: 0, changedNs: 0n,
     };
     m.flowCache.set(est, clientSide);
     // Its backend side: backend (the VIP itself) -> client, translated to VIP:80 -> client.

@@ -6,17 +6,27 @@ import { RautaError } from '../errors.js';
 type Register = (program: Command) => void;
 
 // Subcommand modules, in the order --help lists them.
-const commands: Array<() => Promise<{ register: Register }>> = [
-  () => import('./validate.js'),
-  () => import('./log.js'),
-  () => import('./history.js'),
-  () => import('./plan.js'),
-  () => import('./probe.js'),
-  () => import('./run.js'),
-  () => import('./watch.js'),
-  () => import('./agent.js'),
-  () => import('./status.js'),
+const commands: Array<[name: string, load: () => Promise<{ register: Register }>]> = [
+  ['validate', () => import('./validate.js')],
+  ['log', () => import('./log.js')],
+  ['history', () => import('./history.js')],
+  ['plan', () => import('./plan.js')],
+  ['probe', () => import('./probe.js')],
+  ['run', () => import('./run.js')],
+  ['watch', () => import('./watch.js')],
+  ['agent', () => import('./agent.js')],
+  ['status', () => import('./status.js')],
 ];
+
+/**
+ * The modules to load for `argv`: only the named command's, so `validate` and
+ * `plan` run on a CI runner without libbpf (run.ts and agent.ts load the FFI as
+ * they are imported); every module for `--help`, `help X` or an unknown word.
+ */
+function modulesFor(argv: readonly string[]): typeof commands {
+  const named = commands.filter(([name]) => name === argv[2]);
+  return named.length > 0 ? named : commands;
+}
 
 /**
  * `rauta log | head`: the reader went away. Stop quietly with 0, as a listing cut
@@ -37,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const load of commands) (await load()).register(program);
+  for (const [, load] of modulesFor(argv)) (await load()).register(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

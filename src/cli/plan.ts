@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { RautaError } from '../errors.js';
-import { emptyAppliedState, planChanges, routeIdFor, simulateApply, type Plan, type PlanSummary, type RoutePlan } from '../plan/plan.js';
+import { planReport, type PlanReport, type RouteImpact, type RouteSide } from '../plan/plan-report.js';
 import { formatIssue, isGitDir, loadRouteDir } from '../routes/load-dir.js';
 import { capacityIssues, capacityNeed, type Capacity } from '../routes/capacity.js';
 import { compareIssues } from '../routes/issues.js';
@@ -17,8 +17,10 @@ import type { RouteSet } from '../routes/validate-set.js';
 import { addCapacityOptions } from './capacity-options.js';
 import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
 import { loadRouteRev } from '../routes/load-rev.js';
-import type { ValidationIssue } from '../routes/issues.js';
-import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+import { quote } from '../routes/printable.js';
+import { parseFormat } from './output-format.js';
+import { invalidPlanComment, planComment } from '../report/plan-markdown.js';
+import { planWarnings } from '../report/plan-warnings.js';
 
 export interface PlanCliOptions extends CapacityOptions {
   repo?: string;
@@ -27,94 +29,22 @@ export interface PlanCliOptions extends CapacityOptions {
   to?: string;
   worktree?: boolean;
   json?: boolean;
+  format?: string;
+  /** percent: a changed route moving more of its connections is a warning in the markdown comment */
+  warnDisruption?: string;
 }
 
-export interface RouteSide {
-  /** "HEAD", "main~1", or "worktree" */
-  label: string;
-  commit: string | null;
-  routes: Route[];
-  listeners: Listener[];
-  issues: ValidationIssue[];
-}
+/** --warn-disruption's default: a change that moves most of a route's connections is worth a second look. */
+export const DEFAULT_WARN_DISRUPTION = 50;
 
-export interface RouteImpact {
-  change: RoutePlan['change'];
-  /** "GET /api/products" */
-  route: string;
-  name: string | null;
-  /** where the `to` side defines it (the `from` side for a removed route) */
-  source: string | null;
-  backendsAdded: string[];
-  backendsRemoved: string[];
-  backendsChanged: RoutePlan['backendsChanged'];
-  ops: number;
-  /** 0..1: share of the route's Maglev slots whose backend changes */
-  disruption: number;
-}
-
-export interface PlanReport {
-  from: { label: string; commit: string | null };
-  to: { label: string; commit: string | null };
-  changed: boolean;
-  ops: number;
-  routes: RouteImpact[];
-  listenersAdded: string[];
-  listenersRemoved: string[];
-  summary: PlanSummary;
-}
-
-// The plan is about routes, not a node: every backend IP gets a stand-in MAC so
-// new and retired backends show as nexthop writes, as they would on a node.
-function standInMacs(routes: readonly Route[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const r of routes) for (const b of r.backends) out[b.ip] = '02:00:00:00:00:01';
-  return out;
-}
-
-/** Pure: the map changes that take a node from the `from` route set to the `to` route set. */
-export function planRouteSets(from: Pick<RouteSide, 'routes' | 'listeners'>, to: Pick<RouteSide, 'routes' | 'listeners'>): Plan {
-  const base = { routes: from.routes, listeners: from.listeners, nexthops: standInMacs(from.routes) };
-  const fromPlan = planChanges(emptyAppliedState(), base);
-  const applied = simulateApply(emptyAppliedState(), fromPlan.ops);
-  return planChanges(applied, { routes: to.routes, listeners: to.listeners, nexthops: standInMacs(to.routes) });
-}
-
-/** Pure: the plan as a reviewer reads it, with names and sources for removed routes too. */
-export function planReport(from: RouteSide, to: RouteSide): PlanReport {
-  const plan = planRouteSets(from, to);
-  const fromById = new Map(from.routes.map((r) => [routeIdFor(r), r]));
-  const toById = new Map(to.routes.map((r) => [routeIdFor(r), r]));
-  const routes: RouteImpact[] = plan.routes.map((p) => {
-    const known = p.name === null ? fromById.get(p.id) : undefined;
-    const toRoute = toById.get(p.id);
-    const src = toRoute ?? known;
-    return {
-      change: p.change,
-      route: p.path !== null ? `${p.method} ${p.path}` : known ? routeId(known) : `${p.method} (path hash ${p.id.split(':')[1] ?? '?'})`,
-      name: p.name ?? known?.name ?? null,
-      source: src ? `${src.source.file}:${src.source.line}` : null,
-      backendsAdded: p.backendsAdded,
-      backendsRemoved: p.backendsRemoved,
-      backendsChanged: p.backendsChanged,
-      ops: p.ops,
-      disruption: p.disruption,
-    };
-  });
-  const order = { removed: 0, changed: 1, added: 2, repaired: 3, resynced: 4 } as const;
-  routes.sort((a, b) => order[a.change] - order[b.change] || (a.route < b.route ? -1 : a.route > b.route ? 1 : 0));
-  const fromL = new Set(from.listeners.map(listenerId));
-  const toL = new Set(to.listeners.map(listenerId));
-  return {
-    from: { label: from.label, commit: from.commit },
-    to: { label: to.label, commit: to.commit },
-    changed: plan.ops.length > 0,
-    ops: plan.ops.length,
-    routes,
-    listenersAdded: [...toL].filter((l) => !fromL.has(l)).sort(),
-    listenersRemoved: [...fromL].filter((l) => !toL.has(l)).sort(),
-    summary: plan.summary,
-  };
+/** --warn-disruption PERCENT as a share (0.5 for 50). */
+function parseWarnDisruption(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_WARN_DISRUPTION / 100;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
+    throw new RautaError('RAUTA_ERR_USAGE', `--warn-disruption ${quote(value)}: give a percentage from 0 to 100 (e.g. 50)`);
+  }
+  return n / 100;
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
@@ -174,10 +104,14 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
     throw new RautaError('RAUTA_ERR_USAGE', `${printablePath(repo)} is a bare repository: it has no working tree to plan towards; give --to REV (e.g. --to main)`);
   }
   const capacity = parseCapacity(opts);
+  const format = parseFormat(opts, ['markdown'] as const);
+  const warnDisruption = parseWarnDisruption(opts.warnDisruption);
   const [from, to] = [await loadSide(repo, root, fromRev, capacity), await loadSide(repo, root, toRev, capacity)];
   const invalid = [from, to].filter((s) => s.issues.length > 0);
   if (invalid.length > 0) {
-    if (opts.json) write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
+    if (format === 'json') write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
+    // The comment says why there is no plan, so a stale one does not stay on the pull request.
+    if (format === 'markdown') write(invalidPlanComment(from, to, invalid));
     for (const s of invalid) {
       writeErr(`rauta plan: ${s.label}${s.commit ? ` (${s.commit.slice(0, 12)})` : ''} does not validate (${s.issues.length} error${s.issues.length === 1 ? '' : 's'}); fix it, then plan again:\n`);
       for (const i of s.issues) writeErr(`  ${formatIssue(i)}\n`);
@@ -185,7 +119,9 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
     return 2;
   }
   const report = planReport(from, to);
-  write(opts.json ? `${JSON.stringify({ valid: true, ...report }, null, 2)}\n` : formatReport(report));
+  if (format === 'json') write(`${JSON.stringify({ valid: true, ...report }, null, 2)}\n`);
+  else if (format === 'markdown') write(planComment(report, planWarnings(report, from, to, capacity, warnDisruption)));
+  else write(formatReport(report));
   return report.changed ? 1 : 0;
 }
 
@@ -198,11 +134,13 @@ export function register(program: Command): void {
     .option('--from <rev>', 'the side the node has now', 'HEAD')
     .option('--to <rev>', 'the side to plan towards (default: the working tree)')
     .option('--worktree', 'plan towards the working tree (the default when --to is not given)')
-    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON');
+    .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON')
+    .option('--format <format>', 'text (default), json (as --json), markdown (a pull-request comment: summary, table of changed routes, warnings)')
+    .option('--warn-disruption <percent>', `markdown: warn when a change moves more than this share of a route's connections (default ${DEFAULT_WARN_DISRUPTION})`);
   addCapacityOptions(cmd)
     .addHelpText(
       'after',
-      '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n\n' +
+      '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n  rauta plan --from "$(git merge-base origin/main HEAD)" --to HEAD --format markdown\n\n' +
         'Disruption is the share of a route\'s Maglev slots whose backend changes: the share of its connections that move.',
     )
     .action(async (opts: PlanCliOptions) => {

@@ -48,8 +48,8 @@ export interface ProbeResult {
   status: number | null;
   /** lower-case METRICS outcome of the first data segment ("routed", "reply_no_route", ...) */
   reason: string | null;
-  /** the route entry the request matched: its generation and backends */
-  route: { gen: number; backends: string[] } | null;
+  /** the route entry the request matched: its generation, backends (holes are 0.0.0.0:0) and the backends this node drained as unhealthy */
+  route: { gen: number; backends: string[]; drained: string[] } | null;
   /** every METRICS slot that moved during the probe (other traffic on a live node can add to these) */
   counters: Partial<Record<MetricName, number>>;
   request: { method: string; path: string; client: string; listener: string };
@@ -85,7 +85,14 @@ export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult
   forgetFlow(prog.typed, run.flowKey);
   const routePath = req.path.split('?', 1)[0] ?? req.path; // the data path matches the path without the query
   const entry = prog.typed.routes.get(routeKeyOf(req.method, routePath));
-  const route = entry ? { gen: entry.gen, backends: entry.backends.map((b) => `${b.ip}:${b.port}`) } : null;
+  const route = entry
+    ? {
+        gen: entry.gen,
+        backends: entry.backends.map((b) => `${b.ip}:${b.port}`),
+        // weight 0 with an address: drained by this node's health checks (a hole is 0.0.0.0:0)
+        drained: entry.backends.filter((b) => b.weight === 0 && b.port !== 0).map((b) => `${b.ip}:${b.port}`),
+      }
+    : null;
   const o = run.outcome;
   const backend = o.kind === 'backend' ? `${o.backend.ip}:${o.backend.port}` : null;
   const i = backend && route ? route.backends.indexOf(backend) : -1;
@@ -128,15 +135,17 @@ const WHY: Record<string, string> = {
 export function formatProbe(r: ProbeResult, at?: { rev: string; commit: string }): string {
   const head = `${r.request.method} ${r.request.path} from ${r.request.client} to ${r.request.listener}${at ? ` at ${at.rev} (${at.commit.slice(0, 12)})` : ''}`;
   const why = r.reason ? ` (${r.reason}${WHY[r.reason] ? `: ${WHY[r.reason]}` : ''})` : '';
+  const drained = r.route?.drained ?? [];
+  const skipped = drained.length > 0 ? `  skipped as unhealthy on this node: ${drained.join(', ')} (\`rauta status\` says why)\n` : '';
   if (r.result === 'routed') {
     // Removed backends leave holes (0.0.0.0:0) so the others keep their slots: count the live ones.
-    const live = r.route?.backends.filter((b) => b !== '0.0.0.0:0').length ?? '?';
+    const live = r.route ? r.route.backends.filter((b) => b !== '0.0.0.0:0').length - drained.length : '?';
     const idx = r.backendIndex !== null ? `slot #${r.backendIndex}, ${live} live backend${live === 1 ? '' : 's'}` : 'backend';
-    return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, route gen ${r.route?.gen ?? '?'}): the program sent the backend a SYN\n`;
+    return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, route gen ${r.route?.gen ?? '?'}): the program sent the backend a SYN\n${skipped}`;
   }
-  if (r.result === 'reply') return `${head}: answered in place with ${r.status}${why}\n`;
-  if (r.result === 'reset') return `${head}: reset${why}\n`;
-  return `${head}: not handled${why}\n`;
+  if (r.result === 'reply') return `${head}: answered in place with ${r.status}${why}\n${skipped}`;
+  if (r.result === 'reset') return `${head}: reset${why}\n${skipped}`;
+  return `${head}: not handled${why}\n${skipped}`;
 }
 
 const isMethod = (m: string): m is HttpMethod => HttpMethod.safeParse(m).success;

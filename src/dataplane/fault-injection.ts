@@ -3,7 +3,7 @@
 // with a kernel-style error instead of reaching the kernel. Every other call
 // goes to the real maps, so what the test reads back is what the kernel holds.
 import { constants as osConstants } from 'node:os';
-import { BPF_NOEXIST, bpfFail } from './libbpf.js';
+import { bpfFail } from './libbpf.js';
 import { typedMap, type RautaMaps, type RawMap, type TypedMap } from './maps.js';
 
 export interface FaultPlan {
@@ -55,19 +55,17 @@ export function injectFaults(real: RautaMaps, plan: FaultPlan = {}): FaultContro
       gate(raw, 'delete');
       return raw.deleteRaw(key);
     },
-    // apply's one-call forms: a write is counted (and may fail) only when one would happen
+    // A write is counted (and may fail) only when it would change the map, so
+    // the count is the same whichever form of write an op takes.
     insertRaw: (key, value) => {
       if (raw.getRaw(key) !== null) return false;
       gate(raw, 'update');
-      raw.setRaw(key, value, BPF_NOEXIST);
-      return true;
+      return raw.insertRaw(key, value);
     },
     takeRaw: (key) => {
-      const old = raw.getRaw(key);
-      if (old === null) return null;
+      if (raw.getRaw(key) === null) return null;
       gate(raw, 'delete');
-      raw.deleteRaw(key);
-      return old;
+      return raw.takeRaw(key);
     },
     keysRaw: () => raw.keysRaw(),
     setManyRaw: (entries) => {
@@ -84,6 +82,7 @@ export function injectFaults(real: RautaMaps, plan: FaultPlan = {}): FaultContro
     maglevTables: rewrap(real.maglevTables),
     flowCache: real.flowCache,
     requests: real.requests,
+    backendStats: real.backendStats,
     listeners: rewrap(real.listeners),
     nexthops: rewrap(real.nexthops),
     readMetrics: () => real.readMetrics(),

@@ -1,6 +1,6 @@
 // One typed wrapper per map of the XDP program, over the raw libbpf ops.
 // The raw level (Buffers) lets the apply transaction restore byte-identical values.
-import type { BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
+import type { BackendKey, BackendStats, BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
 import {
   backendListCodec,
   flowKeyCodec,
@@ -9,6 +9,8 @@ import {
   maglevKeyCodec,
   maglevTableCodec,
   nexthopCodec,
+  backendKeyCodec,
+  backendStatsCodec,
   nexthopKeyCodec,
   routeKeyCodec,
   savedRequestCodec,
@@ -31,11 +33,15 @@ export interface RawMap {
   deleteRaw(key: Buffer): boolean;
   /**
    * Write only if absent: true when written (the key was absent), false when it
-   * exists (nothing written). Optional: apply uses getRaw + setRaw without it.
+   * exists (nothing written). Apply writes a new key and learns its inverse in one call.
    */
-  insertRaw?(key: Buffer, value: Buffer): boolean;
-  /** Delete, returning the old value; null when absent (nothing deleted). Optional: apply uses getRaw + deleteRaw without it. */
-  takeRaw?(key: Buffer): Buffer | null;
+  insertRaw(key: Buffer, value: Buffer): boolean;
+  /**
+   * Delete, returning the old value; null when absent (nothing deleted). Apply
+   * deletes and keeps the value its inverse restores in one call (libbpf.ts falls
+   * back to a lookup and a delete where the kernel lacks LOOKUP_AND_DELETE).
+   */
+  takeRaw(key: Buffer): Buffer | null;
   keysRaw(): Iterable<Buffer>;
   setManyRaw(entries: Array<[Buffer, Buffer]>): void;
 }
@@ -104,6 +110,8 @@ export interface RautaMaps {
   requests: TypedMap<FlowKey, SavedRequest>;
   listeners: TypedMap<ListenerKey, number>;
   nexthops: TypedMap<string, Nexthop>;
+  /** health-checked backend -> handshake counters (entries made by the agent, counted by the programs) */
+  backendStats: TypedMap<BackendKey, BackendStats>;
   /** Per-CPU counters summed over CPUs, by slot name. */
   readMetrics(): Record<MetricName, number>;
 }
@@ -118,6 +126,7 @@ export function rautaMaps(fds: Record<MapName, number>): RautaMaps {
     requests: make('requests', flowKeyCodec, savedRequestCodec),
     listeners: make('listeners', listenerKeyCodec, u32Codec),
     nexthops: make('nexthops', nexthopKeyCodec, nexthopCodec),
+    backendStats: make('backend_stats', backendKeyCodec, backendStatsCodec),
     readMetrics: () => readMetrics(fds.metrics),
   };
 }

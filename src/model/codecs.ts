@@ -3,9 +3,11 @@
 // of the compiled bpf/rauta.bpf.o), so the C header stays the one truth.
 // Byte order: IPs and ports network order, everything else little-endian (host).
 import { RautaError } from '../errors.js';
-import { LIMITS, STRUCTS } from './layout.generated.js';
+import { BACKEND_STAT, LIMITS, STRUCTS } from './layout.generated.js';
 import type {
+  BackendKey,
   BackendList,
+  BackendStats,
   BackendSlot,
   FlowKey,
   FlowValue,
@@ -410,7 +412,7 @@ export const flowValueCodec: Codec<FlowValue> = {
   encodeInto(v, b, off) {
     const m = LAYOUT.flow_value.members;
     zero(b, off, off + this.size);
-    for (const [name, value, at] of [['side', v.side, m.side], ['state', v.state, m.state], ['reply', v.reply, m.reply]] as const) {
+    for (const [name, value, at] of [['side', v.side, m.side], ['state', v.state, m.state], ['reply', v.reply, m.reply], ['syn_retries', v.synRetries, m.syn_retries]] as const) {
       checkInt(`flow_value.${name}`, value, 0, 255);
       b[off + at] = value;
     }
@@ -449,6 +451,7 @@ export const flowValueCodec: Codec<FlowValue> = {
       side: b[m.side]!,
       state: b[m.state]!,
       reply: b[m.reply]!,
+      synRetries: b[m.syn_retries]!,
       flags: b.readUInt32LE(m.flags),
       seqDelta: b.readUInt32LE(m.seq_delta),
       peerIp: readIp(b, m.peer_ip),
@@ -543,5 +546,48 @@ export const nexthopCodec: Codec<Nexthop> = {
   },
   decode(bytes) {
     return { mac: bytesToMac(view(bytes, this.size, 'nexthop')) };
+  },
+};
+
+// ---- backend_stats: key backend_key, value backend_stats ----
+
+export const backendKeyCodec: Codec<BackendKey> = {
+  size: LAYOUT.backend_key.size,
+  encode(k) {
+    return encodeFresh(this, k);
+  },
+  encodeInto(k, b, off) {
+    const m = LAYOUT.backend_key.members;
+    writeIp(b, off + m.ip, k.ip, 'backend_key.ip');
+    checkInt('backend_key.port', k.port, 0, 65535);
+    b.writeUInt16BE(k.port, off + m.port);
+    zero(b, off + m.pad, off + this.size);
+  },
+  decode(bytes) {
+    const m = LAYOUT.backend_key.members;
+    const b = view(bytes, this.size, 'backend_key');
+    return { ip: readIp(b, m.ip), port: b.readUInt16BE(m.port) };
+  },
+};
+
+const STAT_FIELDS = Object.entries(BACKEND_STAT).map(([name, slot]) => [name.toLowerCase() as keyof BackendStats, slot] as const);
+
+export const backendStatsCodec: Codec<BackendStats> = {
+  size: LAYOUT.backend_stats.size,
+  encode(v) {
+    return encodeFresh(this, v);
+  },
+  encodeInto(v, b, off) {
+    zero(b, off, off + this.size);
+    for (const [name, slot] of STAT_FIELDS) {
+      checkInt(`backend_stats.${name}`, v[name], 0, Number.MAX_SAFE_INTEGER);
+      b.writeBigUInt64LE(BigInt(v[name]), off + LAYOUT.backend_stats.members.count + 8 * slot);
+    }
+  },
+  decode(bytes) {
+    const b = view(bytes, this.size, 'backend_stats');
+    const out = { syns: 0, stalled: 0, refused: 0, established: 0 };
+    for (const [name, slot] of STAT_FIELDS) out[name] = Number(b.readBigUInt64LE(LAYOUT.backend_stats.members.count + 8 * slot));
+    return out;
   },
 };

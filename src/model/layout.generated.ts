@@ -10,10 +10,12 @@ export const STRUCTS = {
   maglev_key: { size: 24, members: { route: 0, gen: 16, pad: 20 } },
   maglev_table: { size: 4099, members: { slots: 0 } },
   flow_key: { size: 16, members: { src_ip: 0, dst_ip: 4, src_port: 8, dst_port: 10, proto: 12, pad: 13 } },
-  flow_value: { size: 80, members: { side: 0, state: 1, reply: 2, pad: 3, flags: 4, seq_delta: 8, peer_ip: 12, peer_port: 16, peer_mac: 18, route: 24, gen: 40, backend_idx: 44, client_isn: 48, cookie: 52, client_fin_end: 56, backend_fin_end: 60, client_mac: 64, client_wscale: 70, backend_wscale: 71, changed_ns: 72 } },
+  flow_value: { size: 80, members: { side: 0, state: 1, reply: 2, syn_retries: 3, flags: 4, seq_delta: 8, peer_ip: 12, peer_port: 16, peer_mac: 18, route: 24, gen: 40, backend_idx: 44, client_isn: 48, cookie: 52, client_fin_end: 56, backend_fin_end: 60, client_mac: 64, client_wscale: 70, backend_wscale: 71, changed_ns: 72 } },
   saved_request: { size: 1544, members: { len: 0, csum: 2, window: 4, pad: 6, data: 8 } },
   listener_key: { size: 8, members: { addr: 0, port: 4, pad: 6 } },
   nexthop: { size: 8, members: { mac: 0, pad: 6 } },
+  backend_key: { size: 8, members: { ip: 0, port: 4, pad: 6 } },
+  backend_stats: { size: 32, members: { count: 0 } },
 } as const;
 
 /** Element counts of the array members. */
@@ -25,6 +27,7 @@ export const ARRAYS = {
   'flow_value.client_mac': 6,
   'saved_request.data': 1536,
   'nexthop.mac': 6,
+  'backend_stats.count': 4,
 } as const;
 
 /** enum rauta_method */
@@ -118,6 +121,7 @@ export const LIMITS = {
   MAX_FLOWS: 65536,
   MAX_LISTENERS: 256,
   MAX_NEXTHOPS: 4096,
+  MAX_CHECKED: 8192,
   MSS: 1460,
   MAX_REQUEST: 1460,
   REQUEST_BUF: 1536,
@@ -125,6 +129,14 @@ export const LIMITS = {
   HALF_OPEN_S: 10,
   SYNACK_WINDOW: 2920,
   METRIC_FIRST_EVENT: 28,
+} as const;
+
+/** enum rauta_backend_stat */
+export const BACKEND_STAT = {
+  SYNS: 0,
+  STALLED: 1,
+  REFUSED: 2,
+  ESTABLISHED: 3,
 } as const;
 
 /** Each map as the object declares it (max entries before the loader resizes it). */
@@ -137,4 +149,5 @@ export const MAPS = {
   scratch: { type: 6, keySize: 4, valueSize: 1544, maxEntries: 1 },
   metrics: { type: 6, keySize: 4, valueSize: 8, maxEntries: 32 },
   nexthops: { type: 1, keySize: 4, valueSize: 8, maxEntries: 4096 },
+  backend_stats: { type: 1, keySize: 8, valueSize: 32, maxEntries: 8192 },
 } as const;

@@ -58,6 +58,8 @@ export interface FlowValue {
   reply: FlowReply;
   flags: number;
   seqDelta: number;
+  /** client side, SYN_SENT: first-segment retransmissions before the backend answered (saturates at 255) */
+  synRetries: number;
   peerIp: string;
   peerPort: number;
   peerMac: string;
@@ -97,7 +99,21 @@ export interface Nexthop {
   mac: string;
 }
 
-export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'requests' | 'scratch' | 'metrics' | 'listeners' | 'nexthops';
+/** backend_key: a health-checked backend (BACKEND_STATS key). */
+export interface BackendKey {
+  ip: string;
+  port: number;
+}
+
+/** backend_stats: enum rauta_backend_stat counters (numbers: exact below 2^53). */
+export interface BackendStats {
+  syns: number;
+  stalled: number;
+  refused: number;
+  established: number;
+}
+
+export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'requests' | 'scratch' | 'metrics' | 'listeners' | 'nexthops' | 'backend_stats';
 
 /** One write the plan asks for. Apply runs these in order as one transaction. */
 export type MapOp =

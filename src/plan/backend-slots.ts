@@ -1,6 +1,9 @@
 // Stable backend slots: a surviving backend keeps its index in backend_list,
 // a removed one leaves a hole (0.0.0.0:0 weight 0) that the next added backend
 // fills (lowest free index first), and count is the highest used index + 1.
+// A backend with weight 0 but its ip:port is drained (a node found it
+// unhealthy): it keeps its index and gets no Maglev slot, so draining it moves
+// only its own share and its return restores the table it had.
 // Flows pinned to an index (FLOW_CACHE) and Maglev slots of unchanged backends
 // therefore keep pointing at the same backend across a change.
 import type { BackendSlot } from '../model/map-types.js';
@@ -32,7 +35,6 @@ export function malformation(applied: readonly BackendSlot[]): string | null {
       continue;
     }
     if (b.ip === '0.0.0.0' || b.port === 0) return `index ${i} (${backendIdentity(b)}) is neither a backend nor a hole`;
-    if (b.weight === 0) return `backend ${backendIdentity(b)} at index ${i} has weight 0`;
     const id = backendIdentity(b);
     if (seen.has(id)) return `backend ${id} appears twice`;
     seen.add(id);
@@ -40,7 +42,7 @@ export function malformation(applied: readonly BackendSlot[]): string | null {
   return null;
 }
 
-/** The backend list the desired backends get, given what is applied now. `desired` has distinct ip:port (checked by the caller). */
+/** The backend list the desired backends get, given what is applied now. `desired` has distinct ip:port (checked by the caller); weight 0 marks a drained one. */
 export function assignSlots(applied: readonly BackendSlot[], desired: readonly Backend[]): SlotAssignment {
   if (applied.length === 0) {
     // A new route: slots in the order of the definition (Backend has BackendSlot's shape; both are read-only).
@@ -57,8 +59,8 @@ export function assignSlots(applied: readonly BackendSlot[], desired: readonly B
     const b = applied[i]!;
     const id = backendIdentity(b);
     const weight = want.get(id);
-    // Keep a live, desired backend in place (the first copy if a hand edit duplicated it).
-    if (!isHole(b) && b.weight > 0 && b.ip !== '0.0.0.0' && b.port !== 0 && weight !== undefined && !placed.has(id)) {
+    // Keep a live or drained, desired backend in place (the first copy if a hand edit duplicated it).
+    if (!isHole(b) && b.ip !== '0.0.0.0' && b.port !== 0 && weight !== undefined && !placed.has(id)) {
       slots.push(weight === b.weight ? b : { ip: b.ip, port: b.port, weight });
       if (weight !== b.weight) reweighted.push({ backend: id, from: b.weight, to: weight });
       placed.add(id);

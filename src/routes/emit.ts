@@ -14,6 +14,7 @@ export function routeToDocument(route: Route): RoutingRuleDocumentInput {
       match: { method: route.method, path: { type: 'Exact', value: route.path } },
       backends: route.backends.map((b) => ({ endpoint: `${b.ip}:${b.port}`, weight: b.weight })),
       ...(route.tableSize !== DEFAULT_TABLE_SIZE ? { maglev: { tableSize: route.tableSize } } : {}),
+      ...(route.healthCheck ? { healthCheck: { ...route.healthCheck } } : {}),
     },
   };
 }

@@ -27,12 +27,29 @@ export const Backend = z.object({
 });
 export type Backend = z.infer<typeof Backend>;
 
+/**
+ * Active health check of each backend of a route (every field resolved; the
+ * route file's defaults are in route-schema.ts). A check is an HTTP/1.1 GET of
+ * `path` on the backend's address and `port` (the backend's own port when
+ * absent); a status of 200-399 within `timeoutSeconds` passes.
+ */
+export const HealthCheck = z.object({
+  path: z.string().min(1).max(LIMITS.MAX_PATH),
+  port: port.optional(),
+  intervalSeconds: z.number().positive(),
+  timeoutSeconds: z.number().positive(),
+  healthyThreshold: z.number().int().min(1),
+  unhealthyThreshold: z.number().int().min(1),
+});
+export type HealthCheck = z.infer<typeof HealthCheck>;
+
 export const Route = z.object({
   name: z.string().min(1),
   method: HttpMethod,
   path: z.string().min(1).max(LIMITS.MAX_PATH),
   backends: z.array(Backend).min(1).max(LIMITS.MAX_BACKENDS),
   tableSize: z.number().int().positive(),
+  healthCheck: HealthCheck.optional(),
   source: SourceRef,
 });
 export type Route = z.infer<typeof Route>;

@@ -156,6 +156,59 @@ const Maglev = z.strictObject({
     .meta({ description: `Maglev lookup table size; the data path supports ${SUPPORTED_TABLE_SIZES.join(', ')} (the default).` }),
 });
 
+export const ListenerPort = z
+  .int()
+  .min(1, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` })
+  .max(65535, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` });
+
+export const HEALTH_CHECK_DEFAULTS = {
+  path: '/',
+  intervalSeconds: 5,
+  timeoutSeconds: 2,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+} as const;
+const MAX_INTERVAL_S = 3600;
+const MAX_THRESHOLD = 100;
+
+const seconds = (what: string, min: number, max: number, def: number) =>
+  z
+    .number({ error: (iss) => (iss.input === undefined ? undefined : `must be a number of seconds, got ${quoted(input(iss))}`) })
+    .min(min, { error: (iss) => `must be from ${min} to ${max} seconds, got ${quoted(input(iss))}` })
+    .max(max, { error: (iss) => `must be from ${min} to ${max} seconds, got ${quoted(input(iss))}` })
+    .default(def)
+    .meta({ description: `${what}, ${min}-${max} seconds; default ${def}.` });
+
+const threshold = (what: string, def: number) =>
+  z
+    .int({ error: (iss) => (iss.input === undefined ? undefined : `must be an integer from 1 to ${MAX_THRESHOLD}, got ${quoted(input(iss))}`) })
+    .min(1, { error: (iss) => `must be an integer from 1 to ${MAX_THRESHOLD}, got ${quoted(input(iss))}` })
+    .max(MAX_THRESHOLD, { error: (iss) => `must be an integer from 1 to ${MAX_THRESHOLD}, got ${quoted(input(iss))}` })
+    .default(def)
+    .meta({ description: `${what}; default ${def}.` });
+
+const HealthCheckSpec = z
+  .strictObject({
+    path: PathValue.default(HEALTH_CHECK_DEFAULTS.path).meta({ description: `Path the check GETs; default "${HEALTH_CHECK_DEFAULTS.path}". A status of 200-399 passes.` }),
+    port: ListenerPort.optional().meta({ description: "Port the check connects to; default the backend's own port." }),
+    intervalSeconds: seconds('Time between two checks of one backend', 0.1, MAX_INTERVAL_S, HEALTH_CHECK_DEFAULTS.intervalSeconds),
+    timeoutSeconds: seconds('Time a check may take (connect to last byte of the status line) before it fails; at most intervalSeconds', 0.05, MAX_INTERVAL_S, HEALTH_CHECK_DEFAULTS.timeoutSeconds),
+    healthyThreshold: threshold('Consecutive passing checks that bring an unhealthy backend back', HEALTH_CHECK_DEFAULTS.healthyThreshold),
+    unhealthyThreshold: threshold('Consecutive failing checks that drain a healthy backend', HEALTH_CHECK_DEFAULTS.unhealthyThreshold),
+  })
+  .superRefine((hc, ctx) => {
+    if (hc.timeoutSeconds > hc.intervalSeconds)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeoutSeconds'],
+        message: `timeoutSeconds ${hc.timeoutSeconds} is longer than intervalSeconds ${hc.intervalSeconds}: a check must end before the next one starts`,
+      });
+  })
+  .meta({
+    description:
+      'Active HTTP health checks of every backend, run by each node (node-local: never written to Git or the event log). A failing backend gets no new connections until it passes again; when every backend of the rule fails, all are kept (fail open).',
+  });
+
 const apiVersion = z.literal(API_VERSION, {
   error: (iss) => (typeof input(iss) === 'string' ? `must be ${API_VERSION}, got ${quoted(input(iss))}` : undefined),
 });
@@ -170,6 +223,7 @@ export const RoutingRuleDocument = z
       match: Match,
       backends: Backends,
       maglev: Maglev.optional(),
+      healthCheck: HealthCheckSpec.optional(),
     }),
   })
   .meta({ title: 'rauta RoutingRule', description: 'Sends requests matching one (method, path) to a weighted set of backends.' });
@@ -186,11 +240,6 @@ export const ListenerAddress = z
     },
   })
   .meta({ description: 'Virtual IPv4 address (VIP) the data path answers on.' });
-
-export const ListenerPort = z
-  .int()
-  .min(1, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` })
-  .max(65535, { error: (iss) => `must be an integer from 1 to 65535, got ${quoted(input(iss))}` });
 
 export const ListenerDocument = z
   .strictObject({
@@ -223,6 +272,7 @@ export function toRoute(doc: RoutingRuleDocument, source: SourceRef): Route {
     path: doc.spec.match.path.value,
     backends: doc.spec.backends.map((b) => ({ ...splitEndpoint(b.endpoint), weight: b.weight })),
     tableSize: doc.spec.maglev?.tableSize ?? DEFAULT_TABLE_SIZE,
+    ...(doc.spec.healthCheck ? { healthCheck: doc.spec.healthCheck } : {}),
     source,
   };
 }
