@@ -55,7 +55,16 @@ test('status report: lag against the head, stale nodes shown but not counted, fa
   assert.deepEqual([stale.live, stale.stale, stale.nodes[1]!.lag], [1, 1, 47]);
   const table = renderStatusTable(stale);
   assert.match(table, /^gone\s+b{0}a{12}\s+3\s+47\s+STALE \(last: ready\)/m, `the table marks the stale node:\n${table}`);
-  assert.match(table, /NODE\s+COMMIT\s+SEQ\s+LAG\s+STATE\s+LAST SEEN\s+LAST ERROR/, table);
+  assert.match(table, /NODE\s+COMMIT\s+SEQ\s+LAG\s+STATE\s+UNHEALTHY\s+LAST SEEN\s+LAST ERROR/, table);
+
+  const unhealthy = { backend: '10.1.0.2:8080', check: ':8080/healthz', routes: ['api'], healthy: false, reason: '3 checks failed in a row (last: connection refused)', since: '2026-12-01T10:00:00.000Z', last: 'connection refused', transitions: 1 };
+  const sick = buildStatusReport('x', 10, [view(record('a', { health: { checks: 4, unhealthy: [unhealthy], failOpen: ['solo'] } })), view(record('b'))]);
+  assert.equal(sick.exitCode, 0, 'an unhealthy backend is observed state, not a node out of sync');
+  const lines = renderStatusTable(sick);
+  assert.match(lines, /^a\s+a{12}\s+10\s+0\s+ready\s+1\/4\s/m, lines);
+  assert.match(lines, /^b\s+a{12}\s+10\s+0\s+ready\s+-\s/m, 'a node without checks shows -');
+  assert.match(lines, /^~ a: 10\.1\.0\.2:8080 unhealthy \(:8080\/healthz, routes api\) since 2026-12-01T10:00:00\.000Z: 3 checks failed in a row \(last: connection refused\)$/m, lines);
+  assert.match(lines, /^~ a: every backend fails in solo: kept whole \(fail open\)$/m, lines);
 });
 
 test('rauta status over Redis: one row per registered node, exit 0 / 1 / 2', async (t) => {

@@ -112,3 +112,46 @@ test('a commit that does not follow the state changes nothing', () => {
     { numRuns: 100 },
   );
 });
+
+test('with a view (backend health), routes, index and lastApplied() are effective; state stays the fold', () => {
+  fc.assert(
+    fc.property(eventStreamArb, fc.array(fc.subarray(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.9']), { minLength: 13, maxLength: 13 }), fc.array(fc.boolean(), { minLength: 13, maxLength: 13 }), (events, badSets, marks) => {
+      let bad = new Set<string>();
+      const followed = new Map<string, Route>();
+      const view = {
+        route: (r: Route): Route => (r.backends.some((b) => bad.has(b.ip)) ? { ...r, backends: r.backends.map((b) => (bad.has(b.ip) ? { ...b, weight: 0 } : b)) } : r),
+        followAll: (routes: Iterable<Route>) => {
+          for (const r of routes) followed.set(routeIdFor(r), r);
+        },
+        follow: (before: Route | undefined, after: Route | undefined) => {
+          if (before) followed.delete(routeIdFor(before));
+          if (after) followed.set(routeIdFor(after), after);
+        },
+      };
+      const tracker = new DesiredTracker(null, view);
+      let reference: DesiredState = initialState();
+      let appliedRoutes: Record<string, Route> | null = null;
+      const effective = () => Object.fromEntries(Object.entries(reference.routes).map(([id, r]) => [id, view.route(r)]));
+      const { commits } = splitCommits(events);
+      commits.forEach((commit, i) => {
+        tracker.apply(commit);
+        reference = foldEvents(reference, commit);
+        assert.deepEqual(tracker.state, reference, `after commit ${i}: state is the fold, untouched by the view`);
+        assert.deepEqual(new Set(followed.keys()), new Set(Object.values(reference.routes).map(routeIdFor)), `after commit ${i}: the view follows every desired route`);
+        // health changes: the routes using a backend whose health flipped are touched
+        const next = new Set(badSets[i]!);
+        const flipped = new Set([...bad, ...next].filter((ip) => bad.has(ip) !== next.has(ip)));
+        bad = next;
+        tracker.touch(Object.values(reference.routes).filter((r) => r.backends.some((b) => flipped.has(b.ip))));
+        assert.deepEqual(tracker.routes, effective(), `after commit ${i}: routes are the view of the state`);
+        assertIndexEquals(tracker.index, tracker.routes, `after commit ${i} (effective)`);
+        if (appliedRoutes) assert.deepEqual(tracker.lastApplied()!.routes, appliedRoutes, `after commit ${i}: lastApplied() is what was planned`);
+        if (marks[i]) {
+          tracker.markApplied({});
+          appliedRoutes = effective();
+        }
+      });
+    }),
+    { numRuns: 150 },
+  );
+});

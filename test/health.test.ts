@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
-import { checkTargets, targetKey } from '../src/health/check-targets.js';
+import { mergeSettings, routeTargets, targetKey } from '../src/health/check-targets.js';
 import { effectiveRoutes } from '../src/health/effective-routes.js';
+import { routeIdFor } from '../src/model/ids.js';
 import { initialHealth, observe, passiveVerdict, statsDelta, type Observation } from '../src/health/health-state.js';
 import { httpCheck } from '../src/health/http-check.js';
 import { HealthMonitor, type HealthChange } from '../src/health/health-monitor.js';
@@ -26,14 +27,23 @@ test('one check per backend and check path, however many routes share it; shared
     route('d', ['10.1.0.1'], null),
     route('e', ['10.1.0.1'], { ...HC, port: 9000 }),
   ];
-  const t = checkTargets(routes);
-  assert.deepEqual([...t.keys()].sort(), ['10.1.0.1:8080 8080/healthz', '10.1.0.1:8080 8080/ready', '10.1.0.1:8080 9000/healthz', '10.1.0.2:8080 8080/healthz']);
-  const shared = t.get('10.1.0.1:8080 8080/healthz')!;
-  assert.deepEqual(
-    { routes: shared.routes, interval: shared.intervalMs, timeout: shared.timeoutMs, up: shared.healthyThreshold, down: shared.unhealthyThreshold },
-    { routes: ['a', 'b'], interval: 500, timeout: 250, up: 5, down: 3 },
-  );
-  assert.equal(t.get('10.1.0.1:8080 9000/healthz')!.checkPort, 9000);
+  assert.deepEqual(routeTargets(routes[3]!), [], 'no healthCheck, no check');
+  assert.deepEqual(routeTargets(routes[4]!)[0]!.target, { key: '10.1.0.1:8080 9000/healthz', endpoint: '10.1.0.1:8080', ip: '10.1.0.1', checkPort: 9000, path: '/healthz' });
+  assert.deepEqual(mergeSettings([...routeTargets(routes[0]!), ...routeTargets(routes[1]!)].map((t) => t.settings)), { intervalMs: 500, timeoutMs: 250, healthyThreshold: 5, unhealthyThreshold: 3 });
+  const mon = new HealthMonitor({ onChange: () => {}, random: () => 0.999 });
+  try {
+    mon.setRoutes(routes);
+    const report = mon.report();
+    assert.deepEqual(
+      report.map((r) => `${r.backend}${r.check} ${r.routes.join(',')}`),
+      ['10.1.0.1:8080:8080/healthz a,b', '10.1.0.1:8080:8080/ready c', '10.1.0.1:8080:9000/healthz e', '10.1.0.2:8080:8080/healthz a'],
+    );
+    mon.follow(routes[1], undefined);
+    mon.follow(routes[0], { ...routes[0]!, backends: routes[0]!.backends.slice(0, 1) });
+    assert.deepEqual(mon.report().map((r) => `${r.backend}${r.check} ${r.routes.join(',')}`), ['10.1.0.1:8080:8080/healthz a', '10.1.0.1:8080:8080/ready c', '10.1.0.1:8080:9000/healthz e'], 'a route that goes or drops a backend takes its checks along');
+  } finally {
+    mon.stop();
+  }
 });
 
 test('thresholds: N failures in a row drain, M passes in a row restore, a burst drains at once', () => {
@@ -226,7 +236,7 @@ test('monitor: a restored (drained before a restart) backend comes back after he
   const r = route('r', ['127.0.0.1', '127.0.0.2'], hc);
   const mon = new HealthMonitor({ onChange: (c) => changes.push(...c) });
   try {
-    mon.restore([targetKey(r.backends[0]!, hc)], 'drained before the agent restarted');
+    mon.restore([`${routeIdFor(r)} 127.0.0.1:8080`, `${routeIdFor({ method: 'GET', path: '/other' })} 127.0.0.2:8080`], 'drained before the agent restarted');
     mon.setRoutes([r]);
     assert.deepEqual([...mon.unhealthy()], [targetKey(r.backends[0]!, hc)]);
     const deadline = Date.now() + 10_000;

@@ -123,6 +123,8 @@ export interface RouteSpec {
   path: string;
   /** "ip:port" endpoints */
   backends: string[];
+  /** spec.healthCheck fields, written as given (flow-style YAML) */
+  healthCheck?: Record<string, string | number>;
 }
 
 /** A route file with one RoutingRule document per route (helper C's format, rauta.io/v1). */
@@ -132,7 +134,7 @@ export function routeYaml(routes: RouteSpec[]): string {
       (r) =>
         `---\napiVersion: rauta.io/v1\nkind: RoutingRule\nmetadata:\n  name: ${r.name}\nspec:\n  match:\n    method: ${r.method ?? 'GET'}\n    path:\n      type: Exact\n      value: ${r.path}\n  backends:\n${r.backends
           .map((b) => `    - endpoint: ${b}\n`)
-          .join('')}`,
+          .join('')}${r.healthCheck ? `  healthCheck: ${JSON.stringify(r.healthCheck)}\n` : ''}`,
     )
     .join('');
 }

@@ -132,15 +132,18 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
       stateDir,
       logger,
       nexthops: dataplane.nexthops,
+      health: dataplane.health,
       wakeSource,
       driftIntervalMs: driftMs,
       resyncIntervalMs: resyncMs,
     });
 
+    dataplane.health.bind(agent);
+
     // 3. HTTP (optional): metrics, health, status.
     let httpUrl: string | null = null;
     if (opts.http) {
-      const metrics = createNodeMetrics({ agent, readXdpCounters: () => dataplane.prog.typed.readMetrics(), readFlows: () => dataplane.flows(), processMetrics: true });
+      const metrics = createNodeMetrics({ agent, readXdpCounters: () => dataplane.prog.typed.readMetrics(), readFlows: () => dataplane.flows(), readHealth: () => dataplane.health.targets(), processMetrics: true });
       const http = await startHttpServer({
         listen: opts.http,
         metrics,

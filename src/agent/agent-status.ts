@@ -2,6 +2,7 @@
 // heartbeats. Plain JSON data.
 import type { FailedOp } from '../dataplane/apply.js';
 import type { PlanSummary } from '../plan/plan.js';
+import type { TargetReport } from '../health/health-monitor.js';
 
 /**
  * starting: loading the snapshot and reading the maps back; ready: the maps
@@ -69,4 +70,15 @@ export interface AgentStatus {
   /** events read from the log since this agent object was created */
   eventsRead: number;
   lastPlan: AgentPlanReport | null;
+  /** backend health checks on this node; null when no route has a healthCheck or health is off */
+  health: HealthStatus | null;
+}
+
+export interface HealthStatus {
+  /** checks this node runs: one per backend and check path */
+  checks: number;
+  /** the failing ones, with why and since when */
+  unhealthy: TargetReport[];
+  /** routes whose backends all fail: kept whole (fail open), so their clients still reach something */
+  failOpen: string[];
 }

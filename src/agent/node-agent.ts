@@ -38,6 +38,7 @@ import { changedMacs, DesiredTracker, type AppliedTarget, type NexthopLookup } f
 import { readSnapshot, writeSnapshot } from '../state/snapshot.js';
 import type { AgentError, AgentPlanReport, AgentRejection, AgentStatus } from './agent-status.js';
 import { MapModel } from './map-model.js';
+import type { NodeHealth } from './node-health.js';
 import { RetryPolicy } from './retry-policy.js';
 import { Scheduler, type PassRequest, type ReplanScope } from './scheduler.js';
 import { logHeadWakeSource, type WakeResult, type WakeSource, type WakeTarget } from './wake-source.js';
@@ -69,6 +70,8 @@ export interface NodeAgentOptions {
   retryMaxMs?: number;
   /** events per log read (default 1000) */
   readBatch?: number;
+  /** this node's backend health: the agent plans the routes it drains, and reports it in status */
+  health?: NodeHealth;
   /** log (and emit 'progress') every this many ops of a large apply (default 2000) */
   progressEvery?: number;
 }
@@ -224,6 +227,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
       nextRetryAt: nextRetryAt === null ? null : new Date(nextRetryAt).toISOString(),
       eventsRead: this.st.eventsRead,
       lastPlan: this.st.lastPlan,
+      health: this.opts.health?.status() ?? null,
     };
   }
 
@@ -245,7 +249,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
         this.logger.warn({ snapshotSeq: snapshot.seq, head }, 'snapshot is ahead of the event log (log rebuilt?); replaying from the start');
         snapshot = null;
       }
-      this.tracker = new DesiredTracker(snapshot);
+      this.tracker = new DesiredTracker(snapshot, this.opts.health);
       const fromSeq = this.tracker.state.seq;
       this.lastSnapshotSeq = fromSeq;
       this.lastReadSeq = fromSeq;
@@ -446,7 +450,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
         scope = { ...touched, index: this.tracker.index };
         scopeRoutes = touched.routes.length;
       }
-      plan = planChanges(from.applied, dataplaneOf(this.tracker.state, nexthops), { scope });
+      plan = planChanges(from.applied, dataplaneOf({ routes: this.tracker.routes, listeners: this.tracker.state.listeners }, nexthops), { scope });
     } catch (err) {
       this.model.distrust(); // the maps are as modelled, but after a failure the next plan checks everything
       this.fail(`plan (${reason})`, err);

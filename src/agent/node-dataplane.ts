@@ -2,7 +2,8 @@
 // the programs (reusing maps pinned under pinDir), attach them to the
 // interface when one is given, look up backend MACs (neighbour table, gateway
 // route, configured gateway MAC), warning once per change about the ones
-// missing, and sweep the flow state the data path cannot remove itself.
+// missing, sweep the flow state the data path cannot remove itself, and check
+// the backends of routes with a healthCheck (node-health.ts).
 import type { Logger } from 'pino';
 import type { XdpMode } from '../dataplane/libbpf.js';
 import { createNexthopResolver } from '../dataplane/nexthops.js';
@@ -10,6 +11,7 @@ import { sweepFlows, type FlowCensus } from '../dataplane/flow-reaper.js';
 import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
 import { RautaError } from '../errors.js';
 import { DEFAULT_CAPACITY, mapMaxEntries, type Capacity } from '../routes/capacity.js';
+import { createNodeHealth, type NodeHealth } from './node-health.js';
 
 export interface NodeDataplaneOptions {
   pinDir: string;
@@ -35,6 +37,8 @@ export interface NodeDataplane {
   nexthops: (ips: readonly string[]) => Promise<Record<string, string>>;
   /** connections by state as of the last sweep (null before the first) and what sweeps removed */
   flows(): { census: FlowCensus | null; reaped: number; orphans: number };
+  /** backend health checks: pass to NodeAgentOptions.health, then bind(agent) */
+  health: NodeHealth;
   /** closes our fds only: the pins and the attachment keep program and maps alive */
   close(): void;
 }
@@ -93,13 +97,16 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const timer = sweepMs > 0 ? setInterval(sweep, sweepMs) : null;
   timer?.unref();
   if (timer) sweep();
+  const health = createNodeHealth({ maps: prog.typed, logger });
   return {
     prog,
     xdpMode,
     nexthops,
     flows: () => ({ ...flows }),
+    health,
     close: () => {
       if (timer) clearInterval(timer);
+      health.stop();
       prog.close();
     },
   };

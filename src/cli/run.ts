@@ -93,11 +93,14 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       driftIntervalMs,
       resyncIntervalMs,
       nexthops: dataplane.nexthops,
+      health: dataplane.health,
     });
+
+    dataplane.health.bind(agent);
 
     const watcherHealth: WatcherHealth = { lastError: null, lastRunAt: null };
     let watcher: Watcher | null = null;
-    const metrics = createNodeMetrics({ agent, readXdpCounters: () => prog.typed.readMetrics(), readFlows: () => dataplane.flows(), processMetrics: true });
+    const metrics = createNodeMetrics({ agent, readXdpCounters: () => prog.typed.readMetrics(), readFlows: () => dataplane.flows(), readHealth: () => dataplane.health.targets(), processMetrics: true });
     const http = await startHttpServer({
       listen: opts.http,
       metrics,

@@ -74,6 +74,7 @@ export async function statusFromHttp(base: string): Promise<StatusReport> {
     lastRejected: null,
     consecutiveFailures: st.consecutiveFailures,
     jobs: 0,
+    health: st.health ?? null,
     live: true,
   };
   return buildStatusReport(url, st.headSeq, [view]);

@@ -6,7 +6,7 @@
 // stopped cleanly or has been gone longer (it catches up from the log when it
 // starts again).
 import type { Redis } from 'ioredis';
-import type { AgentState, AgentStatus } from '../agent/agent-status.js';
+import type { AgentState, AgentStatus, HealthStatus } from '../agent/agent-status.js';
 import { clusterKeys } from './cluster-keys.js';
 
 /** What a node publishes. Plain JSON. */
@@ -35,6 +35,8 @@ export interface NodeRecord {
   consecutiveFailures: number;
   /** BullMQ wake-ups this agent has processed since it started */
   jobs: number;
+  /** this node's backend health checks (absent from agents older than health checks) */
+  health?: HealthStatus | null;
 }
 
 export interface NodeView extends NodeRecord {
@@ -59,6 +61,7 @@ export function nodeRecord(id: NodeIdentity, st: AgentStatus, jobs: number, now 
     lastRejected: st.lastRejected ? { commit: st.lastRejected.commit, seq: st.lastRejected.seq, where: st.lastRejected.errors.map((e) => `${e.where}: ${e.message}`) } : null,
     consecutiveFailures: st.consecutiveFailures,
     jobs,
+    health: st.health,
   };
 }
 

@@ -2,6 +2,7 @@
 // embedded node's /status), lag measured against the current log head, stale
 // nodes marked, and the verdict scripts use: a live node that is behind or
 // failing, or no live node at all, makes the check fail. Pure: no I/O.
+import type { HealthStatus } from '../agent/agent-status.js';
 import type { NodeView } from './node-registry.js';
 
 export interface StatusRow {
@@ -20,6 +21,8 @@ export interface StatusRow {
   lastApplyAt: string | null;
   version: string;
   problem: 'behind' | 'failing' | null;
+  /** backend health checks on the node: null when it runs none */
+  health: HealthStatus | null;
 }
 
 export interface StatusReport {
@@ -53,6 +56,7 @@ export function buildStatusReport(source: string, head: number, nodes: readonly 
       lastApplyAt: n.lastApplyAt,
       version: n.version,
       problem,
+      health: n.health ?? null,
     };
   });
   const problems = rows
@@ -79,13 +83,14 @@ function clip(s: string, n: number): string {
 
 /** The human table: node, commit, seq, lag, state, last error, last seen; stale nodes marked. */
 export function renderStatusTable(r: StatusReport): string {
-  const header = ['NODE', 'COMMIT', 'SEQ', 'LAG', 'STATE', 'LAST SEEN', 'LAST ERROR'];
+  const header = ['NODE', 'COMMIT', 'SEQ', 'LAG', 'STATE', 'UNHEALTHY', 'LAST SEEN', 'LAST ERROR'];
   const body = r.nodes.map((n) => [
     n.node,
     n.commit ? n.commit.slice(0, 12) : '-',
     String(n.seq),
     String(n.lag),
     n.live ? n.state + (n.problem === 'behind' ? ' (behind)' : '') : `STALE (last: ${n.state})`,
+    n.health ? `${n.health.unhealthy.length}/${n.health.checks}` : '-',
     ago(n.ageSeconds),
     n.lastError ? clip(n.lastError, 60) : '-',
   ]);
@@ -94,6 +99,10 @@ export function renderStatusTable(r: StatusReport): string {
   const out = [`log ${r.source}: head seq ${r.head}; ${r.live} live node(s), ${r.stale} stale`];
   if (r.nodes.length === 0) out.push('no nodes registered (start `rauta agent` on each node)');
   else out.push(line(header), ...body.map(line));
+  for (const n of r.nodes) {
+    for (const u of n.health?.unhealthy ?? []) out.push(`~ ${n.node}: ${u.backend} unhealthy (${u.check}, routes ${u.routes.join(', ')}) since ${u.since}: ${u.reason}`);
+    if (n.health && n.health.failOpen.length > 0) out.push(`~ ${n.node}: every backend fails in ${n.health.failOpen.join(', ')}: kept whole (fail open)`);
+  }
   for (const p of r.problems) out.push(`! ${p}`);
   return `${out.join('\n')}\n`;
 }

@@ -2,23 +2,24 @@
 // path), however many routes share it. Pure.
 import type { Backend, HealthCheck, Route } from '../routes/route-model.js';
 
+/** Where one check goes. */
 export interface CheckTarget {
   /** "ip:port port/path": the backend, then where its check goes */
   key: string;
   /** the backend's "ip:port" (what the data path sends connections to) */
   endpoint: string;
   ip: string;
-  /** the backend's own port */
-  backendPort: number;
   /** the port the check connects to */
   checkPort: number;
   path: string;
+}
+
+/** How often and how strictly one target is checked. */
+export interface CheckSettings {
   intervalMs: number;
   timeoutMs: number;
   healthyThreshold: number;
   unhealthyThreshold: number;
-  /** names of the routes whose check this is, sorted */
-  routes: string[];
 }
 
 export function endpointOf(b: Pick<Backend, 'ip' | 'port'>): string {
@@ -30,53 +31,42 @@ export function targetKey(b: Pick<Backend, 'ip' | 'port'>, hc: Pick<HealthCheck,
   return `${b.ip}:${b.port} ${hc.port ?? b.port}${hc.path}`;
 }
 
+/** The checks one route asks for (none without a healthCheck), with its settings. */
+export function routeTargets(route: Route): Array<{ target: CheckTarget; settings: CheckSettings }> {
+  const hc = route.healthCheck;
+  if (!hc) return [];
+  const settings: CheckSettings = {
+    intervalMs: Math.round(hc.intervalSeconds * 1000),
+    timeoutMs: Math.round(hc.timeoutSeconds * 1000),
+    healthyThreshold: hc.healthyThreshold,
+    unhealthyThreshold: hc.unhealthyThreshold,
+  };
+  return route.backends.map((b) => ({
+    target: { key: targetKey(b, hc), endpoint: endpointOf(b), ip: b.ip, checkPort: hc.port ?? b.port, path: hc.path },
+    settings,
+  }));
+}
+
 /**
- * Every check the routes ask for. Routes that share a check merge their
- * settings the strict way: the shortest interval and timeout, the smallest
- * unhealthyThreshold and the largest healthyThreshold.
+ * The settings of a target several routes share, merged the strict way: the
+ * shortest interval and timeout, the smallest unhealthyThreshold and the
+ * largest healthyThreshold.
  */
-export function checkTargets(routes: Iterable<Route>): Map<string, CheckTarget> {
-  const out = new Map<string, CheckTarget>();
-  for (const route of routes) {
-    const hc = route.healthCheck;
-    if (!hc) continue;
-    for (const b of route.backends) {
-      const key = targetKey(b, hc);
-      const t = out.get(key);
-      if (!t) {
-        out.set(key, {
-          key,
-          endpoint: endpointOf(b),
-          ip: b.ip,
-          backendPort: b.port,
-          checkPort: hc.port ?? b.port,
-          path: hc.path,
-          intervalMs: Math.round(hc.intervalSeconds * 1000),
-          timeoutMs: Math.round(hc.timeoutSeconds * 1000),
-          healthyThreshold: hc.healthyThreshold,
-          unhealthyThreshold: hc.unhealthyThreshold,
-          routes: [route.name],
-        });
-        continue;
-      }
-      t.intervalMs = Math.min(t.intervalMs, Math.round(hc.intervalSeconds * 1000));
-      t.timeoutMs = Math.min(t.timeoutMs, Math.round(hc.timeoutSeconds * 1000));
-      t.unhealthyThreshold = Math.min(t.unhealthyThreshold, hc.unhealthyThreshold);
-      t.healthyThreshold = Math.max(t.healthyThreshold, hc.healthyThreshold);
-      t.routes.push(route.name);
-    }
+export function mergeSettings(all: Iterable<CheckSettings>): CheckSettings | null {
+  let out: CheckSettings | null = null;
+  for (const s of all) {
+    out = out
+      ? {
+          intervalMs: Math.min(out.intervalMs, s.intervalMs),
+          timeoutMs: Math.min(out.timeoutMs, s.timeoutMs),
+          healthyThreshold: Math.max(out.healthyThreshold, s.healthyThreshold),
+          unhealthyThreshold: Math.min(out.unhealthyThreshold, s.unhealthyThreshold),
+        }
+      : { ...s };
   }
-  for (const t of out.values()) t.routes.sort();
   return out;
 }
 
-/** Same check, same settings: a running checker for `a` can go on as `b`. */
-export function sameTarget(a: CheckTarget, b: CheckTarget): boolean {
-  return (
-    a.key === b.key &&
-    a.intervalMs === b.intervalMs &&
-    a.timeoutMs === b.timeoutMs &&
-    a.healthyThreshold === b.healthyThreshold &&
-    a.unhealthyThreshold === b.unhealthyThreshold
-  );
+export function sameSettings(a: CheckSettings, b: CheckSettings): boolean {
+  return a.intervalMs === b.intervalMs && a.timeoutMs === b.timeoutMs && a.healthyThreshold === b.healthyThreshold && a.unhealthyThreshold === b.unhealthyThreshold;
 }

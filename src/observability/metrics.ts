@@ -9,6 +9,7 @@ import type { AgentStatus } from '../agent/agent-status.js';
 import type { AppliedEvent, DriftEvent, RejectedEvent, RolledBackEvent } from '../agent/node-agent.js';
 import { METRIC_NAMES, type MetricName } from '../model/metrics.js';
 import type { FlowCensus } from '../dataplane/flow-reaper.js';
+import type { TargetReport } from '../health/health-monitor.js';
 
 /** The part of NodeAgent the metrics read (a real NodeAgent fits). */
 export interface MetricsSource {
@@ -25,6 +26,8 @@ export interface NodeMetricsOptions {
   readXdpCounters?: () => Record<MetricName, number>;
   /** connections by state from the flow sweeps (NodeDataplane.flows); omitted: no rauta_flows series */
   readFlows?: () => { census: FlowCensus | null; reaped: number; orphans: number };
+  /** every backend health check with its state (NodeHealth.targets); omitted: no rauta_backend_* series */
+  readHealth?: () => TargetReport[];
   /** also export process metrics (CPU, memory, event loop lag) */
   processMetrics?: boolean;
 }
@@ -176,6 +179,30 @@ export function createNodeMetrics(opts: NodeMetricsOptions): NodeMetrics {
         this.reset();
         this.inc({ kind: 'reaped' }, f.reaped);
         this.inc({ kind: 'orphans' }, f.orphans);
+      },
+    });
+  }
+
+  const readHealth = opts.readHealth;
+  if (readHealth) {
+    new Gauge({
+      name: 'rauta_backend_healthy',
+      help: "Health of each backend check on this node (1 healthy, 0 unhealthy: no new connections from the check's routes unless every backend of a route fails)",
+      labelNames: ['backend', 'check'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of readHealth()) this.set({ backend: t.backend, check: t.check }, t.healthy ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'rauta_backend_health_transitions_total',
+      help: 'Health changes of each backend check since the agent started (either way)',
+      labelNames: ['backend', 'check'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of readHealth()) this.inc({ backend: t.backend, check: t.check }, t.transitions);
       },
     });
   }

@@ -13,6 +13,11 @@
 //   last applied, which drift checks restore.
 // - The last applied target also names the nexthop lookup it was applied
 //   with: a MAC that moved since is in the touched scope too.
+// - A RouteView (backend health) may plan a route differently from its
+//   desired definition on this node. The tracker keeps those effective routes
+//   beside the desired ones (an overlay of the routes the view changes): the
+//   index, the undo record, routes and lastApplied() are effective; state
+//   (and so the snapshot) stays the fold of the log.
 import { routeIdFor } from '../model/ids.js';
 import type { RautaEvent } from '../routes/route-events.js';
 import { routeId, type Listener, type Route } from '../routes/route-model.js';
@@ -44,6 +49,16 @@ export interface TouchedScope {
   nexthops: string[];
 }
 
+/** What a node plans for each desired route, when it differs from the definition (backend health drains). */
+export interface RouteView {
+  /** the route this node plans for desired route `r`: `r` itself when the view leaves it alone */
+  route(r: Route): Route;
+  /** the desired routes at the start (a snapshot and the log's tail folded) */
+  followAll(routes: Iterable<Route>): void;
+  /** a desired route came (before undefined), changed, or went (after undefined) */
+  follow(before: Route | undefined, after: Route | undefined): void;
+}
+
 interface RouteUndo {
   ref: RouteRef;
   before: Route | undefined;
@@ -69,8 +84,11 @@ export function changedMacs(before: NexthopLookup, after: NexthopLookup): string
 
 export class DesiredTracker {
   readonly #state: DesiredState;
-  /** the desired routes indexed for scoped plans, always equal to state.routes */
+  /** the effective routes indexed for scoped plans, always equal to routes */
   readonly index: DesiredIndex;
+  readonly #view: RouteView | undefined;
+  /** by routeId: the effective route where the view changes the desired one */
+  readonly #overlay = new Map<string, Route>();
   /** what the maps were last brought to; undefined until the first markApplied() */
   #applied: { seq: number; commit: string | null; nexthops: NexthopLookup } | undefined;
   /** by routeId: the routes changed since the last markApplied() and their values then */
@@ -80,12 +98,30 @@ export class DesiredTracker {
   #changed = true;
 
   /** A tracker of `start` (a snapshot: copied, the tracker folds into its own), or of the empty state. */
-  constructor(start?: DesiredState | null) {
+  constructor(start?: DesiredState | null, view?: RouteView) {
     const s = start ?? initialState();
     this.#state = { ...s, routes: { ...s.routes }, listeners: { ...s.listeners } };
     for (const r of Object.values(this.#state.routes)) deepFreeze(r);
     for (const l of Object.values(this.#state.listeners)) deepFreeze(l);
-    this.index = DesiredIndex.of(this.#state.routes);
+    this.#view = view;
+    if (view) {
+      view.followAll(Object.values(this.#state.routes));
+      for (const [id, r] of Object.entries(this.#state.routes)) this.#setEffective(id, r);
+    }
+    this.index = DesiredIndex.of(this.routes);
+  }
+
+  /** The effective routes (what the node plans): the desired routes with the view's changes. */
+  get routes(): Readonly<Record<string, Route>> {
+    return this.#overlay.size === 0 ? this.#state.routes : { ...this.#state.routes, ...Object.fromEntries(this.#overlay) };
+  }
+
+  /** The effective route of `desired` under `id`, recorded in the overlay. */
+  #setEffective(id: string, desired: Route | undefined): Route | undefined {
+    const effective = desired && this.#view ? this.#view.route(desired) : desired;
+    if (effective !== undefined && effective !== desired) this.#overlay.set(id, deepFreeze(effective));
+    else this.#overlay.delete(id);
+    return effective;
   }
 
   /** The newest folded desired state. The tracker's own object, folded in place: read it, do not keep or change it. */
@@ -121,9 +157,11 @@ export class DesiredTracker {
     let changed = false;
     foldEventsInPlace(this.#state, commit, (c: FoldChange) => {
       if (c.kind === 'route') {
-        if (this.#applied && !this.#undoRoutes.has(c.id)) this.#undoRoutes.set(c.id, { ref: c.ref, before: c.before });
+        const before = this.#overlay.get(c.id) ?? c.before;
+        if (this.#applied && !this.#undoRoutes.has(c.id)) this.#undoRoutes.set(c.id, { ref: c.ref, before });
         if (c.after) deepFreeze(c.after);
-        this.index.set(c.ref, c.after);
+        this.#view?.follow(c.before, c.after);
+        this.index.set(c.ref, this.#setEffective(c.id, c.after));
       } else {
         if (this.#applied && !this.#undoListeners.has(c.id)) this.#undoListeners.set(c.id, c.before);
         if (c.after) deepFreeze(c.after);
@@ -136,12 +174,15 @@ export class DesiredTracker {
 
   /**
    * The effective desired state of these routes changed without a commit
-   * (a node-local input): they join the touched scope of the next plan.
+   * (a node-local input such as backend health): the view is asked again and
+   * they join the touched scope of the next plan.
    */
   touch(routes: Iterable<RouteRef>): void {
     for (const ref of routes) {
       const id = routeId(ref);
-      if (this.#applied && !this.#undoRoutes.has(id)) this.#undoRoutes.set(id, { ref: { method: ref.method, path: ref.path }, before: this.#state.routes[id] });
+      const before = this.#overlay.get(id) ?? this.#state.routes[id];
+      if (this.#applied && !this.#undoRoutes.has(id)) this.#undoRoutes.set(id, { ref: { method: ref.method, path: ref.path }, before });
+      this.index.set(ref, this.#setEffective(id, this.#state.routes[id]));
     }
     this.#changed = true;
   }
@@ -159,7 +200,8 @@ export class DesiredTracker {
   lastApplied(): AppliedTarget | undefined {
     const applied = this.#applied;
     if (applied === undefined) return undefined;
-    const { routes: now, listeners: nowListeners } = this.#state;
+    const { listeners: nowListeners } = this.#state;
+    const now = this.routes;
     let routes: Record<string, Route> = now;
     if (this.#undoRoutes.size > 0) {
       routes = { ...now };
