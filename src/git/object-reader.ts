@@ -30,6 +30,9 @@ const PACK_TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blo
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
 
+/** Pack bytes read at a time: neighbouring small objects come from one read. */
+const BLOCK = 256 * 1024;
+
 /** Resolved pack objects kept for later deltas, by bytes. Enough for the bases of a large load. */
 const BASE_CACHE_BYTES = 64 * 1024 * 1024;
 
@@ -117,7 +120,25 @@ class Pack {
     }
     const end = s[lo]!;
     if (s[lo - 1] !== offset || end <= offset) throw damaged(`pack ${this.packPath} has no object at offset ${offset}`);
-    const buf = Buffer.allocUnsafe(end - offset);
+    // Most objects are small and read near each other: serve them from one block read.
+    const block = Math.floor(offset / BLOCK) * BLOCK;
+    if (end <= block + BLOCK) return this.block(block).subarray(offset - block, end - block);
+    return this.readAt(offset, end - offset);
+  }
+
+  private lastBlock = -1;
+  private lastBytes: Buffer = Buffer.alloc(0);
+
+  private block(at: number): Buffer {
+    if (at !== this.lastBlock) {
+      this.lastBytes = this.readAt(at, Math.min(BLOCK, this.packEnd + 20 - at));
+      this.lastBlock = at;
+    }
+    return this.lastBytes;
+  }
+
+  private readAt(offset: number, length: number): Buffer {
+    const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < buf.length) {
       const n = readSync(this.fd, buf, got, buf.length - got, offset + got);
@@ -224,7 +245,8 @@ function applyDelta(base: Buffer, delta: Buffer): Buffer {
 /** Objects of one repository (its `objects/` folder), read synchronously. */
 export class ObjectReader {
   private packs: Pack[] | null = null;
-  private readonly bases = new Map<string, RawObject>();
+  /** resolved pack objects by pack and offset, oldest first */
+  private readonly bases = new Map<Pack, Map<number, RawObject>>();
   private baseBytes = 0;
 
   constructor(readonly gitdir: string) {}
@@ -278,6 +300,8 @@ export class ObjectReader {
   private reloadPacks(): void {
     for (const p of this.packs ?? []) p.close();
     this.packs = null;
+    this.bases.clear();
+    this.baseBytes = 0;
   }
 
   private fromPacks(raw: Buffer, oid: string): RawObject | null {
@@ -318,7 +342,7 @@ export class ObjectReader {
     let base: RawObject | null = null;
     for (let depth = 0; ; depth++) {
       if (depth > 10_000) throw damaged(`pack ${pack.packPath}: a delta chain from offset ${offset} does not end`);
-      const cached = this.bases.get(`${pack.packPath}:${at}`);
+      const cached = this.bases.get(pack)?.get(at);
       if (cached) {
         base = cached;
         break;
@@ -337,7 +361,7 @@ export class ObjectReader {
         break;
       } else {
         base = { type: PACK_TYPES[e.code]!, data };
-        this.remember(`${pack.packPath}:${at}`, base);
+        this.remember(pack, at, base);
         break;
       }
     }
@@ -349,19 +373,25 @@ export class ObjectReader {
         throw damaged(`pack ${pack.packPath}: the delta at offset ${chain[i]!.offset} (for ${oid}) does not fit its base: ${(err as Error).message}`);
       }
       base = { type: base.type, data };
-      this.remember(`${pack.packPath}:${chain[i]!.offset}`, base);
+      this.remember(pack, chain[i]!.offset, base);
     }
     return base;
   }
 
-  private remember(key: string, obj: RawObject): void {
+  private remember(pack: Pack, offset: number, obj: RawObject): void {
     if (obj.data.length > BASE_CACHE_BYTES / 16) return;
-    this.bases.set(key, obj);
+    let inPack = this.bases.get(pack);
+    if (!inPack) this.bases.set(pack, (inPack = new Map()));
+    inPack.set(offset, obj);
     this.baseBytes += obj.data.length;
-    for (const [k, v] of this.bases) {
-      if (this.baseBytes <= BASE_CACHE_BYTES) break;
-      this.bases.delete(k);
-      this.baseBytes -= v.data.length;
+    // over budget: drop the oldest, pack by pack
+    for (const [p, objects] of this.bases) {
+      for (const [k, v] of objects) {
+        if (this.baseBytes <= BASE_CACHE_BYTES) return;
+        objects.delete(k);
+        this.baseBytes -= v.data.length;
+      }
+      if (objects.size === 0) this.bases.delete(p);
     }
   }
 }
