@@ -40,7 +40,11 @@ function damaged(what: string): RautaError {
   return new RautaError('RAUTA_ERR_GIT', `git: ${what}; the repository is damaged (run \`git fsck\`), or re-clone it`);
 }
 
-/** Index (.idx, version 2) and data (.pack) of one pack, read with positioned reads. */
+/**
+ * Index (.idx, version 2) and data (.pack) of one pack, read with positioned reads. The
+ * pack is opened for each read (of a block of BLOCK bytes, so rarely) and closed again:
+ * GitStores are made and dropped freely and have no close(), so no descriptor is held.
+ */
 class Pack {
   private readonly count: number;
   /** object offsets in pack order, then the end of the last object, for the length of each */
@@ -48,7 +52,6 @@ class Pack {
 
   private constructor(
     readonly packPath: string,
-    private readonly fd: number,
     private readonly idx: Buffer,
     private readonly packEnd: number,
   ) {
@@ -73,15 +76,10 @@ class Pack {
       const header = Buffer.alloc(12);
       readSync(fd, header, 0, 12, 0);
       if (header.toString('latin1', 0, 4) !== 'PACK' || header.readUInt32BE(8) !== count) throw damaged(`pack ${packPath} does not match its index`);
-      return new Pack(packPath, fd, idx, size - 20);
-    } catch (err) {
+      return new Pack(packPath, idx, size - 20);
+    } finally {
       closeSync(fd);
-      throw err;
     }
-  }
-
-  close(): void {
-    closeSync(this.fd);
   }
 
   /** Position of `oid` (20 bytes) in the index, or -1. */
@@ -139,11 +137,17 @@ class Pack {
 
   private readAt(offset: number, length: number): Buffer {
     const buf = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(this.fd, buf, got, buf.length - got, offset + got);
-      if (n === 0) throw damaged(`pack ${this.packPath} ends inside the object at offset ${offset}`);
-      got += n;
+    // a pack removed by a repack since the index was read: the caller reloads the pack list
+    const fd = openSync(this.packPath, 'r');
+    try {
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, offset + got);
+        if (n === 0) throw damaged(`pack ${this.packPath} ends inside the object at offset ${offset}`);
+        got += n;
+      }
+    } finally {
+      closeSync(fd);
     }
     return buf;
   }
@@ -266,12 +270,9 @@ export class ObjectReader {
     return found;
   }
 
-  /** Closes the packs (they are reopened on the next read). */
+  /** Forgets the packs and cached objects (the next read lists the packs again). */
   close(): void {
-    for (const p of this.packs ?? []) p.close();
-    this.packs = null;
-    this.bases.clear();
-    this.baseBytes = 0;
+    this.reloadPacks();
   }
 
   private loadPacks(): Pack[] {
@@ -298,7 +299,6 @@ export class ObjectReader {
   }
 
   private reloadPacks(): void {
-    for (const p of this.packs ?? []) p.close();
     this.packs = null;
     this.bases.clear();
     this.baseBytes = 0;
@@ -307,7 +307,13 @@ export class ObjectReader {
   private fromPacks(raw: Buffer, oid: string): RawObject | null {
     for (const pack of this.loadPacks()) {
       const i = pack.find(raw);
-      if (i >= 0) return this.resolve(pack, pack.offsetAt(i), oid);
+      if (i < 0) continue;
+      try {
+        return this.resolve(pack, pack.offsetAt(i), oid);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; // repacked meanwhile: the caller reloads
+        throw err;
+      }
     }
     return null;
   }
