@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { formatTable, type Row } from './lib/report.js';
 import type { BenchLevel, SuiteContext, SuiteResult } from './lib/suite.js';
 
-/** In the order of issue 8, then issue 11's connections, issue 13's Maglev and issue 15's health. */
-const SUITES = ['datapath', 'commit-to-applied', 'full-sync', 'scale', 'minimality', 'git-diff', 'event-log', 'connections', 'maglev', 'health'] as const;
+/** In the order of issue 8 (watcher-start, issue 16, beside git-diff), then issue 11's connections, issue 13's Maglev and issue 15's health. */
+const SUITES = ['datapath', 'commit-to-applied', 'full-sync', 'scale', 'minimality', 'git-diff', 'watcher-start', 'event-log', 'connections', 'maglev', 'health'] as const;
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const BPFFS = '/sys/fs/bpf';

@@ -17,10 +17,12 @@ const ROWS_PER_SUITE: Record<string, number> = {
   'full-sync': 3,
   scale: 3,
   minimality: 3,
-  'git-diff': 3,
-  'event-log': 4,
+  'git-diff': 2,
+  'watcher-start': 3,
+  'event-log': 5,
   connections: 30,
   maglev: 5,
+  health: 6,
 };
 
 interface Row {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { openEventLog, type LogWarnings } from '../src/events/event-log.js';
 import { beginFileLogRebuild, openFileLog } from '../src/events/file-log.js';
-import { encodeBatch, FILE_HEADER_SIZE, KIND_OTHER, RECORD_HEADER_SIZE } from '../src/events/record-frame.js';
+import { eventSchemaTag } from '../src/events/event-record.js';
+import { encodeBatch, FILE_HEADER_SIZE, KIND_ACCEPTED, KIND_OTHER, RECORD_HEADER_SIZE, type RecordKind } from '../src/events/record-frame.js';
 import { eventLogContract, rejectsWith } from './helpers/event-log-contract.js';
 import { batchNumber, commitBatch } from '../testbed/sample-events.js';
 
@@ -127,6 +128,54 @@ test('file: a record that fails the schema is an error naming seq and field', as
   assert.equal(await r.head(), 4, 'the frame itself is whole');
   assert.equal((await r.read(1, 3)).length, 3, 'events before it read fine');
   await assert.rejects(r.read(1, 10), rejectsWith('RAUTA_ERR_LOG_CORRUPT', /seq 4 is not a valid event, field "route\.backends\.0\.port"/));
+});
+
+test('file: the writer tags its records with the schema it checked them against', async (t) => {
+  const path = tempLog(t);
+  await writeBatches(path, 1); // seq 1..3
+  const buf = readFileSync(path);
+  let at = FILE_HEADER_SIZE;
+  for (let seq = 1; seq <= 3; seq++) {
+    assert.equal(buf.readUInt16LE(at + 18), eventSchemaTag(), `seq ${seq} carries this build's schema tag`);
+    at += RECORD_HEADER_SIZE + buf.readUInt32LE(at);
+  }
+  assert.notEqual(eventSchemaTag(), 0, '0 means "not known" and is never a tag');
+});
+
+test('file: a record tagged by another schema (another version of rauta) gets the full schema check', async (t) => {
+  const path = tempLog(t);
+  await writeBatches(path, 1); // seq 1..3
+  const bad = commitBatch(2, 1)[0] as { route: { backends: Array<{ port: number }> } };
+  bad.route.backends[0]!.port = 0;
+  const other = (eventSchemaTag() % 0xffff) + 1;
+  appendFileSync(path, encodeBatch([{ seq: 4, kind: KIND_OTHER, tag: other, payload: Buffer.from(JSON.stringify({ seq: 4, ...bad })) }]));
+  const r = await openFileLog(path, { logger: quiet });
+  t.after(() => r.close());
+  await assert.rejects(r.read(1, 10), rejectsWith('RAUTA_ERR_LOG_CORRUPT', /seq 4 is not a valid event, field "route\.backends\.0\.port"/));
+});
+
+test('file: a record with this schema tag is still checked for JSON, seq and type', async (t) => {
+  const tag = eventSchemaTag();
+  const good = commitBatch(2, 1)[0]!;
+  const cases: Array<{ what: string; kind?: RecordKind; payload: string; error: RegExp }> = [
+    { what: 'not JSON', payload: '{"seq":4,', error: /seq 4 is not valid JSON/ },
+    { what: 'not an object', payload: '[4]', error: /seq 4 is not a JSON object/ },
+    { what: 'another seq', payload: JSON.stringify({ ...good, seq: 5 }), error: /stored as seq 4 says field "seq" is 5/ },
+    { what: 'an unknown type', payload: JSON.stringify({ seq: 4, ...good, type: 'RouteDeleted' }), error: /seq 4 has field "type" "RouteDeleted", which is not an event type/ },
+    { what: 'a type the header does not say', kind: KIND_ACCEPTED, payload: JSON.stringify({ seq: 4, ...good }), error: /seq 4 has field "type" "RouteUpserted".*kind 1/ },
+  ];
+  for (const c of cases) {
+    const path = tempLog(t);
+    await writeBatches(path, 1); // seq 1..3
+    appendFileSync(path, encodeBatch([{ seq: 4, kind: c.kind ?? KIND_OTHER, tag, payload: Buffer.from(c.payload) }]));
+    const r = await openFileLog(path, { logger: quiet });
+    try {
+      assert.equal((await r.read(1, 3)).length, 3, `${c.what}: events before it read fine`);
+      await assert.rejects(r.read(4, 1), rejectsWith('RAUTA_ERR_LOG_CORRUPT', c.error), c.what);
+    } finally {
+      await r.close();
+    }
+  }
 });
 
 test('file: a file that is not an event log is refused', async (t) => {

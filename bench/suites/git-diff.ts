@@ -5,70 +5,21 @@
 // Two figures per repo: the core (read commit, diff, parse, validate, events,
 // state update) and processNewCommits end to end (ref, log reads, the core,
 // file-log append with fsync). Repos are built with `git fast-import`.
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { applyDelta, commitToEvents, emptyState, ParseCache } from '../../src/git/commit-to-events.js';
 import { GitStore } from '../../src/git/git-store.js';
 import { CommitProcessor } from '../../src/git/process-commits.js';
 import { openEventLog } from '../../src/events/event-log.js';
+import { buildRouteRepo, setRef } from '../lib/route-repo.js';
 import { median, percentile } from '../lib/stats.js';
 import { runSuite } from '../lib/suite.js';
 
 let COMMITS = 60;
 let WARMUP = 10;
 
-function routeFile(i: number, backend: number): string {
-  return [
-    'apiVersion: rauta.io/v1',
-    'kind: RoutingRule',
-    'metadata:',
-    `  name: svc-${i}`,
-    'spec:',
-    '  match:',
-    '    method: GET',
-    '    path:',
-    '      type: Exact',
-    `      value: /svc/${i}`,
-    '  backends:',
-    `    - endpoint: 10.1.${(backend >> 8) & 255}.${(backend & 255) || 1}:8080`,
-    `    - endpoint: 10.2.${(i >> 8) & 255}.${(i & 255) || 1}:8080`,
-    '',
-  ].join('\n');
-}
-
-/** files spread over sqrt(n) folders of sqrt(n) files, like a real repo grouped by team/service */
-function filePath(i: number, n: number): string {
-  const width = Math.ceil(Math.sqrt(n));
-  return `routes/team-${String(Math.floor(i / width)).padStart(3, '0')}/svc-${i}.yaml`;
-}
-
-function buildRepo(dir: string, files: number, commits: number): string[] {
-  spawnSync('git', ['init', '-q', '--bare', dir], { stdio: 'inherit' });
-  const chunks: string[] = [];
-  const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
-  let t = 1_700_000_000;
-  chunks.push(`commit refs/heads/main\nmark :1\ncommitter Bench <bench@example.com> ${t} +0000\n${data(`${files} routes`)}`);
-  for (let i = 0; i < files; i++) chunks.push(`M 100644 inline ${filePath(i, files)}\n${data(routeFile(i, 1))}`);
-  chunks.push('\n');
-  // Each later commit changes one file: a backend of a pseudo-random route.
-  let seed = 42;
-  for (let c = 0; c < commits; c++) {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    const i = seed % files;
-    t += 60;
-    chunks.push(`commit refs/heads/main\nmark :${c + 2}\ncommitter Bench <bench@example.com> ${t} +0000\n${data(`svc-${i}: move backend`)}from :${c + 1}\n`);
-    chunks.push(`M 100644 inline ${filePath(i, files)}\n${data(routeFile(i, c + 2))}\n`);
-  }
-  const res = spawnSync('git', ['-C', dir, 'fast-import', '--quiet'], { input: chunks.join(''), stdio: ['pipe', 'inherit', 'inherit'], maxBuffer: 1 << 30 });
-  if (res.status !== 0) throw new Error('git fast-import failed');
-  const revs = spawnSync('git', ['-C', dir, 'rev-list', '--first-parent', '--reverse', 'main'], { encoding: 'utf8' }).stdout.trim().split('\n');
-  return revs;
-}
-
 interface Subject {
   files: number;
   revs: string[];
-  loadMs: number;
   /** one-file commit: read commit, diff, parse, validate, events, state update */
   core: number[];
   /** the batch's append to a file log (fsync) */
@@ -81,7 +32,7 @@ interface Subject {
 
 async function prepare(files: number, root: string): Promise<Subject> {
   const dir = path.join(root, `repo-${files}.git`);
-  const revs = buildRepo(dir, files, COMMITS + WARMUP);
+  const revs = buildRouteRepo(dir, files, COMMITS + WARMUP);
   const store = new GitStore(dir);
   const cache = new ParseCache();
   const state = emptyState();
@@ -91,20 +42,18 @@ async function prepare(files: number, root: string): Promise<Subject> {
   const capacity = { routes: files, listeners: 256, nexthops: 2 * files };
   const processor = new CommitProcessor(new GitStore(dir), { ref: 'refs/heads/bench', root: 'routes', capacity });
 
-  // The initial full load (once per watcher start) is not what the goal is about.
+  // The initial full load (once per watcher start) is the watcher-start suite's subject.
   let t0 = performance.now();
   const first = await commitToEvents({ reader: store, base: state, commit: await store.readCommit(revs[0]!), root: 'routes', cache });
   if (!first.delta) throw new Error(`initial commit rejected: ${JSON.stringify(first.events.at(-1))}`);
   applyDelta(state, first.delta);
-  const loadMs = performance.now() - t0;
   await log.append(first.events, { expectedHead: 0 });
-  spawnSync('git', ['-C', dir, 'update-ref', 'refs/heads/bench', revs[0]!]);
+  setRef(dir, 'refs/heads/bench', revs[0]!);
   await processor.processNewCommits(e2eLog);
 
   const subject: Subject = {
     files,
     revs,
-    loadMs,
     core: [],
     append: [],
     endToEnd: [],
@@ -119,7 +68,7 @@ async function prepare(files: number, root: string): Promise<Subject> {
       t0 = performance.now();
       await log.append(result.events, { expectedHead: await log.head() });
       const append = performance.now() - t0;
-      spawnSync('git', ['-C', dir, 'update-ref', 'refs/heads/bench', rev]);
+      setRef(dir, 'refs/heads/bench', rev);
       t0 = performance.now();
       const r = await processor.processNewCommits(e2eLog);
       const endToEnd = performance.now() - t0;
@@ -175,11 +124,5 @@ await runSuite('git-diff', async (s) => {
     baseline: { name: 'same in a 100-file repo', value: median(small.endToEnd) },
     goal,
     note: `${p90(large.endToEnd)} (100 files: ${p90(small.endToEnd)}); the file-log append alone: median ${median(large.append).toFixed(2)} ms`,
-  });
-  s.row({
-    name: `initial full load, ${big}-file repo (once per watcher start)`,
-    value: large.loadMs,
-    unit: 'ms',
-    baseline: { name: 'same for 100 files', value: small.loadMs },
   });
 }, ['git']);

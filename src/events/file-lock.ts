@@ -2,8 +2,11 @@
 // start time and a random token. A lock whose process is gone (or whose pid was reused by a
 // process started later) is stale and is taken over with a warning. The writer re-checks its
 // token before every append (fencing): a writer whose lock was taken over cannot append.
+// That check runs on every append, so it is two small synchronous syscalls instead of an
+// open/read/close through the thread pool: a stat of the path (still the inode we hold
+// open?) and a pread of that descriptor (still our text?).
 import { randomUUID } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { closeSync, openSync, promises as fs, readFileSync, readSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { RautaError } from '../errors.js';
 import type { LogWarnings } from './event-log.js';
@@ -53,11 +56,32 @@ function parseLock(text: string): LockContent | null {
 }
 
 export class FileLock {
+  /** The lock file, held open: its inode cannot be reused while we hold it, so a new lock file always has another. */
+  private fd: number | null = null;
+  private ino = -1;
+  private readonly want: Buffer;
+  private readonly got: Buffer;
+
   private constructor(
     readonly lockPath: string,
     readonly token: string,
     private readonly text: string,
-  ) {}
+  ) {
+    this.want = Buffer.from(text);
+    this.got = Buffer.alloc(this.want.length + 1);
+  }
+
+  /** Opens our lock file for verify(); false when it is not ours any more. */
+  private hold(): boolean {
+    try {
+      const fd = openSync(this.lockPath, 'r');
+      this.fd = fd;
+      this.ino = statSync(this.lockPath).ino;
+      return this.verifySync() === null;
+    } catch {
+      return false;
+    }
+  }
 
   /** Takes the lock or throws RAUTA_ERR_LOG_LOCKED naming the holder. */
   static async acquire(logPath: string, warnings: LogWarnings): Promise<FileLock> {
@@ -75,7 +99,11 @@ export class FileLock {
         } finally {
           await h.close();
         }
-        return new FileLock(lockPath, token, text);
+        const lock = new FileLock(lockPath, token, text);
+        if (lock.hold()) return lock;
+        lock.closeFd();
+        continue; // taken over between our create and our open: not ours after all
+
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new RautaError('RAUTA_ERR_LOG_BACKEND', `cannot create lock file ${lockPath}: ${(err as Error).message}`, { cause: err });
@@ -151,20 +179,41 @@ export class FileLock {
     return false;
   }
 
-  /** Throws RAUTA_ERR_LOG_LOCKED unless the lock file still holds our token. */
-  async verify(): Promise<void> {
-    const now = await fs.readFile(this.lockPath, 'utf8').catch(() => null);
-    if (now !== this.text) {
-      const holder = now === null ? null : parseLock(now);
-      throw new RautaError(
-        'RAUTA_ERR_LOG_LOCKED',
-        `this writer lost the lock ${this.lockPath} (${holder ? `now held by pid ${holder.pid} on ${holder.host}` : 'lock file gone'}); refusing to append. Restart the watcher.`,
-      );
+  /** null while the path still names our file and it still holds our text; else why not. */
+  private verifySync(): 'gone' | 'replaced' | 'changed' | null {
+    if (this.fd === null) return 'gone';
+    let ino: number;
+    try {
+      ino = statSync(this.lockPath).ino;
+    } catch {
+      return 'gone';
     }
+    // A takeover unlinks and creates: another inode, since ours is still open.
+    if (ino !== this.ino) return 'replaced';
+    // Rewritten in place (by hand): compare the whole text, one byte more to see growth.
+    const n = readSync(this.fd, this.got, 0, this.got.length, 0);
+    return n === this.want.length && this.got.subarray(0, n).equals(this.want) ? null : 'changed';
+  }
+
+  /** Throws RAUTA_ERR_LOG_LOCKED unless the lock file is still ours and still holds our token. */
+  async verify(): Promise<void> {
+    if (this.verifySync() === null) return;
+    const now = await fs.readFile(this.lockPath, 'utf8').catch(() => null);
+    const holder = now === null ? null : parseLock(now);
+    throw new RautaError(
+      'RAUTA_ERR_LOG_LOCKED',
+      `this writer lost the lock ${this.lockPath} (${holder ? `now held by pid ${holder.pid} on ${holder.host}` : 'lock file gone'}); refusing to append. Restart the watcher.`,
+    );
+  }
+
+  private closeFd(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
   }
 
   async release(): Promise<void> {
-    const now = await fs.readFile(this.lockPath, 'utf8').catch(() => null);
-    if (now === this.text) await fs.unlink(this.lockPath).catch(() => undefined);
+    const ours = this.verifySync() === null;
+    this.closeFd();
+    if (ours) await fs.unlink(this.lockPath).catch(() => undefined);
   }
 }

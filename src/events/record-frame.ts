@@ -7,7 +7,9 @@
 //   8  u48 seq, 14 u16 reserved (0)
 //  16  u8  flags (bit 0: last record of its batch)
 //  17  u8  kind (0 other, 1 CommitAccepted, 2 CommitRejected): markers are found without parsing JSON
-//  18  u16 reserved (0)
+//  18  u16 schema tag: nonzero when the writer checked the event against the event schema
+//          with this fingerprint before writing it (event-record.ts); 0 = not known (logs
+//          written before the tag existed: readers ignore these bytes, so either reads the other)
 // A batch is written with one write(); only its last record carries END_OF_BATCH, so a batch
 // torn by a crash is recognised and dropped whole.
 import { crc32 } from 'node:zlib';
@@ -43,16 +45,23 @@ export function checkFileHeader(b: Buffer): HeaderCheck {
   return 'ok';
 }
 
+/** The CRC-covered header bytes (0..4 and 8..20) side by side, so a header is one crc32 call. */
+const crcHeader = Buffer.alloc(16);
+
 function frameCrc(buf: Buffer, at: number, payloadLen: number): number {
-  let c = crc32(buf.subarray(at, at + 4));
-  c = crc32(buf.subarray(at + 8, at + RECORD_HEADER_SIZE), c);
-  return crc32(buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + payloadLen), c);
+  crcHeader.writeUInt32LE(buf.readUInt32LE(at), 0);
+  crcHeader.writeUInt32LE(buf.readUInt32LE(at + 8), 4);
+  crcHeader.writeUInt32LE(buf.readUInt32LE(at + 12), 8);
+  crcHeader.writeUInt32LE(buf.readUInt32LE(at + 16), 12);
+  return crc32(buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + payloadLen), crc32(crcHeader));
 }
 
 export interface OutRecord {
   seq: number;
   kind: RecordKind;
   payload: Buffer;
+  /** schema tag (header byte 18); default 0, "not known" */
+  tag?: number;
 }
 
 /** Encodes one batch into one buffer (one write()); the last record gets END_OF_BATCH. */
@@ -67,6 +76,7 @@ export function encodeBatch(records: OutRecord[]): Buffer {
     out.writeUIntLE(r.seq, at + 8, 6);
     out.writeUInt8(i === records.length - 1 ? FLAG_END_OF_BATCH : 0, at + 16);
     out.writeUInt8(r.kind, at + 17);
+    out.writeUInt16LE(r.tag ?? 0, at + 18);
     r.payload.copy(out, at + RECORD_HEADER_SIZE);
     out.writeUInt32LE(frameCrc(out, at, r.payload.length), at + 4);
     at += RECORD_HEADER_SIZE + r.payload.length;
@@ -173,7 +183,12 @@ export function scanFrames(buf: Buffer, base: number, firstSeq: number): ScanRes
 export interface DecodedRecord {
   seq: number;
   offset: number;
-  payload: Buffer;
+  kind: RecordKind;
+  /** the schema tag the writer stored (0: not known) */
+  tag: number;
+  /** the payload is buf[start, end) of the buffer handed to decodeRecords */
+  start: number;
+  end: number;
 }
 
 /** Decodes records known to be whole (a range of the index), re-checking each CRC. */
@@ -189,7 +204,15 @@ export function decodeRecords(buf: Buffer, base: number, firstSeq: number, count
       buf.readUIntLE(at + 8, 6) === seq;
     if (!ok) throw new FrameScanError({ kind: 'damaged-middle', offset: base + at, expectedSeq: seq, reason: 'crc-mismatch', nextValidOffset: -1 });
     const len = buf.readUInt32LE(at);
-    out.push({ seq, offset: base + at, payload: buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + len) });
+    const kind = buf[at + 17]!;
+    out.push({
+      seq,
+      offset: base + at,
+      kind: (kind <= KIND_REJECTED ? kind : KIND_OTHER) as RecordKind,
+      tag: buf.readUInt16LE(at + 18),
+      start: at + RECORD_HEADER_SIZE,
+      end: at + RECORD_HEADER_SIZE + len,
+    });
     at += RECORD_HEADER_SIZE + len;
   }
   return out;

@@ -39,8 +39,9 @@ import type { ValidationIssue } from '../routes/issues.js';
 import { capacityIssues, type Capacity, type CapacityNeed } from '../routes/capacity.js';
 import { clip, MAX_MESSAGE_CHARS, MAX_PATH_CHARS } from '../routes/printable.js';
 import { listenerId, routeId, type Listener, type Route, type SourceRef } from '../routes/route-model.js';
-import { isRouteFile, parseRouteFile, validateRouteSet, type ParsedFile } from './route-rules.js';
-import { diffTrees, resolveSubtree } from './tree-diff.js';
+import { inlineParser, type BulkParser, type FileToParse } from './parse-pool.js';
+import { isRouteFile, validateRouteSet, type ParsedFile } from './route-rules.js';
+import { diffTrees, resolveSubtree, type FileChange } from './tree-diff.js';
 import type { CommitInfo, TreeReader } from './tree-reader.js';
 
 /** The route set at the last accepted commit. Mutated only by applyDelta. */
@@ -49,6 +50,8 @@ export interface AcceptedState {
   tree: string | null;
   /** every route file in that tree, by repo path */
   files: Map<string, ParsedFile>;
+  /** the blob oid of each of those files (what a persisted parse cache is keyed by) */
+  blobs: Map<string, string>;
   /** by route id (method + path) */
   routes: Map<string, Route>;
   /** by listener id (address:port) */
@@ -61,7 +64,7 @@ export interface AcceptedState {
 }
 
 export function emptyState(): AcceptedState {
-  return { tree: null, files: new Map(), routes: new Map(), listeners: new Map(), routesByName: new Map(), listenersByName: new Map(), backendIps: new Map() };
+  return { tree: null, files: new Map(), blobs: new Map(), routes: new Map(), listeners: new Map(), routesByName: new Map(), listenersByName: new Map(), backendIps: new Map() };
 }
 
 /** A CommitRejected keeps this many errors; the rest are counted in `more` (rauta validate --rev shows them all). */
@@ -75,6 +78,8 @@ export const MAX_EVENT_BYTES = 1024 * 1024;
 export interface StateDelta {
   tree: string | null;
   files: Map<string, ParsedFile | null>;
+  /** blob oid of each changed file (null: removed) */
+  blobs: Map<string, string | null>;
   routes: Map<string, Route | null>;
   listeners: Map<string, Listener | null>;
 }
@@ -115,6 +120,8 @@ export interface CommitToEventsInput {
   fullValidation?: boolean;
   /** reject a commit whose set needs more map entries than this; unset: no capacity check (the core's tests, benches) */
   capacity?: Capacity;
+  /** parses the changed files that are not in `cache` (default: one at a time on this thread) */
+  parser?: BulkParser;
 }
 
 export async function commitToEvents(input: CommitToEventsInput): Promise<CommitResult> {
@@ -163,6 +170,47 @@ function eventBytes(e: RautaEventBody): number {
   return Buffer.byteLength(JSON.stringify(e));
 }
 
+/** Files read and parsed per step of a large load: bounds the bytes held at once. */
+const PARSE_BATCH = 4096;
+
+/**
+ * The ParsedFile of every change (null: deleted), from the cache or read and parsed;
+ * parsed files are added to the cache. Also the blob oid of each.
+ */
+async function parseChanges(
+  reader: TreeReader,
+  changes: readonly FileChange[],
+  cache: ParseCache,
+  parser: BulkParser,
+): Promise<{ files: Map<string, ParsedFile | null>; blobs: Map<string, string | null> }> {
+  const files = new Map<string, ParsedFile | null>();
+  const blobs = new Map<string, string | null>();
+  const missing: FileChange[] = [];
+  for (const change of changes) {
+    blobs.set(change.path, change.newOid);
+    const parsed = change.newOid === null ? null : cache.get(change.newOid, change.path);
+    if (parsed === undefined) missing.push(change);
+    else files.set(change.path, parsed);
+  }
+  parser.expect(missing.length); // a pool starts its workers while the blobs are read
+  try {
+    for (let at = 0; at < missing.length; at += PARSE_BATCH) {
+      const batch: FileToParse[] = [];
+      for (const change of missing.slice(at, at + PARSE_BATCH)) batch.push({ path: change.path, bytes: await reader.readBlob(change.newOid!) });
+      const parsed = await parser.parse(batch);
+      batch.forEach((_, i) => {
+        const change = missing[at + i]!;
+        cache.set(change.newOid!, change.path, parsed[i]!);
+        files.set(change.path, parsed[i]!);
+      });
+    }
+  } finally {
+    parser.finish();
+  }
+  // in the order of `changes` (sorted by path), whichever way each file was found
+  return { files: new Map(changes.map((c) => [c.path, files.get(c.path) ?? null])), blobs };
+}
+
 /** commitToEvents once the watched folder's tree oid is known (null = folder absent). */
 async function folderToEvents(input: CommitToEventsInput, tree: string | null): Promise<CommitResult> {
   const { reader, base, commit, cache = new ParseCache() } = input;
@@ -176,19 +224,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
   const changes = (await diffTrees(reader, base.tree, tree, root)).filter((c) => isRouteFile(root ? c.path.slice(root.length + 1) : c.path));
 
   // Parse the changed files; unchanged ones keep their ParsedFile from the base state.
-  const changedFiles = new Map<string, ParsedFile | null>();
-  for (const change of changes) {
-    if (change.newOid === null) {
-      changedFiles.set(change.path, null);
-      continue;
-    }
-    let parsed = cache.get(change.newOid, change.path);
-    if (!parsed) {
-      parsed = parseRouteFile(change.path, await reader.readBlob(change.newOid));
-      cache.set(change.newOid, change.path, parsed);
-    }
-    changedFiles.set(change.path, parsed);
-  }
+  const { files: changedFiles, blobs: changedBlobs } = await parseChanges(reader, changes, cache, input.parser ?? inlineParser);
 
   const validated = validateRouteSet(input.fullValidation ? wholeSet(base, changedFiles) : affectedSet(base, changedFiles));
   // validateRouteSet reports every file's own issues too, sorted by file, line, col.
@@ -208,7 +244,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
   const newListeners = new Map<string, Listener>();
   for (const l of validated.listeners) if (listenerIds.has(listenerId(l))) newListeners.set(listenerId(l), l);
 
-  const delta: StateDelta = { tree, files: changedFiles, routes: new Map(), listeners: new Map() };
+  const delta: StateDelta = { tree, files: changedFiles, blobs: changedBlobs, routes: new Map(), listeners: new Map() };
   const removed: RautaEventBody[] = [];
   const upserted: RautaEventBody[] = [];
   for (const id of [...routeIds].sort()) {
@@ -370,6 +406,7 @@ export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export function applyDelta(state: AcceptedState, delta: StateDelta): void {
   state.tree = delta.tree;
   for (const [k, v] of delta.files) v ? state.files.set(k, v) : state.files.delete(k);
+  for (const [k, v] of delta.blobs) v ? state.blobs.set(k, v) : state.blobs.delete(k);
   // Names can move between ids within one commit: drop all old names first, then add the new.
   for (const k of delta.routes.keys()) {
     const old = state.routes.get(k);
@@ -399,16 +436,25 @@ function countIps(uses: Map<string, number>, route: Route, by: number): void {
   }
 }
 
-/** Load the accepted state of one folder tree in full (once, when a watcher starts or resumes). */
-export async function loadState(reader: TreeReader, tree: string | null, root: string, cache = new ParseCache()): Promise<AcceptedState> {
+/**
+ * Load the accepted state of one folder tree in full (once, when a watcher starts or
+ * resumes): every file of the tree, from `cache` where it has the file's blob and path,
+ * read and parsed otherwise; then the whole set validated. Builds no events.
+ */
+export async function loadState(reader: TreeReader, tree: string | null, root: string, cache = new ParseCache(), parser: BulkParser = inlineParser): Promise<AcceptedState> {
   const state = emptyState();
   if (tree === null || tree === EMPTY_TREE) return state;
-  const none: CommitInfo = { oid: '0'.repeat(40), tree, parents: [], author: '', time: 0, subject: '' };
-  const result = await folderToEvents({ reader, base: state, commit: none, root, cache }, tree);
-  if (!result.delta) {
+  const folder = normalizeRoot(root);
+  const changes = (await diffTrees(reader, null, tree, folder)).filter((c) => isRouteFile(folder ? c.path.slice(folder.length + 1) : c.path));
+  const { files, blobs } = await parseChanges(reader, changes, cache, parser);
+  const validated = validateRouteSet(wholeSet(state, files));
+  if (validated.issues.length > 0) {
     throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild --repo REPO --log LOG --replace\``);
   }
-  applyDelta(state, result.delta);
+  const delta: StateDelta = { tree, files, blobs, routes: new Map(), listeners: new Map() };
+  for (const r of validated.routes) delta.routes.set(routeId(r), r);
+  for (const l of validated.listeners) delta.listeners.set(listenerId(l), l);
+  applyDelta(state, delta);
   return state;
 }
 

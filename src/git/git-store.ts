@@ -1,10 +1,13 @@
 // isomorphic-git behind the TreeReader seam, plus the commit and ref reads the
 // processor needs. One `cache` object is shared by every call so pack indexes
-// are parsed once per store, not once per object read.
+// are parsed once per store, not once per object read. Trees and blobs, which a
+// watcher reads by the thousand when it loads a repository, come from
+// ObjectReader (object-reader.ts) first: isomorphic-git reads what it cannot.
 import fs from 'node:fs';
 import path from 'node:path';
 import git, { type CommitObject } from 'isomorphic-git';
 import { RautaError } from '../errors.js';
+import { ObjectReader, parseTree, type ObjectType } from './object-reader.js';
 import type { CommitInfo, TreeEntry, TreeReader } from './tree-reader.js';
 
 /** Trees kept by oid: enough for the paths a few commits touch, small next to a 10,000-file repo. */
@@ -14,8 +17,11 @@ export class GitStore implements TreeReader {
   private readonly cache: object = {};
   private readonly commits = new Map<string, CommitInfo>();
   private readonly trees = new Map<string, TreeEntry[]>();
+  private readonly objects: ObjectReader;
 
-  constructor(readonly gitdir: string) {}
+  constructor(readonly gitdir: string) {
+    this.objects = new ObjectReader(gitdir);
+  }
 
   /** A store for a working copy (`dir/.git`) or a bare repository (`dir` itself). */
   static open(repoPath: string): GitStore {
@@ -29,7 +35,10 @@ export class GitStore implements TreeReader {
     // Trees are immutable: the next commit's diff reads this one again as its old side.
     const known = this.trees.get(oid);
     if (known) return known;
-    const { tree } = await this.wrap(`read tree ${oid}`, () => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    const direct = this.direct(oid, 'tree');
+    const tree = direct
+      ? parseTree(direct, oid)
+      : (await this.wrap(`read tree ${oid}`, () => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }))).tree;
     if (this.trees.size >= TREE_CACHE) {
       const oldest = this.trees.keys().next().value;
       if (oldest !== undefined) this.trees.delete(oldest);
@@ -39,8 +48,18 @@ export class GitStore implements TreeReader {
   }
 
   async readBlob(oid: string): Promise<Uint8Array> {
+    const direct = this.direct(oid, 'blob');
+    if (direct) return direct;
     const { blob } = await this.wrap(`read blob ${oid}`, () => git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return blob;
+  }
+
+  /** The object's content through ObjectReader; null when it cannot find it (isomorphic-git looks then). */
+  private direct(oid: string, want: ObjectType): Buffer | null {
+    const obj = this.objects.read(oid);
+    if (!obj) return null;
+    if (obj.type !== want) throw new RautaError('RAUTA_ERR_GIT', `git: cannot read ${want} ${oid} in ${this.gitdir}: it is a ${obj.type}`);
+    return obj.data;
   }
 
   async readCommit(oid: string): Promise<CommitInfo> {

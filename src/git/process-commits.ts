@@ -21,6 +21,8 @@ import {
 } from './commit-to-events.js';
 import { GitStore } from './git-store.js';
 import { DEFAULT_CAPACITY, type Capacity } from '../routes/capacity.js';
+import { encodeParseCache, loadParseCache, writeParseCache } from './parse-cache-file.js';
+import { ParsePool, type BulkParser } from './parse-pool.js';
 import type { CommitInfo } from './tree-reader.js';
 
 export interface ProcessorOptions {
@@ -38,6 +40,16 @@ export interface ProcessorOptions {
   fullValidation?: boolean;
   /** the agents' map capacity: a commit needing more is rejected (default: the sizes in bpf/rauta.h) */
   capacity?: Capacity;
+  /**
+   * The parse cache file (parse-cache-file.ts): read once when the accepted state is
+   * first loaded, so only files it does not have are parsed; written after a load or
+   * every SAVE_AFTER_FILES parsed files, and by close(). Default: none.
+   */
+  cacheFile?: string | null;
+  /** a cache file that could not be written (the watcher keeps going without it) */
+  onWarning?: (message: string, detail: object) => void;
+  /** parses many files at once (default: a ParsePool) */
+  parser?: BulkParser;
 }
 
 export interface ProcessResult {
@@ -47,7 +59,23 @@ export interface ProcessResult {
   commits: number;
   /** sha of the head that was processed */
   head: string;
+  /** set when this run loaded the accepted state in full (a start, or a restart after a lost race) */
+  loaded?: StateLoad;
 }
+
+/** How a full load of the accepted state went. */
+export interface StateLoad {
+  /** route files in the accepted tree */
+  files: number;
+  /** of those, read from Git and parsed (the rest came from the parse cache) */
+  parsed: number;
+  /** the cache file's verdict: "hit (N files)" or why it was not used; "none" without a cache file */
+  cache: string;
+  ms: number;
+}
+
+/** Parsed files not yet in the cache file after which it is written again (besides close()). */
+export const SAVE_AFTER_FILES = 64;
 
 /** The plan for one run: commits to record, oldest first. */
 interface Plan {
@@ -62,15 +90,72 @@ export class CommitProcessor {
   readonly root: string;
   private state: AcceptedState | null = null;
   private readonly cache = new ParseCache();
+  private readonly parser: BulkParser;
+  /** files parsed (not taken from the ParseCache) since the parser was made: counts a load's work */
+  private parsedFiles = 0;
+  /** the cache file's verdict once it was read ("none": no cache file) */
+  private cacheVerdict: string | null = null;
+  /** files of the state parsed or changed since the cache file was last written */
+  private unsaved = 0;
+  private saving: Promise<void> = Promise.resolve();
+  private lastLoad: StateLoad | undefined;
 
   constructor(
     readonly store: GitStore,
     private readonly options: ProcessorOptions,
   ) {
     this.root = normalizeRoot(options.root ?? '');
+    const inner = options.parser ?? new ParsePool();
+    this.parser = {
+      expect: (n) => inner.expect(n),
+      parse: (files) => {
+        this.parsedFiles += files.length;
+        return inner.parse(files);
+      },
+      finish: () => inner.finish(),
+    };
   }
 
   async processNewCommits(log: WatcherLog): Promise<ProcessResult> {
+    const result = await this.processWithRetries(log);
+    if (this.lastLoad) {
+      result.loaded = this.lastLoad;
+      this.lastLoad = undefined;
+    }
+    if (this.unsaved >= SAVE_AFTER_FILES) this.saveCache();
+    return result;
+  }
+
+  /** Writes the cache file if anything changed since it was written, and waits for pending writes. */
+  async close(): Promise<void> {
+    if (this.unsaved > 0) this.saveCache();
+    await this.saving;
+  }
+
+  /** Serializes the state now; the write runs after any earlier one (never two at once). */
+  private saveCache(): void {
+    const file = this.options.cacheFile;
+    const state = this.state;
+    if (!file || !state || state.tree === null) return;
+    let bytes: Buffer;
+    try {
+      bytes = encodeParseCache(this.root, state.tree, [...state.files].map(([path, parsed]) => [path, state.blobs.get(path)!, parsed]));
+    } catch (err) {
+      this.warn(`could not encode the parse cache ${file}: ${(err as Error).message}`, { file });
+      return;
+    }
+    this.unsaved = 0;
+    this.saving = this.saving
+      .then(() => writeParseCache(file, bytes))
+      .catch((err: unknown) => this.warn(`could not write the parse cache ${file} (a restart parses every file again): ${(err as Error).message}`, { file }));
+  }
+
+  private warn(message: string, detail: object): void {
+    if (this.options.onWarning) this.options.onWarning(message, detail);
+    else process.stderr.write(`rauta: warning: ${message}\n`);
+  }
+
+  private async processWithRetries(log: WatcherLog): Promise<ProcessResult> {
     const head = await this.store.resolve(this.options.ref);
     for (let attempt = 1; ; attempt++) {
       try {
@@ -109,12 +194,16 @@ export class CommitProcessor {
         rewrittenFrom,
         fullValidation: this.options.fullValidation ?? false,
         capacity: this.options.capacity ?? DEFAULT_CAPACITY,
+        parser: this.parser,
       });
       rewrittenFrom = null;
       const written = await log.append(result.events, { expectedHead: seq });
       seq = written.at(-1)?.seq ?? seq;
       appended += written.length;
-      if (result.delta) applyDelta(state, result.delta);
+      if (result.delta) {
+        applyDelta(state, result.delta);
+        this.unsaved += result.delta.files.size;
+      }
     }
     return { appended, commits: plan.commits.length, head };
   }
@@ -154,8 +243,15 @@ export class CommitProcessor {
   private async stateAt(tree: string | null): Promise<AcceptedState> {
     const wanted = tree === EMPTY_TREE ? null : tree;
     if (this.state && this.state.tree === wanted) return this.state;
+    if (wanted === null) return (this.state = emptyState());
+    const started = performance.now();
+    const verdict = this.cacheVerdict === null ? (this.cacheVerdict = await this.readCacheFile()) : 'in memory (files parsed by earlier runs)';
+    const parsedBefore = this.parsedFiles;
     try {
-      this.state = wanted === null ? emptyState() : await loadState(this.store, wanted, this.root, this.cache);
+      this.state = await loadState(this.store, wanted, this.root, this.cache, this.parser);
+      const parsed = this.parsedFiles - parsedBefore;
+      this.unsaved += parsed;
+      this.lastLoad = { files: this.state.files.size, parsed, cache: verdict, ms: Math.round(performance.now() - started) };
     } catch (err) {
       if (err instanceof RautaError && err.code === 'RAUTA_ERR_GIT' && /cannot read tree/.test(err.message)) {
         throw new RautaError(
@@ -168,6 +264,16 @@ export class CommitProcessor {
       throw err;
     }
     return this.state;
+  }
+
+  /** Fills the ParseCache from the cache file (once); returns its verdict. */
+  private async readCacheFile(): Promise<string> {
+    const file = this.options.cacheFile;
+    if (!file) return 'none';
+    const loaded = await loadParseCache(file, this.root);
+    if (!loaded.ok) return `not used: ${loaded.why}`;
+    for (const [path, oid, parsed] of loaded.entries) this.cache.set(oid, path, parsed);
+    return `hit (${loaded.entries.length} files of tree ${loaded.tree.slice(0, 12)})`;
   }
 }
 

@@ -16,7 +16,8 @@ import { CommitProcessor, type ProcessResult } from './process-commits.js';
 import { openRemoteCache, type RemoteCache } from './remote-cache.js';
 import { createWebhookHandler, type RequestHandler } from './webhook.js';
 
-type WatcherLog = Parameters<CommitProcessor['processNewCommits']>[0];
+/** The log the watcher appends to; its location (an EventLog's) places the parse cache next to a file log. */
+type WatcherLog = Parameters<CommitProcessor['processNewCommits']>[0] & { readonly location?: string };
 
 export interface WatcherOptions {
   /** a local repository path, or an http(s) URL served over smart HTTP */
@@ -43,6 +44,14 @@ export interface WatcherOptions {
   capacity?: Capacity;
   /** remote only: credentials for the fetch (default: the userinfo of `repo`, which is never stored) */
   credentials?: GitCredentials | null;
+  /**
+   * The parse cache file, so a restart parses only what changed (parse-cache-file.ts).
+   * Default: next to a file log (`<log>.parse-cache`), else beside the Git cache folder
+   * (`<cacheDir>.parse-cache`); null: none.
+   */
+  parseCache?: string | null;
+  /** the parse cache could not be written (default: a line on stderr) */
+  onWarning?: (message: string, detail: object) => void;
   onResult?: (result: ProcessResult) => void;
   onError?: (err: unknown) => void;
 }
@@ -92,8 +101,8 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
   let cache: RemoteCache | null = null;
   let store: GitStore;
   let ref: string;
+  const cacheDir = options.cacheDir ?? path.join('.rauta', 'git-cache', gitCacheName(options.repo));
   if (remote) {
-    const cacheDir = options.cacheDir ?? path.join('.rauta', 'git-cache', gitCacheName(options.repo));
     cache = await openRemoteCache({ url: options.repo, branch, cacheDir, credentials: options.credentials ?? null });
     store = new GitStore(cache.gitdir);
     ref = cache.trackingRef;
@@ -101,7 +110,21 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
     store = GitStore.open(options.repo);
     ref = `refs/heads/${branch}`;
   }
-  const processor = new CommitProcessor(store, { ref, root: options.root ?? '', since: options.since ?? null, ...(options.capacity ? { capacity: options.capacity } : {}) });
+  const location = options.log.location;
+  const cacheFile =
+    options.parseCache !== undefined
+      ? options.parseCache
+      : typeof location === 'string' && location.startsWith('file:')
+        ? `${location.slice('file:'.length)}.parse-cache`
+        : `${cacheDir}.parse-cache`;
+  const processor = new CommitProcessor(store, {
+    ref,
+    root: options.root ?? '',
+    since: options.since ?? null,
+    cacheFile,
+    ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    ...(options.capacity ? { capacity: options.capacity } : {}),
+  });
   const stats: WatcherStats = { runs: 0, fetches: 0, triggers: [], lastError: null, lastResult: null };
   let closed = false;
   let running: Promise<ProcessResult> | null = null;
@@ -235,6 +258,7 @@ export async function startWatcher(options: WatcherOptions): Promise<Watcher> {
       for (const cleanup of cleanups) cleanup();
       await fsWatcher?.close();
       await (queued ?? running)?.catch(() => undefined);
+      await processor.close(); // writes the parse cache if it is behind
     },
   };
 }

@@ -73,8 +73,21 @@ export const RautaEventBody = z.discriminatedUnion('type', [
 /** An event as the watcher produces it, before the log numbers it. */
 export type RautaEventBody = z.infer<typeof RautaEventBody>;
 
-/** An event in the log: gap-free seq starting at 1. */
-export const RautaEvent = z.intersection(z.object({ seq: z.number().int().positive() }), RautaEventBody);
+/**
+ * An event in the log: gap-free seq starting at 1. One flat union (seq first, as stored)
+ * rather than an intersection with RautaEventBody: zod checks an intersection twice and
+ * merges the results, ~2.5x the time of one pass.
+ */
+const seq = z.number().int().positive();
+export const RautaEvent = z.discriminatedUnion('type', [
+  z.object({ seq, ...RouteUpserted.shape }),
+  z.object({ seq, ...RouteRemoved.shape }),
+  z.object({ seq, ...ListenerUpserted.shape }),
+  z.object({ seq, ...ListenerRemoved.shape }),
+  z.object({ seq, ...CommitAccepted.shape }),
+  z.object({ seq, ...CommitRejected.shape }),
+  z.object({ seq, ...HistoryRewritten.shape }),
+]);
 export type RautaEvent = RautaEventBody & { seq: number };
 
 export type EventType = RautaEventBody['type'];
