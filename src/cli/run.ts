@@ -141,6 +141,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       cacheDir,
       secret: webhookSecret,
       ...(pollMs !== undefined ? { pollMs } : {}),
+      onWarning: (message, detail) => logger.warn(detail, message),
       onResult: (result) => {
         watcherHealth.lastError = null;
         watcherHealth.lastRunAt = new Date().toISOString();

@@ -116,6 +116,7 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
       cacheDir,
       secret: webhookSecret,
       ...(pollMs !== undefined ? { pollMs } : {}),
+      onWarning: (message, detail) => logger.warn(detail, message),
       onResult: (result) => {
         health.lastError = null;
         health.lastRunAt = new Date().toISOString();
