@@ -179,7 +179,8 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
   test('a backend still holding a TIME_WAIT for the client port (reached through the other listener) gets the new connection', async (t) => {
     const before = counters();
     for (let i = 0; i < 8; i++) {
-      const localPort = String(42000 + i);
+      // below the ephemeral range (32768-60999): no other connection of the client holds it
+      const localPort = String(22000 + i);
       const get = (vipPort: string) => inNs(world!.net.clientNs, 'python3', ['test/fixtures/port-get.py', VIP, vipPort, '/size', localPort]);
       // The backend closes first (Connection: close): it keeps a TIME_WAIT for client:port <-> backend.
       const first = await get('8080');

@@ -71,7 +71,8 @@ async function probeFrom(path: string, clientPort: number): Promise<ProbeResult>
   return JSON.parse(out) as ProbeResult;
 }
 
-let nextPort = 41000;
+// client ports below the ephemeral range (32768-60999): no connection of the client picks them by itself
+let nextPort = 21000;
 /** A client port whose connection to `path` the program sends to `backend` (asked with rauta probe). */
 async function portFor(path: string, backend: string): Promise<number> {
   for (let tries = 0; tries < 400; tries++) {
@@ -204,7 +205,7 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
     await w.run.waitLine((l) => l.msg === 'applied' && l.reason === 'replan', 'the return applied', from);
     // once both are back, the table is the one before the drain: ports map as they did
     const deadline = Date.now() + 30_000;
-    while ((await probeFrom('/drip', 41000)).route?.drained.length !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await probeFrom('/drip', 21000)).route?.drained.length !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const port = await portFor('/drip', stopped);
     const r = await curl(w.net, ['--local-port', String(port), '-o', '/dev/null', '-w', '%{http_code} %header{x-backend}', `http://${VIP}/drip?bytes=1&ms=1`]);
     assert.equal(r.stdout, `200 ${stopped}`);
@@ -224,7 +225,7 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
     let st = await status();
     while (!st.health?.failOpen.includes('duo') && Date.now() < deadline) st = await status();
     assert.deepEqual(st.health?.failOpen, ['duo']);
-    const probe = await probeFrom('/duo', 42000);
+    const probe = await probeFrom('/duo', 22000);
     assert.deepEqual(probe.route?.drained, [], 'nothing drained: both kept');
     assert.deepEqual(probe.route?.backends, DUO);
     assert.equal(probe.result, 'routed');
