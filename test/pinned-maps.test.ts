@@ -13,7 +13,8 @@ import { needBpf } from '../testbed/bpf-env.js';
 import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN, TC_PROG_PIN } from '../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../src/dataplane/connection-probe.js';
 import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, mapUpdate } from '../src/dataplane/libbpf.js';
-import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { flowValueCodec, RAUTA_MAGLEV_SIZE, routeKeyCodec } from '../src/model/codecs.js';
+import { everyShape } from '../src/model/route-shapes.js';
 import { routeKeyOf } from '../src/model/ids.js';
 import { BpfError, RautaError } from '../src/errors.js';
 
@@ -45,7 +46,7 @@ test('a pinned routes map with another key size is refused and nothing changes',
   objPin(fd, join(dir, 'routes'));
   const before = mapInfo(fd);
 
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/routes.*keySize expected 16, found 8/), 'RAUTA_ERR_BPF_MAP_MISMATCH naming routes, expected 16 and found 8');
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(new RegExp(`routes.*keySize expected ${routeKeyCodec.size}, found 8`)), `RAUTA_ERR_BPF_MAP_MISMATCH naming routes, expected ${routeKeyCodec.size} and found 8`);
   assert.deepEqual(readdirSync(dir), ['routes'], 'no other map and no program was pinned');
   const again = objGet(join(dir, 'routes'));
   t.after(() => closeFd(again));
@@ -91,11 +92,11 @@ test('runtime maps pinned with an older layout (connections, counters) are repla
   const second = loadRauta({ pinDir: dir });
   t.after(() => second.close());
   assert.deepEqual(second.replaced.map((r) => r.name).sort(), ['flow_cache', 'metrics'], 'the two runtime maps were replaced');
-  assert.match(second.replaced.find((r) => r.name === 'flow_cache')!.diffs, /type expected lru_hash \(9\), found hash \(1\); valueSize expected 80, found 24/);
+  assert.match(second.replaced.find((r) => r.name === 'flow_cache')!.diffs, new RegExp(`type expected lru_hash \\(9\\), found hash \\(1\\); valueSize expected ${flowValueCodec.size}, found 24`));
   assert.deepEqual(second.typed.routes.get(key)?.gen, 3, 'the routes map was reused with its entry');
   const flows = objGet(join(dir, 'flow_cache'));
   t.after(() => closeFd(flows));
-  assert.deepEqual([mapInfo(flows).type, mapInfo(flows).valueSize], [BPF_MAP_TYPE.LRU_HASH, 80], 'the pin now holds the new layout');
+  assert.deepEqual([mapInfo(flows).type, mapInfo(flows).valueSize], [BPF_MAP_TYPE.LRU_HASH, flowValueCodec.size], 'the pin now holds the new layout');
 });
 
 test('reloading a valid pin dir reuses the maps: entries survive, packets still route', (t) => {
@@ -108,6 +109,7 @@ test('reloading a valid pin dir reuses the maps: entries survive, packets still 
   first.typed.maglevTables.set({ route: key, gen: 3 }, new Uint8Array(RAUTA_MAGLEV_SIZE));
   first.typed.listeners.set({ addr: '10.0.0.100', port: 80 }, 0);
   first.typed.nexthops.set('10.1.0.1', { mac: '02:00:00:00:01:01' });
+  first.typed.routeShapes.set(0, everyShape());
   const routesId = mapInfo(first.maps.routes).id;
   first.close();
 
@@ -159,7 +161,7 @@ test('raw and typed map ops: batch update, iterate, flags, delete, byte-identica
   const k0 = entries[0]![0];
   const saved = routes.raw.getRaw(k0)!;
   assert.throws(() => routes.raw.setRaw(k0, saved, BPF_NOEXIST), (e: unknown) => e instanceof BpfError && e.errno === 17, 'NOEXIST on an existing key: EEXIST kept as errno');
-  assert.throws(() => routes.raw.setRaw(Buffer.alloc(16, 9), saved, BPF_EXIST), (e: unknown) => e instanceof BpfError && e.errno === 2, 'EXIST on a missing key: ENOENT');
+  assert.throws(() => routes.raw.setRaw(Buffer.alloc(routeKeyCodec.size, 9), saved, BPF_EXIST), (e: unknown) => e instanceof BpfError && e.errno === 2, 'EXIST on a missing key: ENOENT');
   routes.set(routeKeyOf('GET', '/r0'), { backends: [], gen: 99 });
   routes.raw.setRaw(k0, saved); // what a rollback does
   assert.ok(routes.raw.getRaw(k0)!.equals(saved), 'restored byte-identical');

@@ -152,6 +152,7 @@ function describe(op: MapOp): string {
   if (op.map === 'routes') return `${op.op} routes ${routeKeyId(op.key)}${op.op === 'set' ? ` gen ${op.value.gen}` : ''}`;
   if (op.map === 'maglev_tables') return `${op.op} table ${maglevKeyId(op.key)}`;
   if (op.map === 'listeners') return `${op.op} listener ${listenerKeyId(op.key)}`;
+  if (op.map === 'route_shapes') return `set route_shapes ${JSON.stringify(op.value)}`;
   return `${op.op} nexthop ${op.key}${op.op === 'set' ? ` ${op.value.mac}` : ''}`;
 }
 
@@ -262,7 +263,7 @@ test('a scoped plan reads only its scope: the desired routes are never walked, t
     }
     return m;
   };
-  const watched: AppliedState = { routes: counting(new Map(state.routes)), tables: counting(new AppliedTables(state.tables)), listeners: state.listeners, nexthops: counting(new Map(state.nexthops)) };
+  const watched: AppliedState = { routes: counting(new Map(state.routes)), tables: counting(new AppliedTables(state.tables)), listeners: state.listeners, nexthops: counting(new Map(state.nexthops)), shapes: state.shapes };
   const untouchable = new Proxy([] as Route[], { get: () => assert.fail('the scoped plan read desired.routes') });
   const scoped = planChanges(watched, { ...desired, routes: untouchable }, { scope: { routes: [routeIdFor(moved), routeIdFor(desired.routes[9]!)], listeners: [], index } });
   assert.equal(iterations, 0, 'the scoped plan iterated an applied map');

@@ -47,6 +47,7 @@ await runSuite('datapath', async (s) => {
     m.nexthops.set(BACKEND, { mac: MAC });
     const key = routeKeyOf('GET', '/api/users');
     m.routes.set(key, { backends: [{ ip: BACKEND, port: 8080, weight: 1 }], gen: 1 });
+    m.routeShapes.set(0, [{ prefixes: 0, exact: true, methods: 1 }, { prefixes: 0, exact: false, methods: 0 }, { prefixes: 0, exact: false, methods: 0 }]); // what a plan writes for exact routes
     m.maglevTables.set({ route: key, gen: 1 }, new Uint8Array(RAUTA_MAGLEV_SIZE));
 
     // The established flow: client 10.0.0.1:40000 -> VIP:80, spliced to the VIP itself (idempotent rewrite).

@@ -16,9 +16,9 @@ export const DEFAULT_OBJECT = fileURLToPath(new URL('../../bpf/rauta.bpf.o', imp
 export const PROG_PIN = 'prog_xdp';
 export const TC_PROG_PIN = 'prog_tc';
 const PROGRAMS = { xdp: 'rauta_xdp', tc: 'rauta_tc' } as const;
-export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'requests', 'scratch', 'metrics', 'listeners', 'nexthops', 'backend_stats'];
+export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'requests', 'scratch', 'metrics', 'listeners', 'nexthops', 'backend_stats', 'route_shapes', 'parse'];
 /** Maps of runtime state only (connections, counters): a pin of an older layout is replaced, not refused. */
-export const RUNTIME_MAPS: readonly MapName[] = ['flow_cache', 'requests', 'scratch', 'metrics', 'backend_stats'];
+export const RUNTIME_MAPS: readonly MapName[] = ['flow_cache', 'requests', 'scratch', 'metrics', 'backend_stats', 'parse'];
 
 export interface RautaProgram {
   pinDir: string;

@@ -2,17 +2,17 @@
 // JavaScript Maps by value. The agent builds AppliedState with these.
 import { fnv1a64 } from './fnv1a.js';
 import type { ListenerKey, MaglevKey, RouteKey } from './map-types.js';
-import { METHOD_CODES } from './layout.generated.js';
+import { HOST_MATCH, METHOD_CODES, PATH_MATCH } from './layout.generated.js';
 import type { MethodName } from './map-types.js';
 
-/** "method:pathHash", e.g. "1:12638187200555641996" */
+/** "method.pathMatch.hostMatch.hostHash:pathHash", e.g. "1.0.0.0:12638187200555641996" */
 export function routeKeyId(key: RouteKey): string {
-  return `${key.method}:${key.pathHash}`;
+  return `${key.method}.${key.pathMatch}.${key.hostMatch}.${key.hostHash}:${key.pathHash}`;
 }
 
-/** "method:pathHash:gen" */
+/** routeKeyId + ":gen" */
 export function maglevKeyId(key: MaglevKey): string {
-  return `${key.route.method}:${key.route.pathHash}:${key.gen}`;
+  return `${routeKeyId(key.route)}:${key.gen}`;
 }
 
 /** "addr:port" */
@@ -45,12 +45,12 @@ export function pathHash(path: string): bigint {
 
 /** The ROUTES key of a route: method code and FNV-1a 64 of the path. */
 export function routeKeyOf(method: MethodName, path: string): RouteKey {
-  return { method: METHOD_CODES[method], pathHash: hashed(path).hash };
+  return { method: METHOD_CODES[method], pathMatch: PATH_MATCH.EXACT, hostMatch: HOST_MATCH.ANY, pathHash: hashed(path).hash, hostHash: 0n };
 }
 
 /** routeKeyId(routeKeyOf(method, path)) without converting the hash again. */
 export function routeIdFor(route: { method: MethodName; path: string }): string {
-  return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
+  return `${METHOD_CODES[route.method]}.0.0.0:${hashed(route.path).text}`;
 }
 
 export interface RouteIdentity {
@@ -70,11 +70,11 @@ export function routeKeyAndId(route: { method: MethodName; path: string }): Rout
   if (known) return known;
   const h = hashed(route.path);
   const method = METHOD_CODES[route.method];
-  const id = `${method}:${h.text}`;
+  const id = `${method}.0.0.0:${h.text}`;
   let lastGen = -1;
   let lastTableId = '';
   const identity: RouteIdentity = {
-    key: { method, pathHash: h.hash },
+    key: { method, pathMatch: PATH_MATCH.EXACT, hostMatch: HOST_MATCH.ANY, pathHash: h.hash, hostHash: 0n },
     id,
     tableId(gen) {
       if (gen !== lastGen) [lastGen, lastTableId] = [gen, `${id}:${gen}`];

@@ -9,7 +9,8 @@
 //   4. listeners and nexthops no longer needed (delete)
 //   5. orphan tables (route absent, or gen not the route's gen) (delete)
 import { RautaError } from '../errors.js';
-import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey } from '../model/map-types.js';
+import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey, RouteShapes } from '../model/map-types.js';
+import { sameShapes, shapeOf, ShapeCounts, unionShapes } from '../model/route-shapes.js';
 import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../model/maglev.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
@@ -94,6 +95,8 @@ export interface PlanSummary {
   nexthopsSet: number;
   nexthopsDeleted: number;
   orphanTablesDeleted: number;
+  /** ROUTE_SHAPES writes: bits set before the routes, or cleared after them */
+  shapesSet: number;
   /** backend IPs of desired routes without a nexthop: their traffic is XDP_PASS */
   missingNexthops: string[];
 }
@@ -220,6 +223,9 @@ function planAll(b: PlanBuilder): Plan {
   const desiredListeners = listenersById(desired.listeners);
   b.planListeners([...desiredListeners.keys(), ...applied.listeners.keys()], desiredListeners);
   b.planNexthops([...usedIps, ...applied.nexthops.keys()], (ip) => usedIps.has(ip));
+  const shapes = new ShapeCounts();
+  for (const d of desiredRoutes.values()) shapes.add(shapeOf(d.key, d.route.path), 1);
+  b.planShapes(shapes.shapes());
 
   // Orphan tables: any applied table that is neither deleted above nor its
   // route's final generation. Counting first skips the scan when there are none.
@@ -258,6 +264,7 @@ function planScoped(b: PlanBuilder, scope: PlanScope): Plan {
   const listenerIds = [...new Set(scope.listeners)];
   b.planListeners(listenerIds, listenersById(desired.listeners));
   b.planNexthops(candidateIps, (ip) => index.uses(ip));
+  b.planShapes(index.shapes());
   const tablesOf = tablesByRoute(applied.tables);
   const tableIds: string[] = [];
   for (const id of ids) for (const t of tablesOf(id)) tableIds.push(t);
@@ -297,6 +304,7 @@ class PlanBuilder {
   readonly setFirst: MapOp[] = [];
   readonly deleteAfter: MapOp[] = [];
   orphanOps: MapOp[] = [];
+  readonly shapesLast: MapOp[] = [];
   readonly routePlans: RoutePlan[] = [];
   readonly deletedTables = new Set<string>();
   /** routeKeyId → gen after this plan, for routes the plan writes */
@@ -305,6 +313,7 @@ class PlanBuilder {
   listenersDeleted = 0;
   nexthopsSet = 0;
   nexthopsDeleted = 0;
+  shapesSet = 0;
   readonly missingNexthops: string[] = [];
 
   constructor(
@@ -506,6 +515,21 @@ class PlanBuilder {
     }
   }
 
+  /**
+   * ROUTE_SHAPES: bits the desired routes need are set first (with the
+   * applied ones: the union), so a route is findable from the moment it is
+   * written; bits no route needs any more are cleared last.
+   */
+  planShapes(desired: RouteShapes): void {
+    const have = this.applied.shapes;
+    const union = unionShapes(have, desired);
+    const grows = !sameShapes(union, have);
+    const shrinks = !sameShapes(union, desired);
+    if (grows || (this.fullResync && !shrinks)) this.setFirst.unshift({ map: 'route_shapes', op: 'set', key: 0, value: union });
+    if (shrinks) this.shapesLast.push({ map: 'route_shapes', op: 'set', key: 0, value: desired });
+    this.shapesSet = this.setFirst.filter((o) => o.map === 'route_shapes').length + this.shapesLast.length;
+  }
+
   /** 5. orphan tables among `tableIds`: not deleted above and not their route's final gen */
   deleteOrphans(tableIds: Iterable<string>, isDesired: (routeKeyId: string) => boolean): void {
     const orphans: string[] = [];
@@ -520,7 +544,7 @@ class PlanBuilder {
   }
 
   finish(unchanged: number): Plan {
-    const ops = [...this.setFirst, ...this.removeOps, ...this.routeOps, ...this.deleteAfter, ...this.orphanOps];
+    const ops = [...this.setFirst, ...this.removeOps, ...this.routeOps, ...this.deleteAfter, ...this.orphanOps, ...this.shapesLast];
     const count = (c: RouteChange) => this.routePlans.filter((r) => r.change === c).length;
     return {
       ops,
@@ -538,6 +562,7 @@ class PlanBuilder {
         nexthopsSet: this.nexthopsSet,
         nexthopsDeleted: this.nexthopsDeleted,
         orphanTablesDeleted: this.orphanOps.length,
+        shapesSet: this.shapesSet,
         missingNexthops: this.missingNexthops,
       },
     };
