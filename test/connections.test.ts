@@ -287,7 +287,8 @@ describe('the demo routes (examples/repo) through the VIP', { skip: skip && !bpf
     for (const l of result.listeners) {
       for (const route of result.routes) {
         const live = route.backends.filter((b) => b.weight > 0).map((b) => `${b.ip}:${b.port}`);
-        const args = route.method === 'HEAD' ? ['-I'] : ['-X', route.method, '-D', '-', '-o', '/dev/null'];
+        const method = route.method ?? 'GET';
+        const args = method === 'HEAD' ? ['-I'] : ['-X', method, '-D', '-', '-o', '/dev/null'];
         const r = await curl(demo!.net, [...args, `http://${l.address}:${l.port}${route.path}`]);
         assert.equal(r.code, 0, `${route.method} ${route.path} on ${l.port}: curl exit ${r.code} ${r.stderr}`);
         assert.match(r.stdout, /^HTTP\/1\.1 200 /, `${route.method} ${route.path} on ${l.port}: 200`);

@@ -284,10 +284,10 @@ test('the index: backend IP use counts, routes replaced and removed, a shared ke
   assert.deepEqual([...index.backendIps()], ['10.0.0.3'], 'a replaced route gives up its old IPs');
   assert.equal(index.get(routeIdFor(b))?.backends[0]?.ip, '10.0.0.3');
 
-  // The same method and path twice (a list, not the fold's record): both the full and the scoped plan refuse it.
+  // The same match twice (a list, not the fold's record): both the full and the scoped plan refuse it.
   const twice = [a, route('GET', '/a', [{ ip: '10.0.0.9', port: 80, weight: 1 }])];
   const desired = { routes: twice, listeners: [], nexthops: {} };
-  const check = (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /share a ROUTES key through the same method and path/.test(e.message);
+  const check = (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /share a ROUTES key through the same match/.test(e.message);
   assert.throws(() => planChanges(emptyAppliedState(), desired), check);
   assert.throws(() => planChanges(emptyAppliedState(), desired, { scope: { routes: [routeIdFor(a)], listeners: [], index: DesiredIndex.of(twice) } }), check);
 });

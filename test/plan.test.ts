@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { emptyAppliedState, maglevKeyId, planChanges, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
+import { emptyAppliedState, maglevKeyId, planChanges, routeKeyFor, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
 import { backendIdentity, buildMaglevTable, isHole } from '../src/model/maglev.js';
 import { PATH_MATCH, type BackendSlot, type MapOp } from '../src/model/map-types.js';
 import { shapeOf, ShapeCounts } from '../src/model/route-shapes.js';
@@ -132,7 +132,7 @@ function appliedFrom(base: DesiredDataplane | null, drifts: readonly Drift[]): A
 
 /** Run ops one by one against the model and check the ordering rules at every step. */
 function checkOrdering(applied: AppliedState, plan: Plan, desired: DesiredDataplane): AppliedState {
-  const wanted = new Set((desired.routes as Route[]).map((r) => routeKeyId(routeKeyOf(r.method, r.path))));
+  const wanted = new Set((desired.routes as Route[]).map((r) => routeKeyId(routeKeyFor(r))));
   const ops = plan.ops;
   const isRouteOp = (op: MapOp) => op.map === 'routes' || op.map === 'maglev_tables';
   const firstRouteOp = ops.findIndex(isRouteOp);
@@ -181,7 +181,7 @@ function checkReached(state: AppliedState, desired: DesiredDataplane, plan: Plan
   assert.equal(state.routes.size, routes.length, 'ROUTES must hold exactly the desired routes');
   const usedIps = new Set<string>();
   for (const r of routes) {
-    const key = routeKeyOf(r.method, r.path);
+    const key = routeKeyFor(r);
     const a = state.routes.get(routeKeyId(key));
     assert.ok(a, `route ${r.method} ${r.path} missing`);
     const live = a.value.backends.filter((b) => !isHole(b));
@@ -206,7 +206,7 @@ function checkReached(state: AppliedState, desired: DesiredDataplane, plan: Plan
   assert.deepEqual([...state.nexthops.keys()].sort(), wantNexthops, 'nexthops must be the used backend IPs that have a MAC');
   for (const ip of wantNexthops) assert.equal(state.nexthops.get(ip)!.mac, desired.nexthops[ip], `nexthop ${ip} MAC`);
   const shapes = new ShapeCounts();
-  for (const r of routes) shapes.add(shapeOf(routeKeyOf(r.method, r.path), r.path), 1);
+  for (const r of routes) shapes.add(shapeOf(routeKeyFor(r), r.path), 1);
   assert.deepEqual(state.shapes, shapes.shapes(), 'ROUTE_SHAPES holds exactly the kinds of key the routes have');
 }
 
@@ -342,7 +342,7 @@ test('one backend of one route changes in a 1,024-route state: ops only for that
   const one = planChanges(state, changed);
   const full = planChanges(state, changed, { fullResync: true });
   assert.equal(full.summary.routesResynced, 1023, 'a full resync rewrites every other route as well');
-  const targetId = routeKeyId(routeKeyOf(target.method, target.path));
+  const targetId = routeKeyId(routeKeyFor(target));
   const routeOps = one.ops.filter((op) => op.map === 'routes' || op.map === 'maglev_tables');
   assert.ok(routeOps.every((op) => routeKeyId(op.map === 'routes' ? op.key : op.key.route) === targetId), 'every route op must touch only the changed route');
   assert.deepEqual(one.ops.map(describe), ['set nexthops', 'set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1']);

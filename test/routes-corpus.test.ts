@@ -63,7 +63,7 @@ test('the corpus covers every failure named in the route-format issue', () => {
     'duplicate-key', 'unknown-field-typo', 'non-utf8', 'billion-laughs', 'duplicate-route', 'duplicate-rule-name',
     'duplicate-listener', 'endpoint-not-unicast', 'endpoint-port-range', 'backends-empty', 'backends-too-many',
     'backend-twice', 'weight-range', 'path-no-slash', 'path-too-long', 'path-space', 'path-control', 'path-query',
-    'path-fragment', 'method-unknown', 'table-size', 'prefix-path', 'header-match', 'tier', 'combination',
+    'path-fragment', 'method-unknown', 'table-size', 'prefix-too-deep', 'host-invalid', 'duplicate-match', 'header-match', 'tier', 'combination',
     'too-many-documents', 'deep-nesting', 'unknown-field', 'duplicate-route-invalid',
   ])
     assert.ok(names.has(required), `test/fixtures/invalid has no case "${required}"`);

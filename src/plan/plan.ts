@@ -65,8 +65,10 @@ export interface RoutePlan {
   id: string;
   /** null for a removed route: the maps hold only the path's hash */
   name: string | null;
+  /** the rule as routeId writes it ("GET /api/users", "ANY /api prefix"); null for a removed route: the maps hold only hashes */
+  rule: string | null;
+  /** the key's method ("GET", or "ANY"), known even when the rule is not */
   method: string;
-  path: string | null;
   change: RouteChange;
   /** ip:port lists */
   backendsAdded: string[];
@@ -147,8 +149,8 @@ function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute>
 }
 
 function sharedKeyError(first: Route, second: Route): RautaError {
-  const what = routeId(first) === routeId(second) ? 'the same method and path' : `a path hash collision (FNV-1a 64 of "${first.path}" and "${second.path}")`;
-  return new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; rename one path`);
+  const what = routeId(first) === routeId(second) ? 'the same match' : `a hash collision (FNV-1a 64 of "${first.host ?? ''}${first.path}" and "${second.host ?? ''}${second.path}")`;
+  return new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; change one of them`);
 }
 
 /** At most MAX_BACKENDS backends, each ip:port once. */
@@ -365,8 +367,8 @@ class PlanBuilder {
       this.routePlans.push({
         id,
         name: null,
-        method: methodName(a.key.method),
-        path: null,
+        rule: null,
+        method: a.key.method === 0 ? 'ANY' : methodName(a.key.method),
         change: 'removed',
         backendsAdded: [],
         backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(backendIdentity),
@@ -409,8 +411,8 @@ class PlanBuilder {
       this.routePlans.push({
         id,
         name: route.name,
-        method: route.method,
-        path: route.path,
+        rule: routeId(route),
+        method: route.method ?? 'ANY',
         change: 'added',
         backendsAdded: added,
         backendsRemoved: [],
@@ -422,7 +424,7 @@ class PlanBuilder {
       });
       return;
     }
-    const base = { id, name: route.name, method: route.method, path: route.path };
+    const base = { id, name: route.name, rule: routeId(route), method: route.method ?? 'ANY' };
     const gen = a.value.gen;
     const sameBackends = sameSlots(assignment.slots, a.value.backends);
     const currentId = `${id}:${gen}`;
@@ -582,4 +584,4 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
 
 export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
 export { DesiredIndex } from '../state/desired-index.js';
-export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyId, routeKeyOf } from '../model/ids.js';
+export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId, routeKeyOf } from '../model/ids.js';

@@ -21,7 +21,7 @@ export class DesiredIndex {
   private ipList: string[] | null = null;
   private readonly shapeCounts = new ShapeCounts();
 
-  /** An index of every route in `routes` (two with the same method and path are kept as a clash, as planChanges reports them). */
+  /** An index of every route in `routes` (two with the same match are kept as a clash, as planChanges reports them). */
   static of(routes: Iterable<Route> | Readonly<Record<string, Route>>): DesiredIndex {
     const index = new DesiredIndex();
     const list = Symbol.iterator in routes ? (routes as Iterable<Route>) : Object.values(routes as Record<string, Route>);
