@@ -1,7 +1,8 @@
-// Pinned maps: a restart reuses them (entries survive), a pin of a map the plan
-// writes with another layout is refused with RAUTA_ERR_BPF_MAP_MISMATCH and
-// nothing changes, a runtime map (connections, counters) of an older layout is
-// replaced, and other processes can open programs and maps by path without
+// Pinned maps: a restart reuses them (entries survive), a map the plan writes
+// pinned with an older layout (an upgrade) is replaced empty and the load asks
+// for a rebuild before attach, another max_entries is refused with
+// RAUTA_ERR_BPF_MAP_MISMATCH and nothing changes, a runtime map (connections,
+// counters) of an older layout is replaced, and other processes can open programs and maps by path without
 // loading anything.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,44 +32,55 @@ function pinDirFor(t: TestContext): string {
 const isMismatch = (field: RegExp) => (err: unknown) =>
   err instanceof BpfError && err.code === 'RAUTA_ERR_BPF_MAP_MISMATCH' && field.test(err.message);
 
-test('a pinned routes map with another key size is refused and nothing changes', (t) => {
+test('an upgrade: desired-state maps pinned with an older layout are replaced empty, and the load says to rebuild before attaching', (t) => {
   if (!needBpf(t)) return;
   const dir = pinDirFor(t);
-  // First start: a valid load leaves pins; then swap in a routes map of another layout.
+  // First start: a valid load leaves pins; then swap in what an older rauta left:
+  // a 16-byte route key (before host and prefix matching), a 6-byte nexthop, an LRU listeners map.
   loadRauta({ pinDir: dir }).close();
-  unpin(dir);
-  const fd = createMap(BPF_MAP_TYPE.HASH, 'routes', 8, 264, 4096);
-  t.after(() => closeFd(fd));
-  const key = Buffer.alloc(8, 1);
-  const value = Buffer.alloc(264, 7);
-  mapUpdate(fd, key, value);
+  for (const name of ['routes', 'nexthops', 'listeners']) rmSync(join(dir, name));
+  const routes = createMap(BPF_MAP_TYPE.HASH, 'routes', 16, 264, 4096);
+  const nh = createMap(BPF_MAP_TYPE.HASH, 'nexthops', 4, 6, 4096);
+  const lst = createMap(BPF_MAP_TYPE.LRU_HASH, 'listeners', 8, 4, 256);
+  t.after(() => [routes, nh, lst].forEach(closeFd));
+  mapUpdate(routes, Buffer.alloc(16, 1), Buffer.alloc(264, 7));
+  objPin(routes, join(dir, 'routes'));
+  objPin(nh, join(dir, 'nexthops'));
+  objPin(lst, join(dir, 'listeners'));
+
+  const prog = loadRauta({ pinDir: dir });
+  t.after(() => prog.close());
+  assert.equal(prog.rebuild, true, 'a desired-state map was replaced: the caller writes the full state before attaching');
+  assert.deepEqual(prog.replaced.map((r) => r.name).sort(), ['listeners', 'nexthops', 'routes']);
+  assert.match(prog.replaced.find((r) => r.name === 'routes')!.diffs, new RegExp(`keySize expected ${routeKeyCodec.size}, found 16`));
+  assert.match(prog.replaced.find((r) => r.name === 'listeners')!.diffs, /type expected hash \(1\), found lru_hash \(9\)/);
+  assert.match(prog.replaced.find((r) => r.name === 'nexthops')!.diffs, /valueSize expected 8, found 6/);
+  assert.deepEqual([...prog.typed.routes.keys()], [], 'the new routes map starts empty');
+  const pinned = objGet(join(dir, 'routes'));
+  t.after(() => closeFd(pinned));
+  assert.equal(mapInfo(pinned).keySize, routeKeyCodec.size, 'the pin now holds the new layout');
+
+  const again = loadRauta({ pinDir: dir });
+  t.after(() => again.close());
+  assert.equal(again.rebuild, false, 'the next start reuses the new maps');
+});
+
+test('a pinned map with another max_entries (a capacity setting) is refused and nothing changes', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
   mkdirSync(dir, { recursive: true });
+  const fd = createMap(BPF_MAP_TYPE.HASH, 'routes', 8, 264, 100);
+  t.after(() => closeFd(fd));
+  mapUpdate(fd, Buffer.alloc(8, 1), Buffer.alloc(264, 7));
   objPin(fd, join(dir, 'routes'));
   const before = mapInfo(fd);
-
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(new RegExp(`routes.*keySize expected ${routeKeyCodec.size}, found 8`)), `RAUTA_ERR_BPF_MAP_MISMATCH naming routes, expected ${routeKeyCodec.size} and found 8`);
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(new RegExp(`routes.*keySize expected ${routeKeyCodec.size}, found 8; .*maxEntries expected 4096, found 100`)), 'both differences named');
   assert.deepEqual(readdirSync(dir), ['routes'], 'no other map and no program was pinned');
   const again = objGet(join(dir, 'routes'));
   t.after(() => closeFd(again));
   assert.deepEqual(mapInfo(again), before, 'the pinned map is the same map (same id, same layout)');
-  assert.equal(readdirSync(dir).length, 1);
-});
 
-test('value size, type and max entries mismatches of the maps a plan writes are refused', (t) => {
-  if (!needBpf(t)) return;
-  const dir = pinDirFor(t);
-  mkdirSync(dir, { recursive: true });
-  const lst = createMap(BPF_MAP_TYPE.LRU_HASH, 'listeners', 8, 4, 256); // LISTENERS is a plain hash
-  const nh = createMap(BPF_MAP_TYPE.HASH, 'nexthops', 4, 6, 4096); // nexthop is 8 bytes
-  t.after(() => [lst, nh].forEach(closeFd));
-  objPin(lst, join(dir, 'listeners'));
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/listeners.*type expected hash \(1\), found lru_hash \(9\)/), 'type mismatch names both types');
   unpin(dir);
-  mkdirSync(dir, { recursive: true });
-  objPin(nh, join(dir, 'nexthops'));
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/nexthops.*valueSize expected 8, found 6/), 'value size mismatch');
-  unpin(dir);
-
   loadRauta({ pinDir: dir }).close();
   assert.throws(() => loadRauta({ pinDir: dir, maxEntries: { routes: 100 } }), isMismatch(/routes.*maxEntries expected 100, found 4096/), 'max entries mismatch');
   assert.deepEqual(readdirSync(dir).sort(), [...MAP_NAMES, PROG_PIN, TC_PROG_PIN].sort(), 'the valid pins are still all there');
