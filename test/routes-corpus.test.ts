@@ -119,7 +119,7 @@ test('rauta validate --json gives the same errors as {file,line,col,message} rec
 
 test('the rauta binary validates examples/repo: exit 0 and a summary line', async () => {
   const { stdout } = await run(process.execPath, [join(repoRoot, 'bin/rauta.js'), 'validate', 'examples/repo'], { cwd: repoRoot });
-  assert.match(stdout, /^examples\/repo: 6 files, 23 rules, 2 listeners, \d+ backends \(\d+ endpoints\): valid\n$/, `unexpected output: ${stdout}`);
+  assert.match(stdout, /^examples\/repo: 6 files, 25 rules, 2 listeners, \d+ backends \(\d+ endpoints\): valid\n$/, `unexpected output: ${stdout}`);
 });
 
 test('the rauta binary exits 1 on an invalid file and 2 on a missing folder', async () => {
