@@ -47,7 +47,7 @@ test('loadRouteRev validates a commit by ref, tag, sha and HEAD~N without a chec
     assert.equal(prev.commit, sha, `${ref} should resolve to the first commit`);
     assert.deepEqual(prev.result.issues, [], `${ref} is the valid commit`);
     assert.equal(prev.files.length, 6);
-    assert.equal(prev.result.routes.length, 23);
+    assert.equal(prev.result.routes.length, 25);
     assert.equal(prev.result.routes[0]?.source.file.startsWith('routes/'), true, 'files are named by their path in the repo');
   }
   // The working tree does not matter: break it, HEAD~1 stays valid.
