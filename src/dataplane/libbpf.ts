@@ -461,6 +461,16 @@ export function progRunStats(fd: number): ProgRunStats {
   return { runTimeNs: Number(info.readBigUInt64LE(192)), runCount: Number(info.readBigUInt64LE(200)) };
 }
 
+/**
+ * Instructions the verifier processed to load a program (struct
+ * bpf_prog_info.verified_insns, Linux 5.16+): its cost against the
+ * kernel's 1,000,000 limit. null on an older kernel (the field reads 0).
+ */
+export function progVerifiedInsns(fd: number): number | null {
+  const n = objInfo(fd, 232).readUInt32LE(216);
+  return n > 0 ? n : null;
+}
+
 const BPF_STATS_RUN_TIME = 0;
 
 /**
