@@ -104,8 +104,12 @@ export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult
   const o = run.outcome;
   const backend = o.kind === 'backend' ? `${o.backend.ip}:${o.backend.port}` : null;
   const i = backend && route ? route.backends.indexOf(backend) : -1;
-  // The first segment's outcome: the one outcome slot besides the handshake's SYN_COOKIE.
-  const outcome = OUTCOMES.find((n) => n !== 'SYN_COOKIE' && (run.counters[n] ?? 0) > 0);
+  // The first segment's outcome: an outcome slot besides the handshake's SYN_COOKIE that moved,
+  // of the kind the program's answer shows (on a live interface other packets move slots too:
+  // a neighbour solicitation counts PASS_NOT_IPV4 while a probe gets its 404).
+  const moved = OUTCOMES.filter((n) => n !== 'SYN_COOKIE' && (run.counters[n] ?? 0) > 0);
+  const fits = (n: MetricName) => (o.kind === 'backend' ? n === 'ROUTED' : o.kind === 'reply' ? n.startsWith('REPLY_') : o.kind === 'other' ? n.startsWith('PASS_') : !n.startsWith('PASS_'));
+  const outcome = moved.find(fits) ?? moved[0];
   return {
     result: o.kind === 'backend' ? 'routed' : o.kind,
     backend,
