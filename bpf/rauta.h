@@ -27,6 +27,15 @@
 #ifndef RAUTA_MAX_QUERY
 #define RAUTA_MAX_QUERY 64             /* query-string bytes the scan skips after the path */
 #endif
+#ifndef RAUTA_MAX_PREFIX_DEPTH
+#define RAUTA_MAX_PREFIX_DEPTH 8       /* path segments a PathPrefix may have ("/" has 0, "/a/b" 2) */
+#endif
+#ifndef RAUTA_HEADER_SCAN
+#define RAUTA_HEADER_SCAN 512          /* bytes after the request line searched for the Host header */
+#endif
+#define RAUTA_MAX_HOST 253             /* longest host name a rule may have (DNS); the data path hashes what the request says */
+#define RAUTA_PREFIX_SLOTS 16          /* request_info.prefix: a power of two above RAUTA_MAX_PREFIX_DEPTH + 1 */
+_Static_assert(RAUTA_MAX_PREFIX_DEPTH + 2 <= RAUTA_PREFIX_SLOTS, "a spare prefix slot for the branch-free store");
 #define RAUTA_MIN_REQUEST 13           /* shortest request line served: "GET / HTTP/1." */
 #ifndef RAUTA_MAX_ROUTES
 #define RAUTA_MAX_ROUTES 4096          /* default; the loader may resize before load */
@@ -65,7 +74,7 @@ _Static_assert(RAUTA_MAX_REQUEST + 3 <= RAUTA_REQUEST_BUF, "saved_request.data h
 #define RAUTA_SYNACK_WINDOW (2 * RAUTA_MSS) /* Linux sends at most half the window per segment: 2 x MSS lets one full segment through */
 #endif
 
-/* ---- HTTP methods as stored in route_key.method (0 is invalid) ---- */
+/* ---- HTTP methods as stored in route_key.method (0: a route for any method; no request has it) ---- */
 enum rauta_method {
 	RAUTA_METHOD_INVALID = 0,
 	RAUTA_METHOD_GET = 1,
@@ -151,6 +160,19 @@ enum rauta_flow_flag {
 	RAUTA_FLOW_F_BACKEND_FIN_ACKED = 16, /* the client acknowledged the backend's FIN */
 };
 
+/* How a route matches: route_key.path_match and route_key.host_match. */
+enum rauta_path_match {
+	RAUTA_PATH_EXACT = 0,     /* the path byte for byte */
+	RAUTA_PATH_PREFIX = 1,    /* the path or anything below it, on "/" boundaries */
+};
+
+enum rauta_host_match {
+	RAUTA_HOST_ANY = 0,       /* no host in the rule: any Host header, or none */
+	RAUTA_HOST_EXACT = 1,     /* the Host header's name, lower case, port stripped */
+	RAUTA_HOST_WILDCARD = 2,  /* "*.example.com": any one label before ".example.com" */
+	RAUTA_HOST_KINDS = 3,
+};
+
 /* BACKEND_STATS counters: what the data path saw of one backend's handshakes,
  * the agent's passive health signal (it reads the deltas). */
 enum rauta_backend_stat {
@@ -175,6 +197,9 @@ enum rauta_limits {
 	RAUTA_LIMIT_MAX_BACKENDS = RAUTA_MAX_BACKENDS,
 	RAUTA_LIMIT_MAGLEV_SIZE = RAUTA_MAGLEV_SIZE,
 	RAUTA_LIMIT_MAX_PATH = RAUTA_MAX_PATH,
+	RAUTA_LIMIT_MAX_PREFIX_DEPTH = RAUTA_MAX_PREFIX_DEPTH,
+	RAUTA_LIMIT_HEADER_SCAN = RAUTA_HEADER_SCAN,
+	RAUTA_LIMIT_MAX_HOST = RAUTA_MAX_HOST,
 	RAUTA_LIMIT_MAX_QUERY = RAUTA_MAX_QUERY,
 	RAUTA_LIMIT_MIN_REQUEST = RAUTA_MIN_REQUEST,
 	RAUTA_LIMIT_MAX_ROUTES = RAUTA_MAX_ROUTES,
@@ -194,12 +219,33 @@ enum rauta_limits {
 
 /* ---- map keys and values ---- */
 
-/* ROUTES key. path_hash: FNV-1a 64 over the path bytes, host order. */
+/* ROUTES key: one rule's match. Hashes are FNV-1a 64, host order. A request
+ * is matched by looking keys up in precedence order (rauta_match_route):
+ * host exact, wildcard, any; then the exact path, then prefixes longest
+ * first; then its method, then any method. */
 struct route_key {
-	__u32 method;     /* enum rauta_method */
-	__u32 pad;        /* always 0 */
-	__u64 path_hash;
-};                        /* 16 B */
+	__u32 method;     /* enum rauta_method; 0: any method */
+	__u8 path_match;  /* enum rauta_path_match */
+	__u8 host_match;  /* enum rauta_host_match */
+	__u16 pad;        /* always 0 */
+	__u64 path_hash;  /* the path (exact), or the prefix without a trailing "/" ("" for "/") */
+	__u64 host_hash;  /* the host (exact), or its wildcard's suffix from the dot (".example.com"); 0 for any host */
+};                        /* 24 B */
+
+/* ROUTE_SHAPES value, per enum rauta_host_match: which kinds of key exist, so a
+ * request looks up only keys some route could have. A bit too many costs a
+ * lookup; a bit missing hides routes: the agent sets bits before routes appear
+ * and clears them after they are gone. */
+struct route_shape {
+	__u32 prefixes;   /* bit d: a PathPrefix route of d segments */
+	__u8 exact;       /* 1: an Exact-path route */
+	__u8 methods;     /* bit 0: a route for one method; bit 1: a route for any method */
+	__u16 pad;        /* always 0 */
+};                        /* 8 B */
+
+struct route_shapes {
+	struct route_shape host[RAUTA_HOST_KINDS];
+};                        /* 24 B */
 
 /* Weight 0 gets no Maglev slot: a hole (0.0.0.0:0) left by a removed backend,
  * or a backend this node's agent drained as unhealthy (ip:port kept). */
@@ -221,7 +267,7 @@ struct maglev_key {
 	struct route_key route;
 	__u32 gen;
 	__u32 pad;        /* always 0 */
-};                        /* 24 B */
+};                        /* 32 B */
 
 /* MAGLEV_TABLES value: each slot is an index into backend_list.backends. */
 struct maglev_table {
@@ -269,7 +315,29 @@ struct flow_value {
 	__u8 client_wscale;       /* window scale shifts, 0 today: kept for window scaling to follow */
 	__u8 backend_wscale;
 	__u64 changed_ns;         /* bpf_ktime_get_ns() at the last state change */
-};                        /* 80 B */
+};                        /* 88 B */
+
+/* PARSE value (per CPU, the programs' own): what a first segment's request
+ * line and Host header say, for rauta_match_route, and the headers searched. */
+struct request_info {
+	__u32 method;         /* enum rauta_method */
+	__u32 segments;       /* "/" in the path: the depth of the path as a prefix */
+	__u32 ends_slash;     /* 1: the path ends with "/" (it is no prefix of its own) */
+	__u32 host;           /* bit 0: a Host header with a name; bit 1: the name has a dot */
+	__u64 path_hash;      /* FNV-1a 64 of the path (the query excluded) */
+	__u64 prefix[RAUTA_PREFIX_SLOTS]; /* prefix[d], d <= RAUTA_MAX_PREFIX_DEPTH: the path before its (d+1)-th "/" (the prefix of d segments); the last slot is scratch */
+	__u64 host_hash;      /* the host name, lower case, port stripped */
+	__u64 wild_hash;      /* the host name from its first dot (".example.com") */
+	__u32 target_end;     /* offset of the space after the target, from the target's start */
+	__u32 pad;
+};
+
+struct parse_scratch {
+	struct request_info ri;
+	struct flow_value client;  /* a new flow's two sides, built here (the stack is 512 bytes for everything) */
+	struct flow_value backend;
+	__u8 headers[RAUTA_HEADER_SCAN];
+};
 
 /* REQUESTS value: the first segment's payload, sent to the backend after its SYN-ACK. */
 struct saved_request {

@@ -20,6 +20,14 @@ struct {
 	__type(value, struct backend_list);
 } routes SEC(".maps");
 
+/* ROUTE_SHAPES: one entry, the key kinds ROUTES holds (struct route_shapes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct route_shapes);
+} route_shapes SEC(".maps");
+
 /* MAGLEV_TABLES: {route, gen} -> slot table; a new gen is written before ROUTES flips to it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -45,6 +53,15 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct saved_request);
 } requests SEC(".maps");
+
+/* PARSE: per CPU, a request's parse (struct request_info) and the headers the
+ * Host header is searched in: too large for the 512-byte stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct parse_scratch);
+} parse SEC(".maps");
 
 /* SCRATCH: one saved_request per CPU to build a REQUESTS value in (the stack holds 512 B). */
 struct {

@@ -22,7 +22,7 @@ interface BtfType {
   vars?: Array<{ type_id: number }>;
 }
 
-const STRUCTS = ['route_key', 'backend', 'backend_list', 'maglev_key', 'maglev_table', 'flow_key', 'flow_value', 'saved_request', 'listener_key', 'nexthop', 'backend_key', 'backend_stats'];
+const STRUCTS = ['route_key', 'backend', 'backend_list', 'maglev_key', 'maglev_table', 'flow_key', 'flow_value', 'saved_request', 'listener_key', 'nexthop', 'backend_key', 'backend_stats', 'route_shape', 'route_shapes', 'request_info', 'parse_scratch'];
 /** enum name -> [prefix stripped from its values, TS name, kind]; 'values' maps are const objects, 'enum' TS enums. */
 const ENUMS: Array<[string, string, string, 'enum' | 'values']> = [
   ['rauta_method', 'RAUTA_METHOD_', 'METHOD_CODES', 'values'],
@@ -33,9 +33,11 @@ const ENUMS: Array<[string, string, string, 'enum' | 'values']> = [
   ['rauta_flow_flag', 'RAUTA_FLOW_F_', 'FLOW_FLAGS', 'values'],
   ['rauta_limits', 'RAUTA_LIMIT_', 'LIMITS', 'values'],
   ['rauta_backend_stat', 'RAUTA_BS_', 'BACKEND_STAT', 'values'],
+  ['rauta_path_match', 'RAUTA_PATH_', 'PATH_MATCH', 'values'],
+  ['rauta_host_match', 'RAUTA_HOST_', 'HOST_MATCH', 'values'],
 ];
 /** Values left out of the generated TS (sentinels, not members). */
-const SKIP = new Set(['RAUTA_METHOD_INVALID', 'RAUTA_M_COUNT', 'RAUTA_BS_COUNT']);
+const SKIP = new Set(['RAUTA_METHOD_INVALID', 'RAUTA_M_COUNT', 'RAUTA_BS_COUNT', 'RAUTA_HOST_KINDS']);
 
 export function generateLayout(objectPath: string): string {
   const json = execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', objectPath], { encoding: 'utf8' });

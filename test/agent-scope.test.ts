@@ -40,6 +40,7 @@ function describe(op: MapOp): string {
   if (op.map === 'routes') return `${op.op} routes ${op.key.method}:${op.key.pathHash}${op.op === 'set' ? ` gen ${op.value.gen} ${op.value.backends.map((b) => `${b.ip}:${b.port}/${b.weight}`).join(',')}` : ''}`;
   if (op.map === 'maglev_tables') return `${op.op} table ${op.key.route.method}:${op.key.route.pathHash}:${op.key.gen}`;
   if (op.map === 'listeners') return `${op.op} listener ${op.key.addr}:${op.key.port}`;
+  if (op.map === 'route_shapes') return `set route_shapes ${JSON.stringify(op.value)}`;
   return `${op.op} nexthop ${op.key}${op.op === 'set' ? ` ${op.value.mac}` : ''}`;
 }
 

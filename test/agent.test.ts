@@ -75,7 +75,7 @@ test('commits apply; a rejected commit changes nothing and shows with file:line;
   assert.equal(s.appliedCommit, commitSha(4), 'a later good commit applies');
   assertMapsHold(prog, [r1b, r2], 'after commit 4');
   assert.equal(probe(prog, 'GET', '/new').outcome, 'HTTP 404', 'the removed route is answered 404');
-  assert.deepEqual(applied, ['start:01:8', 'commit:02:8', 'commit:04:3'], 'one transaction per changing commit');
+  assert.deepEqual(applied, ['start:01:9', 'commit:02:8', 'commit:04:3'], 'one transaction per changing commit');
   assert.equal(s.applies, 3);
   assert.ok(s.lastPlan && s.lastPlan.ops === 3 && s.lastPlan.summary.routesRemoved === 1 && s.lastPlan.summary.nexthopsDeleted === 1, `lastPlan summary: ${JSON.stringify(s.lastPlan)}`);
 });

@@ -12,7 +12,7 @@ import { needBpf } from '../testbed/bpf-env.js';
 
 /** Rows each suite prints, in order of issue 8, then issue 11's connections. */
 const ROWS_PER_SUITE: Record<string, number> = {
-  datapath: 11,
+  datapath: 18,
   'commit-to-applied': 8,
   'full-sync': 3,
   scale: 3,

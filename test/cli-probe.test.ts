@@ -57,6 +57,8 @@ test('probe: routed to the backend, answers in place with their reason, and --at
       { name: 'users', path: '/api/users', backends: ['10.1.1.2:8080'] },
       { name: 'cart', method: 'POST', path: '/api/cart', backends: ['10.1.3.1:8080', '10.1.3.2:8080', '10.1.3.3:8080'] },
       { name: 'lonely', path: '/lonely', backends: ['10.1.9.9:8080'] },
+      { name: 'shop', method: null, host: 'shop.example.com', type: 'PathPrefix', path: '/', backends: ['10.1.4.1:8080'] },
+      { name: 'shop-static', method: null, host: '*.example.com', type: 'PathPrefix', path: '/static/', backends: ['10.1.4.2:8080'] },
     ]),
   );
   const v2 = repo.commit('users moved to 10.1.1.2, cart and lonely added');
@@ -81,6 +83,8 @@ test('probe: routed to the backend, answers in place with their reason, and --at
   assert.equal(u.mac, macFor('10.1.1.2'));
   assert.equal(u.backendIndex, 0);
   assert.equal(u.request.listener, '10.0.0.10:80', 'default listener: the first of the applied state');
+  assert.equal(u.request.host, '10.0.0.10', 'default Host: the listener address, as curl sends it');
+  assert.equal(u.route?.rule, 'GET /api/users');
   assert.deepEqual(u.counters, { TOTAL: 2, SYN_COOKIE: 1, ROUTED: 1 }, 'two packets: the SYN answered with a cookie, the request routed');
   assert.deepEqual([...prog.typed.flowCache.keys()], [], 'the probe removed its flow, both sides');
 
@@ -102,9 +106,22 @@ test('probe: routed to the backend, answers in place with their reason, and --at
     const p = await inProcess('GET', path, { pinDir: prog.pinDir, ...opts });
     assert.deepEqual([p.result, p.status, p.reason], [result, status, reason], `GET ${path}: ${JSON.stringify(p)}`);
   }
+  // --host: the rule is named from the key the flow recorded
+  const hosts: Array<[string, string, string, string]> = [
+    ['/api/users', 'shop.example.com', 'ANY shop.example.com/ prefix', '10.1.4.1:8080'],
+    ['/static/app.css', 'IMG.example.com:8443', 'ANY *.example.com/static prefix', '10.1.4.2:8080'],
+    ['/static/app.css', 'shop.example.com', 'ANY shop.example.com/ prefix', '10.1.4.1:8080'],
+    ['/api/users', 'a.b.example.com', 'GET /api/users', '10.1.1.2:8080'],
+  ];
+  for (const [path, host, rule, backend] of hosts) {
+    const p = await inProcess('GET', path, { pinDir: prog.pinDir, host });
+    assert.deepEqual([p.result, p.route?.rule, p.backend], ['routed', rule, backend], `GET ${path} Host ${host}: ${JSON.stringify(p)}`);
+  }
+  const text = await rauta('probe', 'GET', '/static/x', '--host', 'cdn.example.com', ...pin);
+  assert.match(text.stdout, /^GET cdn\.example\.com\/static\/x from .*: matched ANY \*\.example\.com\/static prefix, routed to 10\.1\.4\.2:8080 /);
   const missing = await rauta('probe', 'GET', '/missing', ...pin);
   assert.equal(missing.code, 1, `an unrouted probe exits 1; stderr:\n${missing.stderr}`);
-  assert.match(missing.stdout, /answered in place with 404 \(reply_no_route: no route for this method and path\)/);
+  assert.match(missing.stdout, /answered in place with 404 \(reply_no_route: no rule matches this method, host and path\)/);
   assert.deepEqual([...prog.typed.flowCache.keys()], [], 'a probe answered in place leaves no flow either');
 
   // --at v1: where GET /api/users went at the first commit, without touching the live maps.

@@ -72,7 +72,7 @@ test('writeIp accepts and encodes exactly what the dotted-quad regex accepts', (
     }),
     { numRuns: 2000 },
   );
-  assert.throws(() => routeKeyCodec.encodeInto({ method: 1, pathHash: 1n }, Buffer.alloc(20), 5), RangeError, 'a route key that does not fit the buffer is refused, not written past it');
+  assert.throws(() => routeKeyCodec.encodeInto({ method: 1, pathMatch: 0, hostMatch: 0, pathHash: 1n, hostHash: 0n }, Buffer.alloc(28), 5), RangeError, 'a route key that does not fit the buffer is refused, not written past it');
   for (const bad of [undefined, null, 10, {}] as unknown[]) {
     assert.throws(() => writeIp(Buffer.alloc(4), 0, bad as string, 'f'), RautaError, `${String(bad)} is refused`);
   }
@@ -99,7 +99,11 @@ test('nexthop MACs: accepted and encoded exactly as the MAC regex says, in eithe
 
 test('encodeInto at any offset writes what encode returns, every byte (padding zeroed over old bytes)', () => {
   const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
-  const routeKey = fc.record({ method: fc.integer({ min: 1, max: 7 }), pathHash: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) });
+  const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+  const routeKey = fc.oneof(
+    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.constant(0), pathHash: u64, hostHash: fc.constant(0n) }),
+    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.integer({ min: 1, max: 2 }), pathHash: u64, hostHash: u64 }),
+  );
   const u32 = fc.nat(0xffffffff);
   const port = fc.nat(65535);
   const mac = fc.array(fc.nat(255), { minLength: 6, maxLength: 6 }).map((b) => ({ mac: b.map((x) => x.toString(16).padStart(2, '0')).join(':') }));

@@ -16,6 +16,7 @@ import { spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.
 import { openPinned, unpin } from '../src/dataplane/program.js';
 import { FlowSide } from '../src/model/map-types.js';
 import { loadRouteRev } from '../src/routes/load-rev.js';
+import { routeId } from '../src/routes/route-model.js';
 import type { MetricName } from '../src/model/metrics.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -288,12 +289,17 @@ describe('the demo routes (examples/repo) through the VIP', { skip: skip && !bpf
     for (const l of result.listeners) {
       for (const route of result.routes) {
         const live = route.backends.filter((b) => b.weight > 0).map((b) => `${b.ip}:${b.port}`);
-        const args = route.method === 'HEAD' ? ['-I'] : ['-X', route.method, '-D', '-', '-o', '/dev/null'];
-        const r = await curl(demo!.net, [...args, `http://${l.address}:${l.port}${route.path}`]);
-        assert.equal(r.code, 0, `${route.method} ${route.path} on ${l.port}: curl exit ${r.code} ${r.stderr}`);
-        assert.match(r.stdout, /^HTTP\/1\.1 200 /, `${route.method} ${route.path} on ${l.port}: 200`);
+        const method = route.method ?? 'GET';
+        const args = method === 'HEAD' ? ['-I'] : ['-X', method, '-D', '-', '-o', '/dev/null'];
+        // a prefix rule gets a request below it, a host rule its Host (a wildcard: one label of ours)
+        const path = route.pathType === 'PathPrefix' ? `${route.path.replace(/\/$/, '')}/below/it` : route.path;
+        const host = route.host ? ['-H', `Host: ${route.host.replace(/^\*/, 'acme')}`] : [];
+        const r = await curl(demo!.net, [...args, ...host, `http://${l.address}:${l.port}${path}`]);
+        const what = `${routeId(route)} (${method} ${host[1] ?? ''} ${path}) on ${l.port}`;
+        assert.equal(r.code, 0, `${what}: curl exit ${r.code} ${r.stderr}`);
+        assert.match(r.stdout, /^HTTP\/1\.1 200 /, `${what}: 200`);
         const backend = /x-backend: (\S+)/i.exec(r.stdout)?.[1];
-        assert.ok(backend && live.includes(backend), `${route.method} ${route.path} on ${l.port} went to ${backend}, one of ${live.join(', ')}`);
+        assert.ok(backend && live.includes(backend), `${what} went to ${backend}, one of ${live.join(', ')}`);
       }
     }
   });

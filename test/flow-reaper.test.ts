@@ -8,6 +8,7 @@ import { backendKeyOf, probeConnection } from '../src/dataplane/connection-probe
 import { FlowReply, FlowSide, FlowState, type FlowKey, type FlowValue } from '../src/model/map-types.js';
 import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
 import { routeKeyOf } from '../src/model/ids.js';
+import { everyShape } from '../src/model/route-shapes.js';
 import { loadTestProgram } from './fixtures/agent-routes.js';
 
 const S = 1_000_000_000n;
@@ -56,6 +57,7 @@ test('sweepFlows on the real maps: a half-open flow past the timeout goes, both 
   const route = routeKeyOf('GET', '/r');
   m.listeners.set({ addr: '10.0.0.10', port: 80 }, 0);
   m.routes.set(route, { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 1 });
+  m.routeShapes.set(0, everyShape());
   m.maglevTables.set({ route, gen: 1 }, new Uint8Array(RAUTA_MAGLEV_SIZE));
   m.nexthops.set('10.1.0.1', { mac: '02:00:00:00:01:01' });
   const open = (port: number) =>

@@ -11,6 +11,7 @@ import {
   backendKeyCodec,
   backendListCodec,
   backendStatsCodec,
+  routeShapesCodec,
   flowKeyCodec,
   flowValueCodec,
   listenerKeyCodec,
@@ -24,7 +25,7 @@ import {
   u32Codec,
   type Codec,
 } from '../src/model/codecs.js';
-import { MAPS, METHOD_CODES } from '../src/model/layout.generated.js';
+import { MAPS, METHOD_CODES, STRUCTS } from '../src/model/layout.generated.js';
 import { FlowReply, FlowSide, FlowState } from '../src/model/map-types.js';
 import { HttpMethod } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
@@ -52,6 +53,9 @@ test('each map uses the key and value the codecs encode; the route model knows e
     nexthops: [nexthopKeyCodec as Codec<unknown>, nexthopCodec.size],
     metrics: [u32Codec as Codec<unknown>, 8],
     backend_stats: [backendKeyCodec as Codec<unknown>, backendStatsCodec.size],
+    route_shapes: [u32Codec as Codec<unknown>, routeShapesCodec.size],
+    // the programs' own per-CPU work area: the agent never reads it
+    parse: [u32Codec as Codec<unknown>, STRUCTS.parse_scratch.size],
   };
   for (const [name, m] of Object.entries(MAPS)) {
     const e = expected[name];
@@ -65,8 +69,8 @@ test('each map uses the key and value the codecs encode; the route model knows e
 });
 
 test('codecs round-trip and put IPs and ports in network order', () => {
-  const key = routeKeyCodec.encode({ method: 1, pathHash: 0x0102030405060708n });
-  assert.equal(key.toString('hex'), '01000000' + '00000000' + '0807060504030201', 'route_key: method LE, pad 0, hash LE');
+  const key = routeKeyCodec.encode({ method: 1, pathMatch: 1, hostMatch: 2, pathHash: 0x0102030405060708n, hostHash: 0x1112131415161718n });
+  assert.equal(key.toString('hex'), '01000000' + '01' + '02' + '0000' + '0807060504030201' + '1817161514131211', 'route_key: method LE, path and host match, pad 0, hashes LE');
   const bl = backendListCodec.encode({ backends: [{ ip: '10.1.2.3', port: 8080, weight: 5 }], gen: 9 });
   assert.equal(bl.subarray(0, 8).toString('hex'), '0a010203' + '1f90' + '0500', 'backend: ip and port network order, weight LE');
   assert.equal(bl.readUInt32LE(256), 1, 'count');
@@ -75,7 +79,11 @@ test('codecs round-trip and put IPs and ports in network order', () => {
   assert.equal(nexthopCodec.encode({ mac: 'AA:bb:cc:dd:ee:0f' }).toString('hex'), 'aabbccddee0f0000');
 
   const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
-  const routeKey = fc.record({ method: fc.integer({ min: 1, max: 7 }), pathHash: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) });
+  const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+  const routeKey = fc.oneof(
+    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.constant(0), pathHash: u64, hostHash: fc.constant(0n) }),
+    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.integer({ min: 1, max: 2 }), pathHash: u64, hostHash: u64 }),
+  );
   const u32 = fc.nat(0xffffffff);
   const port = fc.nat(65535);
   const roundTrip = <T>(codec: Codec<T>, arb: fc.Arbitrary<T>) =>
@@ -125,8 +133,10 @@ test('codec range errors name the field', () => {
     ['bad IP', () => flowKeyCodec.encode({ srcIp: '1.2.3.256', dstIp: '1.2.3.4', srcPort: 1, dstPort: 2, proto: 6 }), /flow_key\.src_ip/],
     ['33 backends', () => backendListCodec.encode({ backends: Array(33).fill({ ip: '1.1.1.1', port: 1, weight: 1 }), gen: 0 }), /backend_list\.count/],
     ['weight', () => backendListCodec.encode({ backends: [{ ip: '1.1.1.1', port: 1, weight: -1 }], gen: 0 }), /backend_list\.backends\[0\]\.weight/],
-    ['method 0', () => routeKeyCodec.encode({ method: 0, pathHash: 1n }), /route_key\.method/],
-    ['hash too big', () => routeKeyCodec.encode({ method: 1, pathHash: 2n ** 64n }), /route_key\.path_hash/],
+    ['method 8', () => routeKeyCodec.encode({ method: 8, pathMatch: 0, hostMatch: 0, pathHash: 1n, hostHash: 0n }), /route_key\.method/],
+    ['hash too big', () => routeKeyCodec.encode({ method: 1, pathMatch: 0, hostMatch: 0, pathHash: 2n ** 64n, hostHash: 0n }), /route_key\.path_hash/],
+    ['path match 2', () => routeKeyCodec.encode({ method: 1, pathMatch: 2, hostMatch: 0, pathHash: 1n, hostHash: 0n }), /route_key\.path_match/],
+    ['any host with a hash', () => routeKeyCodec.encode({ method: 1, pathMatch: 0, hostMatch: 0, pathHash: 1n, hostHash: 5n }), /route_key\.host_hash/],
     ['short table', () => maglevTableCodec.encode(new Uint8Array(10)), /maglev_table\.slots/],
     ['slot 32', () => maglevTableCodec.encode(new Uint8Array(RAUTA_MAGLEV_SIZE).fill(32)), /maglev_table\.slots\[0\]/],
     ['bad MAC', () => nexthopCodec.encode({ mac: '00:11:22' }), /nexthop\.mac/],

@@ -1,7 +1,8 @@
-// Pinned maps: a restart reuses them (entries survive), a pin of a map the plan
-// writes with another layout is refused with RAUTA_ERR_BPF_MAP_MISMATCH and
-// nothing changes, a runtime map (connections, counters) of an older layout is
-// replaced, and other processes can open programs and maps by path without
+// Pinned maps: a restart reuses them (entries survive), a map the plan writes
+// pinned with an older layout (an upgrade) is replaced empty and the load asks
+// for a rebuild before attach, another max_entries is refused with
+// RAUTA_ERR_BPF_MAP_MISMATCH and nothing changes, a runtime map (connections,
+// counters) of an older layout is replaced, and other processes can open programs and maps by path without
 // loading anything.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { needBpf } from '../testbed/bpf-env.js';
 import { loadRauta, openPinned, unpin, MAP_NAMES, PROG_PIN, TC_PROG_PIN } from '../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../src/dataplane/connection-probe.js';
 import { BPF_EXIST, BPF_MAP_TYPE, BPF_NOEXIST, closeFd, createMap, mapInfo, objGet, objPin, mapUpdate } from '../src/dataplane/libbpf.js';
-import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
+import { flowValueCodec, RAUTA_MAGLEV_SIZE, routeKeyCodec } from '../src/model/codecs.js';
+import { everyShape } from '../src/model/route-shapes.js';
 import { routeKeyOf } from '../src/model/ids.js';
 import { BpfError, RautaError } from '../src/errors.js';
 
@@ -30,44 +32,55 @@ function pinDirFor(t: TestContext): string {
 const isMismatch = (field: RegExp) => (err: unknown) =>
   err instanceof BpfError && err.code === 'RAUTA_ERR_BPF_MAP_MISMATCH' && field.test(err.message);
 
-test('a pinned routes map with another key size is refused and nothing changes', (t) => {
+test('an upgrade: desired-state maps pinned with an older layout are replaced empty, and the load says to rebuild before attaching', (t) => {
   if (!needBpf(t)) return;
   const dir = pinDirFor(t);
-  // First start: a valid load leaves pins; then swap in a routes map of another layout.
+  // First start: a valid load leaves pins; then swap in what an older rauta left:
+  // a 16-byte route key (before host and prefix matching), a 6-byte nexthop, an LRU listeners map.
   loadRauta({ pinDir: dir }).close();
-  unpin(dir);
-  const fd = createMap(BPF_MAP_TYPE.HASH, 'routes', 8, 264, 4096);
-  t.after(() => closeFd(fd));
-  const key = Buffer.alloc(8, 1);
-  const value = Buffer.alloc(264, 7);
-  mapUpdate(fd, key, value);
+  for (const name of ['routes', 'nexthops', 'listeners']) rmSync(join(dir, name));
+  const routes = createMap(BPF_MAP_TYPE.HASH, 'routes', 16, 264, 4096);
+  const nh = createMap(BPF_MAP_TYPE.HASH, 'nexthops', 4, 6, 4096);
+  const lst = createMap(BPF_MAP_TYPE.LRU_HASH, 'listeners', 8, 4, 256);
+  t.after(() => [routes, nh, lst].forEach(closeFd));
+  mapUpdate(routes, Buffer.alloc(16, 1), Buffer.alloc(264, 7));
+  objPin(routes, join(dir, 'routes'));
+  objPin(nh, join(dir, 'nexthops'));
+  objPin(lst, join(dir, 'listeners'));
+
+  const prog = loadRauta({ pinDir: dir });
+  t.after(() => prog.close());
+  assert.equal(prog.rebuild, true, 'a desired-state map was replaced: the caller writes the full state before attaching');
+  assert.deepEqual(prog.replaced.map((r) => r.name).sort(), ['listeners', 'nexthops', 'routes']);
+  assert.match(prog.replaced.find((r) => r.name === 'routes')!.diffs, new RegExp(`keySize expected ${routeKeyCodec.size}, found 16`));
+  assert.match(prog.replaced.find((r) => r.name === 'listeners')!.diffs, /type expected hash \(1\), found lru_hash \(9\)/);
+  assert.match(prog.replaced.find((r) => r.name === 'nexthops')!.diffs, /valueSize expected 8, found 6/);
+  assert.deepEqual([...prog.typed.routes.keys()], [], 'the new routes map starts empty');
+  const pinned = objGet(join(dir, 'routes'));
+  t.after(() => closeFd(pinned));
+  assert.equal(mapInfo(pinned).keySize, routeKeyCodec.size, 'the pin now holds the new layout');
+
+  const again = loadRauta({ pinDir: dir });
+  t.after(() => again.close());
+  assert.equal(again.rebuild, false, 'the next start reuses the new maps');
+});
+
+test('a pinned map with another max_entries (a capacity setting) is refused and nothing changes', (t) => {
+  if (!needBpf(t)) return;
+  const dir = pinDirFor(t);
   mkdirSync(dir, { recursive: true });
+  const fd = createMap(BPF_MAP_TYPE.HASH, 'routes', 8, 264, 100);
+  t.after(() => closeFd(fd));
+  mapUpdate(fd, Buffer.alloc(8, 1), Buffer.alloc(264, 7));
   objPin(fd, join(dir, 'routes'));
   const before = mapInfo(fd);
-
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/routes.*keySize expected 16, found 8/), 'RAUTA_ERR_BPF_MAP_MISMATCH naming routes, expected 16 and found 8');
+  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(new RegExp(`routes.*keySize expected ${routeKeyCodec.size}, found 8; .*maxEntries expected 4096, found 100`)), 'both differences named');
   assert.deepEqual(readdirSync(dir), ['routes'], 'no other map and no program was pinned');
   const again = objGet(join(dir, 'routes'));
   t.after(() => closeFd(again));
   assert.deepEqual(mapInfo(again), before, 'the pinned map is the same map (same id, same layout)');
-  assert.equal(readdirSync(dir).length, 1);
-});
 
-test('value size, type and max entries mismatches of the maps a plan writes are refused', (t) => {
-  if (!needBpf(t)) return;
-  const dir = pinDirFor(t);
-  mkdirSync(dir, { recursive: true });
-  const lst = createMap(BPF_MAP_TYPE.LRU_HASH, 'listeners', 8, 4, 256); // LISTENERS is a plain hash
-  const nh = createMap(BPF_MAP_TYPE.HASH, 'nexthops', 4, 6, 4096); // nexthop is 8 bytes
-  t.after(() => [lst, nh].forEach(closeFd));
-  objPin(lst, join(dir, 'listeners'));
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/listeners.*type expected hash \(1\), found lru_hash \(9\)/), 'type mismatch names both types');
   unpin(dir);
-  mkdirSync(dir, { recursive: true });
-  objPin(nh, join(dir, 'nexthops'));
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(/nexthops.*valueSize expected 8, found 6/), 'value size mismatch');
-  unpin(dir);
-
   loadRauta({ pinDir: dir }).close();
   assert.throws(() => loadRauta({ pinDir: dir, maxEntries: { routes: 100 } }), isMismatch(/routes.*maxEntries expected 100, found 4096/), 'max entries mismatch');
   assert.deepEqual(readdirSync(dir).sort(), [...MAP_NAMES, PROG_PIN, TC_PROG_PIN].sort(), 'the valid pins are still all there');
@@ -91,11 +104,11 @@ test('runtime maps pinned with an older layout (connections, counters) are repla
   const second = loadRauta({ pinDir: dir });
   t.after(() => second.close());
   assert.deepEqual(second.replaced.map((r) => r.name).sort(), ['flow_cache', 'metrics'], 'the two runtime maps were replaced');
-  assert.match(second.replaced.find((r) => r.name === 'flow_cache')!.diffs, /type expected lru_hash \(9\), found hash \(1\); valueSize expected 80, found 24/);
+  assert.match(second.replaced.find((r) => r.name === 'flow_cache')!.diffs, new RegExp(`type expected lru_hash \\(9\\), found hash \\(1\\); valueSize expected ${flowValueCodec.size}, found 24`));
   assert.deepEqual(second.typed.routes.get(key)?.gen, 3, 'the routes map was reused with its entry');
   const flows = objGet(join(dir, 'flow_cache'));
   t.after(() => closeFd(flows));
-  assert.deepEqual([mapInfo(flows).type, mapInfo(flows).valueSize], [BPF_MAP_TYPE.LRU_HASH, 80], 'the pin now holds the new layout');
+  assert.deepEqual([mapInfo(flows).type, mapInfo(flows).valueSize], [BPF_MAP_TYPE.LRU_HASH, flowValueCodec.size], 'the pin now holds the new layout');
 });
 
 test('reloading a valid pin dir reuses the maps: entries survive, packets still route', (t) => {
@@ -108,6 +121,7 @@ test('reloading a valid pin dir reuses the maps: entries survive, packets still 
   first.typed.maglevTables.set({ route: key, gen: 3 }, new Uint8Array(RAUTA_MAGLEV_SIZE));
   first.typed.listeners.set({ addr: '10.0.0.100', port: 80 }, 0);
   first.typed.nexthops.set('10.1.0.1', { mac: '02:00:00:00:01:01' });
+  first.typed.routeShapes.set(0, everyShape());
   const routesId = mapInfo(first.maps.routes).id;
   first.close();
 
@@ -159,7 +173,7 @@ test('raw and typed map ops: batch update, iterate, flags, delete, byte-identica
   const k0 = entries[0]![0];
   const saved = routes.raw.getRaw(k0)!;
   assert.throws(() => routes.raw.setRaw(k0, saved, BPF_NOEXIST), (e: unknown) => e instanceof BpfError && e.errno === 17, 'NOEXIST on an existing key: EEXIST kept as errno');
-  assert.throws(() => routes.raw.setRaw(Buffer.alloc(16, 9), saved, BPF_EXIST), (e: unknown) => e instanceof BpfError && e.errno === 2, 'EXIST on a missing key: ENOENT');
+  assert.throws(() => routes.raw.setRaw(Buffer.alloc(routeKeyCodec.size, 9), saved, BPF_EXIST), (e: unknown) => e instanceof BpfError && e.errno === 2, 'EXIST on a missing key: ENOENT');
   routes.set(routeKeyOf('GET', '/r0'), { backends: [], gen: 99 });
   routes.raw.setRaw(k0, saved); // what a rollback does
   assert.ok(routes.raw.getRaw(k0)!.equals(saved), 'restored byte-identical');

@@ -152,6 +152,7 @@ function describe(op: MapOp): string {
   if (op.map === 'routes') return `${op.op} routes ${routeKeyId(op.key)}${op.op === 'set' ? ` gen ${op.value.gen}` : ''}`;
   if (op.map === 'maglev_tables') return `${op.op} table ${maglevKeyId(op.key)}`;
   if (op.map === 'listeners') return `${op.op} listener ${listenerKeyId(op.key)}`;
+  if (op.map === 'route_shapes') return `set route_shapes ${JSON.stringify(op.value)}`;
   return `${op.op} nexthop ${op.key}${op.op === 'set' ? ` ${op.value.mac}` : ''}`;
 }
 
@@ -262,7 +263,7 @@ test('a scoped plan reads only its scope: the desired routes are never walked, t
     }
     return m;
   };
-  const watched: AppliedState = { routes: counting(new Map(state.routes)), tables: counting(new AppliedTables(state.tables)), listeners: state.listeners, nexthops: counting(new Map(state.nexthops)) };
+  const watched: AppliedState = { routes: counting(new Map(state.routes)), tables: counting(new AppliedTables(state.tables)), listeners: state.listeners, nexthops: counting(new Map(state.nexthops)), shapes: state.shapes };
   const untouchable = new Proxy([] as Route[], { get: () => assert.fail('the scoped plan read desired.routes') });
   const scoped = planChanges(watched, { ...desired, routes: untouchable }, { scope: { routes: [routeIdFor(moved), routeIdFor(desired.routes[9]!)], listeners: [], index } });
   assert.equal(iterations, 0, 'the scoped plan iterated an applied map');
@@ -283,10 +284,10 @@ test('the index: backend IP use counts, routes replaced and removed, a shared ke
   assert.deepEqual([...index.backendIps()], ['10.0.0.3'], 'a replaced route gives up its old IPs');
   assert.equal(index.get(routeIdFor(b))?.backends[0]?.ip, '10.0.0.3');
 
-  // The same method and path twice (a list, not the fold's record): both the full and the scoped plan refuse it.
+  // The same match twice (a list, not the fold's record): both the full and the scoped plan refuse it.
   const twice = [a, route('GET', '/a', [{ ip: '10.0.0.9', port: 80, weight: 1 }])];
   const desired = { routes: twice, listeners: [], nexthops: {} };
-  const check = (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /share a ROUTES key through the same method and path/.test(e.message);
+  const check = (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /share a ROUTES key through the same match/.test(e.message);
   assert.throws(() => planChanges(emptyAppliedState(), desired), check);
   assert.throws(() => planChanges(emptyAppliedState(), desired, { scope: { routes: [routeIdFor(a)], listeners: [], index: DesiredIndex.of(twice) } }), check);
 });

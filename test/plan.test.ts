@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { emptyAppliedState, maglevKeyId, planChanges, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
+import { emptyAppliedState, maglevKeyId, planChanges, routeKeyFor, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
 import { backendIdentity, buildMaglevTable, isHole } from '../src/model/maglev.js';
-import type { BackendSlot, MapOp } from '../src/model/map-types.js';
+import { PATH_MATCH, type BackendSlot, type MapOp } from '../src/model/map-types.js';
+import { shapeOf, ShapeCounts } from '../src/model/route-shapes.js';
 import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
 
@@ -130,7 +131,8 @@ function appliedFrom(base: DesiredDataplane | null, drifts: readonly Drift[]): A
 // ---- invariants --------------------------------------------------------------
 
 /** Run ops one by one against the model and check the ordering rules at every step. */
-function checkOrdering(applied: AppliedState, plan: Plan): AppliedState {
+function checkOrdering(applied: AppliedState, plan: Plan, desired: DesiredDataplane): AppliedState {
+  const wanted = new Set((desired.routes as Route[]).map((r) => routeKeyId(routeKeyFor(r))));
   const ops = plan.ops;
   const isRouteOp = (op: MapOp) => op.map === 'routes' || op.map === 'maglev_tables';
   const firstRouteOp = ops.findIndex(isRouteOp);
@@ -158,6 +160,13 @@ function checkOrdering(applied: AppliedState, plan: Plan): AppliedState {
       assert.ok(!r || r.value.gen !== op.key.gen, `op ${i}: table ${maglevKeyId(op.key)} deleted while ROUTES still points at it`);
     }
     state = simulateApply(state, [op]);
+    // every desired route in ROUTES is findable: ROUTE_SHAPES has its kind of key
+    for (const r of state.routes.values()) {
+      if (!wanted.has(routeKeyId(r.key))) continue; // a stray key on its way out may be hidden
+      const s = state.shapes[r.key.hostMatch]!;
+      const kind = r.key.pathMatch === PATH_MATCH.EXACT ? s.exact : true; // a prefix's depth is not in its key
+      assert.ok(kind && (s.methods & (r.key.method === 0 ? 2 : 1)) !== 0, `op ${i}: route ${routeKeyId(r.key)} is in ROUTES but ROUTE_SHAPES hides it: ${JSON.stringify(state.shapes)}`);
+    }
   }
   return state;
 }
@@ -172,7 +181,7 @@ function checkReached(state: AppliedState, desired: DesiredDataplane, plan: Plan
   assert.equal(state.routes.size, routes.length, 'ROUTES must hold exactly the desired routes');
   const usedIps = new Set<string>();
   for (const r of routes) {
-    const key = routeKeyOf(r.method, r.path);
+    const key = routeKeyFor(r);
     const a = state.routes.get(routeKeyId(key));
     assert.ok(a, `route ${r.method} ${r.path} missing`);
     const live = a.value.backends.filter((b) => !isHole(b));
@@ -196,6 +205,9 @@ function checkReached(state: AppliedState, desired: DesiredDataplane, plan: Plan
   const wantNexthops = [...usedIps].filter((ip) => desired.nexthops[ip] !== undefined).sort();
   assert.deepEqual([...state.nexthops.keys()].sort(), wantNexthops, 'nexthops must be the used backend IPs that have a MAC');
   for (const ip of wantNexthops) assert.equal(state.nexthops.get(ip)!.mac, desired.nexthops[ip], `nexthop ${ip} MAC`);
+  const shapes = new ShapeCounts();
+  for (const r of routes) shapes.add(shapeOf(routeKeyFor(r), r.path), 1);
+  assert.deepEqual(state.shapes, shapes.shapes(), 'ROUTE_SHAPES holds exactly the kinds of key the routes have');
 }
 
 // ---- properties -------------------------------------------------------------------
@@ -211,12 +223,12 @@ test('plan then apply reaches desired, and planning again is empty (fixpoint), f
       (desired, start, drifts, verifyTables, fullResync) => {
       const applied = appliedFrom(start === 'empty' ? null : start === 'same' ? desired : start, drifts);
       const plan = planChanges(applied, desired, { verifyTables, fullResync });
-      const reached = checkOrdering(applied, plan);
+      const reached = checkOrdering(applied, plan, desired);
       checkReached(reached, desired, plan, verifyTables);
       const again = planChanges(reached, desired, { verifyTables });
       assert.deepEqual(again.ops.map(describe), [], 'a second plan after applying the first must be empty');
       assert.equal(plan.summary.ops, plan.ops.length);
-      assert.equal(plan.routes.reduce((n, r) => n + r.ops, 0) + plan.summary.listenersSet + plan.summary.listenersDeleted + plan.summary.nexthopsSet + plan.summary.nexthopsDeleted + plan.summary.orphanTablesDeleted, plan.ops.length, 'every op is accounted for');
+      assert.equal(plan.routes.reduce((n, r) => n + r.ops, 0) + plan.summary.listenersSet + plan.summary.listenersDeleted + plan.summary.nexthopsSet + plan.summary.nexthopsDeleted + plan.summary.orphanTablesDeleted + plan.summary.shapesSet, plan.ops.length, 'every op is accounted for');
       if (start === 'same' && drifts.length === 0 && !fullResync) assert.equal(plan.ops.length, 0, 'an undrifted state plans nothing');
       },
     ),
@@ -281,11 +293,11 @@ test('stable slots: survivors keep their index, holes are reused lowest first, t
 test('a new route writes its table, then ROUTES; a removed one deletes ROUTES, then its tables', () => {
   const desired = { routes: [route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }])], listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }], nexthops: { '10.0.0.1': '02:00:00:00:00:01' } };
   const add = planChanges(emptyAppliedState(), desired);
-  assert.deepEqual(add.ops.map(describe), ['set listeners', 'set nexthops', 'set maglev_tables gen 1', 'set routes gen 1']);
+  assert.deepEqual(add.ops.map(describe), ['set route_shapes', 'set listeners', 'set nexthops', 'set maglev_tables gen 1', 'set routes gen 1']);
   assert.deepEqual({ change: add.routes[0]?.change, disruption: add.routes[0]?.disruption }, { change: 'added', disruption: 0 });
   const state = simulateApply(emptyAppliedState(), add.ops);
   const remove = planChanges(state, { routes: [], listeners: [], nexthops: {} });
-  assert.deepEqual(remove.ops.map(describe), ['delete routes', 'delete maglev_tables gen 1', 'delete listeners', 'delete nexthops']);
+  assert.deepEqual(remove.ops.map(describe), ['delete routes', 'delete maglev_tables gen 1', 'delete listeners', 'delete nexthops', 'set route_shapes']);
   assert.deepEqual({ change: remove.routes[0]?.change, method: remove.routes[0]?.method, disruption: remove.routes[0]?.disruption }, { change: 'removed', method: 'GET', disruption: 1 });
 });
 
@@ -330,7 +342,7 @@ test('one backend of one route changes in a 1,024-route state: ops only for that
   const one = planChanges(state, changed);
   const full = planChanges(state, changed, { fullResync: true });
   assert.equal(full.summary.routesResynced, 1023, 'a full resync rewrites every other route as well');
-  const targetId = routeKeyId(routeKeyOf(target.method, target.path));
+  const targetId = routeKeyId(routeKeyFor(target));
   const routeOps = one.ops.filter((op) => op.map === 'routes' || op.map === 'maglev_tables');
   assert.ok(routeOps.every((op) => routeKeyId(op.map === 'routes' ? op.key : op.key.route) === targetId), 'every route op must touch only the changed route');
   assert.deepEqual(one.ops.map(describe), ['set nexthops', 'set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1']);

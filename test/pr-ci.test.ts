@@ -55,7 +55,7 @@ test('validate and plan run without libbpf (CI runners have none): only the name
   assert.match(run.stderr, /koffi denied/, run.stderr);
   const validate = await denied('validate', 'examples/repo');
   assert.equal(validate.code, 0, `rauta validate must not load koffi; stderr:\n${validate.stderr}`);
-  assert.match(validate.stdout, /23 rules, 2 listeners.*: valid$/m, validate.stdout);
+  assert.match(validate.stdout, /25 rules, 2 listeners.*: valid$/m, validate.stdout);
   const plan = await denied('plan', '--repo', repo.dir, '--root', 'routes', '--from', 'HEAD', '--to', 'HEAD');
   assert.equal(plan.code, 0, `rauta plan must not load koffi; stderr:\n${plan.stderr}`);
   assert.match(plan.stdout, /no dataplane change \(1 routes\)/, plan.stdout);

@@ -63,7 +63,7 @@ test('the corpus covers every failure named in the route-format issue', () => {
     'duplicate-key', 'unknown-field-typo', 'non-utf8', 'billion-laughs', 'duplicate-route', 'duplicate-rule-name',
     'duplicate-listener', 'endpoint-not-unicast', 'endpoint-port-range', 'backends-empty', 'backends-too-many',
     'backend-twice', 'weight-range', 'path-no-slash', 'path-too-long', 'path-space', 'path-control', 'path-query',
-    'path-fragment', 'method-unknown', 'table-size', 'prefix-path', 'header-match', 'tier', 'combination',
+    'path-fragment', 'method-unknown', 'table-size', 'prefix-too-deep', 'host-invalid', 'duplicate-match', 'header-match', 'tier', 'combination',
     'too-many-documents', 'deep-nesting', 'unknown-field', 'duplicate-route-invalid',
   ])
     assert.ok(names.has(required), `test/fixtures/invalid has no case "${required}"`);
@@ -119,7 +119,7 @@ test('rauta validate --json gives the same errors as {file,line,col,message} rec
 
 test('the rauta binary validates examples/repo: exit 0 and a summary line', async () => {
   const { stdout } = await run(process.execPath, [join(repoRoot, 'bin/rauta.js'), 'validate', 'examples/repo'], { cwd: repoRoot });
-  assert.match(stdout, /^examples\/repo: 6 files, 23 rules, 2 listeners, \d+ backends \(\d+ endpoints\): valid\n$/, `unexpected output: ${stdout}`);
+  assert.match(stdout, /^examples\/repo: 6 files, 25 rules, 2 listeners, \d+ backends \(\d+ endpoints\): valid\n$/, `unexpected output: ${stdout}`);
 });
 
 test('the rauta binary exits 1 on an invalid file and 2 on a missing folder', async () => {

@@ -108,7 +108,7 @@ test('validateRouteSet is order independent: the first definition by file then l
   const two = validateRouteSet([b, a]);
   assert.deepEqual(one, two);
   assert.deepEqual(one.issues.map(formatIssue), [
-    'b.yaml:1:1: RoutingRule "users" routes GET /api/users, which RoutingRule "users" at a.yaml:1 already routes; one rule per method and path',
+    'b.yaml:1:1: RoutingRule "users" routes GET /api/users, which RoutingRule "users" at a.yaml:1 already routes; two rules may not match exactly the same requests (same method, host and path)',
     'b.yaml:1:1: RoutingRule name "users" is already used at a.yaml:1; names must be unique',
   ]);
   assert.deepEqual(one.routes.map((r) => r.source.file), ['a.yaml']);

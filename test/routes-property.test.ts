@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { HttpMethod, Listener as ListenerModel, Route as RouteModel, type Listener, type Route } from '../src/routes/route-model.js';
+import { HttpMethod, Listener as ListenerModel, Route as RouteModel, routeId, type Listener, type Route } from '../src/routes/route-model.js';
 import { emitRouteFile, listenerToDocument, routeToDocument } from '../src/routes/emit.js';
 import { parseRouteFile, type ParsedFile } from '../src/routes/parse-file.js';
 import { validateRouteSet } from '../src/routes/validate-set.js';
 import { compareIssues } from '../src/routes/issues.js';
+import { prefixDepth } from '../src/model/route-shapes.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const src = { file: '', line: 0 };
@@ -44,15 +45,19 @@ const healthCheck = fc
   )
   .map(({ timeoutFraction, ...hc }) => ({ ...hc, timeoutSeconds: Math.max(0.05, Math.round(hc.intervalSeconds * timeoutFraction * 100) / 100) }))
   .filter((hc) => hc.timeoutSeconds <= hc.intervalSeconds);
+const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/);
+const host = fc.tuple(fc.boolean(), fc.array(label, { minLength: 1, maxLength: 4 })).map(([wild, labels]) => `${wild ? '*.' : ''}${labels.join('.')}`);
 const route: fc.Arbitrary<Route> = fc.record({
   name,
   method: fc.constantFrom(...HttpMethod.options),
   path,
+  pathType: fc.constant('PathPrefix' as const),
+  host,
   backends,
   tableSize: fc.constant(4099),
   healthCheck: healthCheck,
   source: fc.constant(src),
-}, { noNullPrototype: true, requiredKeys: ['name', 'method', 'path', 'backends', 'tableSize', 'source'] });
+}, { noNullPrototype: true, requiredKeys: ['name', 'path', 'backends', 'tableSize', 'source'] }).filter((r) => r.pathType === undefined || prefixDepth(r.path) <= 8);
 const listener: fc.Arbitrary<Listener> = fc.record({ name, address: unicastIp, port, source: fc.constant(src) }, { noNullPrototype: true });
 
 /** A valid route set spread over files: names and identities unique, each definition with its file. */
@@ -67,7 +72,7 @@ const routeSet = fc
       const seen = new Set<string>();
       return xs.filter((x) => !seen.has(key(x)) && seen.add(key(x)) !== undefined);
     };
-    const rs = uniqueBy(routes, (r) => `${r.method} ${r.path}`);
+    const rs = uniqueBy(routes, routeId);
     const ls = uniqueBy(listeners, (l) => `${l.address}:${l.port}`);
     return fc.record({
       routes: fc.constant(rs),

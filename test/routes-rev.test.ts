@@ -47,7 +47,7 @@ test('loadRouteRev validates a commit by ref, tag, sha and HEAD~N without a chec
     assert.equal(prev.commit, sha, `${ref} should resolve to the first commit`);
     assert.deepEqual(prev.result.issues, [], `${ref} is the valid commit`);
     assert.equal(prev.files.length, 6);
-    assert.equal(prev.result.routes.length, 23);
+    assert.equal(prev.result.routes.length, 25);
     assert.equal(prev.result.routes[0]?.source.file.startsWith('routes/'), true, 'files are named by their path in the repo');
   }
   // The working tree does not matter: break it, HEAD~1 stays valid.
@@ -89,7 +89,7 @@ test('rauta validate --rev: exit 0 on the valid commit, 1 on the invalid one', a
   const repo = makeRepo(t);
   const bin = join(repoRoot, 'bin/rauta.js');
   const ok = await run(process.execPath, [bin, 'validate', repo, '--rev', 'HEAD~1', '--root', 'routes']);
-  assert.match(ok.stdout, /@HEAD~1 \([0-9a-f]{12}\) routes: 6 files, 23 rules, 2 listeners, \d+ backends \(\d+ endpoints\): valid\n$/);
+  assert.match(ok.stdout, /@HEAD~1 \([0-9a-f]{12}\) routes: 6 files, 25 rules, 2 listeners, \d+ backends \(\d+ endpoints\): valid\n$/);
   const bad = await run(process.execPath, [bin, 'validate', repo, '--rev', 'HEAD', '--root', 'routes', '--json']).then(
     () => assert.fail('validating the tier-2 commit succeeded'),
     (err: { code: number; stdout: string }) => err,

@@ -119,8 +119,12 @@ export class TestRepo {
 
 export interface RouteSpec {
   name: string;
-  method?: string;
+  /** default GET; null: no method (any) */
+  method?: string | null;
   path: string;
+  /** default Exact */
+  type?: 'Exact' | 'PathPrefix';
+  host?: string;
   /** "ip:port" endpoints */
   backends: string[];
   /** spec.healthCheck fields, written as given (flow-style YAML) */
@@ -132,7 +136,7 @@ export function routeYaml(routes: RouteSpec[]): string {
   return routes
     .map(
       (r) =>
-        `---\napiVersion: rauta.io/v1\nkind: RoutingRule\nmetadata:\n  name: ${r.name}\nspec:\n  match:\n    method: ${r.method ?? 'GET'}\n    path:\n      type: Exact\n      value: ${r.path}\n  backends:\n${r.backends
+        `---\napiVersion: rauta.io/v1\nkind: RoutingRule\nmetadata:\n  name: ${r.name}\nspec:\n  match:\n${r.method === null ? '' : `    method: ${r.method ?? 'GET'}\n`}${r.host ? `    host: "${r.host}"\n` : ''}    path:\n      type: ${r.type ?? 'Exact'}\n      value: ${r.path}\n  backends:\n${r.backends
           .map((b) => `    - endpoint: ${b}\n`)
           .join('')}${r.healthCheck ? `  healthCheck: ${JSON.stringify(r.healthCheck)}\n` : ''}`,
     )

@@ -208,6 +208,7 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     // 5. Catch up from the log before taking jobs.
     const started = await agent.start();
     logger.info({ state: started.state, appliedSeq: started.appliedSeq, appliedCommit: started.appliedCommit, headSeq: started.headSeq }, 'agent started');
+    dataplane.attachWhenReady(agent);
     await publish();
 
     // 6. The scheduler, woken by this node's BullMQ jobs. Drift checks, the resync timer and

@@ -136,7 +136,7 @@ export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: De
 }
 
 function targetOf(maps: RautaMaps, op: MapOp): TypedMap<unknown, unknown> {
-  const t = { routes: maps.routes, maglev_tables: maps.maglevTables, listeners: maps.listeners, nexthops: maps.nexthops }[op.map as 'routes'];
+  const t = { routes: maps.routes, maglev_tables: maps.maglevTables, listeners: maps.listeners, nexthops: maps.nexthops, route_shapes: maps.routeShapes }[op.map as 'routes'];
   return t as TypedMap<unknown, unknown>;
 }
 

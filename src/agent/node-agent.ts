@@ -547,7 +547,7 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
     const report: DriftReport = { repairs: 0, ops: plan.ops.length, details: [] };
     if (plan.ops.length > 0) {
       const s = plan.summary;
-      for (const r of plan.routes) report.details.push(`${r.method} ${r.path ?? `(hash ${r.id})`}: ${r.change}${r.reason ? ` (${r.reason})` : ''}`);
+      for (const r of plan.routes) report.details.push(`${r.rule ?? `${r.method} (key ${r.id})`}: ${r.change}${r.reason ? ` (${r.reason})` : ''}`);
       const extra: Array<[number, string]> = [
         [s.listenersSet, 'listeners missing'],
         [s.listenersDeleted, 'listeners extra'],

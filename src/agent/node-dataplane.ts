@@ -3,12 +3,16 @@
 // interface when one is given, look up backend MACs (neighbour table, gateway
 // route, configured gateway MAC), warning once per change about the ones
 // missing, sweep the flow state the data path cannot remove itself, and check
-// the backends of routes with a healthCheck (node-health.ts).
+// the backends of routes with a healthCheck (node-health.ts). After an upgrade
+// that changed a desired-state map's layout, the new program is attached only
+// once the agent has written the full state into the new maps: until then the
+// old program, attached with its old maps, keeps routing.
 import type { Logger } from 'pino';
 import type { XdpMode } from '../dataplane/libbpf.js';
 import { createNexthopResolver } from '../dataplane/nexthops.js';
 import { sweepFlows, type FlowCensus } from '../dataplane/flow-reaper.js';
-import { attachXdp, loadRauta, type RautaProgram } from '../dataplane/program.js';
+import { attachXdp, DESIRED_MAPS, loadRauta, type RautaProgram } from '../dataplane/program.js';
+import type { MapName } from '../model/map-types.js';
 import { RautaError } from '../errors.js';
 import { DEFAULT_CAPACITY, mapMaxEntries, type Capacity } from '../routes/capacity.js';
 import { createNodeHealth, type NodeHealth } from './node-health.js';
@@ -31,8 +35,13 @@ export interface NodeDataplaneOptions {
 
 export interface NodeDataplane {
   prog: RautaProgram;
-  /** the mode the program is attached in, null when not attached */
+  /** the mode the program is attached in, null when not attached (yet) */
   xdpMode: 'native' | 'generic' | null;
+  /**
+   * Call once the agent has started: attaches a program held back for a
+   * rebuild as soon as the agent reports an applied state ('ready').
+   */
+  attachWhenReady(agent: { status(): { state: string } }): void;
   /** for NodeAgentOptions.nexthops */
   nexthops: (ips: readonly string[]) => Promise<Record<string, string>>;
   /** connections by state as of the last sweep (null before the first) and what sweeps removed */
@@ -54,20 +63,44 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const prog = loadRauta({ pinDir: opts.pinDir, maxEntries: mapMaxEntries(opts.capacity ?? DEFAULT_CAPACITY) });
   logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'programs loaded; reusing the pinned maps' : 'programs loaded; maps pinned');
   for (const r of prog.replaced) {
-    logger.warn({ map: r.name, was: r.diffs }, `pinned ${r.name} had an older layout: replaced by an empty one (${r.name === 'metrics' ? 'counters restart at 0' : 'connections it held are gone'})`);
+    const what = DESIRED_MAPS.includes(r.name as MapName) ? 'the agent writes it in full from the event log' : r.name === 'metrics' ? 'counters restart at 0' : 'connections it held are gone';
+    logger.warn({ map: r.name, was: r.diffs }, `pinned ${r.name} had an older layout: replaced by an empty one (${what})`);
   }
-  let xdpMode: 'native' | 'generic' | null = null;
+  const state = { xdpMode: null as 'native' | 'generic' | null, waiting: null as NodeJS.Timeout | null };
+  const attach = () => {
+    if (!opts.iface) return;
+    state.xdpMode = attachXdp(prog, opts.iface, mode, (msg) => logger.warn({ iface: opts.iface }, msg));
+    logger.info({ iface: opts.iface, mode: state.xdpMode }, 'XDP attached, with the TC ingress program');
+  };
   try {
-    if (opts.iface) {
-      xdpMode = attachXdp(prog, opts.iface, mode, (msg) => logger.warn({ iface: opts.iface }, msg));
-      logger.info({ iface: opts.iface, mode: xdpMode }, 'XDP attached, with the TC ingress program');
-    } else {
-      logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
-    }
+    if (!opts.iface) logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
+    else if (prog.rebuild) logger.warn({ iface: opts.iface }, 'upgrade: the new maps start empty; the program already attached keeps routing until the agent has written the full state, then the new one is attached');
+    else attach();
   } catch (err) {
     prog.close();
     throw err;
   }
+  const attachWhenReady = (agent: { status(): { state: string } }) => {
+    if (!opts.iface || !prog.rebuild || state.xdpMode !== null || state.waiting) return;
+    const tryAttach = () => {
+      if (agent.status().state !== 'ready') return false;
+      try {
+        attach();
+      } catch (err) {
+        logger.error({ err, iface: opts.iface }, 'attaching the new program failed; the old one keeps routing, trying again');
+        return false;
+      }
+      return true;
+    };
+    if (tryAttach()) return;
+    state.waiting = setInterval(() => {
+      if (tryAttach() && state.waiting) {
+        clearInterval(state.waiting);
+        state.waiting = null;
+      }
+    }, 500);
+    state.waiting.unref();
+  };
   let lastMissing = '';
   const resolve = createNexthopResolver({ iface: opts.iface ?? null, gatewayMac: opts.gatewayMac, routeTtlMs: opts.routeTtlMs ?? 30_000 });
   const nexthops = async (ips: readonly string[]) => {
@@ -100,12 +133,16 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const health = createNodeHealth({ maps: prog.typed, logger });
   return {
     prog,
-    xdpMode,
+    get xdpMode() {
+      return state.xdpMode;
+    },
+    attachWhenReady,
     nexthops,
     flows: () => ({ ...flows }),
     health,
     close: () => {
       if (timer) clearInterval(timer);
+      if (state.waiting) clearInterval(state.waiting);
       health.stop();
       prog.close();
     },

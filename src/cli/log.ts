@@ -79,7 +79,7 @@ export function describe(event: RautaEventBody): string {
     case 'RouteUpserted':
       return `RouteUpserted ${printable(routeId(event.route))} (${printable(event.route.name)}) ${printablePath(event.route.source.file)}:${event.route.source.line} -> ${event.route.backends.map((b) => `${b.ip}:${b.port}`).join(',')}`;
     case 'RouteRemoved':
-      return `RouteRemoved ${event.method} ${printable(event.path)} (${printable(event.name)})${event.file ? ` ${printablePath(event.file)}` : ''}`;
+      return `RouteRemoved ${printable(routeId(event))} (${printable(event.name)})${event.file ? ` ${printablePath(event.file)}` : ''}`;
     case 'ListenerUpserted':
       return `ListenerUpserted ${event.listener.address}:${event.listener.port} (${printable(event.listener.name)})`;
     case 'ListenerRemoved':

@@ -58,7 +58,8 @@ export function formatImpact(r: RouteImpact): string {
     ...r.backendsChanged.map((c) => `${c.backend} weight ${c.from}→${c.to}`),
   ];
   const move = r.change === 'added' ? 'new' : r.change === 'removed' ? 'all connections lose their route' : `${pct(r.disruption)} of connections move`;
-  return `${mark} ${r.route}${r.name ? ` (${r.name})` : ''}${parts.length ? ` ${parts.join(' ')}` : ''}: ${r.ops} op${r.ops === 1 ? '' : 's'}, ${move}`;
+  const shadow = r.shadows === null ? '' : r.change === 'added' ? `; takes its requests from ${r.shadows.route} (${r.shadows.name}, ${r.shadows.source})` : `; its requests go to ${r.shadows.route} (${r.shadows.name}, ${r.shadows.source})`;
+  return `${mark} ${r.route}${r.name ? ` (${r.name})` : ''}${parts.length ? ` ${parts.join(' ')}` : ''}: ${r.ops} op${r.ops === 1 ? '' : 's'}, ${move}${shadow}`;
 }
 
 export function formatReport(report: PlanReport): string {

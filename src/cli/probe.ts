@@ -13,7 +13,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RautaError } from '../errors.js';
 import { applyPlan } from '../dataplane/apply.js';
-import { routeKeyOf } from '../model/ids.js';
+import { routeIdFor, routeKeyId } from '../model/ids.js';
+import { candidateRules } from '../model/route-match.js';
 import { forgetFlow, probeConnection, probePort } from '../dataplane/connection-probe.js';
 import { OUTCOMES, type MetricName } from '../model/metrics.js';
 import { resolveNexthops } from '../dataplane/nexthops.js';
@@ -21,7 +22,7 @@ import { DEFAULT_PIN_DIR, loadRauta, openPinned, PROG_PIN, unpin, type RautaProg
 import { emptyAppliedState, planChanges } from '../plan/plan.js';
 import { formatIssue } from '../routes/issues.js';
 import { loadRouteRev } from '../routes/load-rev.js';
-import { HttpMethod, listenerId } from '../routes/route-model.js';
+import { HttpMethod, listenerId, routeId } from '../routes/route-model.js';
 
 export interface Endpoint {
   ip: string;
@@ -31,6 +32,8 @@ export interface Endpoint {
 export interface ProbeRequest {
   method: HttpMethod;
   path: string;
+  /** the Host header (default: the listener's address, as curl sends it) */
+  host?: string;
   client: Endpoint;
   listener: Endpoint;
 }
@@ -48,11 +51,11 @@ export interface ProbeResult {
   status: number | null;
   /** lower-case METRICS outcome of the first data segment ("routed", "reply_no_route", ...) */
   reason: string | null;
-  /** the route entry the request matched: its generation, backends (holes are 0.0.0.0:0) and the backends this node drained as unhealthy */
-  route: { gen: number; backends: string[]; drained: string[] } | null;
+  /** the rule the request matched ("ANY /api prefix"), its generation, backends (holes are 0.0.0.0:0) and the backends this node drained as unhealthy */
+  route: { rule: string; gen: number; backends: string[]; drained: string[] } | null;
   /** every METRICS slot that moved during the probe (other traffic on a live node can add to these) */
   counters: Partial<Record<MetricName, number>>;
-  request: { method: string; path: string; client: string; listener: string };
+  request: { method: string; path: string; host: string; client: string; listener: string };
 }
 
 // TEST-NET-2: a client address that is nobody's, so a probe's flow is recognisable.
@@ -77,16 +80,21 @@ export function firstListener(prog: RautaProgram): Endpoint | null {
 
 /** Open one connection through the program with this request, read what it did, and remove the probe's flow. */
 export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult {
+  const host = req.host ?? req.listener.ip;
   const run = probeConnection(prog.progFd, prog.typed, {
     client: req.client,
     listener: req.listener,
-    payload: `${req.method} ${req.path} HTTP/1.1\r\nHost: rauta-probe\r\nUser-Agent: rauta-probe\r\n\r\n`,
+    payload: `${req.method} ${req.path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: rauta-probe\r\n\r\n`,
   });
+  // The flow records the ROUTES key the request matched; the request's own candidates name its rule.
+  const matched = prog.typed.flowCache.get(run.flowKey)?.route;
   forgetFlow(prog.typed, run.flowKey);
-  const routePath = req.path.split('?', 1)[0] ?? req.path; // the data path matches the path without the query
-  const entry = prog.typed.routes.get(routeKeyOf(req.method, routePath));
-  const route = entry
+  const matchedId = matched ? routeKeyId(matched) : null;
+  const rule = candidateRules({ method: req.method, path: req.path, host }).find((c) => routeIdFor(c) === matchedId);
+  const entry = matched && rule ? prog.typed.routes.get(matched) : undefined;
+  const route = entry && rule
     ? {
+        rule: routeId(rule),
         gen: entry.gen,
         backends: entry.backends.map((b) => `${b.ip}:${b.port}`),
         // weight 0 with an address: drained by this node's health checks (a hole is 0.0.0.0:0)
@@ -96,8 +104,12 @@ export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult
   const o = run.outcome;
   const backend = o.kind === 'backend' ? `${o.backend.ip}:${o.backend.port}` : null;
   const i = backend && route ? route.backends.indexOf(backend) : -1;
-  // The first segment's outcome: the one outcome slot besides the handshake's SYN_COOKIE.
-  const outcome = OUTCOMES.find((n) => n !== 'SYN_COOKIE' && (run.counters[n] ?? 0) > 0);
+  // The first segment's outcome: an outcome slot besides the handshake's SYN_COOKIE that moved,
+  // of the kind the program's answer shows (on a live interface other packets move slots too:
+  // a neighbour solicitation counts PASS_NOT_IPV4 while a probe gets its 404).
+  const moved = OUTCOMES.filter((n) => n !== 'SYN_COOKIE' && (run.counters[n] ?? 0) > 0);
+  const fits = (n: MetricName) => (o.kind === 'backend' ? n === 'ROUTED' : o.kind === 'reply' ? n.startsWith('REPLY_') : o.kind === 'other' ? n.startsWith('PASS_') : !n.startsWith('PASS_'));
+  const outcome = moved.find(fits) ?? moved[0];
   return {
     result: o.kind === 'backend' ? 'routed' : o.kind,
     backend,
@@ -107,7 +119,7 @@ export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult
     reason: outcome?.toLowerCase() ?? null,
     route,
     counters: run.counters,
-    request: { method: req.method, path: req.path, client: `${req.client.ip}:${req.client.port}`, listener: `${req.listener.ip}:${req.listener.port}` },
+    request: { method: req.method, path: req.path, host, client: `${req.client.ip}:${req.client.port}`, listener: `${req.listener.ip}:${req.listener.port}` },
   };
 }
 
@@ -118,12 +130,13 @@ export interface ProbeCliOptions {
   repo?: string;
   root?: string;
   pinDir?: string;
+  host?: string;
   json?: boolean;
 }
 
 const WHY: Record<string, string> = {
   reply_bad_request: 'the first segment is not a request line the data path serves',
-  reply_no_route: 'no route for this method and path',
+  reply_no_route: 'no rule matches this method, host and path',
   reply_no_table: 'the route has no backends or no Maglev table for its generation',
   reply_no_nexthop: 'the chosen backend has no nexthop MAC on this node',
   reply_too_large: 'the first segment is longer than the data path carries',
@@ -133,7 +146,7 @@ const WHY: Record<string, string> = {
 };
 
 export function formatProbe(r: ProbeResult, at?: { rev: string; commit: string }): string {
-  const head = `${r.request.method} ${r.request.path} from ${r.request.client} to ${r.request.listener}${at ? ` at ${at.rev} (${at.commit.slice(0, 12)})` : ''}`;
+  const head = `${r.request.method} ${r.request.host}${r.request.path} from ${r.request.client} to ${r.request.listener}${at ? ` at ${at.rev} (${at.commit.slice(0, 12)})` : ''}`;
   const why = r.reason ? ` (${r.reason}${WHY[r.reason] ? `: ${WHY[r.reason]}` : ''})` : '';
   const drained = r.route?.drained ?? [];
   const skipped = drained.length > 0 ? `  skipped as unhealthy on this node: ${drained.join(', ')} (\`rauta status\` says why)\n` : '';
@@ -141,7 +154,7 @@ export function formatProbe(r: ProbeResult, at?: { rev: string; commit: string }
     // Removed backends leave holes (0.0.0.0:0) so the others keep their slots: count the live ones.
     const live = r.route ? r.route.backends.filter((b) => b !== '0.0.0.0:0').length - drained.length : '?';
     const idx = r.backendIndex !== null ? `slot #${r.backendIndex}, ${live} live backend${live === 1 ? '' : 's'}` : 'backend';
-    return `${head}: routed to ${r.backend} (${idx}, MAC ${r.mac}, route gen ${r.route?.gen ?? '?'}): the program sent the backend a SYN\n${skipped}`;
+    return `${head}: matched ${r.route?.rule ?? '?'}, routed to ${r.backend} (${idx}, MAC ${r.mac}, route gen ${r.route?.gen ?? '?'}): the program sent the backend a SYN\n${skipped}`;
   }
   if (r.result === 'reply') return `${head}: answered in place with ${r.status}${why}\n${skipped}`;
   if (r.result === 'reset') return `${head}: reset${why}\n${skipped}`;
@@ -155,6 +168,8 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
   const m = method.toUpperCase();
   if (!isMethod(m)) throw new RautaError('RAUTA_ERR_USAGE', `method ${method}: use one of ${HttpMethod.options.join(', ')}`);
   if (!path.startsWith('/')) throw new RautaError('RAUTA_ERR_USAGE', `path ${path}: an HTTP path starts with /`);
+  if (opts.host !== undefined && !/^[\x21-\x7e]{1,253}$/.test(opts.host)) throw new RautaError('RAUTA_ERR_USAGE', `--host ${JSON.stringify(opts.host.slice(0, 60))}: give a host name (and optionally :port), printable ASCII, at most 253 characters`);
+  const host = opts.host !== undefined ? { host: opts.host } : {};
   const client = opts.client ? parseEndpoint(opts.client, '--client') : { ip: DEFAULT_CLIENT_IP, port: probePort() };
   const given = opts.listener ? parseEndpoint(opts.listener, '--listener') : null;
   const pinDir = opts.pinDir ?? DEFAULT_PIN_DIR;
@@ -165,7 +180,7 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
     try {
       const listener = given ?? scratch.listener;
       if (!listener) throw new RautaError('RAUTA_ERR_USAGE', `${opts.at} has no listener; pass --listener VIP:PORT`);
-      result = probeProgram(scratch.prog, { method: m, path, client, listener });
+      result = probeProgram(scratch.prog, { method: m, path, client, listener, ...host });
       at = { rev: opts.at, commit: scratch.commit };
     } finally {
       scratch.dispose();
@@ -178,7 +193,7 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
     try {
       const listener = given ?? firstListener(prog);
       if (!listener) throw new RautaError('RAUTA_ERR_USAGE', `the applied state in ${pinDir} has no listener; pass --listener VIP:PORT`);
-      result = probeProgram(prog, { method: m, path, client, listener });
+      result = probeProgram(prog, { method: m, path, client, listener, ...host });
     } finally {
       prog.close();
     }
@@ -238,6 +253,7 @@ export function register(program: Command): void {
     .argument('<method>', 'GET, POST, PUT, DELETE, PATCH, HEAD or OPTIONS')
     .argument('<path>', 'request path, e.g. /api/users')
     .option('--client <ip:port>', `source address of the connection (default ${DEFAULT_CLIENT_IP} and a random port)`)
+    .option('--host <name>', 'Host header of the request (default: the listener address, as curl sends it)')
     .option('--listener <vip:port>', 'destination VIP:port (default: the first listener of the applied state)')
     .option('--at <rev>', 'probe the route set of this commit instead (built in a scratch pin dir)')
     .option('--repo <path>', 'routes repository for --at', '.')
@@ -246,7 +262,7 @@ export function register(program: Command): void {
     .option('--json', 'print the verdict, backend, pass reason and counters as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  rauta probe GET /api/products\n  rauta probe POST /api/cart --client 10.9.0.7:51000 --json\n  rauta probe GET /api/products --at HEAD~3 --repo .rauta/demo-repo\n\n' +
+      '\nExamples:\n  rauta probe GET /api/products\n  rauta probe POST /api/cart --client 10.9.0.7:51000 --json\n  rauta probe GET /cart --host shop.example.com\n  rauta probe GET /api/products --at HEAD~3 --repo .rauta/demo-repo\n\n' +
         "A probe runs real packets through the real program: they count in the METRICS; the probe's flow is removed afterwards.",
     )
     .action(async (method: string, path: string, opts: ProbeCliOptions) => {

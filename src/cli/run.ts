@@ -82,7 +82,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
 
     const dataplane = openNodeDataplane({ pinDir: opts.pinDir, iface: opts.iface, xdpMode: opts.xdpMode, gatewayMac, logger, capacity });
     cleanups.push(() => dataplane.close()); // closes our fds only: the pins and the attachment keep both alive
-    const { prog, xdpMode } = dataplane;
+    const { prog } = dataplane;
 
     const agent = new NodeAgent({
       node: opts.node,
@@ -108,7 +108,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       status: () => ({
         ...agent.status(),
         watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: repoUrl, branch: opts.branch, root: opts.root },
-        dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode, flows: dataplane.flows().census },
+        dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census },
       }),
       // The webhook is the watcher's; it is mounted before the watcher exists so the port is known early.
       handlers: [(req, res) => (watcher ? watcher.webhook(req, res) : Promise.resolve(false))],
@@ -124,6 +124,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
     // Apply what the log already holds (a restart) before new commits arrive.
     const started = await agent.start();
     logger.info({ state: started.state, appliedSeq: started.appliedSeq, appliedCommit: started.appliedCommit }, 'agent started');
+    dataplane.attachWhenReady(agent);
     const runDone = agent.run();
     cleanups.push(async () => {
       await agent.stop();

@@ -10,7 +10,7 @@ import type { MapName, MapOp } from '../model/map-types.js';
 import type { RautaMaps, RawMap, TypedMap } from './maps.js';
 
 /** The four maps a plan writes (flow cache and metrics belong to the data path). */
-export type ApplyMaps = Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>;
+export type ApplyMaps = Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>;
 
 export interface ApplyOptions {
   /** Called every `progressEvery` operations (and at the end) with done/total: full syncs log progress. */
@@ -80,16 +80,18 @@ export class ApplyError extends RautaError {
   }
 }
 
+function routeKeyText(k: Record<string, unknown>): string {
+  return `{method ${String(k.method)}, path_match ${String(k.pathMatch)}, host_match ${String(k.hostMatch)}, path_hash ${String(k.pathHash)}, host_hash ${String(k.hostHash)}}`;
+}
+
 /** A short printable form of a decoded key, for errors and logs. */
 export function describeKey(map: MapName, key: unknown): string {
   const k = key as Record<string, unknown>;
   switch (map) {
     case 'routes':
-      return `{method ${String(k.method)}, path_hash ${String(k.pathHash)}}`;
-    case 'maglev_tables': {
-      const r = k.route as Record<string, unknown>;
-      return `{method ${String(r.method)}, path_hash ${String(r.pathHash)}, gen ${String(k.gen)}}`;
-    }
+      return routeKeyText(k);
+    case 'maglev_tables':
+      return `${routeKeyText(k.route as Record<string, unknown>).slice(0, -1)}, gen ${String(k.gen)}}`;
     case 'listeners':
       return `${String(k.addr)}:${String(k.port)}`;
     default:
@@ -227,6 +229,7 @@ class EncodedPlan {
       maglev_tables: maps.maglevTables as Target,
       listeners: maps.listeners as Target,
       nexthops: maps.nexthops as Target,
+      route_shapes: maps.routeShapes as Target,
     };
     const n = ops.length;
     // sizes first, so each arena is one allocation

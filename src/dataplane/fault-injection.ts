@@ -85,6 +85,7 @@ export function injectFaults(real: RautaMaps, plan: FaultPlan = {}): FaultContro
     backendStats: real.backendStats,
     listeners: rewrap(real.listeners),
     nexthops: rewrap(real.nexthops),
+    routeShapes: rewrap(real.routeShapes),
     readMetrics: () => real.readMetrics(),
   };
 

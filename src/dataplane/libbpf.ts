@@ -229,6 +229,12 @@ export interface LoadOptions {
    * layout is replaced by a new empty map instead of refusing the load.
    */
   replaceOnMismatch?: readonly string[];
+  /**
+   * Maps the caller rebuilds in full (desired state): a pin whose type, key or
+   * value size differs (an older layout) is replaced by a new empty map; a
+   * different max_entries (a capacity setting) is still refused.
+   */
+  replaceOnLayoutChange?: readonly string[];
   /** Verifier log level on success (4 = stats); the log is returned. 0: log only on failure. */
   logLevel?: number;
 }
@@ -293,6 +299,7 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
       const reuse: Array<[string, number]> = [];
       const replaced: Array<{ name: string; diffs: string }> = [];
       const replaceable = new Set(opts.replaceOnMismatch ?? []);
+      const rebuildable = new Set(opts.replaceOnLayoutChange ?? []);
       if (opts.pinDir !== undefined) {
         for (const [name, spec] of Object.entries(specs)) {
           const path = join(opts.pinDir, name);
@@ -304,7 +311,7 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
             .filter((f) => found[f] !== spec[f])
             .map((f) => `${f} expected ${fmtField(f, spec[f])}, found ${fmtField(f, found[f])}`);
           if (diffs.length === 0) reuse.push([name, fd]);
-          else if (replaceable.has(name)) replaced.push({ name, diffs: diffs.join('; ') });
+          else if (replaceable.has(name) || (rebuildable.has(name) && found.maxEntries === spec.maxEntries)) replaced.push({ name, diffs: diffs.join('; ') });
           else {
             throw new BpfError(
               'RAUTA_ERR_BPF_MAP_MISMATCH',
@@ -452,6 +459,16 @@ export interface ProgRunStats {
 export function progRunStats(fd: number): ProgRunStats {
   const info = objInfo(fd, 232);
   return { runTimeNs: Number(info.readBigUInt64LE(192)), runCount: Number(info.readBigUInt64LE(200)) };
+}
+
+/**
+ * Instructions the verifier processed to load a program (struct
+ * bpf_prog_info.verified_insns, Linux 5.16+): its cost against the
+ * kernel's 1,000,000 limit. null on an older kernel (the field reads 0).
+ */
+export function progVerifiedInsns(fd: number): number | null {
+  const n = objInfo(fd, 232).readUInt32LE(216);
+  return n > 0 ? n : null;
 }
 
 const BPF_STATS_RUN_TIME = 0;

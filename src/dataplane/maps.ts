@@ -1,6 +1,6 @@
 // One typed wrapper per map of the XDP program, over the raw libbpf ops.
 // The raw level (Buffers) lets the apply transaction restore byte-identical values.
-import type { BackendKey, BackendStats, BackendList, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
+import type { BackendKey, BackendStats, BackendList, RouteShapes, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
 import {
   backendListCodec,
   flowKeyCodec,
@@ -11,6 +11,7 @@ import {
   nexthopCodec,
   backendKeyCodec,
   backendStatsCodec,
+  routeShapesCodec,
   nexthopKeyCodec,
   routeKeyCodec,
   savedRequestCodec,
@@ -110,6 +111,8 @@ export interface RautaMaps {
   requests: TypedMap<FlowKey, SavedRequest>;
   listeners: TypedMap<ListenerKey, number>;
   nexthops: TypedMap<string, Nexthop>;
+  /** one entry (key 0): which kinds of ROUTES keys exist */
+  routeShapes: TypedMap<number, RouteShapes>;
   /** health-checked backend -> handshake counters (entries made by the agent, counted by the programs) */
   backendStats: TypedMap<BackendKey, BackendStats>;
   /** Per-CPU counters summed over CPUs, by slot name. */
@@ -126,6 +129,7 @@ export function rautaMaps(fds: Record<MapName, number>): RautaMaps {
     requests: make('requests', flowKeyCodec, savedRequestCodec),
     listeners: make('listeners', listenerKeyCodec, u32Codec),
     nexthops: make('nexthops', nexthopKeyCodec, nexthopCodec),
+    routeShapes: make('route_shapes', u32Codec, routeShapesCodec),
     backendStats: make('backend_stats', backendKeyCodec, backendStatsCodec),
     readMetrics: () => readMetrics(fds.metrics),
   };

@@ -16,9 +16,16 @@ export const DEFAULT_OBJECT = fileURLToPath(new URL('../../bpf/rauta.bpf.o', imp
 export const PROG_PIN = 'prog_xdp';
 export const TC_PROG_PIN = 'prog_tc';
 const PROGRAMS = { xdp: 'rauta_xdp', tc: 'rauta_tc' } as const;
-export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'requests', 'scratch', 'metrics', 'listeners', 'nexthops', 'backend_stats'];
+export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'requests', 'scratch', 'metrics', 'listeners', 'nexthops', 'backend_stats', 'route_shapes', 'parse'];
 /** Maps of runtime state only (connections, counters): a pin of an older layout is replaced, not refused. */
-export const RUNTIME_MAPS: readonly MapName[] = ['flow_cache', 'requests', 'scratch', 'metrics', 'backend_stats'];
+export const RUNTIME_MAPS: readonly MapName[] = ['flow_cache', 'requests', 'scratch', 'metrics', 'backend_stats', 'parse'];
+/**
+ * Maps of desired state, which the agent writes in full from the event log: a
+ * pin of an older layout (an upgrade that changed a key) is replaced by an
+ * empty map, and the caller must not attach the new program before it has
+ * written them (RautaProgram.rebuild).
+ */
+export const DESIRED_MAPS: readonly MapName[] = ['routes', 'maglev_tables', 'route_shapes', 'listeners', 'nexthops'];
 
 export interface RautaProgram {
   pinDir: string;
@@ -30,8 +37,10 @@ export interface RautaProgram {
   typed: RautaMaps;
   /** Maps reused from pins (empty on a first load). */
   reused: string[];
-  /** Runtime maps whose pin had an older layout and were replaced by empty ones. */
+  /** Maps whose pin had an older layout and were replaced by empty ones. */
   replaced: Array<{ name: string; diffs: string }>;
+  /** A desired-state map was replaced: write the full state before attaching this program (the old one keeps serving meanwhile). */
+  rebuild: boolean;
   /** Verifier log: stats with logLevel 4, empty otherwise. */
   verifierLog: string;
   close(): void;
@@ -55,6 +64,7 @@ export function loadRauta(opts: LoadRautaOptions = {}): RautaProgram {
     progPinNames: { [PROGRAMS.xdp]: PROG_PIN, [PROGRAMS.tc]: TC_PROG_PIN },
     maxEntries: opts.maxEntries as Record<string, number> | undefined,
     replaceOnMismatch: RUNTIME_MAPS,
+    replaceOnLayoutChange: DESIRED_MAPS,
     logLevel: opts.logLevel,
   });
   try {
@@ -70,6 +80,7 @@ export function loadRauta(opts: LoadRautaOptions = {}): RautaProgram {
       typed: rautaMaps(maps),
       reused: obj.reused,
       replaced: obj.replaced,
+      rebuild: obj.replaced.some((r) => (DESIRED_MAPS as readonly string[]).includes(r.name)),
       verifierLog: opts.logLevel ? obj.log : '',
       close: () => obj.close(),
     };
@@ -100,6 +111,7 @@ export function openPinned(pinDir: string = DEFAULT_PIN_DIR): RautaProgram {
       typed: rautaMaps(maps),
       reused: [...MAP_NAMES],
       replaced: [],
+      rebuild: false,
       verifierLog: '',
       close: () => fds.splice(0).forEach(closeFd),
     };

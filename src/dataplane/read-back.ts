@@ -4,6 +4,7 @@
 // for byte-for-byte comparisons.
 import { LAYOUT, RAUTA_MAX_BACKENDS, readIp } from '../model/codecs.js';
 import type { BackendList, BackendSlot, MapContents, MapName } from '../model/map-types.js';
+import { emptyShapes } from '../model/route-shapes.js';
 import type { RautaMaps, RawMap } from './maps.js';
 
 export interface ReadBackOptions {
@@ -46,9 +47,9 @@ export function decodeBackendListLenient(bytes: Uint8Array): { value: BackendLis
   return { value: { backends, gen }, malformed };
 }
 
-/** Read ROUTES, MAGLEV_TABLES (keys; values when asked), LISTENERS and NEXTHOPS, decoded. */
-export function readMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>, opts: ReadBackOptions = {}): { contents: MapContents; stats: ReadBackStats } {
-  const contents: MapContents = { routes: [], tables: [], listeners: [], nexthops: [] };
+/** Read ROUTES, MAGLEV_TABLES (keys; values when asked), LISTENERS, NEXTHOPS and ROUTE_SHAPES, decoded. */
+export function readMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>, opts: ReadBackOptions = {}): { contents: MapContents; stats: ReadBackStats } {
+  const contents: MapContents = { routes: [], tables: [], listeners: [], nexthops: [], shapes: maps.routeShapes.get(0) ?? emptyShapes() };
   const stats: ReadBackStats = { routes: 0, tables: 0, listeners: 0, nexthops: 0, malformedRoutes: 0 };
 
   const routes = maps.routes;
@@ -100,14 +101,15 @@ export function dumpRawMap(raw: RawMap): Map<string, string> {
 }
 
 /** The maps a plan writes (the others hold runtime state: connections, counters). */
-export type PlanMapName = Extract<MapName, 'routes' | 'maglev_tables' | 'listeners' | 'nexthops'>;
+export type PlanMapName = Extract<MapName, 'routes' | 'maglev_tables' | 'listeners' | 'nexthops' | 'route_shapes'>;
 
-/** Raw dumps of the four maps a plan writes, by C map name. */
-export function dumpPlanMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops'>): Record<PlanMapName, Map<string, string>> {
+/** Raw dumps of the five maps a plan writes, by C map name. */
+export function dumpPlanMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>): Record<PlanMapName, Map<string, string>> {
   return {
     routes: dumpRawMap(maps.routes.raw),
     maglev_tables: dumpRawMap(maps.maglevTables.raw),
     listeners: dumpRawMap(maps.listeners.raw),
     nexthops: dumpRawMap(maps.nexthops.raw),
+    route_shapes: dumpRawMap(maps.routeShapes.raw),
   };
 }

@@ -38,7 +38,7 @@ import type { RautaEventBody } from '../routes/route-events.js';
 import type { ValidationIssue } from '../routes/issues.js';
 import { capacityIssues, type Capacity, type CapacityNeed } from '../routes/capacity.js';
 import { clip, MAX_MESSAGE_CHARS, MAX_PATH_CHARS } from '../routes/printable.js';
-import { listenerId, routeId, type Listener, type Route, type SourceRef } from '../routes/route-model.js';
+import { listenerId, matchOf, routeId, type Listener, type Route, type SourceRef } from '../routes/route-model.js';
 import { inlineParser, type BulkParser, type FileToParse } from './parse-pool.js';
 import { isRouteFile, validateRouteSet, type ParsedFile } from './route-rules.js';
 import { diffTrees, resolveSubtree, type FileChange } from './tree-diff.js';
@@ -257,7 +257,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
       }
     } else if (before) {
       delta.routes.set(id, null);
-      removed.push({ type: 'RouteRemoved', ...origin, file: before.source.file, name: before.name, method: before.method, path: before.path });
+      removed.push({ type: 'RouteRemoved', ...origin, file: before.source.file, name: before.name, ...matchOf(before) });
     }
   }
   const listenersRemoved: RautaEventBody[] = [];

@@ -3,7 +3,7 @@
 // of the compiled bpf/rauta.bpf.o), so the C header stays the one truth.
 // Byte order: IPs and ports network order, everything else little-endian (host).
 import { RautaError } from '../errors.js';
-import { BACKEND_STAT, LIMITS, STRUCTS } from './layout.generated.js';
+import { BACKEND_STAT, HOST_MATCH, LIMITS, METHOD_CODES, PATH_MATCH, STRUCTS } from './layout.generated.js';
 import type {
   BackendKey,
   BackendList,
@@ -17,6 +17,7 @@ import type {
   MaglevTable,
   Nexthop,
   RouteKey,
+  RouteShapes,
 } from './map-types.js';
 
 export const RAUTA_MAX_BACKENDS: number = LIMITS.MAX_BACKENDS;
@@ -229,20 +230,42 @@ export const u64Codec: Codec<bigint> = {
 
 // ---- route_key ----
 
+const MAX_METHOD = Math.max(...Object.values(METHOD_CODES));
+const MAX_PATH_MATCH = Math.max(...Object.values(PATH_MATCH));
+const MAX_HOST_MATCH = Math.max(...Object.values(HOST_MATCH));
+
+function checkU64(field: string, v: bigint): void {
+  if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) rangeError(field, `${String(v)} is not a u64 bigint`);
+}
+
 function writeRouteKey(b: Buffer, off: number, k: RouteKey, field: string): void {
-  if (!okInt(k.method, 1, 7)) checkInt(`${field}.method`, k.method, 1, 7);
-  if (typeof k.pathHash !== 'bigint' || k.pathHash < 0n || k.pathHash > 0xffffffffffffffffn) {
-    rangeError(`${field}.path_hash`, `${String(k.pathHash)} is not a u64 bigint`);
-  }
+  const m = LAYOUT.route_key.members;
+  if (!okInt(k.method, 0, MAX_METHOD)) checkInt(`${field}.method`, k.method, 0, MAX_METHOD);
+  if (!okInt(k.pathMatch, 0, MAX_PATH_MATCH)) checkInt(`${field}.path_match`, k.pathMatch, 0, MAX_PATH_MATCH);
+  if (!okInt(k.hostMatch, 0, MAX_HOST_MATCH)) checkInt(`${field}.host_match`, k.hostMatch, 0, MAX_HOST_MATCH);
+  checkU64(`${field}.path_hash`, k.pathHash);
+  checkU64(`${field}.host_hash`, k.hostHash);
+  if (k.hostMatch === HOST_MATCH.ANY && k.hostHash !== 0n) rangeError(`${field}.host_hash`, `${k.hostHash}: a key for any host has host_hash 0`);
   // the DataView reaches the whole ArrayBuffer (a pooled Buffer shares it): stay inside b
   if (off < 0 || off + LAYOUT.route_key.size > b.length) throw new RangeError(`route_key at ${off} does not fit a ${b.length}-byte buffer`);
-  b.writeUInt32LE(k.method, off);
-  b.writeUInt32LE(0, off + 4);
-  dataViewOf(b).setBigUint64(b.byteOffset + off + 8, k.pathHash, true);
+  b.writeUInt32LE(k.method, off + m.method);
+  b[off + m.path_match] = k.pathMatch;
+  b[off + m.host_match] = k.hostMatch;
+  b.writeUInt16LE(0, off + m.pad);
+  const dv = dataViewOf(b);
+  dv.setBigUint64(b.byteOffset + off + m.path_hash, k.pathHash, true);
+  dv.setBigUint64(b.byteOffset + off + m.host_hash, k.hostHash, true);
 }
 
 function readRouteKey(b: Buffer, off: number): RouteKey {
-  return { method: b.readUInt32LE(off), pathHash: b.readBigUInt64LE(off + 8) };
+  const m = LAYOUT.route_key.members;
+  return {
+    method: b.readUInt32LE(off + m.method),
+    pathMatch: b[off + m.path_match]!,
+    hostMatch: b[off + m.host_match]!,
+    pathHash: b.readBigUInt64LE(off + m.path_hash),
+    hostHash: b.readBigUInt64LE(off + m.host_hash),
+  };
 }
 
 export const routeKeyCodec: Codec<RouteKey> = {
@@ -435,7 +458,7 @@ export const flowValueCodec: Codec<FlowValue> = {
     b.writeUInt16BE(v.peerPort, off + m.peer_port);
     macToBytes(v.peerMac, 'flow_value.peer_mac').copy(b, off + m.peer_mac);
     // a backend side carries no route: all zero (method 0 is "none" here only)
-    if (v.route.method !== 0 || v.route.pathHash !== 0n) writeRouteKey(b, off + m.route, v.route, 'flow_value.route');
+    writeRouteKey(b, off + m.route, v.route, 'flow_value.route'); // a backend side's is all zero
     macToBytes(v.clientMac, 'flow_value.client_mac').copy(b, off + m.client_mac);
     for (const [name, value, at] of [['client_wscale', v.clientWscale, m.client_wscale], ['backend_wscale', v.backendWscale, m.backend_wscale]] as const) {
       checkInt(`flow_value.${name}`, value, 0, 14);
@@ -589,5 +612,35 @@ export const backendStatsCodec: Codec<BackendStats> = {
     const out = { syns: 0, stalled: 0, refused: 0, established: 0 };
     for (const [name, slot] of STAT_FIELDS) out[name] = Number(b.readBigUInt64LE(LAYOUT.backend_stats.members.count + 8 * slot));
     return out;
+  },
+};
+
+// ---- route_shapes: one entry (key u32 0) ----
+
+export const routeShapesCodec: Codec<RouteShapes> = {
+  size: LAYOUT.route_shapes.size,
+  encode(v) {
+    return encodeFresh(this, v);
+  },
+  encodeInto(v, b, off) {
+    zero(b, off, off + this.size);
+    const m = LAYOUT.route_shape.members;
+    v.forEach((s, i) => {
+      const at = off + LAYOUT.route_shapes.members.host + i * LAYOUT.route_shape.size;
+      checkInt(`route_shapes.host[${i}].prefixes`, s.prefixes, 0, 2 ** (LIMITS.MAX_PREFIX_DEPTH + 1) - 1);
+      checkInt(`route_shapes.host[${i}].methods`, s.methods, 0, 3);
+      b.writeUInt32LE(s.prefixes, at + m.prefixes);
+      b[at + m.exact] = s.exact ? 1 : 0;
+      b[at + m.methods] = s.methods;
+    });
+  },
+  decode(bytes) {
+    const b = view(bytes, this.size, 'route_shapes');
+    const m = LAYOUT.route_shape.members;
+    const one = (i: number) => {
+      const at = LAYOUT.route_shapes.members.host + i * LAYOUT.route_shape.size;
+      return { prefixes: b.readUInt32LE(at + m.prefixes), exact: b[at + m.exact] !== 0, methods: b[at + m.methods]! };
+    };
+    return [one(0), one(1), one(2)];
   },
 };

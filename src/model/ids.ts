@@ -2,17 +2,17 @@
 // JavaScript Maps by value. The agent builds AppliedState with these.
 import { fnv1a64 } from './fnv1a.js';
 import type { ListenerKey, MaglevKey, RouteKey } from './map-types.js';
-import { METHOD_CODES } from './layout.generated.js';
+import { HOST_MATCH, METHOD_CODES, PATH_MATCH } from './layout.generated.js';
 import type { MethodName } from './map-types.js';
 
-/** "method:pathHash", e.g. "1:12638187200555641996" */
+/** "method.pathMatch.hostMatch.hostHash:pathHash", e.g. "1.0.0.0:12638187200555641996" */
 export function routeKeyId(key: RouteKey): string {
-  return `${key.method}:${key.pathHash}`;
+  return `${key.method}.${key.pathMatch}.${key.hostMatch}.${key.hostHash}:${key.pathHash}`;
 }
 
-/** "method:pathHash:gen" */
+/** routeKeyId + ":gen" */
 export function maglevKeyId(key: MaglevKey): string {
-  return `${key.route.method}:${key.route.pathHash}:${key.gen}`;
+  return `${routeKeyId(key.route)}:${key.gen}`;
 }
 
 /** "addr:port" */
@@ -25,16 +25,34 @@ export function nexthopKeyId(ip: string): string {
   return ip;
 }
 
-// Paths repeat across plans (every plan hashes every desired route), and the
-// BigInt FNV plus its decimal string cost ~1 µs per path: remember both.
-const pathHashes = new Map<string, { hash: bigint; text: string }>();
-function hashed(path: string): { hash: bigint; text: string } {
-  let h = pathHashes.get(path);
+/**
+ * What a rule matches, as the data path keys it: the method (absent: any),
+ * the path, exact or a prefix on element boundaries, and the host (absent:
+ * any; "*.example.com": any one label before ".example.com"). Route has
+ * these fields; host names are lower case already (the route schema folds them).
+ */
+export interface RouteMatch {
+  method?: MethodName | undefined;
+  path: string;
+  pathType?: 'Exact' | 'PathPrefix' | undefined;
+  host?: string | undefined;
+}
+
+/** The bytes a prefix is hashed as: no trailing "/" ("/api/" is "/api", "/" is ""), so "/api" matches "/api", "/api/" and "/api/v1" alike. */
+export function prefixBytes(prefix: string): string {
+  return prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+}
+
+// Paths and hosts repeat across plans (every plan keys every desired route),
+// and the BigInt FNV plus its decimal string cost ~1 µs each: remember both.
+const hashes = new Map<string, { hash: bigint; text: string }>();
+function hashed(bytes: string): { hash: bigint; text: string } {
+  let h = hashes.get(bytes);
   if (h === undefined) {
-    if (pathHashes.size >= 262_144) pathHashes.clear();
-    const hash = fnv1a64(path);
+    if (hashes.size >= 262_144) hashes.clear();
+    const hash = fnv1a64(bytes);
     h = { hash, text: hash.toString() };
-    pathHashes.set(path, h);
+    hashes.set(bytes, h);
   }
   return h;
 }
@@ -43,14 +61,38 @@ export function pathHash(path: string): bigint {
   return hashed(path).hash;
 }
 
-/** The ROUTES key of a route: method code and FNV-1a 64 of the path. */
-export function routeKeyOf(method: MethodName, path: string): RouteKey {
-  return { method: METHOD_CODES[method], pathHash: hashed(path).hash };
+/** route_key.host_match and host_hash of a rule's host: the name itself, or a wildcard's suffix from its dot. */
+function hostPart(host: string | undefined): { match: number; hash: { hash: bigint; text: string } } {
+  if (host === undefined) return { match: HOST_MATCH.ANY, hash: { hash: 0n, text: '0' } };
+  if (host.startsWith('*.')) return { match: HOST_MATCH.WILDCARD, hash: hashed(host.slice(1)) };
+  return { match: HOST_MATCH.EXACT, hash: hashed(host) };
 }
 
-/** routeKeyId(routeKeyOf(method, path)) without converting the hash again. */
-export function routeIdFor(route: { method: MethodName; path: string }): string {
-  return `${METHOD_CODES[route.method]}:${hashed(route.path).text}`;
+function keyParts(m: RouteMatch): { key: RouteKey; id: string } {
+  const method = m.method === undefined ? 0 : METHOD_CODES[m.method];
+  const prefix = m.pathType === 'PathPrefix';
+  const path = hashed(prefix ? prefixBytes(m.path) : m.path);
+  const host = hostPart(m.host);
+  const pathMatch = prefix ? PATH_MATCH.PREFIX : PATH_MATCH.EXACT;
+  return {
+    key: { method, pathMatch, hostMatch: host.match, pathHash: path.hash, hostHash: host.hash.hash },
+    id: `${method}.${pathMatch}.${host.match}.${host.hash.text}:${path.text}`,
+  };
+}
+
+/** The ROUTES key of a rule. */
+export function routeKeyFor(match: RouteMatch): RouteKey {
+  return keyParts(match).key;
+}
+
+/** The ROUTES key of an exact path with a method and any host (the common case in tests and tools). */
+export function routeKeyOf(method: MethodName, path: string): RouteKey {
+  return keyParts({ method, path }).key;
+}
+
+/** routeKeyId(routeKeyFor(match)), remembered for a frozen route. */
+export function routeIdFor(match: RouteMatch): string {
+  return routeKeyAndId(match).id;
 }
 
 export interface RouteIdentity {
@@ -65,23 +107,21 @@ export interface RouteIdentity {
 const identities = new WeakMap<object, RouteIdentity>();
 
 /** Key and ids of a route at once. */
-export function routeKeyAndId(route: { method: MethodName; path: string }): RouteIdentity {
-  const known = identities.get(route);
+export function routeKeyAndId(match: RouteMatch): RouteIdentity {
+  const known = identities.get(match);
   if (known) return known;
-  const h = hashed(route.path);
-  const method = METHOD_CODES[route.method];
-  const id = `${method}:${h.text}`;
+  const { key, id } = keyParts(match);
   let lastGen = -1;
   let lastTableId = '';
   const identity: RouteIdentity = {
-    key: { method, pathHash: h.hash },
+    key,
     id,
     tableId(gen) {
       if (gen !== lastGen) [lastGen, lastTableId] = [gen, `${id}:${gen}`];
       return lastTableId;
     },
   };
-  if (Object.isFrozen(route)) identities.set(route, identity);
+  if (Object.isFrozen(match)) identities.set(match, identity);
   return identity;
 }
 

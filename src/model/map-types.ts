@@ -3,11 +3,31 @@
 // (The import below sits after the re-export of the generated enums on purpose:
 // the types name them.)
 
-/** route_key: method code (enum rauta_method) and FNV-1a 64 of the path. */
+/**
+ * route_key: one rule's match. method: enum rauta_method, 0 for any method;
+ * pathMatch: PATH_MATCH (exact or prefix); hostMatch: HOST_MATCH (any, exact,
+ * wildcard); hashes FNV-1a 64 (see bpf/rauta.h), hostHash 0 for any host.
+ */
 export interface RouteKey {
   method: number;
+  pathMatch: number;
+  hostMatch: number;
   pathHash: bigint;
+  hostHash: bigint;
 }
+
+/** One route_shape per HOST_MATCH: which kinds of ROUTES keys exist (bpf/rauta.h). */
+export interface RouteShape {
+  /** bit d: a prefix route of d segments */
+  prefixes: number;
+  /** an exact-path route */
+  exact: boolean;
+  /** bit 0: a route for one method; bit 1: a route for any method */
+  methods: number;
+}
+
+/** route_shapes: indexed by HOST_MATCH value. */
+export type RouteShapes = [RouteShape, RouteShape, RouteShape];
 
 /** backend: ip as dotted quad, port and weight as numbers. An unused slot is ip 0.0.0.0, port 0, weight 0. */
 export interface BackendSlot {
@@ -41,7 +61,7 @@ export interface FlowKey {
 }
 
 // The enums of bpf/rauta.h, generated from the object's BTF.
-export { FLOW_FLAGS, FlowReply, FlowSide, FlowState } from './layout.generated.js';
+export { FLOW_FLAGS, FlowReply, FlowSide, FlowState, HOST_MATCH, PATH_MATCH } from './layout.generated.js';
 import type { FlowReply, FlowSide, FlowState, METHOD_CODES } from './layout.generated.js';
 
 /** A method the data path knows (enum rauta_method). */
@@ -113,7 +133,7 @@ export interface BackendStats {
   established: number;
 }
 
-export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'requests' | 'scratch' | 'metrics' | 'listeners' | 'nexthops' | 'backend_stats';
+export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'requests' | 'scratch' | 'metrics' | 'listeners' | 'nexthops' | 'backend_stats' | 'route_shapes' | 'parse';
 
 /** One write the plan asks for. Apply runs these in order as one transaction. */
 export type MapOp =
@@ -124,7 +144,8 @@ export type MapOp =
   | { map: 'maglev_tables'; op: 'set'; key: MaglevKey; value: MaglevTable }
   | { map: 'maglev_tables'; op: 'delete'; key: MaglevKey }
   | { map: 'routes'; op: 'set'; key: RouteKey; value: BackendList }
-  | { map: 'routes'; op: 'delete'; key: RouteKey };
+  | { map: 'routes'; op: 'delete'; key: RouteKey }
+  | { map: 'route_shapes'; op: 'set'; key: 0; value: RouteShapes };
 
 /** What the maps a plan writes hold, decoded (read back from the kernel). */
 export interface MapContents {
@@ -133,4 +154,6 @@ export interface MapContents {
   tables: Array<{ key: MaglevKey; value?: MaglevTable }>;
   listeners: ListenerKey[];
   nexthops: Array<[ip: string, nexthop: Nexthop]>;
+  /** ROUTE_SHAPES' one entry */
+  shapes: RouteShapes;
 }

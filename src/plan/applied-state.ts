@@ -3,7 +3,8 @@
 // pure model of running a plan's ops against it (tests use it to check that
 // a plan reaches its fixpoint; the real apply is src/dataplane's).
 import { RautaError } from '../errors.js';
-import type { BackendList, ListenerKey, MaglevKey, MaglevTable, MapContents, MapOp, Nexthop, RouteKey } from '../model/map-types.js';
+import type { BackendList, ListenerKey, MaglevKey, MaglevTable, MapContents, MapOp, Nexthop, RouteKey, RouteShapes } from '../model/map-types.js';
+import { emptyShapes } from '../model/route-shapes.js';
 import { listenerKeyId, maglevKeyId, nexthopKeyId, routeKeyId } from '../model/ids.js';
 
 export interface AppliedRoute {
@@ -81,6 +82,8 @@ export interface AppliedState {
   listeners: Map<string, ListenerKey>;
   /** by backend IPv4 */
   nexthops: Map<string, Nexthop>;
+  /** ROUTE_SHAPES' entry */
+  shapes: RouteShapes;
 }
 
 /** `applied` with its tables in an AppliedTables (copied once if they are a plain Map, e.g. as read back). */
@@ -89,7 +92,7 @@ export function withTableIndex(applied: AppliedState): AppliedState {
 }
 
 export function emptyAppliedState(): AppliedState {
-  return { routes: new Map(), tables: new AppliedTables(), listeners: new Map(), nexthops: new Map() };
+  return { routes: new Map(), tables: new AppliedTables(), listeners: new Map(), nexthops: new Map(), shapes: emptyShapes() };
 }
 
 /** The planner's model of maps read back (dataplane/read-back.ts readMaps), tables indexed by route. */
@@ -99,6 +102,7 @@ export function appliedStateOf(contents: MapContents): AppliedState {
   for (const t of contents.tables) applied.tables.set(maglevKeyId(t.key), t.value === undefined ? { key: t.key } : { key: t.key, value: t.value });
   for (const l of contents.listeners) applied.listeners.set(listenerKeyId(l), l);
   for (const [ip, nh] of contents.nexthops) applied.nexthops.set(nexthopKeyId(ip), nh);
+  applied.shapes = contents.shapes;
   return applied;
 }
 
@@ -112,6 +116,7 @@ export function simulateApply(applied: AppliedState, ops: readonly MapOp[]): App
     tables: new AppliedTables(applied.tables),
     listeners: new Map(applied.listeners),
     nexthops: new Map(applied.nexthops),
+    shapes: applied.shapes,
   };
   applyOpsInPlace(next, ops);
   return next;
@@ -143,6 +148,9 @@ export function applyOpsInPlace(applied: AppliedState, ops: readonly MapOp[]): v
       case 'nexthops':
         if (op.op === 'set') applied.nexthops.set(nexthopKeyId(op.key), op.value);
         else remove(applied.nexthops, 'nexthops', nexthopKeyId(op.key));
+        break;
+      case 'route_shapes':
+        applied.shapes = op.value;
         break;
     }
   }

@@ -5,6 +5,7 @@
 import { emptyAppliedState, planChanges, routeIdFor, simulateApply, type Plan, type PlanSummary, type RoutePlan } from './plan.js';
 import type { ValidationIssue } from '../routes/issues.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+import { shadowedBy } from '../model/route-match.js';
 
 export interface RouteSide {
   /** "HEAD", "main~1", or "worktree" */
@@ -28,6 +29,12 @@ export interface RouteImpact {
   ops: number;
   /** 0..1: share of the route's Maglev slots whose backend changes */
   disruption: number;
+  /**
+   * For an added rule, the rule its requests went to before (it takes them
+   * from it); for a removed one, the rule they go to now. Null when no rule
+   * would serve them (or for a changed rule).
+   */
+  shadows: { route: string; name: string; source: string } | null;
 }
 
 export interface PlanReport {
@@ -62,13 +69,17 @@ export function planReport(from: RouteSide, to: RouteSide): PlanReport {
   const plan = planRouteSets(from, to);
   const fromById = new Map(from.routes.map((r) => [routeIdFor(r), r]));
   const toById = new Map(to.routes.map((r) => [routeIdFor(r), r]));
+  const other = (r: Route | undefined, side: ReadonlyMap<string, Route>): RouteImpact['shadows'] => {
+    const s = r ? shadowedBy(r, side) : null;
+    return s ? { route: routeId(s), name: s.name, source: `${s.source.file}:${s.source.line}` } : null;
+  };
   const routes: RouteImpact[] = plan.routes.map((p) => {
     const known = p.name === null ? fromById.get(p.id) : undefined;
     const toRoute = toById.get(p.id);
     const src = toRoute ?? known;
     return {
       change: p.change,
-      route: p.path !== null ? `${p.method} ${p.path}` : known ? routeId(known) : `${p.method} (path hash ${p.id.split(':')[1] ?? '?'})`,
+      route: p.rule ?? (known ? routeId(known) : `${p.method} (key ${p.id})`),
       name: p.name ?? known?.name ?? null,
       source: src ? `${src.source.file}:${src.source.line}` : null,
       backendsAdded: p.backendsAdded,
@@ -76,6 +87,7 @@ export function planReport(from: RouteSide, to: RouteSide): PlanReport {
       backendsChanged: p.backendsChanged,
       ops: p.ops,
       disruption: p.disruption,
+      shadows: p.change === 'added' ? other(toRoute, fromById) : p.change === 'removed' ? other(known, toById) : null,
     };
   });
   const order = { removed: 0, changed: 1, added: 2, repaired: 3, resynced: 4 } as const;

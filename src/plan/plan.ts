@@ -9,7 +9,8 @@
 //   4. listeners and nexthops no longer needed (delete)
 //   5. orphan tables (route absent, or gen not the route's gen) (delete)
 import { RautaError } from '../errors.js';
-import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey } from '../model/map-types.js';
+import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey, RouteShapes } from '../model/map-types.js';
+import { sameShapes, shapeOf, ShapeCounts, unionShapes } from '../model/route-shapes.js';
 import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../model/maglev.js';
 import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
@@ -64,8 +65,10 @@ export interface RoutePlan {
   id: string;
   /** null for a removed route: the maps hold only the path's hash */
   name: string | null;
+  /** the rule as routeId writes it ("GET /api/users", "ANY /api prefix"); null for a removed route: the maps hold only hashes */
+  rule: string | null;
+  /** the key's method ("GET", or "ANY"), known even when the rule is not */
   method: string;
-  path: string | null;
   change: RouteChange;
   /** ip:port lists */
   backendsAdded: string[];
@@ -94,6 +97,8 @@ export interface PlanSummary {
   nexthopsSet: number;
   nexthopsDeleted: number;
   orphanTablesDeleted: number;
+  /** ROUTE_SHAPES writes: bits set before the routes, or cleared after them */
+  shapesSet: number;
   /** backend IPs of desired routes without a nexthop: their traffic is XDP_PASS */
   missingNexthops: string[];
 }
@@ -144,8 +149,8 @@ function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute>
 }
 
 function sharedKeyError(first: Route, second: Route): RautaError {
-  const what = routeId(first) === routeId(second) ? 'the same method and path' : `a path hash collision (FNV-1a 64 of "${first.path}" and "${second.path}")`;
-  return new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; rename one path`);
+  const what = routeId(first) === routeId(second) ? 'the same match' : `a hash collision (FNV-1a 64 of "${first.host ?? ''}${first.path}" and "${second.host ?? ''}${second.path}")`;
+  return new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; change one of them`);
 }
 
 /** At most MAX_BACKENDS backends, each ip:port once. */
@@ -220,6 +225,9 @@ function planAll(b: PlanBuilder): Plan {
   const desiredListeners = listenersById(desired.listeners);
   b.planListeners([...desiredListeners.keys(), ...applied.listeners.keys()], desiredListeners);
   b.planNexthops([...usedIps, ...applied.nexthops.keys()], (ip) => usedIps.has(ip));
+  const shapes = new ShapeCounts();
+  for (const d of desiredRoutes.values()) shapes.add(shapeOf(d.key, d.route.path), 1);
+  b.planShapes(shapes.shapes());
 
   // Orphan tables: any applied table that is neither deleted above nor its
   // route's final generation. Counting first skips the scan when there are none.
@@ -258,6 +266,7 @@ function planScoped(b: PlanBuilder, scope: PlanScope): Plan {
   const listenerIds = [...new Set(scope.listeners)];
   b.planListeners(listenerIds, listenersById(desired.listeners));
   b.planNexthops(candidateIps, (ip) => index.uses(ip));
+  b.planShapes(index.shapes());
   const tablesOf = tablesByRoute(applied.tables);
   const tableIds: string[] = [];
   for (const id of ids) for (const t of tablesOf(id)) tableIds.push(t);
@@ -297,6 +306,7 @@ class PlanBuilder {
   readonly setFirst: MapOp[] = [];
   readonly deleteAfter: MapOp[] = [];
   orphanOps: MapOp[] = [];
+  readonly shapesLast: MapOp[] = [];
   readonly routePlans: RoutePlan[] = [];
   readonly deletedTables = new Set<string>();
   /** routeKeyId → gen after this plan, for routes the plan writes */
@@ -305,6 +315,7 @@ class PlanBuilder {
   listenersDeleted = 0;
   nexthopsSet = 0;
   nexthopsDeleted = 0;
+  shapesSet = 0;
   readonly missingNexthops: string[] = [];
 
   constructor(
@@ -356,8 +367,8 @@ class PlanBuilder {
       this.routePlans.push({
         id,
         name: null,
-        method: methodName(a.key.method),
-        path: null,
+        rule: null,
+        method: a.key.method === 0 ? 'ANY' : methodName(a.key.method),
         change: 'removed',
         backendsAdded: [],
         backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(backendIdentity),
@@ -400,8 +411,8 @@ class PlanBuilder {
       this.routePlans.push({
         id,
         name: route.name,
-        method: route.method,
-        path: route.path,
+        rule: routeId(route),
+        method: route.method ?? 'ANY',
         change: 'added',
         backendsAdded: added,
         backendsRemoved: [],
@@ -413,7 +424,7 @@ class PlanBuilder {
       });
       return;
     }
-    const base = { id, name: route.name, method: route.method, path: route.path };
+    const base = { id, name: route.name, rule: routeId(route), method: route.method ?? 'ANY' };
     const gen = a.value.gen;
     const sameBackends = sameSlots(assignment.slots, a.value.backends);
     const currentId = `${id}:${gen}`;
@@ -506,6 +517,21 @@ class PlanBuilder {
     }
   }
 
+  /**
+   * ROUTE_SHAPES: bits the desired routes need are set first (with the
+   * applied ones: the union), so a route is findable from the moment it is
+   * written; bits no route needs any more are cleared last.
+   */
+  planShapes(desired: RouteShapes): void {
+    const have = this.applied.shapes;
+    const union = unionShapes(have, desired);
+    const grows = !sameShapes(union, have);
+    const shrinks = !sameShapes(union, desired);
+    if (grows || (this.fullResync && !shrinks)) this.setFirst.unshift({ map: 'route_shapes', op: 'set', key: 0, value: union });
+    if (shrinks) this.shapesLast.push({ map: 'route_shapes', op: 'set', key: 0, value: desired });
+    this.shapesSet = this.setFirst.filter((o) => o.map === 'route_shapes').length + this.shapesLast.length;
+  }
+
   /** 5. orphan tables among `tableIds`: not deleted above and not their route's final gen */
   deleteOrphans(tableIds: Iterable<string>, isDesired: (routeKeyId: string) => boolean): void {
     const orphans: string[] = [];
@@ -520,7 +546,7 @@ class PlanBuilder {
   }
 
   finish(unchanged: number): Plan {
-    const ops = [...this.setFirst, ...this.removeOps, ...this.routeOps, ...this.deleteAfter, ...this.orphanOps];
+    const ops = [...this.setFirst, ...this.removeOps, ...this.routeOps, ...this.deleteAfter, ...this.orphanOps, ...this.shapesLast];
     const count = (c: RouteChange) => this.routePlans.filter((r) => r.change === c).length;
     return {
       ops,
@@ -538,6 +564,7 @@ class PlanBuilder {
         nexthopsSet: this.nexthopsSet,
         nexthopsDeleted: this.nexthopsDeleted,
         orphanTablesDeleted: this.orphanOps.length,
+        shapesSet: this.shapesSet,
         missingNexthops: this.missingNexthops,
       },
     };
@@ -557,4 +584,4 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
 
 export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
 export { DesiredIndex } from '../state/desired-index.js';
-export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyId, routeKeyOf } from '../model/ids.js';
+export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId, routeKeyOf } from '../model/ids.js';

@@ -80,6 +80,8 @@ function formatWarning(w: PlanWarning): string {
       return `${routeName(w.route, w.name)} goes from ${w.backendsBefore} backends to 1 (${code(w.backend)}): if it fails, the route has no backend`;
     case 'disruption':
       return `${routeName(w.route, w.name)} moves ${pct(w.disruption)} of its connections to another backend (warning above ${threshold(w.threshold)})`;
+    case 'shadows':
+      return `${routeName(w.route, w.name)} is new and more specific than ${routeName(w.shadowed, w.shadowedName)} (${code(w.source)}): requests it matches stop going there`;
     case 'listener-removed':
       return `listener ${code(w.listener)} is removed: connections to it are no longer answered`;
     case 'capacity':

@@ -12,7 +12,8 @@ export type PlanWarning =
   | { kind: 'last-backend'; route: string; name: string | null; backendsBefore: number; backend: string }
   | { kind: 'disruption'; route: string; name: string | null; disruption: number; threshold: number }
   | { kind: 'capacity'; map: 'ROUTES' | 'LISTENERS' | 'NEXTHOPS'; option: string; before: number; after: number; limit: number }
-  | { kind: 'listener-removed'; listener: string };
+  | { kind: 'listener-removed'; listener: string }
+  | { kind: 'shadows'; route: string; name: string | null; shadowed: string; shadowedName: string; source: string };
 
 export interface RouteSets {
   routes: readonly Route[];
@@ -31,6 +32,7 @@ export function planWarnings(report: PlanReport, from: RouteSets, to: RouteSets,
   const after = backendsOf(to);
   const out: PlanWarning[] = [];
   for (const r of report.routes) {
+    if (r.change === 'added' && r.shadows) out.push({ kind: 'shadows', route: r.route, name: r.name, shadowed: r.shadows.route, shadowedName: r.shadows.name, source: r.shadows.source });
     if (r.change === 'added' || r.change === 'removed') continue;
     const at = { route: r.route, name: r.name };
     const was = before.get(r.route)?.length ?? 0;

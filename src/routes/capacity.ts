@@ -9,7 +9,7 @@ import { LIMITS } from '../model/layout.generated.js';
 import type { Listener, Route, SourceRef } from './route-model.js';
 
 export interface Capacity {
-  /** ROUTES entries: one per (method, path); MAGLEV_TABLES gets twice this (two generations per route) */
+  /** ROUTES entries: one per rule; MAGLEV_TABLES gets twice this (two generations per route) */
   routes: number;
   /** LISTENERS entries: one per VIP:port */
   listeners: number;

@@ -11,7 +11,11 @@ export function routeToDocument(route: Route): RoutingRuleDocumentInput {
     kind: 'RoutingRule',
     metadata: { name: route.name },
     spec: {
-      match: { method: route.method, path: { type: 'Exact', value: route.path } },
+      match: {
+        ...(route.method !== undefined ? { method: route.method } : {}),
+        ...(route.host !== undefined ? { host: route.host } : {}),
+        path: { type: route.pathType ?? 'Exact', value: route.path },
+      },
       backends: route.backends.map((b) => ({ endpoint: `${b.ip}:${b.port}`, weight: b.weight })),
       ...(route.tableSize !== DEFAULT_TABLE_SIZE ? { maglev: { tableSize: route.tableSize } } : {}),
       ...(route.healthCheck ? { healthCheck: { ...route.healthCheck } } : {}),

@@ -5,7 +5,7 @@
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ValidationIssue } from './issues.js';
-import { HttpMethod, listenerId, routeId, type Listener, type Route } from './route-model.js';
+import { HttpMethod, PathType, listenerId, routeId, type Listener, type Route } from './route-model.js';
 import {
   DOCUMENT_KINDS,
   DOCUMENT_SCHEMAS,
@@ -14,6 +14,7 @@ import {
   ListenerAddress,
   ListenerPort,
   MetadataName,
+  HostValue,
   PathValue,
   fieldsAt,
   toListener,
@@ -189,10 +190,18 @@ function claimOf(kind: DocumentKind, data: Record<string, unknown>, source: Clai
   const name = ok(MetadataName, get('metadata', 'name'));
   if (name !== undefined) claim.name = name;
   if (kind === 'RoutingRule') {
-    const method = ok(HttpMethod, get('spec', 'match', 'method'));
+    // The rule's identity when every match field that is there is valid (absent ones have their defaults).
+    const field = <T>(schema: z.ZodType<T>, ...path: string[]): { ok: boolean; value?: T } => {
+      const v = get('spec', 'match', ...path);
+      if (v === undefined) return { ok: true };
+      const value = ok(schema, v);
+      return value === undefined ? { ok: false } : { ok: true, value };
+    };
+    const method = field(HttpMethod, 'method');
+    const host = field(HostValue, 'host');
+    const type = field(PathType, 'path', 'type');
     const path = ok(PathValue, get('spec', 'match', 'path', 'value'));
-    const type = get('spec', 'match', 'path', 'type');
-    if (method !== undefined && path !== undefined && (type === undefined || type === 'Exact')) claim.id = routeId({ method, path });
+    if (method.ok && host.ok && type.ok && path !== undefined) claim.id = routeId({ method: method.value, host: host.value, pathType: type.value, path });
   } else {
     const address = ok(ListenerAddress, get('spec', 'address'));
     const port = ok(ListenerPort, get('spec', 'port'));

@@ -4,7 +4,7 @@
 // Pure (the watcher writes them, the logs store them, the fold reads them).
 import { z } from 'zod';
 import { ValidationIssue } from './issues.js';
-import { HttpMethod, Listener, Route } from './route-model.js';
+import { Listener, MatchFields, Route } from './route-model.js';
 
 /** Where every event came from: the commit, its author and time, and the file (null for commit markers). */
 const Origin = {
@@ -20,8 +20,7 @@ export const RouteRemoved = z.object({
   type: z.literal('RouteRemoved'),
   ...Origin,
   name: z.string(),
-  method: HttpMethod,
-  path: z.string(),
+  ...MatchFields,
 });
 export const ListenerUpserted = z.object({ type: z.literal('ListenerUpserted'), ...Origin, listener: Listener });
 export const ListenerRemoved = z.object({

@@ -3,6 +3,7 @@
 // these types; nothing else defines a route.
 import { z } from 'zod';
 import { LIMITS } from '../model/layout.generated.js';
+import { prefixBytes, type RouteMatch } from '../model/ids.js';
 
 /** HTTP methods the data path knows, with their code in route_key.method (enum rauta_method, generated from bpf/rauta.h). */
 export { METHOD_CODES } from '../model/layout.generated.js';
@@ -43,10 +44,26 @@ export const HealthCheck = z.object({
 });
 export type HealthCheck = z.infer<typeof HealthCheck>;
 
+/** How a rule's path matches: the whole path, or a prefix on "/" boundaries (Gateway API's names). */
+export const PathType = z.enum(['Exact', 'PathPrefix']);
+export type PathType = z.infer<typeof PathType>;
+
+/**
+ * What a rule matches. An absent field is the widest: any method, an exact
+ * path, any host. Absent fields are left out (not null), so a rule that uses
+ * none of them is stored as it was before they existed.
+ */
+export const MatchFields = {
+  method: HttpMethod.optional(),
+  path: z.string().min(1).max(LIMITS.MAX_PATH),
+  pathType: PathType.optional(),
+  /** lower case; "*.example.com" is any one label before ".example.com" */
+  host: z.string().min(1).max(LIMITS.MAX_HOST).optional(),
+};
+
 export const Route = z.object({
   name: z.string().min(1),
-  method: HttpMethod,
-  path: z.string().min(1).max(LIMITS.MAX_PATH),
+  ...MatchFields,
   backends: z.array(Backend).min(1).max(LIMITS.MAX_BACKENDS),
   tableSize: z.number().int().positive(),
   healthCheck: HealthCheck.optional(),
@@ -62,9 +79,25 @@ export const Listener = z.object({
 });
 export type Listener = z.infer<typeof Listener>;
 
-/** Identity of a route in the data path: one ROUTES entry per (method, path). */
-export function routeId(route: Pick<Route, 'method' | 'path'>): string {
-  return `${route.method} ${route.path}`;
+/** The match fields of a route, absent ones left out (what RouteRemoved carries). */
+export function matchOf(r: RouteMatch): RouteMatch {
+  return {
+    ...(r.method !== undefined ? { method: r.method } : {}),
+    path: r.path,
+    ...(r.pathType !== undefined ? { pathType: r.pathType } : {}),
+    ...(r.host !== undefined ? { host: r.host } : {}),
+  };
+}
+
+/**
+ * Identity of a rule in the data path, one ROUTES entry each: "GET /api/users",
+ * "ANY shop.example.com/cart", "ANY /api prefix" (the prefix without its
+ * trailing "/": "/api" and "/api/" are the same rule). Rules with the same id
+ * match exactly the same requests. No path has a space, so ids never clash.
+ */
+export function routeId(m: RouteMatch): string {
+  const path = m.pathType === 'PathPrefix' ? `${prefixBytes(m.path) || '/'} prefix` : m.path;
+  return `${m.method ?? 'ANY'} ${m.host ?? ''}${path}`;
 }
 
 /** Identity of a listener in the data path: one LISTENERS entry per VIP:port. */

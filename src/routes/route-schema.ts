@@ -3,9 +3,10 @@
 // validation) all come from here; scripts/gen-schemas.ts regenerates them.
 //
 // The schema describes the format, including what later tiers will serve
-// (Prefix paths, header matches, tier 2 and 3). Refinements (which JSON Schema
-// cannot carry) then reject what the Tier-1 data path cannot serve yet, each
-// with an error that names the tier it needs.
+// (header matches, tier 2 and 3). Refinements (which JSON Schema cannot
+// carry) then reject what the data path cannot serve yet, each with an error
+// that says why. Path and host matching follow Gateway API's HTTPRoute
+// (docs/routes.md lists where they differ).
 import { z } from 'zod';
 import { HttpMethod, type Listener, type Route, type SourceRef } from './route-model.js';
 import { ENDPOINT_PATTERN, UNICAST_IPV4_PATTERN, explainAddress, explainEndpoint, splitEndpoint } from './endpoint.js';
@@ -13,6 +14,7 @@ import { PATH_PATTERN, explainPath } from './http-path.js';
 import { closest } from './did-you-mean.js';
 import { quote } from './printable.js';
 import { LIMITS } from '../model/layout.generated.js';
+import { prefixDepth } from '../model/route-shapes.js';
 
 export const API_VERSION = 'rauta.io/v1';
 /** RAUTA_MAX_BACKENDS in bpf/rauta.h: backend slots per route. */
@@ -21,6 +23,10 @@ export const MAX_BACKENDS: number = LIMITS.MAX_BACKENDS;
 export const DEFAULT_TABLE_SIZE: number = LIMITS.MAGLEV_SIZE;
 export const SUPPORTED_TABLE_SIZES: readonly number[] = [DEFAULT_TABLE_SIZE];
 export const MAX_WEIGHT = 65535;
+/** RAUTA_MAX_PREFIX_DEPTH: "/" boundaries the data path records a hash at */
+export const MAX_PREFIX_DEPTH: number = LIMITS.MAX_PREFIX_DEPTH;
+/** RAUTA_MAX_HOST: longest host name */
+export const MAX_HOST: number = LIMITS.MAX_HOST;
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9.-]{0,61}[a-z0-9])?$/;
 
@@ -47,7 +53,7 @@ const Method = z.enum(HttpMethod.options, {
     const hint = closest(v, HttpMethod.options);
     return `unknown method ${quoted(v)}${hint ? `; did you mean ${hint}?` : ''} (the data path knows ${methodList})`;
   },
-}).meta({ description: `HTTP method to match: one of ${methodList}.` });
+}).meta({ description: `HTTP method to match: one of ${methodList}. Absent: any method.` });
 
 export const MetadataName = z
   .string()
@@ -61,23 +67,54 @@ export const PathValue = z
   .regex(PATH_PATTERN, { error: (iss) => explainPath(String(input(iss))) ?? 'invalid path' })
   .meta({ description: 'Request path to match byte for byte: starts with "/", at most 255 bytes of printable ASCII, no space, "?" or "#".' });
 
+const PATH_TYPES = ['Exact', 'PathPrefix'] as const;
 const PathMatch = z
   .strictObject({
     type: z
-      .enum(['Exact', 'Prefix'], {
-        error: (iss) => (typeof input(iss) === 'string' ? `must be Exact or Prefix, got ${quoted(input(iss))}` : undefined),
+      .enum(PATH_TYPES, {
+        error: (iss) => {
+          const v = input(iss);
+          if (typeof v !== 'string') return undefined;
+          if (v === 'RegularExpression') return 'RegularExpression paths are not supported: the data path hashes paths, it runs no regular expressions; use Exact or PathPrefix';
+          const hint = closest(v, PATH_TYPES) ?? (v.toLowerCase().includes('prefix') ? 'PathPrefix' : undefined);
+          return `must be Exact or PathPrefix, got ${quoted(v)}${hint ? `; did you mean ${hint}?` : ''}`;
+        },
       })
       .default('Exact')
-      .meta({ description: 'Exact (Tier 1, the default) or Prefix (needs Tier 2, not available yet).' }),
+      .meta({ description: 'Exact (the default): the whole path, byte for byte. PathPrefix: the path starts with value on a "/" boundary ("/api" matches /api, /api/ and /api/v1, never /apiary); a trailing "/" in value is ignored.' }),
     value: PathValue,
   })
   .superRefine((path, ctx) => {
-    if (path.type === 'Prefix')
+    const depth = prefixDepth(path.value);
+    if (path.type === 'PathPrefix' && depth > MAX_PREFIX_DEPTH)
       ctx.addIssue({
         code: 'custom',
-        path: ['type'],
-        message: 'Prefix paths need Tier 2 (TC-BPF prefix matching), which rauta does not have yet; Tier 1 serves Exact paths only',
+        path: ['value'],
+        message: `a PathPrefix has at most ${MAX_PREFIX_DEPTH} path elements (the data path records the hash at the first ${MAX_PREFIX_DEPTH} "/"); ${quote(path.value)} has ${depth}`,
       });
+  });
+
+/** Why `host` cannot be a rule's host, or null when it can: a DNS name, or "*." and one (lower-case, RFC 1123). */
+export function explainHost(host: string): string | null {
+  if (host.length === 0) return 'host is empty; leave it out to match any host';
+  if (host.length > MAX_HOST) return `host is ${host.length} characters long; at most ${MAX_HOST}`;
+  if (/:\d*$/.test(host)) return `host ${quote(host)} has a port; write the name alone: the data path strips the port from the Host header`;
+  if (host.endsWith('.')) return `host ${quote(host)} ends with "."; write it without the trailing dot`;
+  if (host !== host.toLowerCase() && HOST_PATTERN.test(host.toLowerCase())) return `host ${quote(host)} has upper-case letters; write ${quote(host.toLowerCase())} (the data path lower-cases the Host header)`;
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  if (name.includes('*')) return `host ${quote(host)}: a wildcard is "*." followed by a name, like "*.example.com" (one leading label only)`;
+  if (!HOST_PATTERN.test(host)) return `host ${quote(host)} is not a host name: labels of a-z, 0-9 and "-" (not first or last), separated by "."`;
+  return null;
+}
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const HOST_PATTERN = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
+
+export const HostValue = z
+  .string()
+  .refine((h) => explainHost(h) === null, { error: (iss) => explainHost(String(input(iss))) ?? 'invalid host' })
+  .meta({
+    description:
+      'Host to match (the Host header, port stripped, compared case-insensitively): a name like "shop.example.com", or "*.example.com" for any one label before ".example.com". Absent: any host. Lower case, at most 253 characters.',
   });
 
 const HeaderMatch = z.strictObject({
@@ -97,7 +134,8 @@ const Headers = z
   .meta({ description: 'Header matches (needs Tier 2, not available yet).' });
 
 const Match = z.strictObject({
-  method: Method,
+  method: Method.optional(),
+  host: HostValue.optional(),
   path: PathMatch,
   headers: Headers.optional(),
 });
@@ -226,7 +264,7 @@ export const RoutingRuleDocument = z
       healthCheck: HealthCheckSpec.optional(),
     }),
   })
-  .meta({ title: 'rauta RoutingRule', description: 'Sends requests matching one (method, path) to a weighted set of backends.' });
+  .meta({ title: 'rauta RoutingRule', description: 'Sends requests matching a path (exact or prefix), and optionally a host and a method, to a weighted set of backends.' });
 export type RoutingRuleDocument = z.output<typeof RoutingRuleDocument>;
 export type RoutingRuleDocumentInput = z.input<typeof RoutingRuleDocument>;
 
@@ -268,8 +306,10 @@ export const DOCUMENT_KINDS = Object.keys(DOCUMENT_SCHEMAS) as DocumentKind[];
 export function toRoute(doc: RoutingRuleDocument, source: SourceRef): Route {
   return {
     name: doc.metadata.name,
-    method: doc.spec.match.method,
+    ...(doc.spec.match.method !== undefined ? { method: doc.spec.match.method } : {}),
     path: doc.spec.match.path.value,
+    ...(doc.spec.match.path.type === 'PathPrefix' ? { pathType: 'PathPrefix' as const } : {}),
+    ...(doc.spec.match.host !== undefined ? { host: doc.spec.match.host } : {}),
     backends: doc.spec.backends.map((b) => ({ ...splitEndpoint(b.endpoint), weight: b.weight })),
     tableSize: doc.spec.maglev?.tableSize ?? DEFAULT_TABLE_SIZE,
     ...(doc.spec.healthCheck ? { healthCheck: doc.spec.healthCheck } : {}),

@@ -1,5 +1,5 @@
 // Checks over the whole route set, across files: unique names per kind, one
-// rule per (method, path), one listener per address:port. Pure and linear in
+// rule per match (method, host, path and its type), one listener per address:port. Pure and linear in
 // the number of definitions (plus sorting the file list), because the Git
 // watcher runs it on every commit over up to 10,000 cached ParsedFiles.
 import type { ValidationIssue } from './issues.js';
@@ -41,7 +41,7 @@ export function validateRouteSet(files: Iterable<ParsedFile>): RouteSet {
       if (sameId) {
         clash = true;
         const verb = d.kind === 'RoutingRule' ? 'routes' : 'answers';
-        const tail = d.kind === 'RoutingRule' ? '; one rule per method and path' : '';
+        const tail = d.kind === 'RoutingRule' ? '; two rules may not match exactly the same requests (same method, host and path)' : '';
         out.issues.push(at(d, `${label(d)} ${verb} ${d.id ?? ''}, which ${label(sameId)} at ${where(sameId.source)} already ${verb}${tail}`));
       }
       // The first definition keeps its name and identity, valid or not.

@@ -2,9 +2,12 @@
 // IP, kept up to date one route at a time. A scoped plan reads a changed
 // route's desired entry here, asks whether a nexthop is still used by any
 // route (scoped or not), and finds key collisions, without walking every
-// desired route; the DesiredTracker updates it from the events it folds. Pure.
+// desired route, and which ROUTE_SHAPES they need; the DesiredTracker updates
+// it from the events it folds. Pure.
 import type { Route } from '../routes/route-model.js';
-import { routeIdFor } from '../model/ids.js';
+import { routeIdFor, routeKeyAndId } from '../model/ids.js';
+import type { RouteShapes } from '../model/map-types.js';
+import { shapeOf, ShapeCounts } from '../model/route-shapes.js';
 
 type RouteRef = Pick<Route, 'method' | 'path'>;
 
@@ -16,8 +19,9 @@ export class DesiredIndex {
   /** backend IPv4 → number of (route, backend) pairs that use it */
   private readonly ipUses = new Map<string, number>();
   private ipList: string[] | null = null;
+  private readonly shapeCounts = new ShapeCounts();
 
-  /** An index of every route in `routes` (two with the same method and path are kept as a clash, as planChanges reports them). */
+  /** An index of every route in `routes` (two with the same match are kept as a clash, as planChanges reports them). */
   static of(routes: Iterable<Route> | Readonly<Record<string, Route>>): DesiredIndex {
     const index = new DesiredIndex();
     const list = Symbol.iterator in routes ? (routes as Iterable<Route>) : Object.values(routes as Record<string, Route>);
@@ -85,7 +89,13 @@ export class DesiredIndex {
     if (more && more.length === 0) this.clashes.delete(key);
   }
 
+  /** The ROUTE_SHAPES the desired routes need. */
+  shapes(): RouteShapes {
+    return this.shapeCounts.shapes();
+  }
+
   private count(route: Route, delta: 1 | -1): void {
+    this.shapeCounts.add(shapeOf(routeKeyAndId(route).key, route.path), delta);
     for (const b of route.backends) {
       const n = (this.ipUses.get(b.ip) ?? 0) + delta;
       if (n > 0) {
