@@ -62,7 +62,23 @@ export interface RouteIdentity {
 
 // A frozen route (immer's desired state is deep-frozen) cannot change, so its
 // key and ids are computed once and found by object identity on every re-plan.
+// A class, not a closure: the agent keeps one per desired route.
 const identities = new WeakMap<object, RouteIdentity>();
+
+class KnownRoute implements RouteIdentity {
+  #lastGen = -1;
+  #lastTableId = '';
+
+  constructor(
+    readonly key: RouteKey,
+    readonly id: string,
+  ) {}
+
+  tableId(gen: number): string {
+    if (gen !== this.#lastGen) [this.#lastGen, this.#lastTableId] = [gen, `${this.id}:${gen}`];
+    return this.#lastTableId;
+  }
+}
 
 /** Key and ids of a route at once. */
 export function routeKeyAndId(route: { method: MethodName; path: string }): RouteIdentity {
@@ -70,17 +86,7 @@ export function routeKeyAndId(route: { method: MethodName; path: string }): Rout
   if (known) return known;
   const h = hashed(route.path);
   const method = METHOD_CODES[route.method];
-  const id = `${method}:${h.text}`;
-  let lastGen = -1;
-  let lastTableId = '';
-  const identity: RouteIdentity = {
-    key: { method, pathHash: h.hash },
-    id,
-    tableId(gen) {
-      if (gen !== lastGen) [lastGen, lastTableId] = [gen, `${id}:${gen}`];
-      return lastTableId;
-    },
-  };
+  const identity = new KnownRoute({ method, pathHash: h.hash }, `${method}:${h.text}`);
   if (Object.isFrozen(route)) identities.set(route, identity);
   return identity;
 }

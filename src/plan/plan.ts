@@ -306,6 +306,15 @@ class PlanBuilder {
   nexthopsSet = 0;
   nexthopsDeleted = 0;
   readonly missingNexthops: string[] = [];
+  /** ip → port → one "ip:port" string: the reports of a full sync name each backend of every route */
+  readonly #identities = new Map<string, Map<number, string>>();
+  readonly identity = (b: BackendSlot): string => {
+    let ports = this.#identities.get(b.ip);
+    if (ports === undefined) this.#identities.set(b.ip, (ports = new Map()));
+    let id = ports.get(b.port);
+    if (id === undefined) ports.set(b.port, (id = backendIdentity(b)));
+    return id;
+  };
 
   constructor(
     readonly applied: AppliedState,
@@ -360,7 +369,7 @@ class PlanBuilder {
         path: null,
         change: 'removed',
         backendsAdded: [],
-        backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(backendIdentity),
+        backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(this.identity),
         backendsChanged: [],
         disruption: 1,
         ops: this.removeOps.length - before,
@@ -378,7 +387,7 @@ class PlanBuilder {
     // chunk stays well inside the cache, so none is evicted before it is used.
     for (let at = 0; at < toWrite.length; at += PREPARE_CHUNK) {
       const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
-      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends));
+      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends, this.identity));
       for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
         this.cache.prepare(assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])), size);
       }
@@ -555,6 +564,6 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
   });
 }
 
-export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
+export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withoutTableBytes, withTableIndex, type AppliedRoute, type InPlaceOptions, type AppliedState, type AppliedTable } from './applied-state.js';
 export { DesiredIndex } from '../state/desired-index.js';
 export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyId, routeKeyOf } from '../model/ids.js';
