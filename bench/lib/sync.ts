@@ -10,7 +10,7 @@ import type { RautaMaps, TypedMap } from '../../src/dataplane/maps.js';
 import { loadRauta, unpin, type RautaProgram } from '../../src/dataplane/program.js';
 import { forgetFlow, probeConnection } from '../../src/dataplane/connection-probe.js';
 import { readMaps } from '../../src/dataplane/read-back.js';
-import { planChanges, simulateApply, type AppliedState, type DesiredDataplane, type PlanOptions, appliedStateOf } from '../../src/plan/plan.js';
+import { applyOpsInPlace, planChanges, type AppliedState, type DesiredDataplane, type PlanOptions, appliedStateOf } from '../../src/plan/plan.js';
 import type { Backend, Listener, Route } from '../../src/routes/route-model.js';
 
 export const VIP = '10.0.0.100';
@@ -114,7 +114,11 @@ export interface SyncTiming {
   applied: AppliedState;
 }
 
-/** From what the maps hold to `desired`: read back, plan (cold Maglev cache, as a starting agent), apply. */
+/**
+ * From what the maps hold to `desired`: read back, plan (cold Maglev cache, as
+ * a starting agent), apply; then the model is brought up to date as the
+ * agent's MapModel does it (in place, table keys only).
+ */
 export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming {
   const t0 = performance.now();
   const applied = appliedStateOf(readMaps(maps).contents);
@@ -123,7 +127,8 @@ export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming
   const t2 = performance.now();
   const apply = applyPlan(maps, plan.ops);
   const t3 = performance.now();
-  return { readMs: t1 - t0, planMs: t2 - t1, applyMs: t3 - t2, totalMs: t3 - t0, apply, ops: plan.ops, applied: simulateApply(applied, plan.ops) };
+  applyOpsInPlace(applied, plan.ops, { tableBytes: false });
+  return { readMs: t1 - t0, planMs: t2 - t1, applyMs: t3 - t2, totalMs: t3 - t0, apply, ops: plan.ops, applied };
 }
 
 /** One change on a running node: plan against the applied state it keeps, then apply. */
@@ -146,10 +151,15 @@ function targetOf(maps: RautaMaps, op: MapOp): TypedMap<unknown, unknown> {
  */
 export function rawWriteFloor(maps: RautaMaps, ops: readonly MapOp[]): { ms: number; writes: number } {
   const writes: Array<[TypedMap<unknown, unknown>, Buffer, Buffer]> = [];
+  // One encoding per value object: routes that share a backend pool share its
+  // table, and an encoded copy per route would be 4 KB × routes of the floor's own.
+  const encoded = new Map<unknown, Buffer>();
   for (const op of ops) {
     if (op.op !== 'set') continue;
     const t = targetOf(maps, op);
-    writes.push([t, t.keyCodec.encode(op.key), t.valueCodec.encode(op.value)]);
+    let value = encoded.get(op.value);
+    if (value === undefined) encoded.set(op.value, (value = t.valueCodec.encode(op.value)));
+    writes.push([t, t.keyCodec.encode(op.key), value]);
   }
   const t0 = performance.now();
   for (const [t, k, v] of writes) t.raw.setRaw(k, v);

@@ -19,7 +19,7 @@ import { applyPlan, ApplyError, type ApplyOptions, type ApplyResult } from '../d
 import type { RautaMaps } from '../dataplane/maps.js';
 import { readMaps } from '../dataplane/read-back.js';
 import type { MapOp } from '../model/map-types.js';
-import { appliedStateOf, applyOpsInPlace, type AppliedState } from '../plan/plan.js';
+import { appliedStateOf, applyOpsInPlace, withoutTableBytes, type AppliedState } from '../plan/plan.js';
 
 export type MapModelState = { kind: 'unknown' } | { kind: 'read'; applied: AppliedState } | { kind: 'synced'; applied: AppliedState };
 export type KnownMapModel = Extract<MapModelState, { applied: AppliedState }>;
@@ -56,9 +56,9 @@ export class MapModel {
     return appliedStateOf(readMaps(this.maps, { tableValues: true }).contents);
   }
 
-  /** A drift check read `real` back and found nothing to repair: the model becomes what was read (synced stays synced). */
+  /** A drift check read `real` back and found nothing to repair: the model becomes what was read (synced stays synced), keys only. */
   observed(real: AppliedState): void {
-    this.#state = { kind: this.#state.kind === 'synced' ? 'synced' : 'read', applied: real };
+    this.#state = { kind: this.#state.kind === 'synced' ? 'synced' : 'read', applied: withoutTableBytes(real) };
   }
 
   /**
@@ -93,14 +93,20 @@ export class MapModel {
       this.#state = { kind: 'unknown' };
       throw err;
     }
-    this.#state = this.#advance(real, ops, kind);
+    this.#state = this.#advance(withoutTableBytes(real), ops, kind);
     return result;
   }
 
-  /** `applied` after the ops the kernel just took (in place: a commit costs its ops, not a copy of every entry). */
+  /**
+   * `applied` after the ops the kernel just took (in place: a commit costs its
+   * ops, not a copy of every entry). Tables are kept as keys, as forPlan()
+   * reads them: their bytes (4 KB each, once per route with distinct backend
+   * sets) are in the maps, and a changed route's old table comes from the
+   * planner's Maglev cache or one build.
+   */
   #advance(applied: AppliedState, ops: readonly MapOp[], kind: KnownMapModel['kind']): MapModelState {
     try {
-      applyOpsInPlace(applied, ops);
+      applyOpsInPlace(applied, ops, { tableBytes: false });
       return { kind, applied };
     } catch (err) {
       // The kernel accepted ops the model refused: the model is wrong, read the maps back.

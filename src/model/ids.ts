@@ -104,23 +104,30 @@ export interface RouteIdentity {
 
 // A frozen route (immer's desired state is deep-frozen) cannot change, so its
 // key and ids are computed once and found by object identity on every re-plan.
+// A class, not a closure: the agent keeps one per desired route.
 const identities = new WeakMap<object, RouteIdentity>();
+
+class KnownRoute implements RouteIdentity {
+  #lastGen = -1;
+  #lastTableId = '';
+
+  constructor(
+    readonly key: RouteKey,
+    readonly id: string,
+  ) {}
+
+  tableId(gen: number): string {
+    if (gen !== this.#lastGen) [this.#lastGen, this.#lastTableId] = [gen, `${this.id}:${gen}`];
+    return this.#lastTableId;
+  }
+}
 
 /** Key and ids of a route at once. */
 export function routeKeyAndId(match: RouteMatch): RouteIdentity {
   const known = identities.get(match);
   if (known) return known;
   const { key, id } = keyParts(match);
-  let lastGen = -1;
-  let lastTableId = '';
-  const identity: RouteIdentity = {
-    key,
-    id,
-    tableId(gen) {
-      if (gen !== lastGen) [lastGen, lastTableId] = [gen, `${id}:${gen}`];
-      return lastTableId;
-    },
-  };
+  const identity = new KnownRoute(key, id);
   if (Object.isFrozen(match)) identities.set(match, identity);
   return identity;
 }

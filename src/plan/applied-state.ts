@@ -122,12 +122,29 @@ export function simulateApply(applied: AppliedState, ops: readonly MapOp[]): App
   return next;
 }
 
+export interface InPlaceOptions {
+  /**
+   * Keep the bytes of the tables written (default true). The agent's model
+   * keeps keys only, as a read-back does: a table is 4 KB and planning needs
+   * its bytes only to verify it (drift checks read them from the maps).
+   */
+  tableBytes?: boolean;
+}
+
+/** `applied` with the bytes of its tables dropped (the keys are what planning needs). */
+export function withoutTableBytes(applied: AppliedState): AppliedState {
+  const tables = new AppliedTables();
+  for (const [id, t] of applied.tables) tables.set(id, t.value === undefined ? t : { key: t.key });
+  return { ...applied, tables };
+}
+
 /**
  * simulateApply without the copy: `applied` itself becomes the state after
  * `ops` (O(ops), for a model kept across many small plans). A throw leaves
  * it part-way: drop it then.
  */
-export function applyOpsInPlace(applied: AppliedState, ops: readonly MapOp[]): void {
+export function applyOpsInPlace(applied: AppliedState, ops: readonly MapOp[], opts: InPlaceOptions = {}): void {
+  const tableBytes = opts.tableBytes ?? true;
   const remove = (map: Map<string, unknown>, name: string, id: string) => {
     if (!map.delete(id)) throw new RautaError('RAUTA_ERR_APPLY_FAILED', `delete of absent ${name} entry ${id} (the kernel answers ENOENT)`);
   };
@@ -138,7 +155,7 @@ export function applyOpsInPlace(applied: AppliedState, ops: readonly MapOp[]): v
         else remove(applied.routes, 'routes', routeKeyId(op.key));
         break;
       case 'maglev_tables':
-        if (op.op === 'set') applied.tables.set(maglevKeyId(op.key), { key: op.key, value: op.value });
+        if (op.op === 'set') applied.tables.set(maglevKeyId(op.key), tableBytes ? { key: op.key, value: op.value } : { key: op.key });
         else remove(applied.tables, 'maglev_tables', maglevKeyId(op.key));
         break;
       case 'listeners':

@@ -42,11 +42,19 @@ export function malformation(applied: readonly BackendSlot[]): string | null {
   return null;
 }
 
-/** The backend list the desired backends get, given what is applied now. `desired` has distinct ip:port (checked by the caller); weight 0 marks a drained one. */
-export function assignSlots(applied: readonly BackendSlot[], desired: readonly Backend[]): SlotAssignment {
+/**
+ * The backend list the desired backends get, given what is applied now.
+ * `desired` has distinct ip:port (checked by the caller); weight 0 marks a
+ * drained one. `identity` names a backend in the report lists (a planner
+ * passes one that shares equal strings: a full sync names every backend of
+ * every route).
+ */
+export function assignSlots(applied: readonly BackendSlot[], desired: readonly Backend[], identity: (b: BackendSlot) => string = backendIdentity): SlotAssignment {
   if (applied.length === 0) {
-    // A new route: slots in the order of the definition (Backend has BackendSlot's shape; both are read-only).
-    return { slots: desired.slice(), added: desired.map(backendIdentity), removed: [], reweighted: [], malformed: null };
+    // A new route: slots in the order of the definition (Backend has BackendSlot's shape). A
+    // frozen list (the fold's) is shared, not copied: a full sync keeps one per route.
+    const slots = Object.isFrozen(desired) ? (desired as BackendSlot[]) : desired.slice();
+    return { slots, added: desired.map(identity), removed: [], reweighted: [], malformed: null };
   }
   const want = new Map<string, number>();
   for (const b of desired) want.set(backendIdentity(b), b.weight);
@@ -62,11 +70,11 @@ export function assignSlots(applied: readonly BackendSlot[], desired: readonly B
     // Keep a live or drained, desired backend in place (the first copy if a hand edit duplicated it).
     if (!isHole(b) && b.ip !== '0.0.0.0' && b.port !== 0 && weight !== undefined && !placed.has(id)) {
       slots.push(weight === b.weight ? b : { ip: b.ip, port: b.port, weight });
-      if (weight !== b.weight) reweighted.push({ backend: id, from: b.weight, to: weight });
+      if (weight !== b.weight) reweighted.push({ backend: identity(b), from: b.weight, to: weight });
       placed.add(id);
     } else {
       slots.push(HOLE);
-      if (!isHole(b) && !placed.has(id) && weight === undefined) removed.push(id);
+      if (!isHole(b) && !placed.has(id) && weight === undefined) removed.push(identity(b));
     }
   }
   const added: string[] = [];
@@ -79,7 +87,7 @@ export function assignSlots(applied: readonly BackendSlot[], desired: readonly B
     if (free < slots.length) slots[free] = slot;
     else slots.push(slot);
     placed.add(id);
-    added.push(id);
+    added.push(identity(b));
   }
   while (slots.length > 0 && isHole(slots[slots.length - 1]!)) slots.pop();
   return { slots, added, removed, reweighted, malformed: malformation(applied) };

@@ -317,6 +317,15 @@ class PlanBuilder {
   nexthopsDeleted = 0;
   shapesSet = 0;
   readonly missingNexthops: string[] = [];
+  /** ip → port → one "ip:port" string: the reports of a full sync name each backend of every route */
+  readonly #identities = new Map<string, Map<number, string>>();
+  readonly identity = (b: BackendSlot): string => {
+    let ports = this.#identities.get(b.ip);
+    if (ports === undefined) this.#identities.set(b.ip, (ports = new Map()));
+    let id = ports.get(b.port);
+    if (id === undefined) ports.set(b.port, (id = backendIdentity(b)));
+    return id;
+  };
 
   constructor(
     readonly applied: AppliedState,
@@ -371,7 +380,7 @@ class PlanBuilder {
         method: a.key.method === 0 ? 'ANY' : methodName(a.key.method),
         change: 'removed',
         backendsAdded: [],
-        backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(backendIdentity),
+        backendsRemoved: a.value.backends.filter((b) => !isHole(b)).map(this.identity),
         backendsChanged: [],
         disruption: 1,
         ops: this.removeOps.length - before,
@@ -389,7 +398,7 @@ class PlanBuilder {
     // chunk stays well inside the cache, so none is evicted before it is used.
     for (let at = 0; at < toWrite.length; at += PREPARE_CHUNK) {
       const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
-      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends));
+      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends, this.identity));
       for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
         this.cache.prepare(assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])), size);
       }
@@ -582,6 +591,6 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
   });
 }
 
-export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withTableIndex, type AppliedRoute, type AppliedState, type AppliedTable } from './applied-state.js';
+export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withoutTableBytes, withTableIndex, type AppliedRoute, type InPlaceOptions, type AppliedState, type AppliedTable } from './applied-state.js';
 export { DesiredIndex } from '../state/desired-index.js';
 export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId, routeKeyOf } from '../model/ids.js';
