@@ -11,7 +11,19 @@ import { formatTable, type Row } from './lib/report.js';
 import type { BenchLevel, SuiteContext, SuiteResult } from './lib/suite.js';
 
 /** In the order of issue 8 (watcher-start, issue 16, beside git-diff), then issue 11's connections, issue 13's Maglev and issue 15's health. */
-const SUITES = ['datapath', 'commit-to-applied', 'full-sync', 'scale', 'minimality', 'git-diff', 'watcher-start', 'event-log', 'connections', 'maglev', 'health'] as const;
+const SUITES = [
+  'datapath',
+  'commit-to-applied',
+  'full-sync',
+  'scale',
+  'minimality',
+  'git-diff',
+  'watcher-start',
+  'event-log',
+  'connections',
+  'maglev',
+  'health',
+] as const;
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const BPFFS = '/sys/fs/bpf';
@@ -102,14 +114,23 @@ async function main(): Promise<void> {
     try {
       const exit = await runChild(suite, ctx, args.level === 'full' ? SUITE_TIMEOUT_MS.full : SUITE_TIMEOUT_MS.quick);
       if (existsSync(ctx.outFile)) result = JSON.parse(readFileSync(ctx.outFile, 'utf8')) as SuiteResult;
-      else result = { suite, rows: [], maxRssKb: 0, wallMs: performance.now() - t0, error: exit.timedOut ? 'timed out' : `exited with ${exit.code ?? exit.signal} before writing results` };
+      else
+        result = {
+          suite,
+          rows: [],
+          maxRssKb: 0,
+          wallMs: performance.now() - t0,
+          error: exit.timedOut ? 'timed out' : `exited with ${exit.code ?? exit.signal} before writing results`,
+        };
       if (exit.timedOut && !result.error) result.error = 'timed out';
     } finally {
       const left = sweepPins(ctx.pinPrefix);
       if (left.length) process.stderr.write(`bench: ${suite} left pins behind, removed: ${left.join(', ')}\n`);
       rmSync(tmpRoot, { recursive: true, force: true });
     }
-    process.stderr.write(`bench: ${suite} done in ${((performance.now() - t0) / 1000).toFixed(1)} s, peak RSS ${(result.maxRssKb / 1024).toFixed(0)} MiB${result.error ? ' (FAILED)' : ''}\n`);
+    process.stderr.write(
+      `bench: ${suite} done in ${((performance.now() - t0) / 1000).toFixed(1)} s, peak RSS ${(result.maxRssKb / 1024).toFixed(0)} MiB${result.error ? ' (FAILED)' : ''}\n`,
+    );
     results.push(result);
   }
   const wallMs = performance.now() - started;
@@ -123,13 +144,16 @@ async function main(): Promise<void> {
     rows,
   };
   mkdirSync(join(args.out, '..'), { recursive: true });
-  writeFileSync(args.out, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`);
   if (args.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {
     console.log(formatTable(rows));
     console.log('');
-    for (const r of results) console.log(`${r.suite.padEnd(18)} ${(r.wallMs / 1000).toFixed(1).padStart(6)} s  peak RSS ${(r.maxRssKb / 1024).toFixed(0).padStart(5)} MiB${r.error ? `  FAILED: ${r.error.split('\n')[0]}` : ''}`);
+    for (const r of results)
+      console.log(
+        `${r.suite.padEnd(18)} ${(r.wallMs / 1000).toFixed(1).padStart(6)} s  peak RSS ${(r.maxRssKb / 1024).toFixed(0).padStart(5)} MiB${r.error ? `  FAILED: ${r.error.split('\n')[0]}` : ''}`,
+      );
     console.log(`total ${(wallMs / 1000).toFixed(1)} s; results in ${args.out}`);
   }
   process.exitCode = results.some((r) => r.error) ? 1 : 0;

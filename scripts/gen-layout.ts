@@ -22,7 +22,24 @@ interface BtfType {
   vars?: Array<{ type_id: number }>;
 }
 
-const STRUCTS = ['route_key', 'backend', 'backend_list', 'maglev_key', 'maglev_table', 'flow_key', 'flow_value', 'saved_request', 'listener_key', 'nexthop', 'backend_key', 'backend_stats', 'route_shape', 'route_shapes', 'request_info', 'parse_scratch'];
+const STRUCTS = [
+  'route_key',
+  'backend',
+  'backend_list',
+  'maglev_key',
+  'maglev_table',
+  'flow_key',
+  'flow_value',
+  'saved_request',
+  'listener_key',
+  'nexthop',
+  'backend_key',
+  'backend_stats',
+  'route_shape',
+  'route_shapes',
+  'request_info',
+  'parse_scratch',
+];
 /** enum name -> [prefix stripped from its values, TS name, kind]; 'values' maps are const objects, 'enum' TS enums. */
 const ENUMS: Array<[string, string, string, 'enum' | 'values']> = [
   ['rauta_method', 'RAUTA_METHOD_', 'METHOD_CODES', 'values'],
@@ -83,7 +100,8 @@ export function generateLayout(objectPath: string): string {
     const members = values.filter((v) => !SKIP.has(v.name)).map((v) => [v.name.slice(prefix.length), v.val] as const);
     if (kind === 'enum') out.push(`export enum ${tsName} {`, ...members.map(([n, v]) => `  ${n} = ${v},`), '}');
     else out.push(`export const ${tsName} = {`, ...members.map(([n, v]) => `  ${n}: ${v},`), '} as const;');
-    if (enumName === 'rauta_metric') out.push('', '/** RAUTA_M_COUNT: slots in METRICS. */', `export const METRIC_COUNT = ${values.find((v) => v.name === 'RAUTA_M_COUNT')!.val};`);
+    if (enumName === 'rauta_metric')
+      out.push('', '/** RAUTA_M_COUNT: slots in METRICS. */', `export const METRIC_COUNT = ${values.find((v) => v.name === 'RAUTA_M_COUNT')!.val};`);
   }
   // Maps: __uint(type, N) is int (*type)[N]; __type(key, T) is T *key.
   out.push('', '/** Each map as the object declares it (max entries before the loader resizes it). */', 'export const MAPS = {');

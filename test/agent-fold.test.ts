@@ -50,7 +50,10 @@ test('a batch that does not follow the state changes nothing', () => {
       // events[1..] with one event dropped: a gap somewhere inside the batch
       const gapped = [...events.slice(1, at), ...events.slice(at + 1)];
       fc.pre(gapped.length > 0 && at < events.length - 1);
-      assert.throws(() => foldEventsInPlace(own, [...gapped]), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_LOG_SEQUENCE');
+      assert.throws(
+        () => foldEventsInPlace(own, [...gapped]),
+        (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_LOG_SEQUENCE',
+      );
       assert.deepEqual(own, before, 'the failed batch left the state as it was');
     }),
     { numRuns: 200 },

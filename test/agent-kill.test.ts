@@ -146,7 +146,14 @@ test(`SIGKILL of the agent mid-apply, ${ITERATIONS} times: every restart converg
     const after: AppliedState = appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents);
     assert.deepEqual(orphanTables(after), [], `iteration ${i}: no orphan tables after the restart`);
     const left = planChanges(after, { routes: current, listeners: [L80], nexthops }, { verifyTables: true });
-    assert.equal(left.ops.length, 0, `iteration ${i}: the maps hold the desired state (${JSON.stringify(left.summary)}; ${left.routes.slice(0, 5).map((r) => `${r.rule ?? r.id} ${r.change} gen ${r.genFrom}: ${r.reason ?? ''}`).join('; ')})`);
+    assert.equal(
+      left.ops.length,
+      0,
+      `iteration ${i}: the maps hold the desired state (${JSON.stringify(left.summary)}; ${left.routes
+        .slice(0, 5)
+        .map((r) => `${r.rule ?? r.id} ${r.change} gen ${r.genFrom}: ${r.reason ?? ''}`)
+        .join('; ')})`,
+    );
     assert.equal(after.routes.size, current.length, `iteration ${i}: exactly the desired routes`);
   }
   const summary =

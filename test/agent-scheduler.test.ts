@@ -117,7 +117,11 @@ test('a failed pass is retried on the backoff until it succeeds; the retry says 
   f.failNext = 3;
   await f.scheduler.nextPass();
   await until(() => f.passes.length === 4 && f.retry.failures === 0, 'three retries, the last one succeeds');
-  assert.deepEqual(f.passes.map((p) => p.retryDue), [false, true, true, true], 'the first pass was a wake-up, the others retries');
+  assert.deepEqual(
+    f.passes.map((p) => p.retryDue),
+    [false, true, true, true],
+    'the first pass was a wake-up, the others retries',
+  );
   assert.equal(f.retry.nextRetryAt, null, 'nothing left to retry');
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(f.passes.length, 4, 'no pass without a trigger');
@@ -126,7 +130,12 @@ test('a failed pass is retried on the backoff until it succeeds; the retry says 
 });
 
 test('replan requests are merged into the next pass; "everything" wins', async () => {
-  assert.deepEqual(mergeReplans({ routes: [{ method: 'GET', path: '/a' }] }, { routes: [{ method: 'GET', path: '/b' }] }), { routes: [{ method: 'GET', path: '/a' }, { method: 'GET', path: '/b' }] });
+  assert.deepEqual(mergeReplans({ routes: [{ method: 'GET', path: '/a' }] }, { routes: [{ method: 'GET', path: '/b' }] }), {
+    routes: [
+      { method: 'GET', path: '/a' },
+      { method: 'GET', path: '/b' },
+    ],
+  });
   assert.equal(mergeReplans({ routes: [] }, 'everything'), 'everything');
   const f = fake();
   const running = f.scheduler.run(manualSource(), f.target);
@@ -138,7 +147,18 @@ test('replan requests are merged into the next pass; "everything" wins', async (
   f.hold = false;
   f.release();
   await until(() => f.passes.length === 2, 'the requests during the pass make one more');
-  assert.deepEqual(f.passes.map((p) => p.replan), [{ routes: [{ method: 'GET', path: '/a' }] }, { routes: [{ method: 'GET', path: '/b' }, { method: 'POST', path: '/c' }] }]);
+  assert.deepEqual(
+    f.passes.map((p) => p.replan),
+    [
+      { routes: [{ method: 'GET', path: '/a' }] },
+      {
+        routes: [
+          { method: 'GET', path: '/b' },
+          { method: 'POST', path: '/c' },
+        ],
+      },
+    ],
+  );
   await f.scheduler.stop();
   await running;
 });
@@ -147,7 +167,10 @@ test('drift checks and resync passes run on their timers', async () => {
   const f = fake({ driftIntervalMs: 20, resyncIntervalMs: 30 });
   const running = f.scheduler.run(manualSource(), f.target);
   await until(() => f.drifts >= 3 && f.passes.length >= 2, 'drift checks and resync passes');
-  assert.ok(f.passes.every((p) => !p.retryDue && p.replan === null), 'a resync pass is a plain one');
+  assert.ok(
+    f.passes.every((p) => !p.retryDue && p.replan === null),
+    'a resync pass is a plain one',
+  );
   await f.scheduler.stop();
   await running;
   const after = [f.drifts, f.passes.length];

@@ -37,7 +37,8 @@ function svc(i: number, variant: number): Route {
 }
 
 function describe(op: MapOp): string {
-  if (op.map === 'routes') return `${op.op} routes ${op.key.method}:${op.key.pathHash}${op.op === 'set' ? ` gen ${op.value.gen} ${op.value.backends.map((b) => `${b.ip}:${b.port}/${b.weight}`).join(',')}` : ''}`;
+  if (op.map === 'routes')
+    return `${op.op} routes ${op.key.method}:${op.key.pathHash}${op.op === 'set' ? ` gen ${op.value.gen} ${op.value.backends.map((b) => `${b.ip}:${b.port}/${b.weight}`).join(',')}` : ''}`;
   if (op.map === 'maglev_tables') return `${op.op} table ${op.key.route.method}:${op.key.route.pathHash}:${op.key.gen}`;
   if (op.map === 'listeners') return `${op.op} listener ${op.key.addr}:${op.key.port}`;
   if (op.map === 'route_shapes') return `set route_shapes ${JSON.stringify(op.value)}`;
@@ -58,7 +59,11 @@ function fullPlanFromMaps(maps: RautaMaps, world: World): string[] {
 
 function assertMapsHold(prog: RautaProgram, world: World, msg: string): void {
   const applied = appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents);
-  const plan = planChanges(applied, { routes: [...world.routes.values()], listeners: [...world.listeners.values()], nexthops: world.macs }, { verifyTables: true });
+  const plan = planChanges(
+    applied,
+    { routes: [...world.routes.values()], listeners: [...world.listeners.values()], nexthops: world.macs },
+    { verifyTables: true },
+  );
   assert.deepEqual(plan.ops.map(describe), [], `${msg}: the maps hold the desired state`);
 }
 
@@ -138,8 +143,17 @@ test('each commit is planned scoped to what it touched and writes what a full pl
     const plan = plans[0]!;
     assert.deepEqual(plan.plan.ops.map(describe), expected, `step ${step}: the scoped plan writes what a full plan from the maps would`);
     // lastPlan is the last plan that wrote something.
-    if (expected.length > 0) assert.equal(s.lastPlan?.scopeRoutes, upsert.length + remove.length, `step ${step}: scoped to the commit's ${upsert.length + remove.length} route(s)`);
-    assert.equal(plan.plan.summary.routesUnchanged + plan.plan.summary.routesAdded + plan.plan.summary.routesChanged + plan.plan.summary.routesRepaired + plan.plan.summary.routesResynced, world.routes.size, `step ${step}: the summary counts every desired route`);
+    if (expected.length > 0)
+      assert.equal(s.lastPlan?.scopeRoutes, upsert.length + remove.length, `step ${step}: scoped to the commit's ${upsert.length + remove.length} route(s)`);
+    assert.equal(
+      plan.plan.summary.routesUnchanged +
+        plan.plan.summary.routesAdded +
+        plan.plan.summary.routesChanged +
+        plan.plan.summary.routesRepaired +
+        plan.plan.summary.routesResynced,
+      world.routes.size,
+      `step ${step}: the summary counts every desired route`,
+    );
     assertMapsHold(prog, world, `step ${step}`);
   }
 

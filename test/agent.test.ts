@@ -19,7 +19,15 @@ import { harness } from './fixtures/agent-harness.js';
 
 const L80 = listener(VIP, 80);
 const r1 = route('GET', '/api', [['10.1.0.1', 8080]], 3);
-const r2 = route('POST', '/orders', [['10.1.0.2', 8080], ['10.1.0.3', 8080]], 9);
+const r2 = route(
+  'POST',
+  '/orders',
+  [
+    ['10.1.0.2', 8080],
+    ['10.1.0.3', 8080],
+  ],
+  9,
+);
 const r1b = route('GET', '/api', [['10.1.0.9', 8081]], 3);
 const r3 = route('GET', '/new', [['10.2.0.4', 9000]], 12);
 
@@ -77,7 +85,10 @@ test('commits apply; a rejected commit changes nothing and shows with file:line;
   assert.equal(probe(prog, 'GET', '/new').outcome, 'HTTP 404', 'the removed route is answered 404');
   assert.deepEqual(applied, ['start:01:9', 'commit:02:8', 'commit:04:3'], 'one transaction per changing commit');
   assert.equal(s.applies, 3);
-  assert.ok(s.lastPlan && s.lastPlan.ops === 3 && s.lastPlan.summary.routesRemoved === 1 && s.lastPlan.summary.nexthopsDeleted === 1, `lastPlan summary: ${JSON.stringify(s.lastPlan)}`);
+  assert.ok(
+    s.lastPlan && s.lastPlan.ops === 3 && s.lastPlan.summary.routesRemoved === 1 && s.lastPlan.summary.nexthopsDeleted === 1,
+    `lastPlan summary: ${JSON.stringify(s.lastPlan)}`,
+  );
 });
 
 test('a failed apply rolls back, reports failing with the op, and the retry applies once the fault is gone', async (t) => {
@@ -203,7 +214,11 @@ test('a restart loads the snapshot and replays only the tail of the log', async 
   assert.equal(s.eventsRead, 4, `only the 4 events after the snapshot were read (read ${s.eventsRead})`);
   assert.equal(s.appliedSeq, 166);
   assert.equal(s.appliedCommit, commitSha(43));
-  assert.equal(s.lastPlan?.ops, 2 + 2 + 2, `the restart wrote only the tail's changes (route + table delete, table + route set, one nexthop set and one delete): ${JSON.stringify(s.lastPlan?.summary)}`);
+  assert.equal(
+    s.lastPlan?.ops,
+    2 + 2 + 2,
+    `the restart wrote only the tail's changes (route + table delete, table + route set, one nexthop set and one delete): ${JSON.stringify(s.lastPlan?.summary)}`,
+  );
   assertMapsHold(prog, [...routes.slice(1), ...tail], 'after the restart');
 });
 

@@ -28,7 +28,14 @@ test('a kernel refusal part-way (full MAGLEV_TABLES) rolls back inserts, overwri
   t.after(() => prog.close());
 
   const start = desired(
-    [route('GET', '/a', [['10.1.0.1', 8080]]), route('GET', '/b', [['10.1.0.2', 8080], ['10.1.0.3', 8080]]), route('PUT', '/c', [['10.1.0.4', 8080]])],
+    [
+      route('GET', '/a', [['10.1.0.1', 8080]]),
+      route('GET', '/b', [
+        ['10.1.0.2', 8080],
+        ['10.1.0.3', 8080],
+      ]),
+      route('PUT', '/c', [['10.1.0.4', 8080]]),
+    ],
     [listener(VIP, 80)],
   );
   applyPlan(prog.typed, planChanges(appliedStateOf(readMaps(prog.typed).contents), start).ops);

@@ -13,9 +13,16 @@ import { desired, dumpAll, listener, loadTestProgram, macFor, probe, route, VIP 
 
 const before: DesiredDataplane = desired(
   [
-    route('GET', '/a', [['10.1.0.1', 8080], ['10.1.0.2', 8080]]),
+    route('GET', '/a', [
+      ['10.1.0.1', 8080],
+      ['10.1.0.2', 8080],
+    ]),
     route('GET', '/b', [['10.1.0.3', 8080]]),
-    route('POST', '/c', [['10.1.0.1', 8080], ['10.1.0.4', 9090, 3], ['10.1.0.5', 8080]]),
+    route('POST', '/c', [
+      ['10.1.0.1', 8080],
+      ['10.1.0.4', 9090, 3],
+      ['10.1.0.5', 8080],
+    ]),
     route('GET', '/d', [['10.1.0.6', 8080]]),
     route('DELETE', '/e', [['10.1.0.7', 8080]]),
   ],
@@ -25,11 +32,21 @@ const before: DesiredDataplane = desired(
 // several routes added, changed and removed, a listener added and one removed, nexthops added and removed
 const after: DesiredDataplane = desired(
   [
-    route('GET', '/a', [['10.1.0.1', 8080], ['10.1.0.8', 8080]]),
+    route('GET', '/a', [
+      ['10.1.0.1', 8080],
+      ['10.1.0.8', 8080],
+    ]),
     route('GET', '/b', [['10.1.0.3', 8080]]),
-    route('POST', '/c', [['10.1.0.1', 8080], ['10.1.0.4', 9090, 1], ['10.1.0.5', 8080]]),
+    route('POST', '/c', [
+      ['10.1.0.1', 8080],
+      ['10.1.0.4', 9090, 1],
+      ['10.1.0.5', 8080],
+    ]),
     route('GET', '/new', [['10.2.0.9', 8081]]),
-    route('PUT', '/new2', [['10.2.0.10', 8082], ['10.1.0.3', 8080]]),
+    route('PUT', '/new2', [
+      ['10.2.0.10', 8082],
+      ['10.1.0.3', 8080],
+    ]),
   ],
   [listener(VIP, 80), listener(VIP, 8080)],
 );
@@ -42,7 +59,16 @@ test('a fault at every write of a plan rolls back to byte-identical maps and nam
   const ops = plan.ops;
   const n = ops.length;
   const kinds = new Set(ops.map((o) => `${o.map}:${o.op}`));
-  for (const k of ['routes:set', 'routes:delete', 'maglev_tables:set', 'maglev_tables:delete', 'listeners:set', 'listeners:delete', 'nexthops:set', 'nexthops:delete']) {
+  for (const k of [
+    'routes:set',
+    'routes:delete',
+    'maglev_tables:set',
+    'maglev_tables:delete',
+    'listeners:set',
+    'listeners:delete',
+    'nexthops:set',
+    'nexthops:delete',
+  ]) {
     assert.ok(kinds.has(k), `the plan exercises ${k} (has ${[...kinds].join(', ')})`);
   }
   const faults = injectFaults(prog.typed);
@@ -74,7 +100,11 @@ test('a fault at every write of a plan rolls back to byte-identical maps and nam
   faults.reset();
   const res = applyPlan(faults.maps, ops);
   assert.equal(res.ops, n);
-  assert.equal(planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), after, { verifyTables: true }).ops.length, 0, 'the maps hold the desired state');
+  assert.equal(
+    planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), after, { verifyTables: true }).ops.length,
+    0,
+    'the maps hold the desired state',
+  );
   const p = probe(prog, 'GET', '/new');
   assert.deepEqual(p, { outcome: 'routed', dstIp: '10.2.0.9', dstPort: 8081, dstMac: macFor('10.2.0.9') }, 'GET /new routes to its one backend');
   const a = probe(prog, 'GET', '/a');
@@ -107,7 +137,11 @@ test('a failed inverse is reported loudly; reading back and replanning converges
   faults.reset();
   const replan = planChanges(appliedStateOf(readMaps(prog.typed).contents), after);
   applyPlan(faults.maps, replan.ops);
-  assert.equal(planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), after, { verifyTables: true }).ops.length, 0, 'converged after replanning');
+  assert.equal(
+    planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), after, { verifyTables: true }).ops.length,
+    0,
+    'converged after replanning',
+  );
 });
 
 test('an op that does not fit the layout fails before any map is touched', (t) => {
@@ -117,6 +151,9 @@ test('an op that does not fit the layout fails before any map is touched', (t) =
   const snapshot = dumpAll(prog.typed);
   const ops = planChanges(appliedStateOf(readMaps(prog.typed).contents), after).ops;
   const bad = [...ops, { map: 'nexthops' as const, op: 'set' as const, key: '10.300.0.1', value: { mac: '02:00:00:00:00:01' } }];
-  assert.throws(() => applyPlan(prog.typed, bad), (err: unknown) => err instanceof ApplyError && err.failedOp.index === bad.length && err.inversesRun === 0);
+  assert.throws(
+    () => applyPlan(prog.typed, bad),
+    (err: unknown) => err instanceof ApplyError && err.failedOp.index === bad.length && err.inversesRun === 0,
+  );
   assert.deepEqual(dumpAll(prog.typed), snapshot, 'nothing was written');
 });

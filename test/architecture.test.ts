@@ -76,10 +76,14 @@ test('imports follow the layers', () => {
         const t = target.replace(/\.js$/, '.ts');
         const hit = rule.never.find((d) => under(t, d));
         if (hit) broken.push(`${file} imports ${relative('.', t)} (${rule.from} must not import ${hit})`);
-        if (rule.only && !rule.only.some((d) => under(t, d))) broken.push(`${file} imports ${relative('.', t)} (${rule.from} imports only ${rule.only.join(', ')})`);
+        if (rule.only && !rule.only.some((d) => under(t, d)))
+          broken.push(`${file} imports ${relative('.', t)} (${rule.from} imports only ${rule.only.join(', ')})`);
       }
       const allowed = rule.packages;
-      if (allowed) for (const p of packagesOf(file)) if (!allowed.includes(p)) broken.push(`${file} imports ${p} (${rule.from} imports no package or node: module${allowed.length ? ` but ${allowed.join(', ')}` : ''})`);
+      if (allowed)
+        for (const p of packagesOf(file))
+          if (!allowed.includes(p))
+            broken.push(`${file} imports ${p} (${rule.from} imports no package or node: module${allowed.length ? ` but ${allowed.join(', ')}` : ''})`);
     }
   }
   assert.deepEqual(broken, [], `layering broken:\n${broken.join('\n')}`);

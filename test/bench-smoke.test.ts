@@ -47,7 +47,11 @@ test('bench --smoke: every suite runs and every row has a value, a baseline and 
   assert.equal(res.status, 0, `bench --smoke exited ${res.status ?? res.signal}:\n${res.stderr}\n${res.stdout}`);
   const report = JSON.parse(readFileSync(out, 'utf8')) as { level: string; suites: Array<{ suite: string; error?: string; maxRssKb: number }>; rows: Row[] };
   assert.equal(report.level, 'smoke');
-  assert.deepEqual(report.suites.map((s) => s.suite), Object.keys(ROWS_PER_SUITE), 'every suite ran, in order');
+  assert.deepEqual(
+    report.suites.map((s) => s.suite),
+    Object.keys(ROWS_PER_SUITE),
+    'every suite ran, in order',
+  );
   for (const s of report.suites) {
     assert.equal(s.error, undefined, `suite ${s.suite} failed: ${s.error}`);
     assert.ok(s.maxRssKb > 0, `suite ${s.suite} reports its peak RSS`);

@@ -42,7 +42,10 @@ async function inProcess(method: string, path: string, opts: ProbeCliOptions): P
   return r;
 }
 
-const scratchDirs = () => readdirSync('/sys/fs/bpf').filter((d) => d.startsWith('rauta-probe-')).sort();
+const scratchDirs = () =>
+  readdirSync('/sys/fs/bpf')
+    .filter((d) => d.startsWith('rauta-probe-'))
+    .sort();
 
 test('probe: routed to the backend, answers in place with their reason, and --at an older revision', async (t) => {
   const tmp = tempDir('probe');
@@ -134,7 +137,7 @@ test('probe: routed to the backend, answers in place with their reason, and --at
   assert.match(a.mac ?? '', /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, '10.1.1.1 is not in the live NEXTHOPS: its MAC is resolved or a stand-in');
   assert.equal(a.at?.commit, v1);
   const cartAtV2 = parse(await rauta('probe', 'POST', '/api/cart', '--at', v2, '--repo', repo.dir, '--root', 'routes', ...pin, '--json'));
-  assert.equal(cartAtV2.mac, macFor(cartAtV2.backend!.split(':')[0]!), "a backend the live node knows keeps its live NEXTHOPS MAC under --at");
+  assert.equal(cartAtV2.mac, macFor(cartAtV2.backend!.split(':')[0]!), 'a backend the live node knows keeps its live NEXTHOPS MAC under --at');
   const cartAtV1 = await rauta('probe', 'POST', '/api/cart', '--at', `${v2}~1`, '--repo', repo.dir, '--root', 'routes', ...pin, '--json');
   assert.equal(parse(cartAtV1).reason, 'reply_no_route', 'the cart route did not exist before v2');
   assert.deepEqual(dumpPlanMaps(prog.typed), before, '--at leaves the live maps as they were');

@@ -35,7 +35,7 @@ async function until<T>(fn: () => Promise<T | null | false>, what: string): Prom
   }
 }
 
-test('a job completes once the agent tried; a failed apply is retried by the agent\'s backoff, not by BullMQ', async (t) => {
+test("a job completes once the agent tried; a failed apply is retried by the agent's backoff, not by BullMQ", async (t) => {
   const prog = loadTestProgram(t, 'cluster-job');
   if (!prog) return;
   const server = await startRedisServer();
@@ -51,7 +51,17 @@ test('a job completes once the agent tried; a failed apply is retried by the age
   const faults = injectFaults(prog.typed);
   let jobsDone = 0;
   const wakeSource = jobWakeSource({ connection: redis, prefix, node: 'n1', lockMs: 5000, logger, onDone: () => jobsDone++ });
-  const agent = new NodeAgent({ node: 'n1', log: reader, maps: faults.maps, stateDir, logger, nexthops: async () => macsFor([r1, r2]), wakeSource, retryInitialMs: 50, retryMaxMs: 200 });
+  const agent = new NodeAgent({
+    node: 'n1',
+    log: reader,
+    maps: faults.maps,
+    stateDir,
+    logger,
+    nexthops: async () => macsFor([r1, r2]),
+    wakeSource,
+    retryInitialMs: 50,
+    retryMaxMs: 200,
+  });
   let running: Promise<void> | null = null;
   // one hook, in order: the agent (its job worker first), queues, logs and connection, then the server
   t.after(async () => {
@@ -83,7 +93,11 @@ test('a job completes once the agent tried; a failed apply is retried by the age
     return (await Job.fromId<unknown, ReconcileJobResult>(queue, id)) ?? null;
   }, 'the wake-up completes');
   const r = done.returnvalue;
-  assert.deepEqual([r.appliedSeq, r.appliedCommit, r.ops, r.state], [3, commitSha(1), 0, 'failing'], `the job says the node is failing on commit 1: ${JSON.stringify(r)}`);
+  assert.deepEqual(
+    [r.appliedSeq, r.appliedCommit, r.ops, r.state],
+    [3, commitSha(1), 0, 'failing'],
+    `the job says the node is failing on commit 1: ${JSON.stringify(r)}`,
+  );
   assert.match(r.error ?? '', /injected fault/, 'the job carries the error');
   assert.equal(agent.status().appliedCommit, commitSha(1), 'the node stays on the last good commit');
   assert.ok(agent.status().consecutiveFailures >= 1 && agent.status().nextRetryAt !== null, 'the agent schedules its own retry');
@@ -95,7 +109,11 @@ test('a job completes once the agent tried; a failed apply is retried by the age
   assert.deepEqual(applied, ['retry:02'], 'applied once, by the retry');
   assert.equal(probe(prog, 'GET', '/job').dstIp, '10.3.0.2', 'the route moved to its new backend');
   const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
-  assert.deepEqual(jobs.map((j) => j.id), [id], 'no job was retried or added for the retry');
+  assert.deepEqual(
+    jobs.map((j) => j.id),
+    [id],
+    'no job was retried or added for the retry',
+  );
 
   // A second wake-up for the same head (a restarted watcher) is the same job id: nothing new runs.
   const fresh = new WakeUps(redis, prefix);
@@ -109,6 +127,10 @@ test('a job completes once the agent tried; a failed apply is retried by the age
     if ((await queue.getJobState(reconcileJobId('n1', head2))) !== 'completed') return null;
     return (await Job.fromId<unknown, ReconcileJobResult>(queue, reconcileJobId('n1', head2))) ?? null;
   }, 'the no-op wake-up completes');
-  assert.deepEqual([noop.returnvalue.ops, noop.returnvalue.appliedSeq, noop.returnvalue.state], [0, head2, 'ready'], `nothing to write: ${JSON.stringify(noop.returnvalue)}`);
+  assert.deepEqual(
+    [noop.returnvalue.ops, noop.returnvalue.appliedSeq, noop.returnvalue.state],
+    [0, head2, 'ready'],
+    `nothing to write: ${JSON.stringify(noop.returnvalue)}`,
+  );
   assert.equal(jobsDone, 2, `onDone after every job (${jobsDone})`);
 });

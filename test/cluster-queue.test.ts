@@ -43,7 +43,11 @@ test('wake-ups: one job per node and seq, deduped across watcher restarts', asyn
   await second.wake(['a'], 7);
   const q = first.queue('a');
   const jobs = await q.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed']);
-  assert.deepEqual(jobs.map((j) => j.id).sort(), [reconcileJobId('a', 5), reconcileJobId('a', 7)], `two distinct wake-ups for node a, no duplicate: ${jobs.map((j) => j.id).join(', ')}`);
+  assert.deepEqual(
+    jobs.map((j) => j.id).sort(),
+    [reconcileJobId('a', 5), reconcileJobId('a', 7)],
+    `two distinct wake-ups for node a, no duplicate: ${jobs.map((j) => j.id).join(', ')}`,
+  );
   assert.deepEqual(jobs.map((j) => j.data.upToSeq).sort(), [5, 7]);
   assert.equal(await first.queue('b').count(), 1, 'node b has its one wake-up');
 });
@@ -89,7 +93,11 @@ test('a node worker takes only its own jobs, one at a time; BullMQ does not retr
   closers.push(() => qa.close());
   await until(async () => (await qa.getCompletedCount()) === 2 && (await qa.getFailedCount()) === 1, 'two jobs of node a completed, one failed');
   assert.equal(maxActive, 1, 'concurrency 1: never two jobs of a node at once');
-  assert.deepEqual(seen.map((s) => `${s.seq}/${s.attempt}`), ['1/1', '2/1', '3/1'], `each wake-up taken once, the failed one not retried: ${JSON.stringify(seen)}`);
+  assert.deepEqual(
+    seen.map((s) => `${s.seq}/${s.attempt}`),
+    ['1/1', '2/1', '3/1'],
+    `each wake-up taken once, the failed one not retried: ${JSON.stringify(seen)}`,
+  );
   assert.equal(await wake.queue('b').getWaitingCount(), 3, "node b's jobs wait for node b's worker");
   assert.deepEqual(errors, [], 'no worker errors');
 });

@@ -46,7 +46,9 @@ test('status report: lag against the head, stale nodes shown but not counted, fa
   assert.equal(behind.exitCode, 1, 'a live node two events behind the head fails the check');
   assert.deepEqual(behind.problems, ['a is behind: seq 10 of 12 (lag 2)']);
 
-  const failing = buildStatusReport('x', 10, [view(record('a', { state: 'failing', consecutiveFailures: 2, lastError: { code: 'RAUTA_ERR_APPLY_FAILED', message: 'map full', at: '' } }))]);
+  const failing = buildStatusReport('x', 10, [
+    view(record('a', { state: 'failing', consecutiveFailures: 2, lastError: { code: 'RAUTA_ERR_APPLY_FAILED', message: 'map full', at: '' } })),
+  ]);
   assert.equal(failing.exitCode, 1, 'a failing node fails the check');
   assert.match(failing.problems[0]!, /a is failing: RAUTA_ERR_APPLY_FAILED: map full/);
 
@@ -57,13 +59,26 @@ test('status report: lag against the head, stale nodes shown but not counted, fa
   assert.match(table, /^gone\s+b{0}a{12}\s+3\s+47\s+STALE \(last: ready\)/m, `the table marks the stale node:\n${table}`);
   assert.match(table, /NODE\s+COMMIT\s+SEQ\s+LAG\s+STATE\s+UNHEALTHY\s+LAST SEEN\s+LAST ERROR/, table);
 
-  const unhealthy = { backend: '10.1.0.2:8080', check: ':8080/healthz', routes: ['api'], healthy: false, reason: '3 checks failed in a row (last: connection refused)', since: '2026-12-01T10:00:00.000Z', last: 'connection refused', transitions: 1 };
+  const unhealthy = {
+    backend: '10.1.0.2:8080',
+    check: ':8080/healthz',
+    routes: ['api'],
+    healthy: false,
+    reason: '3 checks failed in a row (last: connection refused)',
+    since: '2026-12-01T10:00:00.000Z',
+    last: 'connection refused',
+    transitions: 1,
+  };
   const sick = buildStatusReport('x', 10, [view(record('a', { health: { checks: 4, unhealthy: [unhealthy], failOpen: ['solo'] } })), view(record('b'))]);
   assert.equal(sick.exitCode, 0, 'an unhealthy backend is observed state, not a node out of sync');
   const lines = renderStatusTable(sick);
   assert.match(lines, /^a\s+a{12}\s+10\s+0\s+ready\s+1\/4\s/m, lines);
   assert.match(lines, /^b\s+a{12}\s+10\s+0\s+ready\s+-\s/m, 'a node without checks shows -');
-  assert.match(lines, /^~ a: 10\.1\.0\.2:8080 unhealthy \(:8080\/healthz, routes api\) since 2026-12-01T10:00:00\.000Z: 3 checks failed in a row \(last: connection refused\)$/m, lines);
+  assert.match(
+    lines,
+    /^~ a: 10\.1\.0\.2:8080 unhealthy \(:8080\/healthz, routes api\) since 2026-12-01T10:00:00\.000Z: 3 checks failed in a row \(last: connection refused\)$/m,
+    lines,
+  );
   assert.match(lines, /^~ a: every backend fails in solo: kept whole \(fail open\)$/m, lines);
 });
 
@@ -86,7 +101,13 @@ test('rauta status over Redis: one row per registered node, exit 0 / 1 / 2', asy
   r = await status('--json');
   assert.equal(r.code, 0, `both on the head\n${r.stdout}${r.stderr}`);
   const report = JSON.parse(r.stdout) as { head: number; nodes: Array<{ node: string; lag: number; state: string; live: boolean }> };
-  assert.deepEqual(report.nodes.map((n) => [n.node, n.lag, n.state, n.live]), [['edge-1', 0, 'ready', true], ['edge-2', 0, 'ready', true]]);
+  assert.deepEqual(
+    report.nodes.map((n) => [n.node, n.lag, n.state, n.live]),
+    [
+      ['edge-1', 0, 'ready', true],
+      ['edge-2', 0, 'ready', true],
+    ],
+  );
 
   // The log moves on; edge-2 follows, edge-1 does not: exit 1, and the table says who.
   await redis.set(`${prefix}:head`, '14');
@@ -103,7 +124,14 @@ test('rauta status over Redis: one row per registered node, exit 0 / 1 / 2', asy
   assert.match(r.stdout, /^edge-1\s+.*STALE \(last: stopped\)/m, r.stdout);
 
   // A live node that fails its apply: exit 1 with the error.
-  await registry.publish(record('edge-2', { appliedSeq: 14, state: 'failing', consecutiveFailures: 1, lastError: { code: 'RAUTA_ERR_APPLY_FAILED', message: 'update routes: E2BIG', at: new Date().toISOString() } }));
+  await registry.publish(
+    record('edge-2', {
+      appliedSeq: 14,
+      state: 'failing',
+      consecutiveFailures: 1,
+      lastError: { code: 'RAUTA_ERR_APPLY_FAILED', message: 'update routes: E2BIG', at: new Date().toISOString() },
+    }),
+  );
   r = await status();
   assert.equal(r.code, 1, `a failing node: exit 1\n${r.stdout}`);
   assert.match(r.stdout, /RAUTA_ERR_APPLY_FAILED: update routes: E2BIG/, r.stdout);
@@ -113,7 +141,15 @@ test('rauta status over Redis: one row per registered node, exit 0 / 1 / 2', asy
   await short.publish(record('edge-3', { appliedSeq: 1 }));
   await new Promise((res) => setTimeout(res, 400));
   const views = await registry.list();
-  assert.deepEqual(views.map((v) => [v.node, v.live]), [['edge-1', false], ['edge-2', true], ['edge-3', false]], 'edge-3 went stale when its heartbeat key expired');
+  assert.deepEqual(
+    views.map((v) => [v.node, v.live]),
+    [
+      ['edge-1', false],
+      ['edge-2', true],
+      ['edge-3', false],
+    ],
+    'edge-3 went stale when its heartbeat key expired',
+  );
   // The watcher still wakes edge-3 (stale, not stopped: a partition may heal) but not edge-1 (stopped).
   assert.deepEqual(await registry.wakeTargets(600_000), ['edge-2', 'edge-3'], 'wake targets within the forget window');
   assert.deepEqual(await registry.wakeTargets(0), ['edge-2'], 'only live nodes once the window is over');

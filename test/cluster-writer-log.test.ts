@@ -30,7 +30,10 @@ test('writer log: a lost lock is taken again once free; appends resume without a
   // The lock vanishes (as after an outage longer than its TTL): the handle notices and takes it again.
   await admin.del(`${prefix}:lock`);
   await relock;
-  assert.ok(warnings.some((w) => w.includes('lost the event log writer lock')), `the loss is reported: ${JSON.stringify(warnings)}`);
+  assert.ok(
+    warnings.some((w) => w.includes('lost the event log writer lock')),
+    `the loss is reported: ${JSON.stringify(warnings)}`,
+  );
   const head1 = await log.head();
   const appended = await log.append(commitBatch(2, 1), { expectedHead: head1 });
   assert.equal(appended[0]!.seq, head1 + 1, 'appends resume right after the head');

@@ -48,7 +48,9 @@ test('writeIp accepts and encodes exactly what the dotted-quad regex accepts', (
   const nearIp = fc.oneof(
     fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((o) => o.join('.')),
     fc.array(chars, { maxLength: 18 }).map((a) => a.join('')),
-    fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255), fc.constantFrom('', '.', ' ', '0', '\n', '.1')).map(([a, b, c, d, tail]) => `${a}.${b}.${c}.${d}${tail}`),
+    fc
+      .tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255), fc.constantFrom('', '.', ' ', '0', '\n', '.1'))
+      .map(([a, b, c, d, tail]) => `${a}.${b}.${c}.${d}${tail}`),
     fc.tuple(fc.nat(255), fc.nat(255)).map(([a, b]) => `00${a}.0${b}.000.7`),
   );
   fc.assert(
@@ -62,7 +64,10 @@ test('writeIp accepts and encodes exactly what the dotted-quad regex accepts', (
         threw = err;
       }
       if (want === null) {
-        assert.ok(threw instanceof RautaError && threw.code === 'RAUTA_ERR_CODEC_RANGE' && threw.message.startsWith('f: '), `${JSON.stringify(ip)} is refused naming the field`);
+        assert.ok(
+          threw instanceof RautaError && threw.code === 'RAUTA_ERR_CODEC_RANGE' && threw.message.startsWith('f: '),
+          `${JSON.stringify(ip)} is refused naming the field`,
+        );
       } else {
         assert.equal(threw, null, `${JSON.stringify(ip)} is accepted`);
         assert.deepEqual([...buf.subarray(1, 5)], want, `${JSON.stringify(ip)} encodes to its octets`);
@@ -72,7 +77,11 @@ test('writeIp accepts and encodes exactly what the dotted-quad regex accepts', (
     }),
     { numRuns: 2000 },
   );
-  assert.throws(() => routeKeyCodec.encodeInto({ method: 1, pathMatch: 0, hostMatch: 0, pathHash: 1n, hostHash: 0n }, Buffer.alloc(28), 5), RangeError, 'a route key that does not fit the buffer is refused, not written past it');
+  assert.throws(
+    () => routeKeyCodec.encodeInto({ method: 1, pathMatch: 0, hostMatch: 0, pathHash: 1n, hostHash: 0n }, Buffer.alloc(28), 5),
+    RangeError,
+    'a route key that does not fit the buffer is refused, not written past it',
+  );
   for (const bad of [undefined, null, 10, {}] as unknown[]) {
     assert.throws(() => writeIp(Buffer.alloc(4), 0, bad as string, 'f'), RautaError, `${String(bad)} is refused`);
   }
@@ -101,8 +110,20 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
   const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
   const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
   const routeKey = fc.oneof(
-    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.constant(0), pathHash: u64, hostHash: fc.constant(0n) }),
-    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.integer({ min: 1, max: 2 }), pathHash: u64, hostHash: u64 }),
+    fc.record({
+      method: fc.integer({ min: 0, max: 7 }),
+      pathMatch: fc.integer({ min: 0, max: 1 }),
+      hostMatch: fc.constant(0),
+      pathHash: u64,
+      hostHash: fc.constant(0n),
+    }),
+    fc.record({
+      method: fc.integer({ min: 0, max: 7 }),
+      pathMatch: fc.integer({ min: 0, max: 1 }),
+      hostMatch: fc.integer({ min: 1, max: 2 }),
+      pathHash: u64,
+      hostHash: u64,
+    }),
   );
   const u32 = fc.nat(0xffffffff);
   const port = fc.nat(65535);
@@ -113,7 +134,10 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
         const arena = Buffer.alloc(off + codec.size + 8, junk); // old bytes in the arena must not survive
         codec.encodeInto(v, arena, off);
         assert.deepEqual(arena.subarray(off, off + codec.size), codec.encode(v), `${name}: encodeInto at ${off} = encode`);
-        assert.ok(arena.subarray(0, off).every((b) => b === junk) && arena.subarray(off + codec.size).every((b) => b === junk), `${name}: only its ${codec.size} bytes are written`);
+        assert.ok(
+          arena.subarray(0, off).every((b) => b === junk) && arena.subarray(off + codec.size).every((b) => b === junk),
+          `${name}: only its ${codec.size} bytes are written`,
+        );
       }),
       { numRuns: 150 },
     );
@@ -153,12 +177,16 @@ test('encodeInto at any offset writes what encode returns, every byte (padding z
   same('nexthop', nexthopCodec, mac);
   same('u32', u32Codec, u32);
   // tables: any alignment of the source view, any slot values below 32
-  same('maglev_table', maglevTableCodec, fc.tuple(fc.nat(7), fc.nat(31)).map(([skew, salt]) => {
-    const backing = new Uint8Array(RAUTA_MAGLEV_SIZE + 8);
-    const t = backing.subarray(skew, skew + RAUTA_MAGLEV_SIZE);
-    for (let i = 0; i < t.length; i++) t[i] = (i * 7 + salt) % 32;
-    return t;
-  }));
+  same(
+    'maglev_table',
+    maglevTableCodec,
+    fc.tuple(fc.nat(7), fc.nat(31)).map(([skew, salt]) => {
+      const backing = new Uint8Array(RAUTA_MAGLEV_SIZE + 8);
+      const t = backing.subarray(skew, skew + RAUTA_MAGLEV_SIZE);
+      for (let i = 0; i < t.length; i++) t[i] = (i * 7 + salt) % 32;
+      return t;
+    }),
+  );
 });
 
 test('a Maglev table with one slot >= 32 anywhere (any alignment) is refused naming that slot', () => {

@@ -68,7 +68,10 @@ test('docker-compose.yml: redis, a watcher and two agents, written as the CLI ex
   for (const [name, s] of byCmd('agent')) {
     assert.equal(s.privileged, true, `${name} is privileged (BPF load, pin, XDP attach)`);
     assert.equal(s.network_mode, 'host', `${name} uses the host network (XDP attaches to host interfaces)`);
-    assert.ok(s.volumes?.some((v) => v.startsWith('/sys/fs/bpf:/sys/fs/bpf')), `${name} mounts /sys/fs/bpf`);
+    assert.ok(
+      s.volumes?.some((v) => v.startsWith('/sys/fs/bpf:/sys/fs/bpf')),
+      `${name} mounts /sys/fs/bpf`,
+    );
     const cmd = s.command!;
     nodes.add(cmd[cmd.indexOf('--node') + 1]!);
     pins.add(cmd[cmd.indexOf('--pin-dir') + 1]!);
@@ -175,7 +178,10 @@ test('docker-compose.yml: its command lines, run as written on the demo repo and
     procs.push(spawnRauta(name, args, { env: procEnv }));
   }
   assert.equal(pinDirs.length, 2, 'two agents, each with its pin dir');
-  assert.ok(pinDirs.every((d) => d.startsWith(`${bpfRoot}/`)), `the pin dirs are under the mounted /sys/fs/bpf: ${pinDirs.join(', ')}`);
+  assert.ok(
+    pinDirs.every((d) => d.startsWith(`${bpfRoot}/`)),
+    `the pin dirs are under the mounted /sys/fs/bpf: ${pinDirs.join(', ')}`,
+  );
 
   // Both nodes on the demo head, with every demo route and listener in their maps.
   const head = execFileSync('git', ['-C', demo, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();

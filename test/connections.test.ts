@@ -45,7 +45,25 @@ const skip = bpfUnavailableReason();
 function startRun(w: Pick<World, 'net' | 'repo' | 'pinDir' | 'stateDir'>): RautaProc {
   return spawnRauta(
     'rauta run',
-    ['run', '--repo', w.repo.dir, '--root', 'routes', '--iface', w.net.nodeIf, '--xdp-mode', 'native', '--pin-dir', w.pinDir, '--state-dir', w.stateDir, '--http', '127.0.0.1:0', '--node', w.net.name],
+    [
+      'run',
+      '--repo',
+      w.repo.dir,
+      '--root',
+      'routes',
+      '--iface',
+      w.net.nodeIf,
+      '--xdp-mode',
+      'native',
+      '--pin-dir',
+      w.pinDir,
+      '--state-dir',
+      w.stateDir,
+      '--http',
+      '127.0.0.1:0',
+      '--node',
+      w.net.name,
+    ],
     { netns: w.net.nodeNs },
   );
 }
@@ -69,7 +87,11 @@ function flowState(): { clients: number; backends: number; requests: number } {
   const p = openPinned(world!.pinDir);
   try {
     const sides = [...p.typed.flowCache.entries()].map(([, v]) => v.side);
-    return { clients: sides.filter((s) => s === FlowSide.CLIENT).length, backends: sides.filter((s) => s === FlowSide.BACKEND).length, requests: [...p.typed.requests.keys()].length };
+    return {
+      clients: sides.filter((s) => s === FlowSide.CLIENT).length,
+      backends: sides.filter((s) => s === FlowSide.BACKEND).length,
+      requests: [...p.typed.requests.keys()].length,
+    };
   } finally {
     p.close();
   }
@@ -144,7 +166,19 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
     const before = await clientTcpCounters(world!.net);
     for (const size of [100, 700, 1400]) {
       const pad = 'p'.repeat(size - fixed);
-      const r = await curl(world!.net, ['-w', '%{http_code} %{size_request}', '-o', '/dev/null', '-H', 'User-Agent:', '-H', 'Accept:', '-H', `X-Pad: ${pad}`, `http://${VIP}/size`]);
+      const r = await curl(world!.net, [
+        '-w',
+        '%{http_code} %{size_request}',
+        '-o',
+        '/dev/null',
+        '-H',
+        'User-Agent:',
+        '-H',
+        'Accept:',
+        '-H',
+        `X-Pad: ${pad}`,
+        `http://${VIP}/size`,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `200 ${size}`, `a ${size}-byte request is answered`);
     }
@@ -155,7 +189,18 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
   test('200 connections, 20 at a time, all complete; then no flow state is left', async () => {
     const before = counters();
     const urls = Array.from({ length: 200 }, (_, i) => `http://${VIP}/hello?i=${i}`);
-    const r = await curl(world!.net, ['--parallel', '--parallel-max', '20', '-H', 'Connection: close', '-w', '%{http_code}\n', '-o', '/dev/null', ...urls.flatMap((u) => [u, '-o', '/dev/null'])]);
+    const r = await curl(world!.net, [
+      '--parallel',
+      '--parallel-max',
+      '20',
+      '-H',
+      'Connection: close',
+      '-w',
+      '%{http_code}\n',
+      '-o',
+      '/dev/null',
+      ...urls.flatMap((u) => [u, '-o', '/dev/null']),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const codes = r.stdout.trim().split('\n');
     assert.equal(codes.length, 200);
@@ -188,14 +233,21 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
       assert.deepEqual([first.code, first.stdout.trim()], [0, '200'], `through :8080 from port ${localPort}: ${first.stderr}`);
       // The same client port through :80: another client 4-tuple (another ISN), the same backend 4-tuple.
       const second = await get('80');
-      assert.deepEqual([second.code, second.stdout.trim()], [0, '200'], `through :80 from port ${localPort} (the backend's TIME_WAIT must not hang it): ${second.stderr}`);
+      assert.deepEqual(
+        [second.code, second.stdout.trim()],
+        [0, '200'],
+        `through :80 from port ${localPort} (the backend's TIME_WAIT must not hang it): ${second.stderr}`,
+      );
     }
     const stale = counters().BACKEND_STALE_ACK - before.BACKEND_STALE_ACK;
     t.diagnostic(`backend_stale_ack: ${stale} of 8 (each is a TIME_WAIT that refused our SYN and was cleared by a RST)`);
   });
 
   test('a keep-alive connection keeps its backend through a commit that moves its route; new connections go to the new one', async () => {
-    const client = spawn('ip', ['netns', 'exec', world!.net.clientNs, process.execPath, 'test/fixtures/keepalive-client.mjs', VIP, '80'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    const client = spawn('ip', ['netns', 'exec', world!.net.clientNs, process.execPath, 'test/fixtures/keepalive-client.mjs', VIP, '80'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const answers = createInterface({ input: client.stdout! })[Symbol.asyncIterator]();
     const ask = async (line: string) => {
       client.stdin!.write(`${line}\n`);
@@ -205,14 +257,18 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
     };
     try {
       const first = await ask('GET /k');
-      assert.deepEqual([first.status, first.backend], [200, '10.1.2.1:8080'], 'before the commit: the route\'s one backend');
+      assert.deepEqual([first.status, first.backend], [200, '10.1.2.1:8080'], "before the commit: the route's one backend");
       world!.repo.write('routes/app.yaml', routeYaml(ROUTES.map((r) => (r.name === 'keep' ? { ...r, backends: ['10.1.2.2:8080'] } : r))));
       const moved = world!.repo.commit('move /k to 10.1.2.2');
       await applied(world!.run, moved);
       const fresh = await curl(world!.net, [`http://${VIP}/k`]);
       assert.equal(fresh.stdout.trim(), 'backend 10.1.2.2:8080 GET /k', 'a new connection goes to the new backend');
       const second = await ask('GET /k');
-      assert.deepEqual([second.status, second.backend, second.localPort], [200, '10.1.2.1:8080', first.localPort], 'the open connection stays on its backend (the same connection: same local port)');
+      assert.deepEqual(
+        [second.status, second.backend, second.localPort],
+        [200, '10.1.2.1:8080', first.localPort],
+        'the open connection stays on its backend (the same connection: same local port)',
+      );
     } finally {
       client.stdin!.end();
       client.kill();
@@ -221,7 +277,8 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
 
   test('10,000 SYNs from random sources are answered with cookies and leave no flow state', async () => {
     const before = counters();
-    const nodeMac = (JSON.parse((await inNs(world!.net.nodeNs, 'ip', ['-j', 'link', 'show', world!.net.nodeIf])).stdout) as Array<{ address: string }>)[0]!.address;
+    const nodeMac = (JSON.parse((await inNs(world!.net.nodeNs, 'ip', ['-j', 'link', 'show', world!.net.nodeIf])).stdout) as Array<{ address: string }>)[0]!
+      .address;
     const sent = await inNs(world!.net.clientNs, 'python3', ['test/fixtures/syn-flood.py', world!.net.clientIf, nodeMac, VIP, '80', '10000']);
     assert.equal(sent.code, 0, sent.stderr);
     assert.equal(sent.stdout.trim(), '10000');
@@ -270,7 +327,11 @@ describe('the demo routes (examples/repo) through the VIP', { skip: skip && !bpf
       const made = await inNs(net.nodeNs, 'bash', ['scripts/demo-repo.sh', repoDir]);
       assert.equal(made.code, 0, made.stderr);
       const head = (await inNs(net.nodeNs, 'git', ['-C', repoDir, 'rev-parse', 'HEAD'])).stdout.trim();
-      run = spawnRauta('rauta run', ['run', '--repo', repoDir, '--iface', net.nodeIf, '--pin-dir', pinDir, '--state-dir', `${tmp.dir}/state`, '--http', '127.0.0.1:0', '--node', net.name], { netns: net.nodeNs });
+      run = spawnRauta(
+        'rauta run',
+        ['run', '--repo', repoDir, '--iface', net.nodeIf, '--pin-dir', pinDir, '--state-dir', `${tmp.dir}/state`, '--http', '127.0.0.1:0', '--node', net.name],
+        { netns: net.nodeNs },
+      );
       await applied(run, head);
       demo = { net, backends, run, repoDir, cleanup };
     } catch (err) {
@@ -285,7 +346,10 @@ describe('the demo routes (examples/repo) through the VIP', { skip: skip && !bpf
   test('curl for every demo route, on every listener, reaches a backend of that route', async () => {
     const { result } = await loadRouteRev({ repo: demo!.repoDir, ref: 'HEAD', root: '' });
     assert.deepEqual(result.issues, []);
-    assert.ok(result.routes.length >= 20 && result.listeners.length === 2, `the demo has its routes and listeners: ${result.routes.length}, ${result.listeners.length}`);
+    assert.ok(
+      result.routes.length >= 20 && result.listeners.length === 2,
+      `the demo has its routes and listeners: ${result.routes.length}, ${result.listeners.length}`,
+    );
     for (const l of result.listeners) {
       for (const route of result.routes) {
         const live = route.backends.filter((b) => b.weight > 0).map((b) => `${b.ip}:${b.port}`);

@@ -32,11 +32,12 @@ const BACKENDS: BackendSlot[] = [
 const NH_MAC: Record<string, string> = { '10.1.0.1': '02:00:00:00:01:01', '10.1.0.2': '02:00:00:00:01:02' };
 const MSS = Uint8Array.from([2, 4, 0x05, 0xb4]);
 const SYNACK_WINDOW = 2920;
-const LONG_255 = '/' + 'a'.repeat(254);
-const LONG_256 = '/' + 'a'.repeat(255);
+const LONG_255 = `/${'a'.repeat(254)}`;
+const LONG_256 = `/${'a'.repeat(255)}`;
 const F = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
 const REPLY_404 = 'HTTP/1.1 404 Not Found\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno route\n';
-const REPLY_503 = 'HTTP/1.1 503 Service Unavailable\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nno backend\n';
+const REPLY_503 =
+  'HTTP/1.1 503 Service Unavailable\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nno backend\n';
 
 interface Fixture {
   prog: RautaProgram;
@@ -149,7 +150,14 @@ function handshake(f: Fixture, spec: FrameSpec, isn = 1000): Conn {
 
 /** A segment from the client on an opened connection (seq and ack relative to the ISNs). */
 function clientSeg(c: Conn, payload: string | Uint8Array, opts: { seqOff?: number; ackOff?: number; flags?: number; extra?: FrameSpec } = {}): Buffer {
-  return buildFrame({ ...c.spec, seq: (c.isn + 1 + (opts.seqOff ?? 0)) >>> 0, ack: (c.cookie + 1 + (opts.ackOff ?? 0)) >>> 0, tcpFlags: opts.flags ?? F.PSH | F.ACK, payload, ...opts.extra });
+  return buildFrame({
+    ...c.spec,
+    seq: (c.isn + 1 + (opts.seqOff ?? 0)) >>> 0,
+    ack: (c.cookie + 1 + (opts.ackOff ?? 0)) >>> 0,
+    tcpFlags: opts.flags ?? F.PSH | F.ACK,
+    payload,
+    ...opts.extra,
+  });
 }
 
 /** The SYN the program sends the backend for a connection. */
@@ -198,7 +206,11 @@ function flowKeyOf(c: Conn): FlowKey {
 function flowCount(f: Fixture): { flows: number; backendFlows: number; requests: number } {
   const m = f.prog.typed;
   const sides = [...m.flowCache.entries()].map(([, v]) => v.side);
-  return { flows: sides.filter((x) => x === FlowSide.CLIENT).length, backendFlows: sides.filter((x) => x === FlowSide.BACKEND).length, requests: [...m.requests.keys()].length };
+  return {
+    flows: sides.filter((x) => x === FlowSide.CLIENT).length,
+    backendFlows: sides.filter((x) => x === FlowSide.BACKEND).length,
+    requests: [...m.requests.keys()].length,
+  };
 }
 
 const routedCounters = { TOTAL: 1, ROUTED: 1 };
@@ -230,7 +242,19 @@ function backendSeg(c: Conn, be: BackendSlot, payload: string, opts: { seqOff?: 
 function establish(f: Fixture, spec: FrameSpec, reqText: string, be: BackendSlot): Conn {
   const c = handshake(f, spec);
   runRow(f, { description: 'first segment', input: clientSeg(c, reqText), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  const synAck = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort ?? DEFAULTS.srcPort, seq: BACKEND_ISN, ack: c.isn + 1, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS, window: 64240 });
+  const synAck = buildFrame({
+    srcMac: NH_MAC[be.ip],
+    dstMac: NODE_MAC,
+    srcIp: be.ip,
+    dstIp: CLIENT,
+    srcPort: be.port,
+    dstPort: spec.srcPort ?? DEFAULTS.srcPort,
+    seq: BACKEND_ISN,
+    ack: c.isn + 1,
+    tcpFlags: F.SYN | F.ACK,
+    tcpOptions: MSS,
+    window: 64240,
+  });
   runRow(f, { description: 'backend SYN-ACK: XDP passes it to TC', input: synAck, verdict: 'PASS', counters: { TOTAL: 1, PASS_BACKEND_SYNACK: 1 } });
   const tc = testRun(f.prog.tcProgFd, synAck);
   assert.equal(tc.retval, TC_ACT.REDIRECT, 'TC sends the ACK + request back out');
@@ -264,13 +288,21 @@ test('frames that are not ours pass untouched, each counting its reason', (t) =>
     ['PASS_NOT_LISTENER', 'port 81', buildFrame({ ...good, dstPort: 81 })],
     ['PASS_NOT_LISTENER', 'other VIP', buildFrame({ ...good, dstIp: '10.0.0.101' })],
     ['PASS_NOT_LISTENER', 'SYN to another port', buildFrame({ dstPort: 22, tcpFlags: F.SYN })],
-    ['PASS_NOT_LISTENER', 'a backend address without a flow', buildFrame({ srcIp: '10.1.0.1', srcPort: 8080, dstIp: CLIENT, dstPort: 40000, payload: 'HTTP/1.1 200 OK\r\n\r\n' })],
+    [
+      'PASS_NOT_LISTENER',
+      'a backend address without a flow',
+      buildFrame({ srcIp: '10.1.0.1', srcPort: 8080, dstIp: CLIENT, dstPort: 40000, payload: 'HTTP/1.1 200 OK\r\n\r\n' }),
+    ],
   ];
   for (const [reason, description, input] of rows) {
     runRow(f, { description: `${reason}: ${description}`, input, verdict: 'PASS', counters: { TOTAL: 1, [reason]: 1 } });
   }
   const covered = new Set(rows.map(([r]) => r));
-  assert.deepEqual(PASS_REASONS.filter((r) => !covered.has(r) && r !== 'PASS_BACKEND_SYNACK'), [], 'every PASS reason has a row (PASS_BACKEND_SYNACK: the connection tests)');
+  assert.deepEqual(
+    PASS_REASONS.filter((r) => !covered.has(r) && r !== 'PASS_BACKEND_SYNACK'),
+    [],
+    'every PASS reason has a row (PASS_BACKEND_SYNACK: the connection tests)',
+  );
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'nothing passed records a flow');
 });
 
@@ -324,7 +356,12 @@ test('the handshake ACK is checked and dropped; a segment without a valid cookie
     output: toClient(c, { seq: 0, ack: 500 + request('GET', '/api/users').length, flags: F.RST | F.ACK }),
     counters: { TOTAL: 1, NO_FLOW_RST: 1 },
   });
-  runRow(f, { description: 'client RST with no flow: nothing to clean', input: clientSeg(c, '', { flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, DROP_CLIENT_RST: 1 } });
+  runRow(f, {
+    description: 'client RST with no flow: nothing to clean',
+    input: clientSeg(c, '', { flags: F.RST }),
+    verdict: 'DROP',
+    counters: { TOTAL: 1, DROP_CLIENT_RST: 1 },
+  });
   runRow(f, {
     description: 'FIN right after the handshake: nothing was kept, RST',
     input: clientSeg(c, '', { flags: F.FIN | F.ACK }),
@@ -353,7 +390,7 @@ test('first segment: routed into a SYN to the backend, the request and the flow 
     ['HTTP/1.0', {}, request('GET', '/api/users', 'HTTP/1.0')],
     ['HEAD', {}, request('HEAD', '/api/users')],
     ['OPTIONS', {}, request('OPTIONS', '/')],
-    ['POST with a body in the segment', {}, request('POST', '/submit') + 'a=1&b=2'],
+    ['POST with a body in the segment', {}, `${request('POST', '/submit')}a=1&b=2`],
     ['PUT', {}, request('PUT', '/p')],
     ['DELETE', {}, request('DELETE', '/d')],
     ['PATCH', {}, request('PATCH', '/x')],
@@ -362,7 +399,7 @@ test('first segment: routed into a SYN to the backend, the request and the flow 
     ['TCP options (40 bytes, data offset 15)', { tcpOptions: new Uint8Array(40).fill(1) }, request('GET', '/api/users')],
     ['one 802.1Q tag', { vlans: [42] }, request('GET', '/api/users')],
     ['path of exactly 255 bytes', {}, request('GET', LONG_255)],
-    ['path+query of 319 bytes (the scan bound)', {}, request('GET', '/api/users?' + 'q'.repeat(308))],
+    ['path+query of 319 bytes (the scan bound)', {}, request('GET', `/api/users?${'q'.repeat(308)}`)],
     ['request line only, no CRLF needed', {}, 'GET /api/users HTTP/1.'],
     ['a first segment of RAUTA_MAX_REQUEST bytes', {}, (request('POST', '/submit') + 'x'.repeat(RAUTA_MAX_REQUEST)).slice(0, RAUTA_MAX_REQUEST)],
     ['a small window', { window: 512 }, request('GET', '/api/users')],
@@ -371,10 +408,17 @@ test('first segment: routed into a SYN to the backend, the request and the flow 
     const spec: FrameSpec = { srcPort: port(), ...extra };
     const c = handshake(f, spec, 0x10000 * nextPort);
     const { tcpOptions: _o, ipOptions: _i, ...synSpec } = spec;
-    runRow(f, { description, input: clientSeg(c, payload, { extra: { ipOptions: spec.ipOptions, tcpOptions: spec.tcpOptions } }), verdict: 'TX', output: backendSyn({ ...c, spec: synSpec }, be), counters: routedCounters });
+    runRow(f, {
+      description,
+      input: clientSeg(c, payload, { extra: { ipOptions: spec.ipOptions, tcpOptions: spec.tcpOptions } }),
+      verdict: 'TX',
+      output: backendSyn({ ...c, spec: synSpec }, be),
+      counters: routedCounters,
+    });
     const flow = f.prog.typed.flowCache.get(flowKeyOf(c));
     assert.ok(flow, `${description}: a flow is recorded`);
-    if (description === 'GET /api/users') assert.deepEqual([flow.route, flow.gen, flow.backendIdx], [key, 1, 1], 'the flow names its route, gen and backend index');
+    if (description === 'GET /api/users')
+      assert.deepEqual([flow.route, flow.gen, flow.backendIdx], [key, 1, 1], 'the flow names its route, gen and backend index');
     assert.deepEqual(
       [flow.side, flow.state, flow.peerIp, flow.peerPort, flow.peerMac, flow.clientIsn, flow.cookie, flow.clientMac],
       [FlowSide.CLIENT, FlowState.SYN_SENT, be.ip, be.port, NH_MAC[be.ip], c.isn, c.cookie, CLIENT_MAC],
@@ -412,19 +456,31 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
     ['HTTP/2 version', request('GET', '/api/users', 'HTTP/2.0')],
     ['HTTP/0.9 (no version)', 'GET /api/users\r\n'],
     ['path of 256 bytes', request('GET', LONG_256)],
-    ['path+query of 320 bytes (scan bound 319)', request('GET', '/api/users?' + 'q'.repeat(309))],
+    ['path+query of 320 bytes (scan bound 319)', request('GET', `/api/users?${'q'.repeat(309)}`)],
     ['request line cut before HTTP/1.', 'GET /api/users HTTP/'],
     ['TLS ClientHello', Uint8Array.from([0x16, 3, 1, 0, 0xa5, 1, 0, 0, 0xa1, 3, 3, 0, 0, 0, 0, 0])],
     ['payload shorter than any request', 'GET /'],
   ];
   for (const [description, payload] of reset) {
     const c = handshake(f, { srcPort: port() });
-    runRow(f, { description: `RST: ${description}`, input: clientSeg(c, payload), verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 } });
+    runRow(f, {
+      description: `RST: ${description}`,
+      input: clientSeg(c, payload),
+      verdict: 'TX',
+      output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+      counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 },
+    });
   }
   {
     const c = handshake(f, { srcPort: port() });
     const big = request('GET', '/api/users') + 'x'.repeat(RAUTA_MAX_REQUEST); // a routed request, one byte too long
-    runRow(f, { description: 'RST: first segment over RAUTA_MAX_REQUEST', input: clientSeg(c, big.slice(0, RAUTA_MAX_REQUEST + 1)), verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, REPLY_TOO_LARGE: 1 } });
+    runRow(f, {
+      description: 'RST: first segment over RAUTA_MAX_REQUEST',
+      input: clientSeg(c, big.slice(0, RAUTA_MAX_REQUEST + 1)),
+      verdict: 'TX',
+      output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+      counters: { TOTAL: 1, REPLY_TOO_LARGE: 1 },
+    });
   }
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'a RST keeps nothing');
 
@@ -445,7 +501,12 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
     runRow(f, { description: `${reason}: ${description}`, input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, [reason]: 1 } });
     // The client's ACK of the answer is dropped; its FIN is acknowledged and the flow removed.
     const fin = clientSeg(c, '', { seqOff: payload.length, ackOff: answer.length + 1, flags: F.FIN | F.ACK });
-    runRow(f, { description: `${description}: client ACK`, input: clientSeg(c, '', { seqOff: payload.length, ackOff: answer.length + 1, flags: F.ACK }), verdict: 'DROP', counters: { TOTAL: 1, REPLIED_SEGMENT: 1 } });
+    runRow(f, {
+      description: `${description}: client ACK`,
+      input: clientSeg(c, '', { seqOff: payload.length, ackOff: answer.length + 1, flags: F.ACK }),
+      verdict: 'DROP',
+      counters: { TOTAL: 1, REPLIED_SEGMENT: 1 },
+    });
     runRow(f, {
       description: `${description}: client FIN`,
       input: fin,
@@ -460,8 +521,19 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
   const payload = request('GET', '/nope');
   const expected = toClient(c, { seq: c.cookie + 1, ack: c.isn + 1 + payload.length, flags: F.FIN | F.PSH | F.ACK, payload: REPLY_404, window: SYNACK_WINDOW });
   runRow(f, { description: '404', input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, REPLY_NO_ROUTE: 1 } });
-  runRow(f, { description: 'the request again: the same 404', input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, REPLIED_SEGMENT: 1 } });
-  runRow(f, { description: 'client RST: flow removed', input: clientSeg(c, '', { seqOff: payload.length, flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, REPLIED_SEGMENT: 1 } });
+  runRow(f, {
+    description: 'the request again: the same 404',
+    input: clientSeg(c, payload),
+    verdict: 'TX',
+    output: expected,
+    counters: { TOTAL: 1, REPLIED_SEGMENT: 1 },
+  });
+  runRow(f, {
+    description: 'client RST: flow removed',
+    input: clientSeg(c, '', { seqOff: payload.length, flags: F.RST }),
+    verdict: 'DROP',
+    counters: { TOTAL: 1, REPLIED_SEGMENT: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
 });
 
@@ -486,7 +558,11 @@ test('every truncation of a first segment frame: PASS untouched, or an error onl
     assert.equal(res.retval, XDP.PASS, `truncated to ${len} of ${full.length} bytes must PASS\n${hex(input)}`);
     assert.ok(res.dataOut.equals(input), `truncated to ${len} bytes: output must equal input\n${hex(res.dataOut)}`);
   }
-  assert.deepEqual(rejected, Array.from({ length: 14 }, (_, i) => i), 'the kernel refuses exactly the frames below 14 bytes');
+  assert.deepEqual(
+    rejected,
+    Array.from({ length: 14 }, (_, i) => i),
+    'the kernel refuses exactly the frames below 14 bytes',
+  );
   runRow(f, { description: 'the untruncated frame routes', input: full, verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
 });
 
@@ -502,7 +578,13 @@ test('every truncation of the request line (lengths consistent): RST or routed',
     if (len >= minRouted) {
       runRow(f, { description: `payload cut to ${len} bytes`, input, verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
     } else {
-      runRow(f, { description: `payload cut to ${len} bytes`, input, verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 } });
+      runRow(f, {
+        description: `payload cut to ${len} bytes`,
+        input,
+        verdict: 'TX',
+        output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+        counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 },
+      });
     }
   }
 });
@@ -516,14 +598,44 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
   const req = request('GET', '/api/users');
   const c = handshake(f, spec, 0xfffffff0); // the sequence numbers wrap during the connection
   runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  runRow(f, { description: 'a second segment while the backend handshake is in flight: dropped', input: clientSeg(c, 'more', { seqOff: req.length }), verdict: 'DROP', counters: { TOTAL: 1, HANDSHAKE_WAIT: 1 } });
+  runRow(f, {
+    description: 'a second segment while the backend handshake is in flight: dropped',
+    input: clientSeg(c, 'more', { seqOff: req.length }),
+    verdict: 'DROP',
+    counters: { TOTAL: 1, HANDSHAKE_WAIT: 1 },
+  });
 
-  const synAck = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort, seq: BACKEND_ISN, ack: c.isn + 1, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS, window: 64240 });
+  const synAck = buildFrame({
+    srcMac: NH_MAC[be.ip],
+    dstMac: NODE_MAC,
+    srcIp: be.ip,
+    dstIp: CLIENT,
+    srcPort: be.port,
+    dstPort: spec.srcPort,
+    seq: BACKEND_ISN,
+    ack: c.isn + 1,
+    tcpFlags: F.SYN | F.ACK,
+    tcpOptions: MSS,
+    window: 64240,
+  });
   runRow(f, { description: 'backend SYN-ACK: XDP passes it to TC', input: synAck, verdict: 'PASS', counters: { TOTAL: 1, PASS_BACKEND_SYNACK: 1 } });
   const before = f.prog.typed.readMetrics();
   const tc = testRun(f.prog.tcProgFd, synAck);
   assert.equal(tc.retval, TC_ACT.REDIRECT, 'TC redirects the grown frame back out of the interface');
-  const ackWithRequest = buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1, ack: BACKEND_ISN + 1, tcpFlags: F.PSH | F.ACK, window: 29200, ipId: 0, payload: req });
+  const ackWithRequest = buildFrame({
+    srcMac: NODE_MAC,
+    dstMac: NH_MAC[be.ip],
+    srcIp: CLIENT,
+    dstIp: be.ip,
+    srcPort: spec.srcPort,
+    dstPort: be.port,
+    seq: c.isn + 1,
+    ack: BACKEND_ISN + 1,
+    tcpFlags: F.PSH | F.ACK,
+    window: 29200,
+    ipId: 0,
+    payload: req,
+  });
   assert.ok(tc.dataOut.equals(ackWithRequest), `ACK + request to the backend\nexpected:\n${hex(ackWithRequest)}\nactual:\n${hex(tc.dataOut)}`);
   assert.deepEqual(checksumsOk(tc.dataOut), { ip: true, tcp: true });
   assert.deepEqual(delta(before, f.prog.typed.readMetrics()), { BACKEND_ACK: 1 });
@@ -532,27 +644,115 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
   const backSide = f.prog.typed.flowCache.get({ srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort!, proto: 6 })!;
   assert.deepEqual([backSide.state, backSide.seqDelta], [FlowState.ESTABLISHED, flow.seqDelta], 'both sides established with the same delta');
   assert.equal(f.prog.typed.requests.get(flowKeyOf(c)), null, 'the saved request is freed once sent');
-  runRow(f, { description: 'the backend SYN-ACK again (our ACK lost): dropped, the client retransmits its request', input: synAck, verdict: 'DROP', counters: { TOTAL: 1, DROP_BACKEND_SYN: 1 } });
+  runRow(f, {
+    description: 'the backend SYN-ACK again (our ACK lost): dropped, the client retransmits its request',
+    input: synAck,
+    verdict: 'DROP',
+    counters: { TOTAL: 1, DROP_BACKEND_SYN: 1 },
+  });
 
   // Established: backend -> client seq -= delta, source = VIP:port; client -> backend ack += delta, destination = backend.
   const answer = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   const fromBackend = backendSeg(c, be, answer, { ackOff: req.length });
-  const toClientFrame = buildFrame({ srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort, seq: c.cookie + 1, ack: c.isn + 1 + req.length, tcpFlags: F.PSH | F.ACK, window: 4321, payload: answer });
+  const toClientFrame = buildFrame({
+    srcMac: NODE_MAC,
+    dstMac: CLIENT_MAC,
+    srcIp: VIP,
+    dstIp: CLIENT,
+    srcPort: 80,
+    dstPort: spec.srcPort,
+    seq: c.cookie + 1,
+    ack: c.isn + 1 + req.length,
+    tcpFlags: F.PSH | F.ACK,
+    window: 4321,
+    payload: answer,
+  });
   runRow(f, { description: 'backend answer to the client', input: fromBackend, verdict: 'TX', output: toClientFrame, counters: { TOTAL: 1, TO_CLIENT: 1 } });
   const ack = clientSeg(c, '', { seqOff: req.length, ackOff: answer.length, flags: F.ACK, extra: { window: 29200 } });
-  const ackToBackend = buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1 + req.length, ack: BACKEND_ISN + 1 + answer.length, tcpFlags: F.ACK, window: 29200 });
+  const ackToBackend = buildFrame({
+    srcMac: NODE_MAC,
+    dstMac: NH_MAC[be.ip],
+    srcIp: CLIENT,
+    dstIp: be.ip,
+    srcPort: spec.srcPort,
+    dstPort: be.port,
+    seq: c.isn + 1 + req.length,
+    ack: BACKEND_ISN + 1 + answer.length,
+    tcpFlags: F.ACK,
+    window: 29200,
+  });
   runRow(f, { description: 'client ACK to the backend', input: ack, verdict: 'TX', output: ackToBackend, counters: { TOTAL: 1, TO_BACKEND: 1 } });
 
   // Close, client first: FIN, the backend's ACK + FIN, the client's last ACK removes the flow.
   const cFin = clientSeg(c, '', { seqOff: req.length, ackOff: answer.length, flags: F.FIN | F.ACK });
-  runRow(f, { description: 'client FIN', input: cFin, verdict: 'TX', output: buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1 + req.length, ack: BACKEND_ISN + 1 + answer.length, tcpFlags: F.FIN | F.ACK, window: 29200 }), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+  runRow(f, {
+    description: 'client FIN',
+    input: cFin,
+    verdict: 'TX',
+    output: buildFrame({
+      srcMac: NODE_MAC,
+      dstMac: NH_MAC[be.ip],
+      srcIp: CLIENT,
+      dstIp: be.ip,
+      srcPort: spec.srcPort,
+      dstPort: be.port,
+      seq: c.isn + 1 + req.length,
+      ack: BACKEND_ISN + 1 + answer.length,
+      tcpFlags: F.FIN | F.ACK,
+      window: 29200,
+    }),
+    counters: { TOTAL: 1, TO_BACKEND: 1 },
+  });
   const bFin = backendSeg(c, be, '', { seqOff: answer.length, ackOff: req.length + 1, flags: F.FIN | F.ACK });
-  runRow(f, { description: 'backend FIN', input: bFin, verdict: 'TX', output: buildFrame({ srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort, seq: c.cookie + 1 + answer.length, ack: c.isn + 1 + req.length + 1, tcpFlags: F.FIN | F.ACK, window: 4321 }), counters: { TOTAL: 1, TO_CLIENT: 1 } });
-  assert.equal(f.prog.typed.flowCache.get(flowKeyOf(c))?.flags, FLOW_FLAGS.CLIENT_FIN | FLOW_FLAGS.BACKEND_FIN | FLOW_FLAGS.CLIENT_FIN_ACKED, "both FINs seen, the client's acknowledged, the backend's not yet: the flow stays");
+  runRow(f, {
+    description: 'backend FIN',
+    input: bFin,
+    verdict: 'TX',
+    output: buildFrame({
+      srcMac: NODE_MAC,
+      dstMac: CLIENT_MAC,
+      srcIp: VIP,
+      dstIp: CLIENT,
+      srcPort: 80,
+      dstPort: spec.srcPort,
+      seq: c.cookie + 1 + answer.length,
+      ack: c.isn + 1 + req.length + 1,
+      tcpFlags: F.FIN | F.ACK,
+      window: 4321,
+    }),
+    counters: { TOTAL: 1, TO_CLIENT: 1 },
+  });
+  assert.equal(
+    f.prog.typed.flowCache.get(flowKeyOf(c))?.flags,
+    FLOW_FLAGS.CLIENT_FIN | FLOW_FLAGS.BACKEND_FIN | FLOW_FLAGS.CLIENT_FIN_ACKED,
+    "both FINs seen, the client's acknowledged, the backend's not yet: the flow stays",
+  );
   const last = clientSeg(c, '', { seqOff: req.length + 1, ackOff: answer.length + 1, flags: F.ACK });
-  runRow(f, { description: 'client last ACK', input: last, verdict: 'TX', output: buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1 + req.length + 1, ack: BACKEND_ISN + 1 + answer.length + 1, tcpFlags: F.ACK, window: 29200 }), counters: { TOTAL: 1, TO_BACKEND: 1, CLOSED: 1 } });
+  runRow(f, {
+    description: 'client last ACK',
+    input: last,
+    verdict: 'TX',
+    output: buildFrame({
+      srcMac: NODE_MAC,
+      dstMac: NH_MAC[be.ip],
+      srcIp: CLIENT,
+      dstIp: be.ip,
+      srcPort: spec.srcPort,
+      dstPort: be.port,
+      seq: c.isn + 1 + req.length + 1,
+      ack: BACKEND_ISN + 1 + answer.length + 1,
+      tcpFlags: F.ACK,
+      window: 29200,
+    }),
+    counters: { TOTAL: 1, TO_BACKEND: 1, CLOSED: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'closed: all state gone');
-  runRow(f, { description: 'a late backend segment after the close: not ours any more', input: bFin, verdict: 'PASS', counters: { TOTAL: 1, PASS_NOT_LISTENER: 1 } });
+  runRow(f, {
+    description: 'a late backend segment after the close: not ours any more',
+    input: bFin,
+    verdict: 'PASS',
+    counters: { TOTAL: 1, PASS_NOT_LISTENER: 1 },
+  });
 });
 
 test('a first segment of every size up to RAUTA_MAX_REQUEST reaches the backend byte for byte (XDP saves it, TC sends it)', (t) => {
@@ -569,11 +769,34 @@ test('a first segment of every size up to RAUTA_MAX_REQUEST reaches the backend 
     const spec: FrameSpec = { srcPort: port() };
     const c = handshake(f, spec);
     assert.equal(testRun(f.prog.progFd, clientSeg(c, req)).retval, XDP.TX, `${size}: routed`);
-    const synAck = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: spec.srcPort, seq: BACKEND_ISN, ack: c.isn + 1, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS });
+    const synAck = buildFrame({
+      srcMac: NH_MAC[be.ip],
+      dstMac: NODE_MAC,
+      srcIp: be.ip,
+      dstIp: CLIENT,
+      srcPort: be.port,
+      dstPort: spec.srcPort,
+      seq: BACKEND_ISN,
+      ack: c.isn + 1,
+      tcpFlags: F.SYN | F.ACK,
+      tcpOptions: MSS,
+    });
     testRun(f.prog.progFd, synAck);
     const tc = testRun(f.prog.tcProgFd, synAck);
     assert.equal(tc.retval, TC_ACT.REDIRECT, `${size}: TC sends it`);
-    const expected = buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: spec.srcPort, dstPort: be.port, seq: c.isn + 1, ack: BACKEND_ISN + 1, tcpFlags: F.PSH | F.ACK, ipId: 0, payload: req });
+    const expected = buildFrame({
+      srcMac: NODE_MAC,
+      dstMac: NH_MAC[be.ip],
+      srcIp: CLIENT,
+      dstIp: be.ip,
+      srcPort: spec.srcPort,
+      dstPort: be.port,
+      seq: c.isn + 1,
+      ack: BACKEND_ISN + 1,
+      tcpFlags: F.PSH | F.ACK,
+      ipId: 0,
+      payload: req,
+    });
     assert.ok(tc.dataOut.equals(expected), `a ${size}-byte request, byte for byte\nexpected:\n${hex(expected)}\nactual:\n${hex(tc.dataOut)}`);
     assert.deepEqual(checksumsOk(tc.dataOut), { ip: true, tcp: true }, `${size}: checksums`);
     testRun(f.prog.progFd, clientSeg(c, '', { seqOff: req.length, flags: F.RST | F.ACK }));
@@ -590,26 +813,73 @@ test('close with the backend first, and resets from either side, remove the flow
 
   // Backend closes first (Connection: close).
   let c = establish(f, { srcPort: port() }, req, be);
-  runRow(f, { description: 'backend FIN first', input: backendSeg(c, be, 'bye', { ackOff: req.length, flags: F.FIN | F.PSH | F.ACK }), verdict: 'TX', output: toClientSegment(c, 'bye', 0, req.length, F.FIN | F.PSH | F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1 } });
-  runRow(f, { description: 'client ACK + FIN', input: clientSeg(c, '', { seqOff: req.length, ackOff: 4, flags: F.FIN | F.ACK }), verdict: 'TX', output: toBackendSegment(c, be, '', req.length, 4, F.FIN | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1 } });
-  runRow(f, { description: 'backend last ACK', input: backendSeg(c, be, '', { seqOff: 4, ackOff: req.length + 1, flags: F.ACK }), verdict: 'TX', output: toClientSegment(c, '', 4, req.length + 1, F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1, CLOSED: 1 } });
+  runRow(f, {
+    description: 'backend FIN first',
+    input: backendSeg(c, be, 'bye', { ackOff: req.length, flags: F.FIN | F.PSH | F.ACK }),
+    verdict: 'TX',
+    output: toClientSegment(c, 'bye', 0, req.length, F.FIN | F.PSH | F.ACK),
+    counters: { TOTAL: 1, TO_CLIENT: 1 },
+  });
+  runRow(f, {
+    description: 'client ACK + FIN',
+    input: clientSeg(c, '', { seqOff: req.length, ackOff: 4, flags: F.FIN | F.ACK }),
+    verdict: 'TX',
+    output: toBackendSegment(c, be, '', req.length, 4, F.FIN | F.ACK),
+    counters: { TOTAL: 1, TO_BACKEND: 1 },
+  });
+  runRow(f, {
+    description: 'backend last ACK',
+    input: backendSeg(c, be, '', { seqOff: 4, ackOff: req.length + 1, flags: F.ACK }),
+    verdict: 'TX',
+    output: toClientSegment(c, '', 4, req.length + 1, F.ACK),
+    counters: { TOTAL: 1, TO_CLIENT: 1, CLOSED: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
 
   // Client RST: forwarded, flow removed.
   c = establish(f, { srcPort: port() }, req, be);
-  runRow(f, { description: 'client RST', input: clientSeg(c, '', { seqOff: req.length, flags: F.RST | F.ACK }), verdict: 'TX', output: toBackendSegment(c, be, '', req.length, 0, F.RST | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1, RESET: 1 } });
+  runRow(f, {
+    description: 'client RST',
+    input: clientSeg(c, '', { seqOff: req.length, flags: F.RST | F.ACK }),
+    verdict: 'TX',
+    output: toBackendSegment(c, be, '', req.length, 0, F.RST | F.ACK),
+    counters: { TOTAL: 1, TO_BACKEND: 1, RESET: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
 
   // Backend RST: forwarded, flow removed.
   c = establish(f, { srcPort: port() }, req, be);
-  runRow(f, { description: 'backend RST', input: backendSeg(c, be, '', { ackOff: req.length, flags: F.RST | F.ACK }), verdict: 'TX', output: toClientSegment(c, '', 0, req.length, F.RST | F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1, RESET: 1 } });
+  runRow(f, {
+    description: 'backend RST',
+    input: backendSeg(c, be, '', { ackOff: req.length, flags: F.RST | F.ACK }),
+    verdict: 'TX',
+    output: toClientSegment(c, '', 0, req.length, F.RST | F.ACK),
+    counters: { TOTAL: 1, TO_CLIENT: 1, RESET: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
 
   // The backend refuses the connection (RST to our SYN): the client gets a RST at once.
   c = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  const refused = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: c.spec.srcPort, seq: 0, ack: c.isn + 1, tcpFlags: F.RST | F.ACK, window: 0 });
-  runRow(f, { description: 'backend refuses: RST to the client', input: refused, verdict: 'TX', output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, BACKEND_REFUSED: 1 } });
+  const refused = buildFrame({
+    srcMac: NH_MAC[be.ip],
+    dstMac: NODE_MAC,
+    srcIp: be.ip,
+    dstIp: CLIENT,
+    srcPort: be.port,
+    dstPort: c.spec.srcPort,
+    seq: 0,
+    ack: c.isn + 1,
+    tcpFlags: F.RST | F.ACK,
+    window: 0,
+  });
+  runRow(f, {
+    description: 'backend refuses: RST to the client',
+    input: refused,
+    verdict: 'TX',
+    output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+    counters: { TOTAL: 1, BACKEND_REFUSED: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'a refused connection keeps nothing');
 
   // The backend holds a TIME_WAIT on this 4-tuple and answers our SYN with an older connection's ACK:
@@ -617,29 +887,82 @@ test('close with the backend first, and resets from either side, remove the flow
   // BPF_PROG_TEST_RUN; the connection tests see it work) and then the SYN again.
   c = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  const stale = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: c.spec.srcPort, seq: 777, ack: 0x12345, tcpFlags: F.ACK, window: 500 });
+  const stale = buildFrame({
+    srcMac: NH_MAC[be.ip],
+    dstMac: NODE_MAC,
+    srcIp: be.ip,
+    dstIp: CLIENT,
+    srcPort: be.port,
+    dstPort: c.spec.srcPort,
+    seq: 777,
+    ack: 0x12345,
+    tcpFlags: F.ACK,
+    window: 500,
+  });
   runRow(f, { description: "backend's stale ACK: to TC", input: stale, verdict: 'PASS', counters: { TOTAL: 1, BACKEND_STALE_ACK: 1 } });
   const tcAgain = testRun(f.prog.tcProgFd, stale);
   assert.equal(tcAgain.retval, TC_ACT.REDIRECT, 'TC sends the RST and the SYN');
-  assert.ok(tcAgain.dataOut.equals(backendSyn(c, be)), `after the RST, the same SYN again\nexpected:\n${hex(backendSyn(c, be))}\nactual:\n${hex(tcAgain.dataOut)}`);
-  runRow(f, { description: 'the retransmitted first segment: the same SYN again', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: { TOTAL: 1, FLOW_HIT: 1 } });
-  runRow(f, { description: 'client RST', input: clientSeg(c, '', { seqOff: req.length, flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, HANDSHAKE_WAIT: 1, RESET: 1 } });
+  assert.ok(
+    tcAgain.dataOut.equals(backendSyn(c, be)),
+    `after the RST, the same SYN again\nexpected:\n${hex(backendSyn(c, be))}\nactual:\n${hex(tcAgain.dataOut)}`,
+  );
+  runRow(f, {
+    description: 'the retransmitted first segment: the same SYN again',
+    input: clientSeg(c, req),
+    verdict: 'TX',
+    output: backendSyn(c, be),
+    counters: { TOTAL: 1, FLOW_HIT: 1 },
+  });
+  runRow(f, {
+    description: 'client RST',
+    input: clientSeg(c, '', { seqOff: req.length, flags: F.RST }),
+    verdict: 'DROP',
+    counters: { TOTAL: 1, HANDSHAKE_WAIT: 1, RESET: 1 },
+  });
 
   // The client gives up (RST) while the backend handshake is in flight.
   c = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  runRow(f, { description: 'client RST during the backend handshake', input: clientSeg(c, '', { seqOff: req.length, flags: F.RST }), verdict: 'DROP', counters: { TOTAL: 1, HANDSHAKE_WAIT: 1, RESET: 1 } });
+  runRow(f, {
+    description: 'client RST during the backend handshake',
+    input: clientSeg(c, '', { seqOff: req.length, flags: F.RST }),
+    verdict: 'DROP',
+    counters: { TOTAL: 1, HANDSHAKE_WAIT: 1, RESET: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
 });
 
 /** A backend segment as the client sees it after translation (client sequence space). */
 function toClientSegment(c: Conn, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
-  return buildFrame({ srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: c.spec.srcPort, seq: c.cookie + 1 + seqOff, ack: c.isn + 1 + ackOff, tcpFlags: flags, window: 4321, payload });
+  return buildFrame({
+    srcMac: NODE_MAC,
+    dstMac: CLIENT_MAC,
+    srcIp: VIP,
+    dstIp: CLIENT,
+    srcPort: 80,
+    dstPort: c.spec.srcPort,
+    seq: c.cookie + 1 + seqOff,
+    ack: c.isn + 1 + ackOff,
+    tcpFlags: flags,
+    window: 4321,
+    payload,
+  });
 }
 
 /** A client segment as the backend sees it after translation (backend sequence space). */
 function toBackendSegment(c: Conn, be: BackendSlot, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
-  return buildFrame({ srcMac: NODE_MAC, dstMac: NH_MAC[be.ip], srcIp: CLIENT, dstIp: be.ip, srcPort: c.spec.srcPort, dstPort: be.port, seq: c.isn + 1 + seqOff, ack: BACKEND_ISN + 1 + ackOff, tcpFlags: flags, payload });
+  return buildFrame({
+    srcMac: NODE_MAC,
+    dstMac: NH_MAC[be.ip],
+    srcIp: CLIENT,
+    dstIp: be.ip,
+    srcPort: c.spec.srcPort,
+    dstPort: be.port,
+    seq: c.isn + 1 + seqOff,
+    ack: BACKEND_ISN + 1 + ackOff,
+    tcpFlags: flags,
+    payload,
+  });
 }
 
 test("BACKEND_STATS: a checked backend's handshakes are counted (sent, unanswered once, refused, accepted); others have no entry", (t) => {
@@ -660,13 +983,37 @@ test("BACKEND_STATS: a checked backend's handshakes are counted (sent, unanswere
   // unanswered: the client retransmits its first segment three times; counted once
   const slow = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(slow, req), verdict: 'TX', output: backendSyn(slow, be), counters: routedCounters });
-  for (let i = 0; i < 3; i++) runRow(f, { description: `retransmission ${i + 1}`, input: clientSeg(slow, req), verdict: 'TX', output: backendSyn(slow, be), counters: { TOTAL: 1, FLOW_HIT: 1 } });
+  for (let i = 0; i < 3; i++)
+    runRow(f, {
+      description: `retransmission ${i + 1}`,
+      input: clientSeg(slow, req),
+      verdict: 'TX',
+      output: backendSyn(slow, be),
+      counters: { TOTAL: 1, FLOW_HIT: 1 },
+    });
   assert.equal(f.prog.typed.flowCache.get(flowKeyOf(slow))!.synRetries, 3);
   // refused
   const no = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(no, req), verdict: 'TX', output: backendSyn(no, be), counters: routedCounters });
-  const rst = buildFrame({ srcMac: NH_MAC[be.ip], dstMac: NODE_MAC, srcIp: be.ip, dstIp: CLIENT, srcPort: be.port, dstPort: no.spec.srcPort, seq: 0, ack: no.isn + 1, tcpFlags: F.RST | F.ACK, window: 0 });
-  runRow(f, { description: 'backend refuses', input: rst, verdict: 'TX', output: toClient(no, { seq: no.cookie + 1, ack: 0, flags: F.RST }), counters: { TOTAL: 1, BACKEND_REFUSED: 1 } });
+  const rst = buildFrame({
+    srcMac: NH_MAC[be.ip],
+    dstMac: NODE_MAC,
+    srcIp: be.ip,
+    dstIp: CLIENT,
+    srcPort: be.port,
+    dstPort: no.spec.srcPort,
+    seq: 0,
+    ack: no.isn + 1,
+    tcpFlags: F.RST | F.ACK,
+    window: 0,
+  });
+  runRow(f, {
+    description: 'backend refuses',
+    input: rst,
+    verdict: 'TX',
+    output: toClient(no, { seq: no.cookie + 1, ack: 0, flags: F.RST }),
+    counters: { TOTAL: 1, BACKEND_REFUSED: 1 },
+  });
   assert.deepEqual(stats.get({ ip: be.ip, port: be.port }), { syns: 3, stalled: 1, refused: 1, established: 1 });
 });
 
@@ -676,20 +1023,44 @@ test('a retransmitted first segment re-sends the same SYN to the same backend, e
   const key = f.addRoute('GET', '/api/users', { slot: 0 });
   const req = request('GET', '/api/users');
   const c = handshake(f, { srcPort: port() });
-  runRow(f, { description: 'first segment: backend 0', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, BACKENDS[0]!), counters: routedCounters });
+  runRow(f, {
+    description: 'first segment: backend 0',
+    input: clientSeg(c, req),
+    verdict: 'TX',
+    output: backendSyn(c, BACKENDS[0]!),
+    counters: routedCounters,
+  });
   // A commit moves the route: every slot of a new gen names backend 1.
   f.prog.typed.maglevTables.set({ route: key, gen: 2 }, new Uint8Array(RAUTA_MAGLEV_SIZE).fill(1));
   f.prog.typed.routes.set(key, { backends: BACKENDS, gen: 2 });
-  runRow(f, { description: 'the retransmission: same SYN, same backend', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, BACKENDS[0]!), counters: { TOTAL: 1, FLOW_HIT: 1 } });
+  runRow(f, {
+    description: 'the retransmission: same SYN, same backend',
+    input: clientSeg(c, req),
+    verdict: 'TX',
+    output: backendSyn(c, BACKENDS[0]!),
+    counters: { TOTAL: 1, FLOW_HIT: 1 },
+  });
   assert.equal(flowCount(f).flows, 1, 'one flow, not two');
   // A new connection follows the new table.
   const other = handshake(f, { srcPort: port() });
-  runRow(f, { description: 'a new connection: backend 1', input: clientSeg(other, req), verdict: 'TX', output: backendSyn(other, BACKENDS[1]!), counters: routedCounters });
+  runRow(f, {
+    description: 'a new connection: backend 1',
+    input: clientSeg(other, req),
+    verdict: 'TX',
+    output: backendSyn(other, BACKENDS[1]!),
+    counters: routedCounters,
+  });
 
   // A half-open flow older than RAUTA_HALF_OPEN_NS is gone: its retransmission is a new choice.
   const k = flowKeyOf(c);
   f.prog.typed.flowCache.set(k, { ...f.prog.typed.flowCache.get(k)!, changedNs: 0n });
-  runRow(f, { description: 'retransmission after the half-open timeout: chosen again', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
+  runRow(f, {
+    description: 'retransmission after the half-open timeout: chosen again',
+    input: clientSeg(c, req),
+    verdict: 'TX',
+    output: backendSyn(c, BACKENDS[1]!),
+    counters: routedCounters,
+  });
 });
 
 test('an established connection keeps its backend through a commit; a later request line for another route is counted', (t) => {
@@ -704,10 +1075,28 @@ test('an established connection keeps its backend through a commit; a later requ
   f.prog.typed.maglevTables.set({ route: key, gen: 2 }, new Uint8Array(RAUTA_MAGLEV_SIZE).fill(1));
   f.prog.typed.routes.set(key, { backends: [{ ip: '0.0.0.0', port: 0, weight: 0 }, BACKENDS[1]!], gen: 2 });
   const second = request('GET', '/a');
-  runRow(f, { description: 'keep-alive request, same route: still backend 0', input: clientSeg(c, second, { seqOff: req.length }), verdict: 'TX', output: toBackendSegment(c, be, second, req.length, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+  runRow(f, {
+    description: 'keep-alive request, same route: still backend 0',
+    input: clientSeg(c, second, { seqOff: req.length }),
+    verdict: 'TX',
+    output: toBackendSegment(c, be, second, req.length, 0, F.PSH | F.ACK),
+    counters: { TOTAL: 1, TO_BACKEND: 1 },
+  });
   const third = request('GET', '/b');
-  runRow(f, { description: 'keep-alive request for another route: counted, same backend', input: clientSeg(c, third, { seqOff: req.length + second.length }), verdict: 'TX', output: toBackendSegment(c, be, third, req.length + second.length, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1, KEEPALIVE_OTHER_ROUTE: 1 } });
-  runRow(f, { description: 'a body segment is not a request line', input: clientSeg(c, 'x'.repeat(40), { seqOff: 999 }), verdict: 'TX', output: toBackendSegment(c, be, 'x'.repeat(40), 999, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_BACKEND: 1 } });
+  runRow(f, {
+    description: 'keep-alive request for another route: counted, same backend',
+    input: clientSeg(c, third, { seqOff: req.length + second.length }),
+    verdict: 'TX',
+    output: toBackendSegment(c, be, third, req.length + second.length, 0, F.PSH | F.ACK),
+    counters: { TOTAL: 1, TO_BACKEND: 1, KEEPALIVE_OTHER_ROUTE: 1 },
+  });
+  runRow(f, {
+    description: 'a body segment is not a request line',
+    input: clientSeg(c, 'x'.repeat(40), { seqOff: 999 }),
+    verdict: 'TX',
+    output: toBackendSegment(c, be, 'x'.repeat(40), 999, 0, F.PSH | F.ACK),
+    counters: { TOTAL: 1, TO_BACKEND: 1 },
+  });
 });
 
 test('a new connection on the 4-tuple of an old flow replaces it; a backend 4-tuple in use is refused', (t) => {
@@ -720,7 +1109,13 @@ test('a new connection on the 4-tuple of an old flow replaces it; a backend 4-tu
   // The client reuses the port (the old flow's close was never seen): new SYN, new ISN.
   const fresh = handshake(f, spec, old.isn + 100_000);
   assert.ok((f.prog.typed.flowCache.get(flowKeyOf(old))!.flags & FLOW_FLAGS.NEW_SYN) !== 0, 'the SYN marked the old flow');
-  runRow(f, { description: 'first segment of the new connection', input: clientSeg(fresh, request('GET', '/a')), verdict: 'TX', output: backendSyn(fresh, be), counters: routedCounters });
+  runRow(f, {
+    description: 'first segment of the new connection',
+    input: clientSeg(fresh, request('GET', '/a')),
+    verdict: 'TX',
+    output: backendSyn(fresh, be),
+    counters: routedCounters,
+  });
   assert.equal(f.prog.typed.flowCache.get(flowKeyOf(old))!.clientIsn, fresh.isn, 'the flow is the new connection');
 
   // The same client address and port to the same backend through a second VIP: the backend could not tell them apart.
@@ -743,8 +1138,19 @@ test('a flow whose client side was evicted: backend data still flows, its close 
   const c = establish(f, { srcPort: port() }, request('GET', '/a'), be);
   f.prog.typed.flowCache.delete(flowKeyOf(c)); // as an LRU eviction would
   // The backend side alone still translates (its fast path needs nothing else) until the connection closes.
-  runRow(f, { description: 'backend data, client side evicted: still delivered', input: backendSeg(c, be, 'data'), verdict: 'TX', output: toClientSegment(c, 'data', 0, 0, F.PSH | F.ACK), counters: { TOTAL: 1, TO_CLIENT: 1 } });
-  runRow(f, { description: 'backend FIN, client side evicted: dropped', input: backendSeg(c, be, '', { seqOff: 4, flags: F.FIN | F.ACK }), verdict: 'DROP', counters: { TOTAL: 1, NO_FLOW_BACKEND: 1 } });
+  runRow(f, {
+    description: 'backend data, client side evicted: still delivered',
+    input: backendSeg(c, be, 'data'),
+    verdict: 'TX',
+    output: toClientSegment(c, 'data', 0, 0, F.PSH | F.ACK),
+    counters: { TOTAL: 1, TO_CLIENT: 1 },
+  });
+  runRow(f, {
+    description: 'backend FIN, client side evicted: dropped',
+    input: backendSeg(c, be, '', { seqOff: 4, flags: F.FIN | F.ACK }),
+    verdict: 'DROP',
+    counters: { TOTAL: 1, NO_FLOW_BACKEND: 1 },
+  });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'the orphaned backend side is removed');
   runRow(f, {
     description: 'client segment, flow evicted: RST (the client does not hang)',
@@ -759,7 +1165,10 @@ test('Maglev slot comes from the table: both backends are reachable', (t) => {
   const f = fixture(t);
   if (!f) return;
   const key = f.addRoute('GET', '/api/users');
-  f.prog.typed.maglevTables.set({ route: key, gen: 1 }, new Uint8Array(RAUTA_MAGLEV_SIZE).map((_, i) => i % 2));
+  f.prog.typed.maglevTables.set(
+    { route: key, gen: 1 },
+    new Uint8Array(RAUTA_MAGLEV_SIZE).map((_, i) => i % 2),
+  );
   const seen = new Set<number>();
   for (let i = 0; i < 64; i++) {
     const c = handshake(f, { srcPort: 1024 + i });
@@ -773,11 +1182,17 @@ test('Maglev slot comes from the table: both backends are reachable', (t) => {
 test('a route inserted with the TypeScript FNV-1a hash is found by packets', (t) => {
   const f = fixture(t);
   if (!f) return;
-  const paths = ['/', '/a', '/api/v1/users/123', '/ünïcode/路径', '/%20encoded%2F', '/' + 'x'.repeat(200)];
+  const paths = ['/', '/a', '/api/v1/users/123', '/ünïcode/路径', '/%20encoded%2F', `/${'x'.repeat(200)}`];
   for (const path of paths) {
     f.addRoute('GET', path);
     const c = handshake(f, { srcPort: port() });
-    runRow(f, { description: `path ${JSON.stringify(path)}`, input: clientSeg(c, Buffer.from(request('GET', path), 'utf8')), verdict: 'TX', output: backendSyn(c, BACKENDS[1]!), counters: routedCounters });
+    runRow(f, {
+      description: `path ${JSON.stringify(path)}`,
+      input: clientSeg(c, Buffer.from(request('GET', path), 'utf8')),
+      verdict: 'TX',
+      output: backendSyn(c, BACKENDS[1]!),
+      counters: routedCounters,
+    });
   }
 });
 
@@ -789,28 +1204,72 @@ test('random connections: every translated segment equals a from-scratch build (
   const ip = fc.tuple(octet, octet, octet, octet).map((o) => o.join('.'));
   let p = 30000;
   fc.assert(
-    fc.property(ip, fc.nat(0xffffffff), fc.nat(0xffffffff), fc.integer({ min: 1, max: 65535 }), fc.string({ maxLength: 40 }), (beIp, isn, beIsn, bePort, body) => {
-      const be = { ip: beIp, port: bePort, weight: 1 };
-      f.prog.typed.routes.set(routeKeyOf('GET', '/r'), { backends: [be], gen: 1 });
-      f.prog.typed.nexthops.set(beIp, { mac: '02:aa:bb:cc:dd:ee' });
-      const spec: FrameSpec = { srcPort: p++ };
-      const c = handshake(f, spec, isn);
-      const req = request('GET', '/r');
-      assert.equal(testRun(f.prog.progFd, clientSeg(c, req)).retval, XDP.TX);
-      const synAck = buildFrame({ srcIp: beIp, dstIp: CLIENT, srcPort: bePort, dstPort: spec.srcPort, seq: beIsn, ack: (isn + 1) >>> 0, tcpFlags: F.SYN | F.ACK, tcpOptions: MSS });
-      testRun(f.prog.progFd, synAck);
-      assert.equal(testRun(f.prog.tcProgFd, synAck).retval, TC_ACT.REDIRECT);
-      const fromBe = buildFrame({ srcIp: beIp, dstIp: CLIENT, srcPort: bePort, dstPort: spec.srcPort, seq: (beIsn + 1) >>> 0, ack: (isn + 1 + req.length) >>> 0, payload: body });
-      const out = testRun(f.prog.progFd, fromBe);
-      const expected = buildFrame({ srcMac: DEFAULTS.dstMac, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort, seq: (c.cookie + 1) >>> 0, ack: (isn + 1 + req.length) >>> 0, payload: body });
-      assert.ok(out.dataOut.equals(expected), `to the client\nexpected:\n${hex(expected)}\nactual:\n${hex(out.dataOut)}`);
-      const fromClient = clientSeg(c, body, { seqOff: req.length, ackOff: body.length });
-      const out2 = testRun(f.prog.progFd, fromClient);
-      const expected2 = buildFrame({ srcMac: DEFAULTS.dstMac, dstMac: '02:aa:bb:cc:dd:ee', srcIp: CLIENT, dstIp: beIp, srcPort: spec.srcPort, dstPort: bePort, seq: (isn + 1 + req.length) >>> 0, ack: (beIsn + 1 + body.length) >>> 0, payload: body });
-      assert.ok(out2.dataOut.equals(expected2), `to the backend\nexpected:\n${hex(expected2)}\nactual:\n${hex(out2.dataOut)}`);
-      testRun(f.prog.progFd, clientSeg(c, '', { seqOff: req.length + body.length, flags: F.RST | F.ACK }));
-      f.prog.typed.nexthops.delete(beIp);
-    }),
+    fc.property(
+      ip,
+      fc.nat(0xffffffff),
+      fc.nat(0xffffffff),
+      fc.integer({ min: 1, max: 65535 }),
+      fc.string({ maxLength: 40 }),
+      (beIp, isn, beIsn, bePort, body) => {
+        const be = { ip: beIp, port: bePort, weight: 1 };
+        f.prog.typed.routes.set(routeKeyOf('GET', '/r'), { backends: [be], gen: 1 });
+        f.prog.typed.nexthops.set(beIp, { mac: '02:aa:bb:cc:dd:ee' });
+        const spec: FrameSpec = { srcPort: p++ };
+        const c = handshake(f, spec, isn);
+        const req = request('GET', '/r');
+        assert.equal(testRun(f.prog.progFd, clientSeg(c, req)).retval, XDP.TX);
+        const synAck = buildFrame({
+          srcIp: beIp,
+          dstIp: CLIENT,
+          srcPort: bePort,
+          dstPort: spec.srcPort,
+          seq: beIsn,
+          ack: (isn + 1) >>> 0,
+          tcpFlags: F.SYN | F.ACK,
+          tcpOptions: MSS,
+        });
+        testRun(f.prog.progFd, synAck);
+        assert.equal(testRun(f.prog.tcProgFd, synAck).retval, TC_ACT.REDIRECT);
+        const fromBe = buildFrame({
+          srcIp: beIp,
+          dstIp: CLIENT,
+          srcPort: bePort,
+          dstPort: spec.srcPort,
+          seq: (beIsn + 1) >>> 0,
+          ack: (isn + 1 + req.length) >>> 0,
+          payload: body,
+        });
+        const out = testRun(f.prog.progFd, fromBe);
+        const expected = buildFrame({
+          srcMac: DEFAULTS.dstMac,
+          dstMac: CLIENT_MAC,
+          srcIp: VIP,
+          dstIp: CLIENT,
+          srcPort: 80,
+          dstPort: spec.srcPort,
+          seq: (c.cookie + 1) >>> 0,
+          ack: (isn + 1 + req.length) >>> 0,
+          payload: body,
+        });
+        assert.ok(out.dataOut.equals(expected), `to the client\nexpected:\n${hex(expected)}\nactual:\n${hex(out.dataOut)}`);
+        const fromClient = clientSeg(c, body, { seqOff: req.length, ackOff: body.length });
+        const out2 = testRun(f.prog.progFd, fromClient);
+        const expected2 = buildFrame({
+          srcMac: DEFAULTS.dstMac,
+          dstMac: '02:aa:bb:cc:dd:ee',
+          srcIp: CLIENT,
+          dstIp: beIp,
+          srcPort: spec.srcPort,
+          dstPort: bePort,
+          seq: (isn + 1 + req.length) >>> 0,
+          ack: (beIsn + 1 + body.length) >>> 0,
+          payload: body,
+        });
+        assert.ok(out2.dataOut.equals(expected2), `to the backend\nexpected:\n${hex(expected2)}\nactual:\n${hex(out2.dataOut)}`);
+        testRun(f.prog.progFd, clientSeg(c, '', { seqOff: req.length + body.length, flags: F.RST | F.ACK }));
+        f.prog.typed.nexthops.delete(beIp);
+      },
+    ),
     { numRuns: 150 },
   );
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'every random connection was reset and removed');

@@ -15,7 +15,10 @@ import { DesiredTracker, type NexthopLookup } from '../src/state/desired-tracker
 import { foldEvents, initialState, type DesiredState } from '../src/state/fold.js';
 import { eventStreamArb } from './helpers/event-streams.js';
 
-const lookupArb: fc.Arbitrary<NexthopLookup> = fc.dictionary(fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.9'), fc.constantFrom('02:00:00:00:00:01', '02:00:00:00:00:02'));
+const lookupArb: fc.Arbitrary<NexthopLookup> = fc.dictionary(
+  fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.9'),
+  fc.constantFrom('02:00:00:00:00:01', '02:00:00:00:00:02'),
+);
 
 function assertIndexEquals(index: DesiredIndex, routes: Readonly<Record<string, Route>>, msg: string): void {
   const fresh = DesiredIndex.of(routes);
@@ -32,46 +35,56 @@ function differing<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string,
 
 test('the tracker folds like the immer reducer and knows what changed since the last apply', () => {
   fc.assert(
-    fc.property(eventStreamArb, fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), fc.array(lookupArb, { minLength: 13, maxLength: 13 }), (events, marks, lookups) => {
-      const tracker = new DesiredTracker();
-      assert.equal(tracker.lastApplied(), undefined, 'nothing applied yet');
-      assert.equal(tracker.touched({}), undefined, 'no scope before the first apply');
-      let reference: DesiredState = initialState();
-      let appliedRef: DesiredState | null = null;
-      let appliedLookup: NexthopLookup = {};
-      const { commits } = splitCommits(events);
-      commits.forEach((commit, i) => {
-        const before = structuredClone(reference);
-        const changed = tracker.apply(commit);
-        reference = foldEvents(reference, commit);
-        assert.deepEqual(tracker.state, reference, `after commit ${i}: the tracker's state is the immer fold`);
-        if (!changed) assert.deepEqual([reference.routes, reference.listeners], [before.routes, before.listeners], `commit ${i} said it changed nothing`);
-        assertIndexEquals(tracker.index, tracker.state.routes, `after commit ${i}`);
-        if (changed) assert.ok(tracker.changed, `commit ${i}: changed is remembered`);
+    fc.property(
+      eventStreamArb,
+      fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+      fc.array(lookupArb, { minLength: 13, maxLength: 13 }),
+      (events, marks, lookups) => {
+        const tracker = new DesiredTracker();
+        assert.equal(tracker.lastApplied(), undefined, 'nothing applied yet');
+        assert.equal(tracker.touched({}), undefined, 'no scope before the first apply');
+        let reference: DesiredState = initialState();
+        let appliedRef: DesiredState | null = null;
+        let appliedLookup: NexthopLookup = {};
+        const { commits } = splitCommits(events);
+        commits.forEach((commit, i) => {
+          const before = structuredClone(reference);
+          const changed = tracker.apply(commit);
+          reference = foldEvents(reference, commit);
+          assert.deepEqual(tracker.state, reference, `after commit ${i}: the tracker's state is the immer fold`);
+          if (!changed) assert.deepEqual([reference.routes, reference.listeners], [before.routes, before.listeners], `commit ${i} said it changed nothing`);
+          assertIndexEquals(tracker.index, tracker.state.routes, `after commit ${i}`);
+          if (changed) assert.ok(tracker.changed, `commit ${i}: changed is remembered`);
 
-        if (appliedRef) {
-          const last = tracker.lastApplied()!;
-          assert.deepEqual([last.seq, last.commit, last.routes, last.listeners, last.nexthops], [appliedRef.seq, appliedRef.commit, appliedRef.routes, appliedRef.listeners, appliedLookup], `after commit ${i}: lastApplied() is the state last marked`);
-          const lookup = lookups[i]!;
-          const touched = tracker.touched(lookup)!;
-          const routeIds = new Set(touched.routes);
-          for (const id of differing(appliedRef.routes, reference.routes)) {
-            const [method, path] = [id.slice(0, id.indexOf(' ')), id.slice(id.indexOf(' ') + 1)] as [Route['method'], string];
-            assert.ok(routeIds.has(routeIdFor({ method, path })), `after commit ${i}: ${id} changed since the last apply and is in the scope`);
+          if (appliedRef) {
+            const last = tracker.lastApplied()!;
+            assert.deepEqual(
+              [last.seq, last.commit, last.routes, last.listeners, last.nexthops],
+              [appliedRef.seq, appliedRef.commit, appliedRef.routes, appliedRef.listeners, appliedLookup],
+              `after commit ${i}: lastApplied() is the state last marked`,
+            );
+            const lookup = lookups[i]!;
+            const touched = tracker.touched(lookup)!;
+            const routeIds = new Set(touched.routes);
+            for (const id of differing(appliedRef.routes, reference.routes)) {
+              const [method, path] = [id.slice(0, id.indexOf(' ')), id.slice(id.indexOf(' ') + 1)] as [Route['method'], string];
+              assert.ok(routeIds.has(routeIdFor({ method, path })), `after commit ${i}: ${id} changed since the last apply and is in the scope`);
+            }
+            for (const id of differing(appliedRef.listeners, reference.listeners))
+              assert.ok(touched.listeners.includes(id), `after commit ${i}: listener ${id} is in the scope`);
+            assert.deepEqual(new Set(touched.nexthops), new Set(differing(appliedLookup, lookup)), `after commit ${i}: the MACs that moved`);
           }
-          for (const id of differing(appliedRef.listeners, reference.listeners)) assert.ok(touched.listeners.includes(id), `after commit ${i}: listener ${id} is in the scope`);
-          assert.deepEqual(new Set(touched.nexthops), new Set(differing(appliedLookup, lookup)), `after commit ${i}: the MACs that moved`);
-        }
-        if (marks[i]) {
-          tracker.markApplied(lookups[i]!);
-          appliedRef = structuredClone(reference);
-          appliedLookup = lookups[i]!;
-          assert.equal(tracker.changed, false, 'nothing changed since the apply');
-          assert.deepEqual(tracker.touched(appliedLookup), { routes: [], listeners: [], nexthops: [] }, 'an empty scope right after an apply');
-          assert.deepEqual([tracker.appliedSeq, tracker.appliedCommit], [reference.seq, reference.commit]);
-        }
-      });
-    }),
+          if (marks[i]) {
+            tracker.markApplied(lookups[i]!);
+            appliedRef = structuredClone(reference);
+            appliedLookup = lookups[i]!;
+            assert.equal(tracker.changed, false, 'nothing changed since the apply');
+            assert.deepEqual(tracker.touched(appliedLookup), { routes: [], listeners: [], nexthops: [] }, 'an empty scope right after an apply');
+            assert.deepEqual([tracker.appliedSeq, tracker.appliedCommit], [reference.seq, reference.commit]);
+          }
+        });
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -104,7 +117,10 @@ test('a commit that does not follow the state changes nothing', () => {
       const state = structuredClone(tracker.state);
       const skipped: RautaEvent[] = commits.slice(2).flat();
       fc.pre(skipped.length > 0);
-      assert.throws(() => tracker.apply(skipped), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_LOG_SEQUENCE');
+      assert.throws(
+        () => tracker.apply(skipped),
+        (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_LOG_SEQUENCE',
+      );
       assert.deepEqual(tracker.state, state, 'the state is as it was');
       assert.equal(tracker.changed, false, 'nothing counts as changed');
       assert.deepEqual(tracker.touched({}), { routes: [], listeners: [], nexthops: [] }, 'the scope is still empty');
@@ -115,43 +131,53 @@ test('a commit that does not follow the state changes nothing', () => {
 
 test('with a view (backend health), routes, index and lastApplied() are effective; state stays the fold', () => {
   fc.assert(
-    fc.property(eventStreamArb, fc.array(fc.subarray(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.9']), { minLength: 13, maxLength: 13 }), fc.array(fc.boolean(), { minLength: 13, maxLength: 13 }), (events, badSets, marks) => {
-      let bad = new Set<string>();
-      const followed = new Map<string, Route>();
-      const view = {
-        route: (r: Route): Route => (r.backends.some((b) => bad.has(b.ip)) ? { ...r, backends: r.backends.map((b) => (bad.has(b.ip) ? { ...b, weight: 0 } : b)) } : r),
-        followAll: (routes: Iterable<Route>) => {
-          for (const r of routes) followed.set(routeIdFor(r), r);
-        },
-        follow: (before: Route | undefined, after: Route | undefined) => {
-          if (before) followed.delete(routeIdFor(before));
-          if (after) followed.set(routeIdFor(after), after);
-        },
-      };
-      const tracker = new DesiredTracker(null, view);
-      let reference: DesiredState = initialState();
-      let appliedRoutes: Record<string, Route> | null = null;
-      const effective = () => Object.fromEntries(Object.entries(reference.routes).map(([id, r]) => [id, view.route(r)]));
-      const { commits } = splitCommits(events);
-      commits.forEach((commit, i) => {
-        tracker.apply(commit);
-        reference = foldEvents(reference, commit);
-        assert.deepEqual(tracker.state, reference, `after commit ${i}: state is the fold, untouched by the view`);
-        assert.deepEqual(new Set(followed.keys()), new Set(Object.values(reference.routes).map(routeIdFor)), `after commit ${i}: the view follows every desired route`);
-        // health changes: the routes using a backend whose health flipped are touched
-        const next = new Set(badSets[i]!);
-        const flipped = new Set([...bad, ...next].filter((ip) => bad.has(ip) !== next.has(ip)));
-        bad = next;
-        tracker.touch(Object.values(reference.routes).filter((r) => r.backends.some((b) => flipped.has(b.ip))));
-        assert.deepEqual(tracker.routes, effective(), `after commit ${i}: routes are the view of the state`);
-        assertIndexEquals(tracker.index, tracker.routes, `after commit ${i} (effective)`);
-        if (appliedRoutes) assert.deepEqual(tracker.lastApplied()!.routes, appliedRoutes, `after commit ${i}: lastApplied() is what was planned`);
-        if (marks[i]) {
-          tracker.markApplied({});
-          appliedRoutes = effective();
-        }
-      });
-    }),
+    fc.property(
+      eventStreamArb,
+      fc.array(fc.subarray(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.9']), { minLength: 13, maxLength: 13 }),
+      fc.array(fc.boolean(), { minLength: 13, maxLength: 13 }),
+      (events, badSets, marks) => {
+        let bad = new Set<string>();
+        const followed = new Map<string, Route>();
+        const view = {
+          route: (r: Route): Route =>
+            r.backends.some((b) => bad.has(b.ip)) ? { ...r, backends: r.backends.map((b) => (bad.has(b.ip) ? { ...b, weight: 0 } : b)) } : r,
+          followAll: (routes: Iterable<Route>) => {
+            for (const r of routes) followed.set(routeIdFor(r), r);
+          },
+          follow: (before: Route | undefined, after: Route | undefined) => {
+            if (before) followed.delete(routeIdFor(before));
+            if (after) followed.set(routeIdFor(after), after);
+          },
+        };
+        const tracker = new DesiredTracker(null, view);
+        let reference: DesiredState = initialState();
+        let appliedRoutes: Record<string, Route> | null = null;
+        const effective = () => Object.fromEntries(Object.entries(reference.routes).map(([id, r]) => [id, view.route(r)]));
+        const { commits } = splitCommits(events);
+        commits.forEach((commit, i) => {
+          tracker.apply(commit);
+          reference = foldEvents(reference, commit);
+          assert.deepEqual(tracker.state, reference, `after commit ${i}: state is the fold, untouched by the view`);
+          assert.deepEqual(
+            new Set(followed.keys()),
+            new Set(Object.values(reference.routes).map(routeIdFor)),
+            `after commit ${i}: the view follows every desired route`,
+          );
+          // health changes: the routes using a backend whose health flipped are touched
+          const next = new Set(badSets[i]!);
+          const flipped = new Set([...bad, ...next].filter((ip) => bad.has(ip) !== next.has(ip)));
+          bad = next;
+          tracker.touch(Object.values(reference.routes).filter((r) => r.backends.some((b) => flipped.has(b.ip))));
+          assert.deepEqual(tracker.routes, effective(), `after commit ${i}: routes are the view of the state`);
+          assertIndexEquals(tracker.index, tracker.routes, `after commit ${i} (effective)`);
+          if (appliedRoutes) assert.deepEqual(tracker.lastApplied()!.routes, appliedRoutes, `after commit ${i}: lastApplied() is what was planned`);
+          if (marks[i]) {
+            tracker.markApplied({});
+            appliedRoutes = effective();
+          }
+        });
+      },
+    ),
     { numRuns: 150 },
   );
 });

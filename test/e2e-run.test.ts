@@ -49,10 +49,12 @@ class RunningAgent {
       for (const w of this.waiters.splice(0)) w();
     });
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => {
-      for (const w of this.waiters.splice(0)) w();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        for (const w of this.waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
   }
 
   /** The first line from index `from` matching pred; fails (not a timing assertion: a hang guard) after a minute. */
@@ -71,7 +73,10 @@ class RunningAgent {
   }
 
   tail(): string {
-    return `--- last log lines ---\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\n--- stderr ---\n${this.stderr.slice(-3000)}`;
+    return `--- last log lines ---\n${this.lines
+      .slice(-15)
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\n--- stderr ---\n${this.stderr.slice(-3000)}`;
   }
 }
 
@@ -158,17 +163,35 @@ describe('rauta run on a veth pair, step by step', { skip: bpfUnavailableReason(
     repo.write('routes/listeners.yaml', listenerYaml('web', '10.0.0.10', 80));
     repo.write('routes/base.yaml', routeYaml(baseRoutes));
     const c0 = repo.commit('listener and base routes');
-    args = ['--repo', repo.dir, '--root', 'routes', '--iface', host, '--pin-dir', pinDir, '--state-dir', stateDir, '--http', '127.0.0.1:0', '--drift-interval', '1', '--node', `e2e-${s}`];
+    args = [
+      '--repo',
+      repo.dir,
+      '--root',
+      'routes',
+      '--iface',
+      host,
+      '--pin-dir',
+      pinDir,
+      '--state-dir',
+      stateDir,
+      '--http',
+      '127.0.0.1:0',
+      '--drift-interval',
+      '1',
+      '--node',
+      `e2e-${s}`,
+    ];
     agent = startRun(args);
     agents.push(agent);
     url = (await agent.waitLine((l) => l.msg === 'http listening', 'http listening')).url as string;
     await agent.waitLine((l) => l.msg === 'applied' && l.commit === c0, `applied ${c0}`);
   });
   after(async () => {
-    for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill('SIGKILL');
-      await a.exited;
-    }
+    for (const a of agents)
+      if (a.child.exitCode === null && a.child.signalCode === null) {
+        a.child.kill('SIGKILL');
+        await a.exited;
+      }
     try {
       ip('netns', 'del', ns); // takes the veth pair (and its address, route, neighbours) with it
     } catch {
@@ -178,7 +201,7 @@ describe('rauta run on a veth pair, step by step', { skip: bpfUnavailableReason(
     tmp.cleanup();
   });
 
-  test('start: the programs attach natively; a route through a gateway routes with the gateway\'s MAC', async () => {
+  test("start: the programs attach natively; a route through a gateway routes with the gateway's MAC", async () => {
     const attached = await agent.waitLine((l) => l.msg === 'XDP attached, with the TC ingress program', 'XDP attached');
     assert.equal(attached.mode, 'native', 'veth takes the program in native mode');
     const p = await probe(pinDir, 'GET', '/e2e/gw');
@@ -245,14 +268,19 @@ describe('rauta run on a veth pair, step by step', { skip: bpfUnavailableReason(
     const latencies: number[] = [];
     for (let i = 0; i < 100; i++) {
       const mark = agent.lines.length;
-      repo.write('routes/base.yaml', routeYaml(baseRoutes).replace(`endpoint: ${backend(2)}:8080\n`, `endpoint: ${backend(2)}:8080\n      weight: ${2 + (i % 50)}\n`));
+      repo.write(
+        'routes/base.yaml',
+        routeYaml(baseRoutes).replace(`endpoint: ${backend(2)}:8080\n`, `endpoint: ${backend(2)}:8080\n      weight: ${2 + (i % 50)}\n`),
+      );
       const sha = repo.commit(`weight ${2 + (i % 50)}`);
       const committed = Date.now();
       const line = await agent.waitLine((l) => l.msg === 'applied' && l.commit === sha, `applied ${sha}`, mark);
       latencies.push(Date.parse(line.time) - committed);
     }
     latencies.sort((a, b) => a - b);
-    t.diagnostic(`commit-to-applied over ${latencies.length} commits: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`);
+    t.diagnostic(
+      `commit-to-applied over ${latencies.length} commits: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`,
+    );
   });
 
   test('6. SIGTERM: exit 0, programs attached and maps pinned, traffic still routed', async () => {
@@ -301,10 +329,11 @@ test('rauta run on a remote over smart HTTP: a signed webhook makes a push apply
   const agents: RunningAgent[] = [];
   let server: Awaited<ReturnType<typeof startGitHttpServer>> | null = null;
   t.after(async () => {
-    for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill('SIGKILL');
-      await a.exited;
-    }
+    for (const a of agents)
+      if (a.child.exitCode === null && a.child.signalCode === null) {
+        a.child.kill('SIGKILL');
+        await a.exited;
+      }
     await server?.close();
     unpin(pinDir);
     tmp.cleanup();
@@ -320,7 +349,26 @@ test('rauta run on a remote over smart HTTP: a signed webhook makes a push apply
   repo.git('remote', 'add', 'origin', server.url('routes.git'));
 
   // A one-hour poll: only the webhook can bring the push in during this test.
-  const agent = startRun(['--repo', server.url('routes.git'), '--root', 'routes', '--pin-dir', pinDir, '--state-dir', join(tmp.dir, 'state'), '--http', '127.0.0.1:0', '--poll', '3600', '--webhook-secret', 'hook-secret', '--gateway-mac', '02:00:00:00:00:99', '--node', `remote-${s}`]);
+  const agent = startRun([
+    '--repo',
+    server.url('routes.git'),
+    '--root',
+    'routes',
+    '--pin-dir',
+    pinDir,
+    '--state-dir',
+    join(tmp.dir, 'state'),
+    '--http',
+    '127.0.0.1:0',
+    '--poll',
+    '3600',
+    '--webhook-secret',
+    'hook-secret',
+    '--gateway-mac',
+    '02:00:00:00:00:99',
+    '--node',
+    `remote-${s}`,
+  ]);
   agents.push(agent);
   const url = (await agent.waitLine((l) => l.msg === 'http listening', 'http listening')).url as string;
   await agent.waitLine((l) => l.msg === 'applied' && l.commit === c0, `applied ${c0}`);

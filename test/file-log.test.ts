@@ -82,7 +82,7 @@ test('file: a batch cut at a record boundary (no end-of-batch record) is dropped
   const w = await openFileLog(path, { writer: true, logger: warnings });
   t.after(() => w.close());
   assert.match(warnings.seen[0]?.msg ?? '', /torn tail/);
-  assert.equal((warnings.seen[0]?.obj as { reason?: string }).reason, 'unterminated-batch');
+  assert.equal((warnings.seen[0]?.obj as { reason?: string } | undefined)?.reason, 'unterminated-batch');
   assert.equal(await w.head(), 7, 'batch 3 was dropped whole: the head is the end of batch 2');
   assert.equal(statSync(path).size, sizes[1]);
 });
@@ -113,7 +113,7 @@ test('file: damage in the very last record is a torn tail, not an error', async 
   const warnings = collectWarnings();
   const w = await openFileLog(path, { writer: true, logger: warnings });
   t.after(() => w.close());
-  assert.equal((warnings.seen[0]?.obj as { reason?: string }).reason, 'crc-mismatch');
+  assert.equal((warnings.seen[0]?.obj as { reason?: string } | undefined)?.reason, 'crc-mismatch');
   assert.equal(statSync(path).size, sizes[0]);
 });
 
@@ -161,8 +161,17 @@ test('file: a record with this schema tag is still checked for JSON, seq and typ
     { what: 'not JSON', payload: '{"seq":4,', error: /seq 4 is not valid JSON/ },
     { what: 'not an object', payload: '[4]', error: /seq 4 is not a JSON object/ },
     { what: 'another seq', payload: JSON.stringify({ ...good, seq: 5 }), error: /stored as seq 4 says field "seq" is 5/ },
-    { what: 'an unknown type', payload: JSON.stringify({ seq: 4, ...good, type: 'RouteDeleted' }), error: /seq 4 has field "type" "RouteDeleted", which is not an event type/ },
-    { what: 'a type the header does not say', kind: KIND_ACCEPTED, payload: JSON.stringify({ seq: 4, ...good }), error: /seq 4 has field "type" "RouteUpserted".*kind 1/ },
+    {
+      what: 'an unknown type',
+      payload: JSON.stringify({ seq: 4, ...good, type: 'RouteDeleted' }),
+      error: /seq 4 has field "type" "RouteDeleted", which is not an event type/,
+    },
+    {
+      what: 'a type the header does not say',
+      kind: KIND_ACCEPTED,
+      payload: JSON.stringify({ seq: 4, ...good }),
+      error: /seq 4 has field "type" "RouteUpserted".*kind 1/,
+    },
   ];
   for (const c of cases) {
     const path = tempLog(t);
@@ -195,7 +204,7 @@ test('file: a stale lock (dead pid) is taken over with a warning', async (t) => 
   const w = await openFileLog(path, { writer: true, logger: warnings });
   t.after(() => w.close());
   assert.match(warnings.seen[0]?.msg ?? '', /taking over a stale writer lock/);
-  assert.equal((warnings.seen[0]?.obj as { stalePid?: number }).stalePid, pid);
+  assert.equal((warnings.seen[0]?.obj as { stalePid?: number } | undefined)?.stalePid, pid);
   await w.append(commitBatch(1, 1));
   assert.equal(await w.head(), 2);
 });
@@ -281,7 +290,11 @@ test('file: scanning at open in small chunks gives the same log and the same ver
   const victim = sizes[1]! + RECORD_HEADER_SIZE + 3; // damage batch 3
   buf[victim] = buf[victim]! ^ 0x01;
   writeFileSync(path, buf);
-  await assert.rejects(openFileLog(path, { logger: quiet, loadChunkBytes: 64 }), rejectsWith('RAUTA_ERR_LOG_CORRUPT', /valid records follow/), 'chunked: damage in the middle is still an error');
+  await assert.rejects(
+    openFileLog(path, { logger: quiet, loadChunkBytes: 64 }),
+    rejectsWith('RAUTA_ERR_LOG_CORRUPT', /valid records follow/),
+    'chunked: damage in the middle is still an error',
+  );
 });
 
 test('file: a reader in this process follows a writer in another process', async (t) => {
@@ -296,7 +309,11 @@ test('file: a reader in this process follows a writer in another process', async
   const later = await r.waitForHead(first + 50);
   assert.ok(later > first + 50, 'and keeps seeing appends');
   const events = await r.read(1, later);
-  assert.deepEqual(events.map((e) => e.seq), Array.from({ length: later }, (_, i) => i + 1), 'gap-free while the writer is running');
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    Array.from({ length: later }, (_, i) => i + 1),
+    'gap-free while the writer is running',
+  );
   assert.ok(['CommitAccepted', 'CommitRejected'].includes(events[events.length - 1]!.type), 'a reader only sees whole batches');
 });
 

@@ -16,8 +16,25 @@ const NOW = 1000n * S;
 
 function clientSide(state: FlowState, ageS: bigint, peerIp = '10.1.0.1'): FlowValue {
   return {
-    side: FlowSide.CLIENT, state, reply: FlowReply.NONE, flags: 0, seqDelta: 0, peerIp, peerPort: 8080, peerMac: '02:00:00:00:01:01',
-    route: routeKeyOf('GET', '/x'), gen: 1, backendIdx: 0, clientIsn: 1, cookie: 2, clientFinEnd: 0, backendFinEnd: 0, clientMac: '02:00:00:00:00:01', clientWscale: 0, backendWscale: 0, synRetries: 0,
+    side: FlowSide.CLIENT,
+    state,
+    reply: FlowReply.NONE,
+    flags: 0,
+    seqDelta: 0,
+    peerIp,
+    peerPort: 8080,
+    peerMac: '02:00:00:00:01:01',
+    route: routeKeyOf('GET', '/x'),
+    gen: 1,
+    backendIdx: 0,
+    clientIsn: 1,
+    cookie: 2,
+    clientFinEnd: 0,
+    backendFinEnd: 0,
+    clientMac: '02:00:00:00:00:01',
+    clientWscale: 0,
+    backendWscale: 0,
+    synRetries: 0,
     changedNs: NOW - ageS * S,
   };
 }
@@ -68,12 +85,17 @@ test('sweepFlows on the real maps: a half-open flow past the timeout goes, both 
   assert.equal([...m.flowCache.keys()].length, 4, 'two flows, two sides each');
   assert.equal([...m.requests.keys()].length, 2);
   // Pretend the second one got its SYN-ACK (what TC does), then sweep 11 s later.
-  for (const k of [other.flowKey, backendKeyOf(other.flowKey, m.flowCache.get(other.flowKey)!)]) m.flowCache.set(k, { ...m.flowCache.get(k)!, state: FlowState.ESTABLISHED });
+  for (const k of [other.flowKey, backendKeyOf(other.flowKey, m.flowCache.get(other.flowKey)!)])
+    m.flowCache.set(k, { ...m.flowCache.get(k)!, state: FlowState.ESTABLISHED });
   m.requests.delete(other.flowKey);
   const changed = m.flowCache.get(waiting.flowKey)!.changedNs;
   const r = sweepFlows(m, changed + 11n * S);
   assert.deepEqual([r.reaped, r.orphans, r.requests], [1, 0, 0]);
   assert.deepEqual(r.census, { synSent: 1, established: 1, replied: 0, orphans: 0, requests: 1 });
-  assert.deepEqual([...m.flowCache.keys()].map((k) => k.srcPort === 40002 || k.dstPort === 40002), [true, true], 'only the established flow is left, both sides');
+  assert.deepEqual(
+    [...m.flowCache.keys()].map((k) => k.srcPort === 40002 || k.dstPort === 40002),
+    [true, true],
+    'only the established flow is left, both sides',
+  );
   assert.deepEqual([...m.requests.keys()], [], "the half-open flow's request went with it");
 });

@@ -20,7 +20,7 @@ test('a string hashes as its UTF-8 bytes; results stay within u64', () => {
   const path = '/ünïcode/路径?x';
   assert.equal(fnv1a64(path), fnv1a64(Buffer.from(path, 'utf8')), 'string and its UTF-8 bytes hash alike');
   for (let i = 0; i < 300; i++) {
-    const h = fnv1a64('/' + 'z'.repeat(i));
+    const h = fnv1a64(`/${'z'.repeat(i)}`);
     assert.ok(h >= 0n && h < 2n ** 64n, `hash of a ${i + 1}-byte path is a u64`);
   }
 });

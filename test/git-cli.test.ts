@@ -73,13 +73,20 @@ test('rauta log / history / log rebuild over a real log', async (t) => {
     '--since SHA starts at that commit',
   );
   const sinceSeq = await rauta(['log', '--log', logPath, '--since', '7', '--json'], tmp.dir);
-  assert.deepEqual((JSON.parse(sinceSeq.stdout) as RautaEvent[]).map((e) => e.seq), [7, 8], '--since SEQ is inclusive');
+  assert.deepEqual(
+    (JSON.parse(sinceSeq.stdout) as RautaEvent[]).map((e) => e.seq),
+    [7, 8],
+    '--since SEQ is inclusive',
+  );
 
   const history = await rauta(['history', 'api', '--log', logPath], tmp.dir);
   assert.equal(history.code, 0, history.stderr);
   const lines = history.stdout.trim().split('\n').slice(1);
   assert.equal(lines.length, 3, history.stdout);
-  assert.match(lines[0] ?? '', new RegExp(`${cAdd.slice(0, 12)}\\s+Alice Example .* added\\s+GET /api \\(api\\) api\\.yaml:2 -> 10\\.1\\.0\\.1:8080\\s+"add api"`));
+  assert.match(
+    lines[0] ?? '',
+    new RegExp(`${cAdd.slice(0, 12)}\\s+Alice Example .* added\\s+GET /api \\(api\\) api\\.yaml:2 -> 10\\.1\\.0\\.1:8080\\s+"add api"`),
+  );
   assert.match(lines[1] ?? '', new RegExp(`${cMod.slice(0, 12)}\\s+Bob Example .* changed\\s+GET /api .*10\\.1\\.0\\.2:8080\\s+"api: move backend"`));
   assert.match(lines[2] ?? '', new RegExp(`${cDel.slice(0, 12)}\\s+Alice Example .* removed\\s+api\\.yaml\\s+"drop api"`));
   const byId = await rauta(['history', 'GET /api', '--log', logPath, '--json'], tmp.dir);

@@ -44,8 +44,7 @@ const kinds = (events: RautaEvent[]): string[] =>
     }
   });
 
-const markers = (events: RautaEvent[]): string[] =>
-  events.filter(isCommitMarker).map((e) => e.commit);
+const markers = (events: RautaEvent[]): string[] => events.filter(isCommitMarker).map((e) => e.commit);
 
 const api = (backends: string[]) => routeYaml([{ name: 'api', path: '/api', backends }]);
 const users = routeYaml([
@@ -125,7 +124,11 @@ test('every kind of commit becomes the right batch, each commit exactly once', a
   repo.write('routes/bad.yaml', routeYaml([{ name: 'bad', path: '/fixed', backends: ['10.1.0.9:8080'] }]));
   recorded.push(repo.commit('fix route'));
   ev = await step(repo, log);
-  assert.deepEqual(kinds(ev), ['RouteUpserted GET /api', 'RouteUpserted GET /fixed', 'CommitAccepted'], 'the fix carries the combined change since the last accepted commit');
+  assert.deepEqual(
+    kinds(ev),
+    ['RouteUpserted GET /api', 'RouteUpserted GET /fixed', 'CommitAccepted'],
+    'the fix carries the combined change since the last accepted commit',
+  );
 
   // clashes with definitions in unchanged files are found: the whole set is validated
   repo.write(
@@ -297,7 +300,11 @@ test('a subfolder root ignores everything outside it; --since starts the log at 
   await processNewCommits({ dir: repo.dir, ref: 'main', root: 'deploy/routes', log: sinceLog, since: c2 });
   const fromSince = await allEvents(sinceLog);
   assert.deepEqual(markers(fromSince).slice(0, 2), [c2, c3], '--since REV records REV and what follows');
-  assert.deepEqual(kinds(fromSince).slice(0, 2), ['RouteUpserted GET /a', 'CommitAccepted'], 'REV is diffed against the empty tree, so the log starts with a full route set');
+  assert.deepEqual(
+    kinds(fromSince).slice(0, 2),
+    ['RouteUpserted GET /a', 'CommitAccepted'],
+    'REV is diffed against the empty tree, so the log starts with a full route set',
+  );
 });
 
 test('a log written from another repository is refused with a clear error', async (t) => {

@@ -14,7 +14,11 @@ import { startGitHttpServer } from './helpers/git-http-server.js';
 import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 
 /** A working copy whose origin is a bare repo served over HTTP. */
-async function servedRepo(t: { after(fn: () => unknown): void }, prefix: string, extra?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>) {
+async function servedRepo(
+  t: { after(fn: () => unknown): void },
+  prefix: string,
+  extra?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>,
+) {
   const tmp = tempDir(prefix);
   t.after(tmp.cleanup);
   const repo = TestRepo.init(path.join(tmp.dir, 'work'));

@@ -38,7 +38,7 @@ function buildRepo(dir: string): TestRepo {
   fs.chmodSync(path.join(dir, 'bin/tool.sh'), 0o755);
   fs.symlinkSync('../routes/team-0/svc-0.yaml', path.join(dir, 'bin/link.yaml'));
   repo.git('update-index', '--add', '--cacheinfo', `160000,${repo.head()},vendor/sub`);
-  repo.write('big.bin', 'x'.repeat(200_000) + 'y');
+  repo.write('big.bin', `${'x'.repeat(200_000)}y`);
   repo.commit('modes');
   return repo;
 }
@@ -74,7 +74,14 @@ test('ObjectReader reads loose and packed objects exactly as isomorphic-git does
   // deep delta chains, the way `git gc` leaves a busy repository
   repo.git('repack', '-a', '-d', '-f', '--depth=50', '--window=50');
   repo.git('prune-packed');
-  const deltas = repo.git('verify-pack', '-v', ...fs.readdirSync(path.join(gitdir, 'objects/pack')).filter((n) => n.endsWith('.idx')).map((n) => path.join(gitdir, 'objects/pack', n)));
+  const deltas = repo.git(
+    'verify-pack',
+    '-v',
+    ...fs
+      .readdirSync(path.join(gitdir, 'objects/pack'))
+      .filter((n) => n.endsWith('.idx'))
+      .map((n) => path.join(gitdir, 'objects/pack', n)),
+  );
   assert.match(deltas, /chain length = [2-9]/, 'the pack has delta chains');
   const packed = await compareAll(repo, gitdir, 'packed');
   assert.equal(packed, loose);
@@ -116,7 +123,10 @@ test('ObjectReader: damage in a loose object or a pack is an error naming the ob
   fs.copyFileSync(path.join(gitdir, 'objects', other.slice(0, 2), other.slice(2)), loosePath);
   assert.throws(() => new ObjectReader(gitdir).read(blob), /RAUTA_ERR_GIT|reads back as/);
   fs.writeFileSync(loosePath, original.subarray(0, original.length - 4));
-  assert.throws(() => new ObjectReader(gitdir).read(blob), (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_GIT' && err.message.includes(blob));
+  assert.throws(
+    () => new ObjectReader(gitdir).read(blob),
+    (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_GIT' && err.message.includes(blob),
+  );
   fs.writeFileSync(loosePath, original);
 
   // packed: one byte of the pack flipped inside the newest version's data
@@ -137,7 +147,10 @@ test('ObjectReader: damage in a loose object or a pack is an error naming the ob
   bytes[at] = bytes[at]! ^ 0xff;
   fs.chmodSync(packPath, 0o644);
   fs.writeFileSync(packPath, bytes);
-  assert.throws(() => new ObjectReader(gitdir).read(blob), (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_GIT');
+  assert.throws(
+    () => new ObjectReader(gitdir).read(blob),
+    (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_GIT',
+  );
 });
 
 test('parseTree refuses entries no checkout may write, as isomorphic-git does', () => {

@@ -117,21 +117,52 @@ function forge(cacheFile: string, edit: (entries: CacheEntry[]) => void, header:
 test('a damaged, foreign or stale-rules cache is not used: every file is parsed and the events are the same', async (t) => {
   const damage: Array<{ what: string; why: RegExp; apply: (file: string) => void }> = [
     { what: 'missing', why: /no cache file yet/, apply: (f) => fs.rmSync(f) },
-    { what: 'a flipped body byte', why: /does not match its checksum/, apply: (f) => {
-      const b = fs.readFileSync(f);
-      b[b.length - 10] = b[b.length - 10]! ^ 0x01;
-      fs.writeFileSync(f, b);
-    } },
+    {
+      what: 'a flipped body byte',
+      why: /does not match its checksum/,
+      apply: (f) => {
+        const b = fs.readFileSync(f);
+        b[b.length - 10] = b[b.length - 10]! ^ 0x01;
+        fs.writeFileSync(f, b);
+      },
+    },
     { what: 'torn', why: /torn/, apply: (f) => fs.truncateSync(f, fs.statSync(f).size - 100) },
     { what: 'not a cache', why: /header is not JSON|no header line/, apply: (f) => fs.writeFileSync(f, 'RAUTALOG garbage\n{}') },
-    { what: 'other parsing rules', why: /other parsing rules/, apply: (f) => forge(f, () => undefined, (h) => (h.rules = 'f'.repeat(64))) },
-    { what: 'another root', why: /written for root "deploy"/, apply: (f) => forge(f, () => undefined, (h) => (h.root = 'deploy')) },
+    {
+      what: 'other parsing rules',
+      why: /other parsing rules/,
+      apply: (f) =>
+        forge(
+          f,
+          () => undefined,
+          (h) => (h.rules = 'f'.repeat(64)),
+        ),
+    },
+    {
+      what: 'another root',
+      why: /written for root "deploy"/,
+      apply: (f) =>
+        forge(
+          f,
+          () => undefined,
+          (h) => (h.root = 'deploy'),
+        ),
+    },
     { what: 'an entry naming another file', why: /names another file/, apply: (f) => forge(f, (e) => (e[1]![2].file = e[0]![0])) },
-    { what: 'an entry failing the schema', why: /fails its schema \(2\.routes\.0\.backends\.0\.port\)/, apply: (f) => forge(f, (e) => {
-      const route = e.find((x) => x[2].routes.length > 0)![2].routes[0]!;
-      route.backends[0]!.port = 0;
-    }) },
-    { what: 'an entry with issues', why: /fails its schema/, apply: (f) => forge(f, (e) => e[0]![2].issues.push({ file: e[0]![0], line: 1, col: 1, message: 'x' })) },
+    {
+      what: 'an entry failing the schema',
+      why: /fails its schema \(2\.routes\.0\.backends\.0\.port\)/,
+      apply: (f) =>
+        forge(f, (e) => {
+          const route = e.find((x) => x[2].routes.length > 0)![2].routes[0]!;
+          route.backends[0]!.port = 0;
+        }),
+    },
+    {
+      what: 'an entry with issues',
+      why: /fails its schema/,
+      apply: (f) => forge(f, (e) => e[0]![2].issues.push({ file: e[0]![0], line: 1, col: 1, message: 'x' })),
+    },
   ];
   for (const d of damage) {
     await t.test(d.what, async (t) => {
@@ -157,7 +188,13 @@ test('the cache file gives back exactly what parsing gives', async (t) => {
   const tmp = tempDir('parse-cache-roundtrip');
   t.after(tmp.cleanup);
   const files = [
-    ['routes/a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.0.0.1:80'] }, { name: 'b', method: 'POST', path: '/b/%C3%BC', backends: ['10.0.0.2:8080', '10.0.0.3:8080'] }])],
+    [
+      'routes/a.yaml',
+      routeYaml([
+        { name: 'a', path: '/a', backends: ['10.0.0.1:80'] },
+        { name: 'b', method: 'POST', path: '/b/%C3%BC', backends: ['10.0.0.2:8080', '10.0.0.3:8080'] },
+      ]),
+    ],
     ['routes/l.yaml', listenerYaml('web', '10.0.0.10', 443)],
     ['routes/empty.yaml', '# nothing here\n'],
   ] as const;
@@ -219,7 +256,14 @@ test('startWatcher keeps its parse cache next to a file log and a restarted watc
   const start = async () => {
     const log = await openEventLog(logPath, { writer: true });
     const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, refCheckMs: 0 });
-    return { log, watcher, stop: async () => (await watcher.close(), await log.close()) };
+    return {
+      log,
+      watcher,
+      stop: async () => {
+        await watcher.close();
+        await log.close();
+      },
+    };
   };
   const first = await start();
   assert.equal(first.watcher.stats.lastResult?.commits, 1);

@@ -61,7 +61,10 @@ test('diffTrees reports added, modified and deleted files and skips unchanged su
   assert.ok(sub, 'routes/d4 resolves to a tree');
   assert.equal(await resolveSubtree(store, t2, 'missing'), null, 'a missing folder resolves to null');
   const under = await diffTrees(store, null, sub, 'routes/d4');
-  assert.deepEqual(under.map((c) => c.path), ['routes/d4/f0.yaml', 'routes/d4/f1.yaml', 'routes/d4/f2.yaml', 'routes/d4/f3.yaml', 'routes/d4/f4.yaml', 'routes/d4/new.yaml']);
+  assert.deepEqual(
+    under.map((c) => c.path),
+    ['routes/d4/f0.yaml', 'routes/d4/f1.yaml', 'routes/d4/f2.yaml', 'routes/d4/f3.yaml', 'routes/d4/f4.yaml', 'routes/d4/new.yaml'],
+  );
 });
 
 test('diffTrees handles a file replaced by a folder of the same name', async (t) => {

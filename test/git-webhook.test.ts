@@ -29,7 +29,11 @@ test('webhook rules: POST only, 1 MiB cap, HMAC when a secret is set, other bran
 
   const body = JSON.stringify({ ref: 'refs/heads/main' });
   assert.equal((await fetch(hook, { method: 'POST', body, headers: { 'x-hub-signature-256': signBody('K', body) } })).status, 401, 'the key is case-sensitive');
-  assert.equal((await fetch(hook, { method: 'POST', body: `${body} `, headers: { 'x-hub-signature-256': signBody('k', body) } })).status, 401, 'the signature covers the exact body');
+  assert.equal(
+    (await fetch(hook, { method: 'POST', body: `${body} `, headers: { 'x-hub-signature-256': signBody('k', body) } })).status,
+    401,
+    'the signature covers the exact body',
+  );
   assert.equal(pushes, 0, 'refused hooks trigger nothing');
 
   const ok = await fetch(hook, { method: 'POST', body, headers: { 'x-hub-signature-256': signBody('k', body) } });

@@ -84,7 +84,12 @@ async function portFor(path: string, backend: string): Promise<number> {
 
 /** The line where the node says `backend` became unhealthy (or healthy again), from log index `from`. */
 function healthLine(backend: string, healthy: boolean, from: number): Promise<LogLine> {
-  return world!.run.waitLine((l) => l.backend === backend && l.healthy === healthy && typeof l.reason === 'string', `${backend} ${healthy ? 'healthy again' : 'unhealthy'}`, from, 30_000);
+  return world!.run.waitLine(
+    (l) => l.backend === backend && l.healthy === healthy && typeof l.reason === 'string',
+    `${backend} ${healthy ? 'healthy again' : 'unhealthy'}`,
+    from,
+    30_000,
+  );
 }
 
 interface Conn {
@@ -96,7 +101,26 @@ interface Conn {
 
 /** Open `count` connections (rate per second) to `path` from the client namespace; every one's outcome. */
 function connections(path: string, rate: number, seconds: number): Promise<Conn[]> {
-  const child = spawn('ip', ['netns', 'exec', world!.net.clientNs, process.execPath, 'testbed/conn-stream.mjs', VIP, '80', path, '--rate', String(rate), '--seconds', String(seconds), '--timeout', '3000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      world!.net.clientNs,
+      process.execPath,
+      'testbed/conn-stream.mjs',
+      VIP,
+      '80',
+      path,
+      '--rate',
+      String(rate),
+      '--seconds',
+      String(seconds),
+      '--timeout',
+      '3000',
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const out: Conn[] = [];
   createInterface({ input: child.stdout }).on('line', (l) => out.push(JSON.parse(l) as Conn));
   return new Promise((resolve) => child.on('exit', () => resolve(out)));
@@ -123,7 +147,29 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
       repo.write('routes/listeners.yaml', listenerYaml('web', VIP, 80));
       repo.write('routes/app.yaml', routeYaml(ROUTES));
       const head = repo.commit('routes with health checks');
-      run = spawnRauta('rauta run', ['run', '--repo', repo.dir, '--root', 'routes', '--iface', net.nodeIf, '--xdp-mode', 'native', '--pin-dir', pinDir, '--state-dir', `${tmp.dir}/state`, '--http', '127.0.0.1:0', '--node', net.name], { netns: net.nodeNs });
+      run = spawnRauta(
+        'rauta run',
+        [
+          'run',
+          '--repo',
+          repo.dir,
+          '--root',
+          'routes',
+          '--iface',
+          net.nodeIf,
+          '--xdp-mode',
+          'native',
+          '--pin-dir',
+          pinDir,
+          '--state-dir',
+          `${tmp.dir}/state`,
+          '--http',
+          '127.0.0.1:0',
+          '--node',
+          net.name,
+        ],
+        { netns: net.nodeNs },
+      );
       const listening = await run.waitLine((l) => l.msg === 'http listening', 'http listening');
       await run.waitLine((l) => l.msg === 'applied' && l.commit === head, 'the routes applied');
       world = { net, backends, pinDir, run, http: String(listening.url), cleanup };
@@ -150,7 +196,16 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
     const toOne = await portFor('/drip', one);
     const toSick = await portFor('/drip', sick);
     // two downloads of 3 s (30 chunks, 100 ms apart) on backends that stay up
-    const download = (port: number) => curl(w.net, ['--local-port', String(port), '-o', '/dev/null', '-w', '%{http_code} %{size_download} %header{x-backend}', `http://${VIP}/drip?bytes=30720&ms=100`]);
+    const download = (port: number) =>
+      curl(w.net, [
+        '--local-port',
+        String(port),
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{size_download} %header{x-backend}',
+        `http://${VIP}/drip?bytes=30720&ms=100`,
+      ]);
     const downloads = [download(toOne), download(toSick)];
     const from = w.run.lines.length;
     await new Promise((r) => setTimeout(r, 300)); // both downloads under way
@@ -166,7 +221,11 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
     assert.equal(replans.scopeRoutes, 1, 'the replan looks at the one route that uses the backends');
 
     const results = await Promise.all(downloads);
-    assert.deepEqual(results.map((r) => r.stdout), [`200 30720 ${one}`, `200 30720 ${sick}`], 'open connections, to a healthy backend and to the drained one, finish byte for byte');
+    assert.deepEqual(
+      results.map((r) => r.stdout),
+      [`200 30720 ${one}`, `200 30720 ${sick}`],
+      'open connections, to a healthy backend and to the drained one, finish byte for byte',
+    );
 
     const probe = await probeFrom('/drip', toSick);
     assert.deepEqual(probe.route?.drained.sort(), [stopped, sick].sort(), 'the route holds both drained (weight 0, address kept)');
@@ -179,7 +238,11 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
 
     const conns = await connections('/drip?bytes=1&ms=1', 50, 2);
     assert.ok(conns.length >= 90, `connections made: ${conns.length}`);
-    assert.deepEqual(conns.filter((c) => c.outcome !== 'ok'), [], 'every new connection succeeds');
+    assert.deepEqual(
+      conns.filter((c) => c.outcome !== 'ok'),
+      [],
+      'every new connection succeeds',
+    );
     const reached = new Set(conns.map((c) => c.backend));
     assert.ok(!reached.has(stopped) && !reached.has(sick), `no new connection reaches a drained backend: ${[...reached]}`);
     assert.ok(reached.has(one) && reached.has(POOL[3]!), `the healthy two share the route: ${[...reached]}`);
@@ -220,7 +283,10 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
     const from = w.run.lines.length;
     for (const e of DUO) await stopBackend(e);
     const lines = [await healthLine(DUO[0]!, false, from), await healthLine(DUO[1]!, false, from)];
-    assert.ok(lines.some((l) => Array.isArray(l.failOpen) && (l.failOpen as string[]).includes('duo')), 'the log line of the last one says the route fails open');
+    assert.ok(
+      lines.some((l) => Array.isArray(l.failOpen) && (l.failOpen as string[]).includes('duo')),
+      'the log line of the last one says the route fails open',
+    );
     const deadline = Date.now() + 30_000;
     let st = await status();
     while (!st.health?.failOpen.includes('duo') && Date.now() < deadline) st = await status();
@@ -257,8 +323,15 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
     const drainedAt = Date.parse(String(line.time));
     const late = all.filter((c) => c.t > drainedAt + 500);
     assert.ok(late.length > 50, `connections after the drain: ${late.length}`);
-    assert.deepEqual(late.filter((c) => c.outcome !== 'ok'), [], 'after the drain every new connection reaches the live backend');
-    assert.ok(all.some((c) => c.outcome === 'reset'), 'before it, the dead backend refused some (RST to the client)');
+    assert.deepEqual(
+      late.filter((c) => c.outcome !== 'ok'),
+      [],
+      'after the drain every new connection reaches the live backend',
+    );
+    assert.ok(
+      all.some((c) => c.outcome === 'reset'),
+      'before it, the dead backend refused some (RST to the client)',
+    );
     await startBackend(w.net, dead);
   });
 

@@ -16,7 +16,15 @@ import type { HealthCheck, Route } from '../src/routes/route-model.js';
 const HC: HealthCheck = { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 0.5, healthyThreshold: 2, unhealthyThreshold: 3 };
 
 function route(name: string, ips: string[], hc: HealthCheck | null = HC, port = 8080): Route {
-  return { name, method: 'GET', path: `/${name}`, backends: ips.map((ip) => ({ ip, port, weight: 1 })), tableSize: 4099, ...(hc ? { healthCheck: hc } : {}), source: { file: 'r.yaml', line: 1 } };
+  return {
+    name,
+    method: 'GET',
+    path: `/${name}`,
+    backends: ips.map((ip) => ({ ip, port, weight: 1 })),
+    tableSize: 4099,
+    ...(hc ? { healthCheck: hc } : {}),
+    source: { file: 'r.yaml', line: 1 },
+  };
 }
 
 test('one check per backend and check path, however many routes share it; shared settings merge strictly', () => {
@@ -28,8 +36,19 @@ test('one check per backend and check path, however many routes share it; shared
     route('e', ['10.1.0.1'], { ...HC, port: 9000 }),
   ];
   assert.deepEqual(routeTargets(routes[3]!), [], 'no healthCheck, no check');
-  assert.deepEqual(routeTargets(routes[4]!)[0]!.target, { key: '10.1.0.1:8080 9000/healthz', endpoint: '10.1.0.1:8080', ip: '10.1.0.1', checkPort: 9000, path: '/healthz' });
-  assert.deepEqual(mergeSettings([...routeTargets(routes[0]!), ...routeTargets(routes[1]!)].map((t) => t.settings)), { intervalMs: 500, timeoutMs: 250, healthyThreshold: 5, unhealthyThreshold: 3 });
+  assert.deepEqual(routeTargets(routes[4]!)[0]!.target, {
+    key: '10.1.0.1:8080 9000/healthz',
+    endpoint: '10.1.0.1:8080',
+    ip: '10.1.0.1',
+    checkPort: 9000,
+    path: '/healthz',
+  });
+  assert.deepEqual(mergeSettings([...routeTargets(routes[0]!), ...routeTargets(routes[1]!)].map((t) => t.settings)), {
+    intervalMs: 500,
+    timeoutMs: 250,
+    healthyThreshold: 5,
+    unhealthyThreshold: 3,
+  });
   const mon = new HealthMonitor({ onChange: () => {}, random: () => 0.999 });
   try {
     mon.setRoutes(routes);
@@ -40,7 +59,11 @@ test('one check per backend and check path, however many routes share it; shared
     );
     mon.follow(routes[1], undefined);
     mon.follow(routes[0], { ...routes[0]!, backends: routes[0]!.backends.slice(0, 1) });
-    assert.deepEqual(mon.report().map((r) => `${r.backend}${r.check} ${r.routes.join(',')}`), ['10.1.0.1:8080:8080/healthz a', '10.1.0.1:8080:8080/ready c', '10.1.0.1:8080:9000/healthz e'], 'a route that goes or drops a backend takes its checks along');
+    assert.deepEqual(
+      mon.report().map((r) => `${r.backend}${r.check} ${r.routes.join(',')}`),
+      ['10.1.0.1:8080:8080/healthz a', '10.1.0.1:8080:8080/ready c', '10.1.0.1:8080:9000/healthz e'],
+      'a route that goes or drops a backend takes its checks along',
+    );
   } finally {
     mon.stop();
   }
@@ -72,18 +95,23 @@ test('thresholds: N failures in a row drain, M passes in a row restore, a burst 
 
 test('a flapping backend changes state at most once per threshold window', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 300 }), (up, down, results) => {
-      let h = initialHealth(0);
-      const at: number[] = [];
-      results.forEach((ok, i) => {
-        const r = observe(h, ok ? { kind: 'pass', detail: '' } : { kind: 'fail', detail: '' }, { healthyThreshold: up, unhealthyThreshold: down }, i);
-        h = r.next;
-        if (r.changed) at.push(i);
-      });
-      // every change needs its threshold of observations since the previous change
-      for (let k = 1; k < at.length; k++) assert.ok(at[k]! - at[k - 1]! >= Math.min(up, down), `changes at checks ${at[k - 1]} and ${at[k]}`);
-      if (at.length > 0) assert.ok(at[0]! + 1 >= down, 'the first change needs unhealthyThreshold failures');
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 1, max: 5 }),
+      fc.array(fc.boolean(), { minLength: 1, maxLength: 300 }),
+      (up, down, results) => {
+        let h = initialHealth(0);
+        const at: number[] = [];
+        results.forEach((ok, i) => {
+          const r = observe(h, ok ? { kind: 'pass', detail: '' } : { kind: 'fail', detail: '' }, { healthyThreshold: up, unhealthyThreshold: down }, i);
+          h = r.next;
+          if (r.changed) at.push(i);
+        });
+        // every change needs its threshold of observations since the previous change
+        for (let k = 1; k < at.length; k++) assert.ok(at[k]! - at[k - 1]! >= Math.min(up, down), `changes at checks ${at[k - 1]} and ${at[k]}`);
+        if (at.length > 0) assert.ok(at[0]! + 1 >= down, 'the first change needs unhealthyThreshold failures');
+      },
+    ),
     { numRuns: 300 },
   );
   // strictly alternating results never reach a threshold above 1
@@ -105,7 +133,11 @@ test('passive verdict: a burst of refused or unanswered handshakes with none acc
   assert.equal(passiveVerdict(d(5, 0, 1), 3, 250), null, 'a backend that accepted some is slow or partly failing, not dead');
   const before = { syns: 10, stalled: 1, refused: 2, established: 7 };
   assert.deepEqual(statsDelta(before, { syns: 14, stalled: 1, refused: 6, established: 7 }), { syns: 4, stalled: 0, refused: 4, established: 0 });
-  assert.deepEqual(statsDelta(before, { syns: 3, stalled: 0, refused: 3, established: 0 }), { syns: 3, stalled: 0, refused: 3, established: 0 }, 'a replaced map counts from 0');
+  assert.deepEqual(
+    statsDelta(before, { syns: 3, stalled: 0, refused: 3, established: 0 }),
+    { syns: 3, stalled: 0, refused: 3, established: 0 },
+    'a replaced map counts from 0',
+  );
 });
 
 test('effective routes: unhealthy backends drained (weight 0, same index), others untouched, all failing kept', () => {
@@ -114,7 +146,10 @@ test('effective routes: unhealthy backends drained (weight 0, same index), other
   const c = route('c', ['10.1.0.1'], null);
   const bad = new Set([targetKey(a.backends[1]!, HC), targetKey(b.backends[0]!, HC)]);
   const { routes, drains } = effectiveRoutes([a, b, c], bad);
-  assert.deepEqual(routes[0]!.backends.map((x) => x.weight), [1, 0, 1]);
+  assert.deepEqual(
+    routes[0]!.backends.map((x) => x.weight),
+    [1, 0, 1],
+  );
   assert.equal(routes[1], b, 'fail open: the route is kept as it is');
   assert.equal(routes[2], c, 'a route without checks is never drained');
   assert.deepEqual(drains, [
@@ -218,7 +253,10 @@ test('monitor: at most maxInFlight checks open however many targets; a hung chec
     assert.equal(maxRunning, 4, 'checks in flight at once: the bound, reached');
     assert.ok(hang.maxOpen >= 2, `the server saw concurrent checks: ${hang.maxOpen}`);
     assert.equal(new Set(changes.map((c) => c.target.key)).size, 40);
-    assert.ok(changes.every((c) => !c.healthy && /2 checks failed in a row \(last: timed out after 150 ms/.test(c.reason)), changes[0]?.reason);
+    assert.ok(
+      changes.every((c) => !c.healthy && /2 checks failed in a row \(last: timed out after 150 ms/.test(c.reason)),
+      changes[0]?.reason,
+    );
     const report = mon.report();
     assert.equal(report.length, 40);
     assert.deepEqual(report[0]!.routes, ['many']);

@@ -60,9 +60,15 @@ function pinDirFor(t: TestContext, name: string): string {
 }
 
 /** Runs bin/rauta.js; a hang guard kills it after `guardMs` (the case then fails on `timedOut`, not on a time). */
-function rautaGuarded(args: string[], opts: { env?: Record<string, string>; guardMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+function rautaGuarded(
+  args: string[],
+  opts: { env?: Record<string, string>; guardMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RAUTA_LOG_FORMAT: 'json', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, RAUTA_LOG_FORMAT: 'json', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-200_000)));
@@ -125,7 +131,8 @@ test('1. a commit with 500 invalid files keeps the first 100 errors and counts t
 
 // ---- 2. capacity is validity -----------------------------------------------------------------
 
-const listeners = (n: number): string => Array.from({ length: n }, (_, i) => listenerYaml(`l${i}`, `10.0.${Math.floor(i / 200)}.${(i % 200) + 1}`, 80)).join('');
+const listeners = (n: number): string =>
+  Array.from({ length: n }, (_, i) => listenerYaml(`l${i}`, `10.0.${Math.floor(i / 200)}.${(i % 200) + 1}`, 80)).join('');
 
 test('2. 300 listeners (LISTENERS holds 256) fail validate and are CommitRejected naming the limit and the count', async (t) => {
   const dir = scratch(t, 'capacity');
@@ -165,7 +172,25 @@ test('2. the agent loads its maps with the --max-* capacity (MAGLEV_TABLES twice
   const repo = TestRepo.init(join(dir, 'repo'));
   repo.write('a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
   repo.commit('a');
-  const run = spawnRauta('run', ['run', '--repo', repo.dir, '--pin-dir', pinDir, '--state-dir', join(dir, 'state'), '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01', '--max-routes', '8', '--max-listeners', '4', '--max-nexthops', '16']);
+  const run = spawnRauta('run', [
+    'run',
+    '--repo',
+    repo.dir,
+    '--pin-dir',
+    pinDir,
+    '--state-dir',
+    join(dir, 'state'),
+    '--http',
+    '127.0.0.1:0',
+    '--gateway-mac',
+    '02:00:00:00:00:01',
+    '--max-routes',
+    '8',
+    '--max-listeners',
+    '4',
+    '--max-nexthops',
+    '16',
+  ]);
   children.push(run);
   await run.waitLine((l) => l.msg === 'watching', 'run is watching');
   const prog = openPinned(pinDir);
@@ -191,7 +216,19 @@ test('3. a second process on the same pin dir exits 2 naming the owner; a dead o
   const repo = TestRepo.init(join(dir, 'repo'));
   repo.write('a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
   repo.commit('a');
-  const args = (state: string) => ['run', '--repo', repo.dir, '--pin-dir', pinDir, '--state-dir', join(dir, state), '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01'];
+  const args = (state: string) => [
+    'run',
+    '--repo',
+    repo.dir,
+    '--pin-dir',
+    pinDir,
+    '--state-dir',
+    join(dir, state),
+    '--http',
+    '127.0.0.1:0',
+    '--gateway-mac',
+    '02:00:00:00:00:01',
+  ];
 
   const first = spawnRauta('first', args('state-1'));
   children.push(first);
@@ -233,14 +270,25 @@ test('4. a token in --repo never reaches /status, /healthz, the logs or the git 
   ] as const) {
     const state = join(dir, `state-${children.length}`);
     const pinDir = pinDirFor(t, `cred${children.length}`);
-    const run = spawnRauta(label, ['run', '--repo', repoArg, '--pin-dir', pinDir, '--state-dir', state, '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01'], { env });
+    const run = spawnRauta(
+      label,
+      ['run', '--repo', repoArg, '--pin-dir', pinDir, '--state-dir', state, '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01'],
+      { env },
+    );
     children.push(run);
     const url = (await run.waitLine((l) => l.msg === 'http listening', `${label}: http listening`)).url as string;
     await run.waitLine((l) => l.msg === 'applied' && l.commit === sha, `${label}: the fetched commit is applied (authentication worked)`);
     const status = await (await fetch(`${url}/status`)).text();
     const health = await (await fetch(`${url}/healthz`)).text();
-    const config = readdirSync(join(state, 'git-cache')).map((d) => readFileSync(join(state, 'git-cache', d, 'config'), 'utf8')).join('\n');
-    for (const [where, text] of [['/status', status], ['/healthz', health], ['the logs', JSON.stringify(run.lines) + run.stderr], ['the git cache config', config]]) {
+    const config = readdirSync(join(state, 'git-cache'))
+      .map((d) => readFileSync(join(state, 'git-cache', d, 'config'), 'utf8'))
+      .join('\n');
+    for (const [where, text] of [
+      ['/status', status],
+      ['/healthz', health],
+      ['the logs', JSON.stringify(run.lines) + run.stderr],
+      ['the git cache config', config],
+    ]) {
       assert.ok(!text!.includes(token), `${label}: the token appears in ${where}:\n${text!.slice(0, 2000)}`);
     }
     assert.match(status, /"repo": "http:\/\/127\.0\.0\.1:\d+\/routes\.git"/, `${label}: /status shows the URL without credentials`);
@@ -308,7 +356,11 @@ function headersOnly(port: number, headers: Record<string, string>): Promise<{ s
       const line = got.split('\r\n')[0];
       if (line && got.includes('\r\n')) resolve({ status: line, socket });
     });
-    socket.write(`POST ${WEBHOOK_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    socket.write(
+      `POST ${WEBHOOK_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`,
+    );
   });
 }
 
@@ -325,7 +377,9 @@ function answerOrNothing(p: Promise<{ status: string; socket: Socket }>, sockets
 
 test('7. webhook: refused from the headers before any body is read; at most a few bodies at once; a stalled body is cut off', async (t) => {
   let pushes = 0;
-  const handler = createWebhookHandler({ secret: 'k', branch: 'main', onPush: () => pushes++, bodyTimeoutMs: 300, maxConcurrent: 4 } as Parameters<typeof createWebhookHandler>[0]);
+  const handler = createWebhookHandler({ secret: 'k', branch: 'main', onPush: () => pushes++, bodyTimeoutMs: 300, maxConcurrent: 4 } as Parameters<
+    typeof createWebhookHandler
+  >[0]);
   const server = http.createServer((req, res) => void handler(req, res).then((h) => (h ? undefined : res.writeHead(404).end())));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const sockets: Socket[] = [];
@@ -340,12 +394,19 @@ test('7. webhook: refused from the headers before any body is read; at most a fe
   // 300 unsigned senders that announce 1 MiB and never send it: each is answered 401 at once.
   const unsigned = await Promise.all(Array.from({ length: 300 }, () => answerOrNothing(headersOnly(port, { 'content-length': MiB }), sockets)));
   assert.deepEqual([...new Set(unsigned)], ['HTTP/1.1 401 Unauthorized'], 'every unsigned request is refused before its body');
-  assert.equal(await answerOrNothing(headersOnly(port, { 'content-length': String(2 * 1024 * 1024), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }), sockets), 'HTTP/1.1 413 Payload Too Large', 'an announced oversize body is refused before it is read');
+  assert.equal(
+    await answerOrNothing(headersOnly(port, { 'content-length': String(2 * 1024 * 1024), 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }), sockets),
+    'HTTP/1.1 413 Payload Too Large',
+    'an announced oversize body is refused before it is read',
+  );
 
   // Signed-looking senders that trickle: four are read, the fifth is turned away unread...
   const slow = Array.from({ length: 4 }, () => headersOnly(port, { 'content-length': MiB, 'x-hub-signature-256': `sha256=${'1'.repeat(64)}` }));
   await new Promise((r) => setTimeout(r, 50)); // let the four reach the handler first (their answers come later, asserted below)
-  assert.equal(await answerOrNothing(headersOnly(port, { 'content-length': MiB, 'x-hub-signature-256': `sha256=${'2'.repeat(64)}` }), sockets), 'HTTP/1.1 503 Service Unavailable');
+  assert.equal(
+    await answerOrNothing(headersOnly(port, { 'content-length': MiB, 'x-hub-signature-256': `sha256=${'2'.repeat(64)}` }), sockets),
+    'HTTP/1.1 503 Service Unavailable',
+  );
   // ...and each of the four is cut off when its body does not arrive in time.
   const answers = await Promise.all(slow.map((p) => answerOrNothing(p, sockets)));
   assert.deepEqual([...new Set(answers)], ['HTTP/1.1 408 Request Timeout'], 'a stalled body is answered 408');
@@ -362,8 +423,25 @@ test('7. webhook: refused from the headers before any body is read; at most a fe
 
 function nodeRecord(node: string): NodeRecord {
   return {
-    node, version: 'test', host: 'h', pid: 1, pinDir: null, iface: null, http: null, startedAt: new Date().toISOString(), lastSeen: new Date().toISOString(),
-    state: 'ready', appliedSeq: 0, appliedCommit: null, headSeq: 0, lag: 0, lastError: null, lastApplyAt: null, lastRejected: null, consecutiveFailures: 0, jobs: 0,
+    node,
+    version: 'test',
+    host: 'h',
+    pid: 1,
+    pinDir: null,
+    iface: null,
+    http: null,
+    startedAt: new Date().toISOString(),
+    lastSeen: new Date().toISOString(),
+    state: 'ready',
+    appliedSeq: 0,
+    appliedCommit: null,
+    headSeq: 0,
+    lag: 0,
+    lastError: null,
+    lastApplyAt: null,
+    lastRejected: null,
+    consecutiveFailures: 0,
+    jobs: 0,
   };
 }
 
@@ -386,7 +464,23 @@ test('8. an agent\'s /healthz is not "ok, lag 0" while Redis is down', async (t)
   const children = procs(t);
   const server = await startRedisServer(t);
   const pinDir = pinDirFor(t, 'agentdown');
-  const agent = spawnRauta('agent', ['agent', '--redis', server.url, '--prefix', `rauta-hostile-${uniqueSuffix()}`, '--node', 'edge-x', '--pin-dir', pinDir, '--state-dir', dir, '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01']);
+  const agent = spawnRauta('agent', [
+    'agent',
+    '--redis',
+    server.url,
+    '--prefix',
+    `rauta-hostile-${uniqueSuffix()}`,
+    '--node',
+    'edge-x',
+    '--pin-dir',
+    pinDir,
+    '--state-dir',
+    dir,
+    '--http',
+    '127.0.0.1:0',
+    '--gateway-mac',
+    '02:00:00:00:00:01',
+  ]);
   children.push(agent);
   const url = (await agent.waitLine((l) => l.msg === 'http listening', 'http listening')).url as string;
   await agent.waitLine((l) => l.msg === 'taking reconcile jobs', 'taking jobs');
@@ -448,13 +542,29 @@ test('8. the watcher writes no stack trace outside its JSON log while Redis is d
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
   await new NodeRegistry(redis, prefix, 600_000).publish(nodeRecord('edge-1'));
   redis.disconnect();
-  const watch = spawnRauta('watch', ['watch', '--redis', server.url, '--prefix', prefix, '--repo', repo.dir, '--state-dir', join(dir, 'state'), '--poll', '0.2']);
+  const watch = spawnRauta('watch', [
+    'watch',
+    '--redis',
+    server.url,
+    '--prefix',
+    prefix,
+    '--repo',
+    repo.dir,
+    '--state-dir',
+    join(dir, 'state'),
+    '--poll',
+    '0.2',
+  ]);
   children.push(watch);
   await watch.waitLine((l) => l.msg === 'watching', 'watching');
-  await until(async () => (await runRauta(['status', '--redis', server.url, '--prefix', prefix, '--json'])).stdout.includes('"head": 2') || null, 'the commit is in the log');
+  await until(
+    async () => (await runRauta(['status', '--redis', server.url, '--prefix', prefix, '--json'])).stdout.includes('"head": 2') || null,
+    'the commit is in the log',
+  );
   await server.stop();
   const mark = watch.lines.length;
-  for (let n = 1; n <= 5; n++) await watch.waitLine((l) => l.level >= 40 && watch.lines.indexOf(l) >= mark + n - 1, `warning ${n} during the outage`, mark + n - 1);
+  for (let n = 1; n <= 5; n++)
+    await watch.waitLine((l) => l.level >= 40 && watch.lines.indexOf(l) >= mark + n - 1, `warning ${n} during the outage`, mark + n - 1);
   assert.ok(!/\n\s+at /.test(watch.stderr), `stack traces on stderr:\n${watch.stderr.slice(0, 2000)}`);
   assert.equal(watch.stderr, '', 'nothing on stderr at all');
 });
@@ -477,7 +587,7 @@ test('9. plan and validate on a bare repository say it has no working tree inste
 });
 
 test('9. 1,000 levels of block nesting stop at the nesting check, with a 1-based line', () => {
-  const text = Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i * 2)}k${i}:`).join('\n') + ' x\n';
+  const text = `${Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i * 2)}k${i}:`).join('\n')} x\n`;
   const parsed = parseRouteFile('deep.yaml', new TextEncoder().encode(text));
   assert.equal(parsed.issues.length, 1, JSON.stringify(parsed.issues));
   const [issue] = parsed.issues;
@@ -493,7 +603,10 @@ test('9. control characters in file names and metadata.name are escaped: no forg
   const forged = 'forged.yaml:1:1: all good';
   repo.write(`x\n${forged}\n.yaml`, 'kind: Nonsense\n');
   // YAML escapes: the name holds ESC [31m, a newline and the forged line.
-  repo.write('name.yaml', routeYaml([{ name: 'placeholder', path: '/a', backends: ['10.1.0.1:8080'] }]).replace('name: placeholder', `name: "evil\\e[31m\\n${forged}"`));
+  repo.write(
+    'name.yaml',
+    routeYaml([{ name: 'placeholder', path: '/a', backends: ['10.1.0.1:8080'] }]).replace('name: placeholder', `name: "evil\\e[31m\\n${forged}"`),
+  );
   const sha = repo.commit(`subject\u001b]0;pwned\u0007\n`);
   const v = await runRauta(['validate', repo.dir]);
   assert.equal(v.code, 1, v.stdout + v.stderr);
@@ -526,7 +639,11 @@ test('9. `rauta log | head` ends quietly', async (t) => {
   assert.ok((await log.head()) > 3000, 'the log holds every route');
   await log.close();
   const errFile = join(dir, 'stderr');
-  const out = execFileSync('bash', ['-c', `node ${JSON.stringify(BIN)} log --log ${JSON.stringify(logPath)} 2>${JSON.stringify(errFile)} | head -2; echo "exit \${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+  const out = execFileSync(
+    'bash',
+    ['-c', `node ${JSON.stringify(BIN)} log --log ${JSON.stringify(logPath)} 2>${JSON.stringify(errFile)} | head -2; echo "exit \${PIPESTATUS[0]}"`],
+    { encoding: 'utf8' },
+  );
   const stderr = readFileSync(errFile, 'utf8');
   assert.ok(!/EPIPE|\n\s+at /.test(stderr), `a stack trace when the reader goes away:\n${stderr.slice(0, 2000)}`);
   assert.match(out, /exit 0\n$/, out.slice(-500));

@@ -39,10 +39,14 @@ const OBJECT = fileURLToPath(new URL('../bpf/rauta.bpf.o', import.meta.url));
 
 test('src/model/layout.generated.ts is what the BTF of bpf/rauta.bpf.o says', () => {
   assert.ok(existsSync(OBJECT), `${OBJECT} is missing: build it with make -C bpf`);
-  assert.equal(readFileSync(GENERATED_LAYOUT, 'utf8'), generateLayout(OBJECT), 'stale: run make -C bpf and commit src/model/layout.generated.ts with bpf/rauta.h');
+  assert.equal(
+    readFileSync(GENERATED_LAYOUT, 'utf8'),
+    generateLayout(OBJECT),
+    'stale: run make -C bpf and commit src/model/layout.generated.ts with bpf/rauta.h',
+  );
 });
 
-test('each map uses the key and value the codecs encode; the route model knows exactly the data path\'s methods', () => {
+test("each map uses the key and value the codecs encode; the route model knows exactly the data path's methods", () => {
   const expected: Record<string, [Codec<unknown>, number]> = {
     routes: [routeKeyCodec as Codec<unknown>, backendListCodec.size],
     maglev_tables: [maglevKeyCodec as Codec<unknown>, maglevTableCodec.size],
@@ -70,7 +74,11 @@ test('each map uses the key and value the codecs encode; the route model knows e
 
 test('codecs round-trip and put IPs and ports in network order', () => {
   const key = routeKeyCodec.encode({ method: 1, pathMatch: 1, hostMatch: 2, pathHash: 0x0102030405060708n, hostHash: 0x1112131415161718n });
-  assert.equal(key.toString('hex'), '01000000' + '01' + '02' + '0000' + '0807060504030201' + '1817161514131211', 'route_key: method LE, path and host match, pad 0, hashes LE');
+  assert.equal(
+    key.toString('hex'),
+    '01000000' + '01' + '02' + '0000' + '0807060504030201' + '1817161514131211',
+    'route_key: method LE, path and host match, pad 0, hashes LE',
+  );
   const bl = backendListCodec.encode({ backends: [{ ip: '10.1.2.3', port: 8080, weight: 5 }], gen: 9 });
   assert.equal(bl.subarray(0, 8).toString('hex'), '0a010203' + '1f90' + '0500', 'backend: ip and port network order, weight LE');
   assert.equal(bl.readUInt32LE(256), 1, 'count');
@@ -81,13 +89,28 @@ test('codecs round-trip and put IPs and ports in network order', () => {
   const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
   const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
   const routeKey = fc.oneof(
-    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.constant(0), pathHash: u64, hostHash: fc.constant(0n) }),
-    fc.record({ method: fc.integer({ min: 0, max: 7 }), pathMatch: fc.integer({ min: 0, max: 1 }), hostMatch: fc.integer({ min: 1, max: 2 }), pathHash: u64, hostHash: u64 }),
+    fc.record({
+      method: fc.integer({ min: 0, max: 7 }),
+      pathMatch: fc.integer({ min: 0, max: 1 }),
+      hostMatch: fc.constant(0),
+      pathHash: u64,
+      hostHash: fc.constant(0n),
+    }),
+    fc.record({
+      method: fc.integer({ min: 0, max: 7 }),
+      pathMatch: fc.integer({ min: 0, max: 1 }),
+      hostMatch: fc.integer({ min: 1, max: 2 }),
+      pathHash: u64,
+      hostHash: u64,
+    }),
   );
   const u32 = fc.nat(0xffffffff);
   const port = fc.nat(65535);
   const roundTrip = <T>(codec: Codec<T>, arb: fc.Arbitrary<T>) =>
-    fc.assert(fc.property(arb, (v) => assert.deepEqual(codec.decode(codec.encode(v)), structuredClone(v))), { numRuns: 200 });
+    fc.assert(
+      fc.property(arb, (v) => assert.deepEqual(codec.decode(codec.encode(v)), structuredClone(v))),
+      { numRuns: 200 },
+    );
   roundTrip(routeKeyCodec, routeKey);
   roundTrip(backendListCodec, fc.record({ backends: fc.array(fc.record({ ip, port, weight: port }), { maxLength: 32 }), gen: u32 }));
   roundTrip(maglevKeyCodec, fc.record({ route: routeKey, gen: u32 }));
@@ -143,7 +166,11 @@ test('codec range errors name the field', () => {
     ['wrong buffer size', () => routeKeyCodec.decode(Buffer.alloc(15)), /route_key/],
   ];
   for (const [what, fn, field] of cases) {
-    assert.throws(fn, (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_CODEC_RANGE' && field.test(err.message), `${what}: RAUTA_ERR_CODEC_RANGE naming ${field}`);
+    assert.throws(
+      fn,
+      (err: unknown) => err instanceof RautaError && err.code === 'RAUTA_ERR_CODEC_RANGE' && field.test(err.message),
+      `${what}: RAUTA_ERR_CODEC_RANGE naming ${field}`,
+    );
   }
 });
 

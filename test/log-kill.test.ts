@@ -43,12 +43,12 @@ async function verifyFrom(log: EventLog, prev: Verified): Promise<Verified & { g
   let duplicates = 0;
   for (let from = prev.head + 1; from <= head; from += 2000) {
     for (const e of await log.read(from, 2000)) {
-      if (e.seq !== seq + 1) (e.seq <= seq ? duplicates++ : gaps++);
+      if (e.seq !== seq + 1) e.seq <= seq ? duplicates++ : gaps++;
       seq = e.seq;
       pending.push(e);
       if (isCommitMarker(e)) {
         const n = batchNumber(e);
-        if (n !== batch + 1) (n <= batch ? duplicates++ : gaps++);
+        if (n !== batch + 1) n <= batch ? duplicates++ : gaps++;
         const routes = pending.slice(0, -1);
         for (const [i, r] of routes.entries()) {
           assert.equal(r.type, 'RouteUpserted', `seq ${r.seq}: batch ${n} holds only routes before its marker`);
@@ -64,7 +64,6 @@ async function verifyFrom(log: EventLog, prev: Verified): Promise<Verified & { g
   assert.equal(pending.length, 0, `the log ends with a commit marker, not with ${pending.length} events of a half batch`);
   return { head, batch, gaps, duplicates };
 }
-
 
 /**
  * Waits for the writer's first "appended N" line, lets it run a random moment more,
@@ -132,7 +131,11 @@ test('file log survives kill -9 of a writer appending as fast as it can', { time
       batchesAppended += v.batch - verified.batch;
       verified = { head: v.head, batch: v.batch };
       const bytes = readFileSync(path);
-      assert.equal(scanFrames(bytes.subarray(FILE_HEADER_SIZE), FILE_HEADER_SIZE, 1).tail, null, `iteration ${i}: the torn tail is gone (file ends at the last whole batch)`);
+      assert.equal(
+        scanFrames(bytes.subarray(FILE_HEADER_SIZE), FILE_HEADER_SIZE, 1).tail,
+        null,
+        `iteration ${i}: the torn tail is gone (file ends at the last whole batch)`,
+      );
     } finally {
       await log.close();
     }

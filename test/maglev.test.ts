@@ -20,14 +20,17 @@ const backendsArb = (min: number, max: number, weight: fc.Arbitrary<number>) =>
 
 /** Holes at random places, as the plan passes a backend list after removals. */
 const withHoles = (arb: fc.Arbitrary<MaglevBackend[]>) =>
-  arb.chain((b) => fc.tuple(fc.constant(b), fc.array(fc.nat(b.length), { maxLength: 4 }))).map(([b, at]) => {
-    const list = [...b];
-    for (const i of at) list.splice(Math.min(i, list.length - 1), 0, HOLE);
-    return list;
-  });
+  arb
+    .chain((b) => fc.tuple(fc.constant(b), fc.array(fc.nat(b.length), { maxLength: 4 })))
+    .map(([b, at]) => {
+      const list = [...b];
+      for (const i of at) list.splice(Math.min(i, list.length - 1), 0, HOLE);
+      return list;
+    });
 
 /** At least one backend with a weight above 0. */
-const live = (list: MaglevBackend[]): MaglevBackend[] => (list.some((b) => b.weight > 0) ? list : [{ ...list[0]!, ip: '10.0.0.1', port: 1, weight: 1 }, ...list.slice(1)]);
+const live = (list: MaglevBackend[]): MaglevBackend[] =>
+  list.some((b) => b.weight > 0) ? list : [{ ...list[0]!, ip: '10.0.0.1', port: 1, weight: 1 }, ...list.slice(1)];
 
 function counts(table: Uint8Array, n: number): number[] {
   const out = new Array<number>(n).fill(0);
@@ -66,7 +69,9 @@ test('the cache returns the reference tables, for any input order and with holes
   const cache = new MaglevCache();
   fc.assert(
     fc.property(
-      withHoles(backendsArb(1, 30, fc.integer({ min: 1, max: 5 }))).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
+      withHoles(backendsArb(1, 30, fc.integer({ min: 1, max: 5 }))).chain((b) =>
+        fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length })),
+      ),
       ([backends, shuffled]) => {
         assert.deepEqual(cache.get(backends, M), referenceMaglevTable(backends, M), 'cached table differs from the reference');
         assert.deepEqual(cache.get(shuffled, M), referenceMaglevTable(shuffled, M), 'table remapped from the canonical build differs from the reference');
@@ -81,14 +86,30 @@ test('the cache returns the reference tables, for any input order and with holes
 
 test('prepare builds a batch on worker threads too, and every table equals the reference', () => {
   // Batches until the workers (started by the first batch) have built some of them.
-  const lists = fc.sample(fc.oneof(backendsArb(1, 32, fc.constant(1)), withHoles(backendsArb(1, 31, fc.integer({ min: 1, max: 100 })))).map(live), { numRuns: 300, seed: 7 });
+  const lists = fc.sample(fc.oneof(backendsArb(1, 32, fc.constant(1)), withHoles(backendsArb(1, 31, fc.integer({ min: 1, max: 100 })))).map(live), {
+    numRuns: 300,
+    seed: 7,
+  });
   const started = performance.now();
   for (;;) {
     const cache = new MaglevCache();
     cache.prepare(lists, M);
-    const sets = new Set(lists.map((l) => l.filter((b) => b.weight > 0).map((b) => `${backendIdentity(b)}/${b.weight}`).sort().join()));
+    const sets = new Set(
+      lists.map((l) =>
+        l
+          .filter((b) => b.weight > 0)
+          .map((b) => `${backendIdentity(b)}/${b.weight}`)
+          .sort()
+          .join(),
+      ),
+    );
     assert.equal(cache.builds, sets.size, 'one build per distinct set of live backends');
-    lists.forEach((l) => assert.ok(Buffer.from(cache.get(l, M)).equals(Buffer.from(referenceMaglevTable(l, M))), `table of ${l.map(backendIdentity).join(',')} differs from the reference`));
+    for (const l of lists) {
+      assert.ok(
+        Buffer.from(cache.get(l, M)).equals(Buffer.from(referenceMaglevTable(l, M))),
+        `table of ${l.map(backendIdentity).join(',')} differs from the reference`,
+      );
+    }
     if (tablesBuiltByWorkers() > 0 || availableParallelism() < 2) break;
     assert.ok(performance.now() - started < 20_000, 'no worker thread built a table within 20 s');
   }
@@ -117,7 +138,10 @@ test('balance, weighted: every backend is within 2 + N*w/W slots of its share M*
         const w = backends[i]!.weight;
         const share = (M * w) / total;
         const bound = w === 0 ? 0 : 2 + (backends.length * w) / total;
-        assert.ok(Math.abs(c - share) <= bound, `${backendIdentity(backends[i]!)} weight ${w}/${total}: ${c} slots, share ${share.toFixed(1)} ± ${bound.toFixed(1)}`);
+        assert.ok(
+          Math.abs(c - share) <= bound,
+          `${backendIdentity(backends[i]!)} weight ${w}/${total}: ${c} slots, share ${share.toFixed(1)} ± ${bound.toFixed(1)}`,
+        );
       });
     }),
     { numRuns: 150 },
@@ -164,7 +188,9 @@ test('disruption: removing one of 32 equal backends moves on average at most 1/N
 test('the table depends on the backend set, not on the input order', () => {
   fc.assert(
     fc.property(
-      backendsArb(1, 32, fc.integer({ min: 1, max: 100 })).chain((b) => fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length }))),
+      backendsArb(1, 32, fc.integer({ min: 1, max: 100 })).chain((b) =>
+        fc.tuple(fc.constant(b), fc.shuffledSubarray(b, { minLength: b.length, maxLength: b.length })),
+      ),
       ([backends, shuffled]) => {
         const a = Array.from(buildMaglevTable(backends, M), (i) => backendIdentity(backends[i]!));
         const b = Array.from(buildMaglevTable(shuffled, M), (i) => backendIdentity(shuffled[i]!));
@@ -193,11 +219,23 @@ test('every slot indexes a real backend, and weight 0 gets no slot', () => {
 test('bad input is a RautaError, not a wrong table, from both builds', () => {
   const one = [{ ip: '10.0.0.1', port: 80, weight: 1 }];
   for (const build of [buildMaglevTable, referenceMaglevTable]) {
-    assert.throws(() => build(one, 4096), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_CODEC_RANGE', 'non-prime size');
+    assert.throws(
+      () => build(one, 4096),
+      (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_CODEC_RANGE',
+      'non-prime size',
+    );
     assert.throws(() => build([], M), RautaError, 'no backends');
     assert.throws(() => build([{ ...one[0]!, weight: 0 }], M), RautaError, 'all weights 0');
     assert.throws(() => build([{ ...one[0]!, weight: 1.5 }], M), RautaError, 'fractional weight');
-    assert.throws(() => build(Array.from({ length: 256 }, (_, i) => ({ ip: `10.0.${i >> 8}.${i & 255}`, port: 80, weight: 1 })), M), RautaError, '256 backends do not fit u8 slots');
+    assert.throws(
+      () =>
+        build(
+          Array.from({ length: 256 }, (_, i) => ({ ip: `10.0.${i >> 8}.${i & 255}`, port: 80, weight: 1 })),
+          M,
+        ),
+      RautaError,
+      '256 backends do not fit u8 slots',
+    );
   }
 });
 

@@ -46,7 +46,11 @@ test('Redis SIGKILLed and restarted: watcher and agents reconnect and catch up, 
   // Everyone reconnects; the commit made during the outage reaches every node.
   await cluster.waitApplied(c2, marks);
   marks = cluster.marks();
-  const c3 = cluster.prepare('routes/three.yaml', routeYaml([{ name: 'three', path: '/f/three', backends: [`${backendIp(5)}:8080`] }]), 'three, after the restart');
+  const c3 = cluster.prepare(
+    'routes/three.yaml',
+    routeYaml([{ name: 'three', path: '/f/three', backends: [`${backendIp(5)}:8080`] }]),
+    'three, after the restart',
+  );
   cluster.publish(c3);
   await cluster.waitApplied(c3, marks);
   for (const n of cluster.nodes) {
@@ -74,7 +78,10 @@ test('Redis SIGKILLed and restarted: watcher and agents reconnect and catch up, 
     const s = await cluster.status();
     return s.report.live === 3 && s.code === 0 ? s : null;
   }, 'status: three live nodes on the head');
-  assert.ok(st.report.nodes.every((r) => r.commit === c3), JSON.stringify(st.report, null, 2));
+  assert.ok(
+    st.report.nodes.every((r) => r.commit === c3),
+    JSON.stringify(st.report, null, 2),
+  );
 });
 
 test('a node cut off from the network: it goes stale, its wake-ups wait in its queue, it catches up when the link is back', async (t) => {
@@ -160,7 +167,11 @@ test('an agent SIGKILLed mid-job: the job is taken again and writes nothing (ide
   await held.waitLine((l) => l.msg === 'taking reconcile jobs', 'held agent taking jobs');
 
   const marks = cluster.marks();
-  const c1 = cluster.prepare('routes/kill.yaml', routeYaml([{ name: 'kill', path: '/f/kill', backends: [`${backendIp(6)}:8080`] }]), 'lands while the agent is killed');
+  const c1 = cluster.prepare(
+    'routes/kill.yaml',
+    routeYaml([{ name: 'kill', path: '/f/kill', backends: [`${backendIp(6)}:8080`] }]),
+    'lands while the agent is killed',
+  );
   cluster.publish(c1);
   const started = await held.waitLine((l) => l.msg.startsWith('job started (fault injection'), 'the job starts', marks[0]);
   const jobId = started.job as string;
@@ -189,7 +200,10 @@ test('an agent SIGKILLed mid-job: the job is taken again and writes nothing (ide
     if ((await queue.getJobState(jobId)) !== 'completed') return null;
     return (await Job.fromId<unknown, ReconcileJobResult>(queue, jobId)) ?? null;
   }, `job ${jobId} completed after the kill`);
-  assert.ok(done.stalledCounter >= 1 || (done.attemptsStarted ?? 0) >= 2, `the job was taken again after the kill: stalled ${done.stalledCounter}, started ${done.attemptsStarted}`);
+  assert.ok(
+    done.stalledCounter >= 1 || (done.attemptsStarted ?? 0) >= 2,
+    `the job was taken again after the kill: stalled ${done.stalledCounter}, started ${done.attemptsStarted}`,
+  );
   assert.equal(done.returnvalue.ops, 0, `the job taken again wrote nothing: the maps already held the commit (${JSON.stringify(done.returnvalue)})`);
   assert.equal(done.returnvalue.appliedCommit, c1);
   assert.equal(appliedCount(back, c1), 1, `the commit was applied once, at start\n${back.tail(30)}`);
@@ -205,7 +219,8 @@ test('rauta agent / rauta watch: a bad Redis URL or password is a clear error at
   repo.write('routes/README', 'x\n');
   repo.commit('first');
   const pinDir = `/sys/fs/bpf/rauta-mn-bad-${process.pid}-${uniqueSuffix()}`;
-  const agent = (redis: string, ...extra: string[]) => runRauta(['agent', '--redis', redis, '--node', 'n1', '--pin-dir', pinDir, '--state-dir', `${tmp.dir}/state`, ...extra]);
+  const agent = (redis: string, ...extra: string[]) =>
+    runRauta(['agent', '--redis', redis, '--node', 'n1', '--pin-dir', pinDir, '--state-dir', `${tmp.dir}/state`, ...extra]);
   const watch = (redis: string) => runRauta(['watch', '--redis', redis, '--repo', repo.dir, '--root', 'routes', '--prefix', `bad-${uniqueSuffix()}`]);
   const wrong = `redis://:nope@127.0.0.1:${server.port}`;
   const closed = 'redis://127.0.0.1:1';

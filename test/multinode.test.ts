@@ -28,7 +28,11 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   await cluster.waitApplied(c1, marks);
   for (const n of cluster.nodes) {
     const p = await probe(n.pinDir, 'GET', '/mn/new');
-    assert.deepEqual([p.result, p.backend, p.mac], ['routed', `${backendIp(5)}:9090`, n.backendMac], `${n.name} routes the new route to its backend: ${JSON.stringify(p)}`);
+    assert.deepEqual(
+      [p.result, p.backend, p.mac],
+      ['routed', `${backendIp(5)}:9090`, n.backendMac],
+      `${n.name} routes the new route to its backend: ${JSON.stringify(p)}`,
+    );
   }
 
   // The watcher's endpoint: status (log head, runs), health, and the signed webhook.
@@ -38,8 +42,16 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   assert.equal((await fetch(`${wurl}/healthz`)).status, 200, 'watcher /healthz is 200');
   assert.match(await (await fetch(`${wurl}/metrics`)).text(), /^rauta_watcher_log_head [1-9]/m, 'watcher /metrics has the log head');
   const hook = JSON.stringify({ ref: 'refs/heads/main' });
-  assert.equal((await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': 'sha256=00' } })).status, 401, 'an unsigned hook is refused');
-  assert.equal((await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': signBody('hook-secret', hook) } })).status, 202, 'a signed hook triggers a run');
+  assert.equal(
+    (await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': 'sha256=00' } })).status,
+    401,
+    'an unsigned hook is refused',
+  );
+  assert.equal(
+    (await fetch(`${wurl}/hooks/git`, { method: 'POST', body: hook, headers: { 'x-hub-signature-256': signBody('hook-secret', hook) } })).status,
+    202,
+    'a signed hook triggers a run',
+  );
 
   // 2. rauta status: one row per node, all ready on the head, exit 0.
   let st = await until(async () => {
@@ -54,11 +66,19 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   const third = cluster.nodes[2]!;
   assert.equal(await third.proc!.stop('SIGTERM'), 0, `SIGTERM: the agent exits 0\n${third.proc!.tail()}`);
   marks = cluster.marks();
-  const c2 = cluster.prepare('routes/down1.yaml', routeYaml([{ name: 'down1', path: '/mn/down1', backends: [`${backendIp(6)}:8080`] }]), 'while node3 is down (1)');
+  const c2 = cluster.prepare(
+    'routes/down1.yaml',
+    routeYaml([{ name: 'down1', path: '/mn/down1', backends: [`${backendIp(6)}:8080`] }]),
+    'while node3 is down (1)',
+  );
   cluster.publish(c2);
   await cluster.waitApplied(c2, marks, [0, 1]);
   marks = cluster.marks();
-  const c3 = cluster.prepare('routes/down2.yaml', routeYaml([{ name: 'down2', path: '/mn/down2', backends: [`${backendIp(7)}:8080`] }]), 'while node3 is down (2)');
+  const c3 = cluster.prepare(
+    'routes/down2.yaml',
+    routeYaml([{ name: 'down2', path: '/mn/down2', backends: [`${backendIp(7)}:8080`] }]),
+    'while node3 is down (2)',
+  );
   cluster.publish(c3);
   await cluster.waitApplied(c3, marks, [0, 1]);
   let p = await probe(third.pinDir, 'GET', '/mn/down2');
@@ -82,7 +102,11 @@ test('three agents over Redis: a commit reaches all, a stopped agent catches up,
   const one = await runRauta(['status', '--http', url, '--json']);
   assert.equal(one.code, 0, `status --http of a node on the head: exit 0\n${one.stdout}${one.stderr}`);
   const oneRow = (JSON.parse(one.stdout) as { nodes: Array<{ node: string; commit: string; lag: number }> }).nodes;
-  assert.deepEqual(oneRow.map((r) => [r.node, r.commit, r.lag]), [[third.name, c3, 0]], one.stdout);
+  assert.deepEqual(
+    oneRow.map((r) => [r.node, r.commit, r.lag]),
+    [[third.name, c3, 0]],
+    one.stdout,
+  );
 
   // 4. Latency: branch moved → applied on all three, 100 commits.
   const lat = await measureClusterLatency(cluster, 100);

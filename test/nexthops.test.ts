@@ -5,7 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { needBpf } from '../testbed/bpf-env.js';
 import { ip, uniqueSuffix } from '../testbed/netns.js';
-import { normalizeMac, parseIpNeighJson, parseProcNetArp, parseRouteGetBatch, pickNexthops, resolveNexthops, type RouteHop } from '../src/dataplane/nexthops.js';
+import {
+  normalizeMac,
+  parseIpNeighJson,
+  parseProcNetArp,
+  parseRouteGetBatch,
+  pickNexthops,
+  resolveNexthops,
+  type RouteHop,
+} from '../src/dataplane/nexthops.js';
 
 const NEIGH = JSON.stringify([
   { dst: '10.0.0.2', dev: 'rauta0', lladdr: '8e:25:4a:f3:4a:b9', state: ['PERMANENT'] },
@@ -87,6 +95,10 @@ test('resolveNexthops reads the real neighbour table and routes of a veth', (t) 
   return resolveNexthops([`10.247.${octet}.5`, `10.246.${octet}.9`, '192.0.2.77'], { iface: a }).then((r) => {
     assert.deepEqual(r.macs, { [`10.247.${octet}.5`]: '02:00:00:aa:bb:05', [`10.246.${octet}.9`]: '02:00:00:aa:bb:01' }, JSON.stringify(r));
     assert.deepEqual(r.sources, { [`10.247.${octet}.5`]: 'neighbour', [`10.246.${octet}.9`]: 'gateway' });
-    assert.deepEqual(r.missing.map((m) => m.ip), ['192.0.2.77'], 'an IP routed out of another interface has no nexthop here');
+    assert.deepEqual(
+      r.missing.map((m) => m.ip),
+      ['192.0.2.77'],
+      'an IP routed out of another interface has no nexthop here',
+    );
   });
 });

@@ -29,8 +29,7 @@ function pinDirFor(t: TestContext): string {
   return dir;
 }
 
-const isMismatch = (field: RegExp) => (err: unknown) =>
-  err instanceof BpfError && err.code === 'RAUTA_ERR_BPF_MAP_MISMATCH' && field.test(err.message);
+const isMismatch = (field: RegExp) => (err: unknown) => err instanceof BpfError && err.code === 'RAUTA_ERR_BPF_MAP_MISMATCH' && field.test(err.message);
 
 test('an upgrade: desired-state maps pinned with an older layout are replaced empty, and the load says to rebuild before attaching', (t) => {
   if (!needBpf(t)) return;
@@ -74,7 +73,11 @@ test('a pinned map with another max_entries (a capacity setting) is refused and 
   mapUpdate(fd, Buffer.alloc(8, 1), Buffer.alloc(264, 7));
   objPin(fd, join(dir, 'routes'));
   const before = mapInfo(fd);
-  assert.throws(() => loadRauta({ pinDir: dir }), isMismatch(new RegExp(`routes.*keySize expected ${routeKeyCodec.size}, found 8; .*maxEntries expected 4096, found 100`)), 'both differences named');
+  assert.throws(
+    () => loadRauta({ pinDir: dir }),
+    isMismatch(new RegExp(`routes.*keySize expected ${routeKeyCodec.size}, found 8; .*maxEntries expected 4096, found 100`)),
+    'both differences named',
+  );
   assert.deepEqual(readdirSync(dir), ['routes'], 'no other map and no program was pinned');
   const again = objGet(join(dir, 'routes'));
   t.after(() => closeFd(again));
@@ -82,7 +85,11 @@ test('a pinned map with another max_entries (a capacity setting) is refused and 
 
   unpin(dir);
   loadRauta({ pinDir: dir }).close();
-  assert.throws(() => loadRauta({ pinDir: dir, maxEntries: { routes: 100 } }), isMismatch(/routes.*maxEntries expected 100, found 4096/), 'max entries mismatch');
+  assert.throws(
+    () => loadRauta({ pinDir: dir, maxEntries: { routes: 100 } }),
+    isMismatch(/routes.*maxEntries expected 100, found 4096/),
+    'max entries mismatch',
+  );
   assert.deepEqual(readdirSync(dir).sort(), [...MAP_NAMES, PROG_PIN, TC_PROG_PIN].sort(), 'the valid pins are still all there');
 });
 
@@ -104,7 +111,10 @@ test('runtime maps pinned with an older layout (connections, counters) are repla
   const second = loadRauta({ pinDir: dir });
   t.after(() => second.close());
   assert.deepEqual(second.replaced.map((r) => r.name).sort(), ['flow_cache', 'metrics'], 'the two runtime maps were replaced');
-  assert.match(second.replaced.find((r) => r.name === 'flow_cache')!.diffs, new RegExp(`type expected lru_hash \\(9\\), found hash \\(1\\); valueSize expected ${flowValueCodec.size}, found 24`));
+  assert.match(
+    second.replaced.find((r) => r.name === 'flow_cache')!.diffs,
+    new RegExp(`type expected lru_hash \\(9\\), found hash \\(1\\); valueSize expected ${flowValueCodec.size}, found 24`),
+  );
   assert.deepEqual(second.typed.routes.get(key)?.gen, 3, 'the routes map was reused with its entry');
   const flows = objGet(join(dir, 'flow_cache'));
   t.after(() => closeFd(flows));
@@ -129,9 +139,17 @@ test('reloading a valid pin dir reuses the maps: entries survive, packets still 
   t.after(() => second.close());
   assert.deepEqual([...second.reused].sort(), [...MAP_NAMES].sort(), 'every map reused');
   assert.equal(mapInfo(second.maps.routes).id, routesId, 'ROUTES is the same kernel map');
-  assert.deepEqual(second.typed.routes.get(key), { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 3 }, 'the route written before the reload survives');
+  assert.deepEqual(
+    second.typed.routes.get(key),
+    { backends: [{ ip: '10.1.0.1', port: 8080, weight: 1 }], gen: 3 },
+    'the route written before the reload survives',
+  );
   const connect = (prog: typeof second, port: number) => {
-    const run = probeConnection(prog.progFd, prog.typed, { client: { ip: '10.0.0.1', port }, listener: { ip: '10.0.0.100', port: 80 }, payload: 'GET /kept HTTP/1.1\r\n\r\n' });
+    const run = probeConnection(prog.progFd, prog.typed, {
+      client: { ip: '10.0.0.1', port },
+      listener: { ip: '10.0.0.100', port: 80 },
+      payload: 'GET /kept HTTP/1.1\r\n\r\n',
+    });
     forgetFlow(prog.typed, run.flowKey);
     return run.outcome.kind;
   };
@@ -162,7 +180,10 @@ test('raw and typed map ops: batch update, iterate, flags, delete, byte-identica
   const routes = prog.typed.routes;
   const entries = Array.from({ length: 100 }, (_, i) => {
     const k = routeKeyOf('GET', `/r${i}`);
-    return [routes.keyCodec.encode(k), routes.valueCodec.encode({ backends: [{ ip: `10.2.0.${i}`, port: 1000 + i, weight: i + 1 }], gen: i })] as [Buffer, Buffer];
+    return [routes.keyCodec.encode(k), routes.valueCodec.encode({ backends: [{ ip: `10.2.0.${i}`, port: 1000 + i, weight: i + 1 }], gen: i })] as [
+      Buffer,
+      Buffer,
+    ];
   });
   routes.raw.setManyRaw(entries);
   assert.equal([...routes.keys()].length, 100, 'batch update wrote 100 routes');
@@ -172,8 +193,16 @@ test('raw and typed map ops: batch update, iterate, flags, delete, byte-identica
 
   const k0 = entries[0]![0];
   const saved = routes.raw.getRaw(k0)!;
-  assert.throws(() => routes.raw.setRaw(k0, saved, BPF_NOEXIST), (e: unknown) => e instanceof BpfError && e.errno === 17, 'NOEXIST on an existing key: EEXIST kept as errno');
-  assert.throws(() => routes.raw.setRaw(Buffer.alloc(routeKeyCodec.size, 9), saved, BPF_EXIST), (e: unknown) => e instanceof BpfError && e.errno === 2, 'EXIST on a missing key: ENOENT');
+  assert.throws(
+    () => routes.raw.setRaw(k0, saved, BPF_NOEXIST),
+    (e: unknown) => e instanceof BpfError && e.errno === 17,
+    'NOEXIST on an existing key: EEXIST kept as errno',
+  );
+  assert.throws(
+    () => routes.raw.setRaw(Buffer.alloc(routeKeyCodec.size, 9), saved, BPF_EXIST),
+    (e: unknown) => e instanceof BpfError && e.errno === 2,
+    'EXIST on a missing key: ENOENT',
+  );
   routes.set(routeKeyOf('GET', '/r0'), { backends: [], gen: 99 });
   routes.raw.setRaw(k0, saved); // what a rollback does
   assert.ok(routes.raw.getRaw(k0)!.equals(saved), 'restored byte-identical');
@@ -187,12 +216,15 @@ test('a program the verifier rejects: RAUTA_ERR_BPF_LOAD carrying the verifier l
   const tmp = mkdtempSync(join(tmpdir(), 'rauta-bad-bpf-'));
   t.after(() => rmSync(tmp, { recursive: true, force: true }));
   // Reads packet memory without a bounds check: the verifier must refuse it.
-  writeFileSync(join(tmp, 'bad.bpf.c'), [
-    '#include <linux/bpf.h>',
-    '#include <bpf/bpf_helpers.h>',
-    'SEC("xdp") int bad(struct xdp_md *ctx) { unsigned char *p = (void *)(long)ctx->data; return p[100] ? XDP_PASS : XDP_DROP; }',
-    'char LICENSE[] SEC("license") = "GPL";',
-  ].join('\n'));
+  writeFileSync(
+    join(tmp, 'bad.bpf.c'),
+    [
+      '#include <linux/bpf.h>',
+      '#include <bpf/bpf_helpers.h>',
+      'SEC("xdp") int bad(struct xdp_md *ctx) { unsigned char *p = (void *)(long)ctx->data; return p[100] ? XDP_PASS : XDP_DROP; }',
+      'char LICENSE[] SEC("license") = "GPL";',
+    ].join('\n'),
+  );
   execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', join(tmp, 'bad.bpf.c'), '-o', join(tmp, 'bad.bpf.o')]);
   assert.throws(
     () => loadRauta({ pinDir: pinDirFor(t), objectPath: join(tmp, 'bad.bpf.o') }),

@@ -7,18 +7,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DesiredIndex, emptyAppliedState, listenerKeyId, maglevKeyId, planChanges, routeIdFor, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan, type PlanScope } from '../src/plan/plan.js';
+import {
+  DesiredIndex,
+  emptyAppliedState,
+  listenerKeyId,
+  maglevKeyId,
+  planChanges,
+  routeIdFor,
+  routeKeyOf,
+  routeKeyId,
+  simulateApply,
+  type AppliedState,
+  type DesiredDataplane,
+  type Plan,
+  type PlanScope,
+} from '../src/plan/plan.js';
 import { AppliedTables } from '../src/plan/applied-state.js';
 import { backendIdentity, isHole } from '../src/model/maglev.js';
 import type { MapOp } from '../src/model/map-types.js';
 import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
 
-const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
+const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const IPS = Array.from({ length: 24 }, (_, i) => `10.0.${i >> 4}.${(i & 15) + 1}`);
 const PATHS = Array.from({ length: 10 }, (_, i) => `/svc/${i}`);
 const METHODS: HttpMethod[] = ['GET', 'POST', 'DELETE'];
-const LISTENERS: Array<[string, number]> = [['192.0.2.1', 80], ['192.0.2.1', 443], ['192.0.2.2', 80]];
+const LISTENERS: Array<[string, number]> = [
+  ['192.0.2.1', 80],
+  ['192.0.2.1', 443],
+  ['192.0.2.2', 80],
+];
 
 const backendsArb = fc.uniqueArray(record<Backend>({ ip: fc.constantFrom(...IPS), port: fc.constantFrom(80, 8080), weight: fc.integer({ min: 1, max: 9 }) }), {
   minLength: 1,
@@ -44,18 +63,26 @@ const desiredArb: fc.Arbitrary<DesiredDataplane & { routes: Route[]; listeners: 
   .map(({ routes, listeners, missingMac, macSeed }) => ({
     routes: routes.map(([m, p, b]) => route(m, p, b)),
     listeners: listeners.map(listener),
-    nexthops: Object.fromEntries(IPS.filter((ip) => !missingMac.includes(ip)).map((ip, i) => [ip, `02:00:00:00:${((i + macSeed) & 0xff).toString(16).padStart(2, '0')}:01`])),
+    nexthops: Object.fromEntries(
+      IPS.filter((ip) => !missingMac.includes(ip)).map((ip, i) => [ip, `02:00:00:00:${((i + macSeed) & 0xff).toString(16).padStart(2, '0')}:01`]),
+    ),
   }));
 
 /** Ways the maps differ from a plan's result: hand edits, crashes mid-apply, leftovers. */
 type Drift =
-  | { kind: 'dropTable' | 'editWeight' | 'trailingHole' | 'duplicate' | 'corruptTable' | 'wrongMac' | 'dropRoute' | 'dropNexthop' | 'staleNextGen'; pick: number }
+  | {
+      kind: 'dropTable' | 'editWeight' | 'trailingHole' | 'duplicate' | 'corruptTable' | 'wrongMac' | 'dropRoute' | 'dropNexthop' | 'staleNextGen';
+      pick: number;
+    }
   | { kind: 'orphanTable'; pick: number; gen: number }
   | { kind: 'strayRoute'; path: string }
   | { kind: 'strayListener' | 'strayNexthop' };
 
 const driftArb: fc.Arbitrary<Drift> = fc.oneof(
-  record({ kind: fc.constantFrom('dropTable', 'editWeight', 'trailingHole', 'duplicate', 'corruptTable', 'wrongMac', 'dropRoute', 'dropNexthop', 'staleNextGen'), pick: fc.nat() }),
+  record({
+    kind: fc.constantFrom('dropTable', 'editWeight', 'trailingHole', 'duplicate', 'corruptTable', 'wrongMac', 'dropRoute', 'dropNexthop', 'staleNextGen'),
+    pick: fc.nat(),
+  }),
   record({ kind: fc.constant('orphanTable' as const), pick: fc.nat(), gen: fc.integer({ min: 0, max: 4 }) }),
   record({ kind: fc.constant('strayRoute' as const), path: fc.constantFrom('/stray', '/svc/1') }),
   record({ kind: fc.constantFrom('strayListener' as const, 'strayNexthop' as const) }),
@@ -87,13 +114,18 @@ function applyDrift(s: AppliedState, d: Drift): void {
       break;
     }
     case 'editWeight':
-      if (r) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: r.value.backends.map((b, i) => (i === 0 && !isHole(b) ? { ...b, weight: (pick % 5) } : b)) } });
+      if (r)
+        s.routes.set(routeKeyId(r.key), {
+          key: r.key,
+          value: { ...r.value, backends: r.value.backends.map((b, i) => (i === 0 && !isHole(b) ? { ...b, weight: pick % 5 } : b)) },
+        });
       break;
     case 'trailingHole':
       if (r) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, { ip: '0.0.0.0', port: 0, weight: 0 }] } });
       break;
     case 'duplicate':
-      if (r && r.value.backends.length < 32) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
+      if (r && r.value.backends.length < 32)
+        s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
       break;
     case 'corruptTable':
       if (tables.length > 0) {
@@ -173,7 +205,12 @@ test('a scoped plan equals the full plan when its scope covers every difference'
       fc.array(driftArb, { maxLength: 4 }),
       fc.boolean(),
       fc.boolean(),
-      fc.record({ routes: fc.subarray([...PATHS, '/stray', '/gone'].flatMap((p) => ['GET', 'POST', 'DELETE', 'PUT'].map((m) => `${m} ${p}`))), listeners: fc.subarray([...LISTENERS.map(([a, p]) => `${a}:${p}`), '198.51.100.1:8080']), nexthops: fc.subarray([...IPS, '10.9.9.9']), coverByRoute: fc.boolean() }),
+      fc.record({
+        routes: fc.subarray([...PATHS, '/stray', '/gone'].flatMap((p) => ['GET', 'POST', 'DELETE', 'PUT'].map((m) => `${m} ${p}`))),
+        listeners: fc.subarray([...LISTENERS.map(([a, p]) => `${a}:${p}`), '198.51.100.1:8080']),
+        nexthops: fc.subarray([...IPS, '10.9.9.9']),
+        coverByRoute: fc.boolean(),
+      }),
       (desired, start, drifts, verifyTables, incrementalIndex, extra) => {
         const base = start === 'empty' ? null : start === 'same' ? desired : start;
         const state = applied(base, drifts);
@@ -195,13 +232,16 @@ test('a scoped plan equals the full plan when its scope covers every difference'
           index: indexOf(desired, incrementalIndex && base !== null && start !== 'same' ? (base as typeof desired) : null),
         };
         const scoped = planChanges(state, desired, { verifyTables, scope });
-        assert.deepEqual(scoped.ops.map(describe), full.ops.map(describe), 'the scoped plan writes the full plan\'s ops in the same order');
+        assert.deepEqual(scoped.ops.map(describe), full.ops.map(describe), "the scoped plan writes the full plan's ops in the same order");
         assert.deepEqual(scoped.ops, full.ops, 'same ops, values included');
         assert.deepEqual(scoped.routes, full.routes, 'same route reports');
         const { missingNexthops: scopedMissing, ...scopedSummary } = scoped.summary;
         const { missingNexthops: fullMissing, ...fullSummary } = full.summary;
         assert.deepEqual(scopedSummary, fullSummary, 'same summary (routesUnchanged counts the routes outside the scope too)');
-        assert.ok(scopedMissing.every((ip) => fullMissing.includes(ip)), `missing nexthops of the scope ${scopedMissing} are among the full plan's ${fullMissing}`);
+        assert.ok(
+          scopedMissing.every((ip) => fullMissing.includes(ip)),
+          `missing nexthops of the scope ${scopedMissing} are among the full plan's ${fullMissing}`,
+        );
         assert.deepEqual(snapshot(simulateApply(state, scoped.ops)), snapshot(simulateApply(state, full.ops)), 'same state after simulateApply');
       },
     ),
@@ -232,7 +272,11 @@ test('a chain of changes, each planned with the scope of what changed, stays at 
         const plan = planChanges(state, next, { scope: { routes: touched.keys(), listeners, nexthops: changedMacs, index } });
         assert.deepEqual(plan.ops.map(describe), planChanges(state, next).ops.map(describe), 'same ops as the full plan');
         state = simulateApply(state, plan.ops);
-        assert.deepEqual(planChanges(state, next, { verifyTables: true }).ops.map(describe), [], 'after the scoped plan a full plan (tables verified) finds nothing to do');
+        assert.deepEqual(
+          planChanges(state, next, { verifyTables: true }).ops.map(describe),
+          [],
+          'after the scoped plan a full plan (tables verified) finds nothing to do',
+        );
         prev = next;
       }
     }),
@@ -242,7 +286,12 @@ test('a chain of changes, each planned with the scope of what changed, stays at 
 
 test('a scoped plan reads only its scope: the desired routes are never walked, the applied maps never iterated', () => {
   const desired: DesiredDataplane & { routes: Route[] } = {
-    routes: Array.from({ length: 2000 }, (_, i) => route('GET', `/r${i}`, [{ ip: IPS[i % IPS.length]!, port: 80, weight: 1 }, { ip: IPS[(i + 1) % IPS.length]!, port: 80, weight: 1 }])),
+    routes: Array.from({ length: 2000 }, (_, i) =>
+      route('GET', `/r${i}`, [
+        { ip: IPS[i % IPS.length]!, port: 80, weight: 1 },
+        { ip: IPS[(i + 1) % IPS.length]!, port: 80, weight: 1 },
+      ]),
+    ),
     listeners: [listener(LISTENERS[0]!)],
     nexthops: Object.fromEntries(IPS.map((ip, i) => [ip, `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`])),
   };
@@ -259,20 +308,38 @@ test('a scoped plan reads only its scope: the desired routes are never walked, t
   const counting = <M extends Map<string, unknown>>(m: M): M => {
     for (const name of ['keys', 'values', 'entries', 'forEach', Symbol.iterator] as const) {
       const original = (m as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>)[name]!.bind(m);
-      Object.defineProperty(m, name, { value: (...a: unknown[]) => (iterations++, original(...a)) });
+      Object.defineProperty(m, name, {
+        value: (...a: unknown[]) => {
+          iterations++;
+          return original(...a);
+        },
+      });
     }
     return m;
   };
-  const watched: AppliedState = { routes: counting(new Map(state.routes)), tables: counting(new AppliedTables(state.tables)), listeners: state.listeners, nexthops: counting(new Map(state.nexthops)), shapes: state.shapes };
+  const watched: AppliedState = {
+    routes: counting(new Map(state.routes)),
+    tables: counting(new AppliedTables(state.tables)),
+    listeners: state.listeners,
+    nexthops: counting(new Map(state.nexthops)),
+    shapes: state.shapes,
+  };
   const untouchable = new Proxy([] as Route[], { get: () => assert.fail('the scoped plan read desired.routes') });
-  const scoped = planChanges(watched, { ...desired, routes: untouchable }, { scope: { routes: [routeIdFor(moved), routeIdFor(desired.routes[9]!)], listeners: [], index } });
+  const scoped = planChanges(
+    watched,
+    { ...desired, routes: untouchable },
+    { scope: { routes: [routeIdFor(moved), routeIdFor(desired.routes[9]!)], listeners: [], index } },
+  );
   assert.equal(iterations, 0, 'the scoped plan iterated an applied map');
   assert.deepEqual(scoped.ops.map(describe), full.ops.map(describe), 'and it plans what the full plan does');
   assert.equal(scoped.summary.routesUnchanged, 1998, 'routesUnchanged counts the unscoped routes too');
 });
 
-test('the index: backend IP use counts, routes replaced and removed, a shared key is the full plan\'s error', () => {
-  const a = route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }, { ip: '10.0.0.2', port: 80, weight: 1 }]);
+test("the index: backend IP use counts, routes replaced and removed, a shared key is the full plan's error", () => {
+  const a = route('GET', '/a', [
+    { ip: '10.0.0.1', port: 80, weight: 1 },
+    { ip: '10.0.0.2', port: 80, weight: 1 },
+  ]);
   const b = route('GET', '/b', [{ ip: '10.0.0.2', port: 81, weight: 1 }]);
   const index = DesiredIndex.of([a, b]);
   assert.deepEqual([...index.backendIps()].sort(), ['10.0.0.1', '10.0.0.2']);

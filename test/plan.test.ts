@@ -1,7 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { emptyAppliedState, maglevKeyId, planChanges, routeKeyFor, routeKeyOf, routeKeyId, simulateApply, type AppliedState, type DesiredDataplane, type Plan } from '../src/plan/plan.js';
+import {
+  emptyAppliedState,
+  maglevKeyId,
+  planChanges,
+  routeKeyFor,
+  routeKeyOf,
+  routeKeyId,
+  simulateApply,
+  type AppliedState,
+  type DesiredDataplane,
+  type Plan,
+} from '../src/plan/plan.js';
 import { backendIdentity, buildMaglevTable, isHole } from '../src/model/maglev.js';
 import { PATH_MATCH, type BackendSlot, type MapOp } from '../src/model/map-types.js';
 import { shapeOf, ShapeCounts } from '../src/model/route-shapes.js';
@@ -10,7 +21,8 @@ import { RautaError } from '../src/errors.js';
 
 // ---- generators ------------------------------------------------------------
 
-const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
+const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const IPS = Array.from({ length: 40 }, (_, i) => `10.0.${i >> 4}.${(i & 15) + 1}`);
 const PATHS = Array.from({ length: 12 }, (_, i) => `/svc/${i}`);
 const METHODS: HttpMethod[] = ['GET', 'POST', 'DELETE'];
@@ -28,7 +40,10 @@ function route(method: HttpMethod, path: string, backends: Backend[]): Route {
 const desiredArb: fc.Arbitrary<DesiredDataplane> = fc
   .record({
     routes: fc.uniqueArray(fc.tuple(fc.constantFrom(...METHODS), fc.constantFrom(...PATHS), backendsArb), { maxLength: 10, selector: ([m, p]) => `${m} ${p}` }),
-    listeners: fc.uniqueArray(fc.tuple(fc.constantFrom('192.0.2.1', '192.0.2.2'), fc.constantFrom(80, 443)), { maxLength: 3, selector: ([a, p]) => `${a}:${p}` }),
+    listeners: fc.uniqueArray(fc.tuple(fc.constantFrom('192.0.2.1', '192.0.2.2'), fc.constantFrom(80, 443)), {
+      maxLength: 3,
+      selector: ([a, p]) => `${a}:${p}`,
+    }),
     missingMac: fc.subarray(IPS, { maxLength: 3 }),
     extraMac: fc.subarray(['10.9.9.9', '10.9.9.8'], {}),
     macSeed: fc.integer({ min: 0, max: 3 }),
@@ -37,7 +52,10 @@ const desiredArb: fc.Arbitrary<DesiredDataplane> = fc
     routes: routes.map(([m, p, b]) => route(m, p, b)),
     listeners: listeners.map(([address, port]): Listener => ({ name: `l${port}`, address, port, source: { file: 'l.yaml', line: 1 } })),
     nexthops: Object.fromEntries(
-      [...IPS.filter((ip) => !missingMac.includes(ip)), ...extraMac].map((ip, i) => [ip, `02:00:00:00:${((i + macSeed) & 0xff).toString(16).padStart(2, '0')}:01`]),
+      [...IPS.filter((ip) => !missingMac.includes(ip)), ...extraMac].map((ip, i) => [
+        ip,
+        `02:00:00:00:${((i + macSeed) & 0xff).toString(16).padStart(2, '0')}:01`,
+      ]),
     ),
   }));
 
@@ -97,7 +115,8 @@ function applyDrift(s: AppliedState, d: Drift): void {
       if (r) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, { ip: '0.0.0.0', port: 0, weight: 0 }] } });
       break;
     case 'duplicate':
-      if (r && r.value.backends.length < 32) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
+      if (r && r.value.backends.length < 32)
+        s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
       break;
     case 'corruptTable':
       if (tables.length > 0) {
@@ -165,7 +184,10 @@ function checkOrdering(applied: AppliedState, plan: Plan, desired: DesiredDatapl
       if (!wanted.has(routeKeyId(r.key))) continue; // a stray key on its way out may be hidden
       const s = state.shapes[r.key.hostMatch]!;
       const kind = r.key.pathMatch === PATH_MATCH.EXACT ? s.exact : true; // a prefix's depth is not in its key
-      assert.ok(kind && (s.methods & (r.key.method === 0 ? 2 : 1)) !== 0, `op ${i}: route ${routeKeyId(r.key)} is in ROUTES but ROUTE_SHAPES hides it: ${JSON.stringify(state.shapes)}`);
+      assert.ok(
+        kind && (s.methods & (r.key.method === 0 ? 2 : 1)) !== 0,
+        `op ${i}: route ${routeKeyId(r.key)} is in ROUTES but ROUTE_SHAPES hides it: ${JSON.stringify(state.shapes)}`,
+      );
     }
   }
   return state;
@@ -196,7 +218,11 @@ function checkReached(state: AppliedState, desired: DesiredDataplane, plan: Plan
     assert.ok(t, `route ${r.method} ${r.path}: no table for gen ${a.value.gen}`);
     if (written.has(tableId) || verifyTables) {
       assert.ok(t.value, `table ${tableId} has no bytes`);
-      assert.deepEqual(t.value, buildMaglevTable(a.value.backends, 4099), `route ${r.method} ${r.path}: table for gen ${a.value.gen} is not the Maglev table of its slots`);
+      assert.deepEqual(
+        t.value,
+        buildMaglevTable(a.value.backends, 4099),
+        `route ${r.method} ${r.path}: table for gen ${a.value.gen} is not the Maglev table of its slots`,
+      );
     }
     for (const b of r.backends) usedIps.add(b.ip);
   }
@@ -221,15 +247,25 @@ test('plan then apply reaches desired, and planning again is empty (fixpoint), f
       fc.boolean(),
       fc.boolean(),
       (desired, start, drifts, verifyTables, fullResync) => {
-      const applied = appliedFrom(start === 'empty' ? null : start === 'same' ? desired : start, drifts);
-      const plan = planChanges(applied, desired, { verifyTables, fullResync });
-      const reached = checkOrdering(applied, plan, desired);
-      checkReached(reached, desired, plan, verifyTables);
-      const again = planChanges(reached, desired, { verifyTables });
-      assert.deepEqual(again.ops.map(describe), [], 'a second plan after applying the first must be empty');
-      assert.equal(plan.summary.ops, plan.ops.length);
-      assert.equal(plan.routes.reduce((n, r) => n + r.ops, 0) + plan.summary.listenersSet + plan.summary.listenersDeleted + plan.summary.nexthopsSet + plan.summary.nexthopsDeleted + plan.summary.orphanTablesDeleted + plan.summary.shapesSet, plan.ops.length, 'every op is accounted for');
-      if (start === 'same' && drifts.length === 0 && !fullResync) assert.equal(plan.ops.length, 0, 'an undrifted state plans nothing');
+        const applied = appliedFrom(start === 'empty' ? null : start === 'same' ? desired : start, drifts);
+        const plan = planChanges(applied, desired, { verifyTables, fullResync });
+        const reached = checkOrdering(applied, plan, desired);
+        checkReached(reached, desired, plan, verifyTables);
+        const again = planChanges(reached, desired, { verifyTables });
+        assert.deepEqual(again.ops.map(describe), [], 'a second plan after applying the first must be empty');
+        assert.equal(plan.summary.ops, plan.ops.length);
+        assert.equal(
+          plan.routes.reduce((n, r) => n + r.ops, 0) +
+            plan.summary.listenersSet +
+            plan.summary.listenersDeleted +
+            plan.summary.nexthopsSet +
+            plan.summary.nexthopsDeleted +
+            plan.summary.orphanTablesDeleted +
+            plan.summary.shapesSet,
+          plan.ops.length,
+          'every op is accounted for',
+        );
+        if (start === 'same' && drifts.length === 0 && !fullResync) assert.equal(plan.ops.length, 0, 'an undrifted state plans nothing');
       },
     ),
     { numRuns: 400 },
@@ -237,7 +273,16 @@ test('plan then apply reaches desired, and planning again is empty (fixpoint), f
 });
 
 test('drift is repaired and reported: hand-edited lists, missing or corrupt tables', () => {
-  const desired = { routes: [route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }, { ip: '10.0.0.2', port: 80, weight: 1 }])], listeners: [], nexthops: {} };
+  const desired = {
+    routes: [
+      route('GET', '/a', [
+        { ip: '10.0.0.1', port: 80, weight: 1 },
+        { ip: '10.0.0.2', port: 80, weight: 1 },
+      ]),
+    ],
+    listeners: [],
+    nexthops: {},
+  };
   const base = simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), desired).ops);
   const r = [...base.routes.values()][0];
   const tid = maglevKeyId({ route: r!.key, gen: 1 });
@@ -268,7 +313,17 @@ test('stable slots: survivors keep their index, holes are reused lowest first, t
       let state = emptyAppliedState();
       let previous: BackendSlot[] = [];
       for (const ips of steps) {
-        const desired = { routes: [route('GET', '/s', ips.map((ip) => ({ ip, port: 80, weight: 1 })))], listeners: [], nexthops: {} };
+        const desired = {
+          routes: [
+            route(
+              'GET',
+              '/s',
+              ips.map((ip) => ({ ip, port: 80, weight: 1 })),
+            ),
+          ],
+          listeners: [],
+          nexthops: {},
+        };
         state = simulateApply(state, planChanges(state, desired).ops);
         const now = [...state.routes.values()][0]!.value.backends;
         const keep = new Set(ips);
@@ -278,7 +333,13 @@ test('stable slots: survivors keep their index, holes are reused lowest first, t
         });
         const added = ips.filter((ip) => !previous.some((b) => b.ip === ip));
         const expectedIndexes = [...holesBefore, ...Array.from({ length: 40 }, (_, k) => previous.length + k)].slice(0, added.length);
-        added.forEach((ip, k) => assert.equal(now.findIndex((b) => b.ip === ip), expectedIndexes[k], `new backend ${ip} should take the lowest free index`));
+        added.forEach((ip, k) => {
+          assert.equal(
+            now.findIndex((b) => b.ip === ip),
+            expectedIndexes[k],
+            `new backend ${ip} should take the lowest free index`,
+          );
+        });
         assert.ok(now.length <= 32 && !isHole(now.at(-1)!), `count ${now.length} must be highest used index + 1`);
         const gen = [...state.routes.values()][0]!.value.gen;
         const table = [...state.tables.values()].find((t) => t.key.gen === gen)!.value!;
@@ -291,29 +352,52 @@ test('stable slots: survivors keep their index, holes are reused lowest first, t
 });
 
 test('a new route writes its table, then ROUTES; a removed one deletes ROUTES, then its tables', () => {
-  const desired = { routes: [route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }])], listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }], nexthops: { '10.0.0.1': '02:00:00:00:00:01' } };
+  const desired = {
+    routes: [route('GET', '/a', [{ ip: '10.0.0.1', port: 80, weight: 1 }])],
+    listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }],
+    nexthops: { '10.0.0.1': '02:00:00:00:00:01' },
+  };
   const add = planChanges(emptyAppliedState(), desired);
   assert.deepEqual(add.ops.map(describe), ['set route_shapes', 'set listeners', 'set nexthops', 'set maglev_tables gen 1', 'set routes gen 1']);
   assert.deepEqual({ change: add.routes[0]?.change, disruption: add.routes[0]?.disruption }, { change: 'added', disruption: 0 });
   const state = simulateApply(emptyAppliedState(), add.ops);
   const remove = planChanges(state, { routes: [], listeners: [], nexthops: {} });
   assert.deepEqual(remove.ops.map(describe), ['delete routes', 'delete maglev_tables gen 1', 'delete listeners', 'delete nexthops', 'set route_shapes']);
-  assert.deepEqual({ change: remove.routes[0]?.change, method: remove.routes[0]?.method, disruption: remove.routes[0]?.disruption }, { change: 'removed', method: 'GET', disruption: 1 });
+  assert.deepEqual(
+    { change: remove.routes[0]?.change, method: remove.routes[0]?.method, disruption: remove.routes[0]?.disruption },
+    { change: 'removed', method: 'GET', disruption: 1 },
+  );
 });
 
 test('invalid desired routes are errors that say where', () => {
   const b = [{ ip: '10.0.0.1', port: 80, weight: 1 }];
-  assert.throws(() => planChanges(emptyAppliedState(), { routes: [route('GET', '/a', b), route('GET', '/a', b)], listeners: [], nexthops: {} }), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /routes\/r\.yaml:1/.test(e.message));
-  assert.throws(() => planChanges(emptyAppliedState(), { routes: [route('GET', '/a', [...b, ...b])], listeners: [], nexthops: {} }), /lists backend 10\.0\.0\.1:80 twice/);
+  assert.throws(
+    () => planChanges(emptyAppliedState(), { routes: [route('GET', '/a', b), route('GET', '/a', b)], listeners: [], nexthops: {} }),
+    (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_ROUTES_INVALID' && /routes\/r\.yaml:1/.test(e.message),
+  );
+  assert.throws(
+    () => planChanges(emptyAppliedState(), { routes: [route('GET', '/a', [...b, ...b])], listeners: [], nexthops: {} }),
+    /lists backend 10\.0\.0\.1:80 twice/,
+  );
 });
 
 // ---- scale -----------------------------------------------------------------------
 
 /** n routes over `pools` backend pools of 8, deep-frozen like the fold's (immer) output. */
 function bigDesired(n: number, pools: number): DesiredDataplane {
-  const poolBackends = Array.from({ length: pools }, (_, p) => Array.from({ length: 8 }, (_, i) => ({ ip: `10.${p >> 8}.${p & 255}.${i + 1}`, port: 8080, weight: 1 + (i % 3) })));
+  const poolBackends = Array.from({ length: pools }, (_, p) =>
+    Array.from({ length: 8 }, (_, i) => ({ ip: `10.${p >> 8}.${p & 255}.${i + 1}`, port: 8080, weight: 1 + (i % 3) })),
+  );
   // Each route gets its own copy of its pool, as routes parsed from files do.
-  const routes = Array.from({ length: n }, (_, i) => deepFreeze(route(METHODS[i % 3]!, `/api/v1/service-${i}`, poolBackends[i % pools]!.map((b) => ({ ...b })))));
+  const routes = Array.from({ length: n }, (_, i) =>
+    deepFreeze(
+      route(
+        METHODS[i % 3]!,
+        `/api/v1/service-${i}`,
+        poolBackends[i % pools]!.map((b) => ({ ...b })),
+      ),
+    ),
+  );
   const nexthops: Record<string, string> = {};
   for (const pool of poolBackends) for (const b of pool) nexthops[b.ip] = '02:00:00:00:00:01';
   return { routes, listeners: [{ name: 'web', address: '192.0.2.1', port: 80, source: { file: 'l.yaml', line: 1 } }], nexthops };
@@ -344,7 +428,10 @@ test('one backend of one route changes in a 1,024-route state: ops only for that
   assert.equal(full.summary.routesResynced, 1023, 'a full resync rewrites every other route as well');
   const targetId = routeKeyId(routeKeyFor(target));
   const routeOps = one.ops.filter((op) => op.map === 'routes' || op.map === 'maglev_tables');
-  assert.ok(routeOps.every((op) => routeKeyId(op.map === 'routes' ? op.key : op.key.route) === targetId), 'every route op must touch only the changed route');
+  assert.ok(
+    routeOps.every((op) => routeKeyId(op.map === 'routes' ? op.key : op.key.route) === targetId),
+    'every route op must touch only the changed route',
+  );
   assert.deepEqual(one.ops.map(describe), ['set nexthops', 'set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1']);
   assert.equal(one.routes.length, 1);
   const rp = one.routes[0]!;
@@ -364,17 +451,29 @@ function describe(op: MapOp): string {
 test('a drained backend (weight 0) keeps its index and slot-free; its return restores the table it had', () => {
   const ips = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
   const all = ips.map((ip) => ({ ip, port: 80, weight: 1 }));
-  const desired = (backends: Backend[]): DesiredDataplane => ({ routes: [route('GET', '/a', backends)], listeners: [], nexthops: Object.fromEntries(ips.map((ip) => [ip, '02:00:00:00:00:01'])) });
+  const desired = (backends: Backend[]): DesiredDataplane => ({
+    routes: [route('GET', '/a', backends)],
+    listeners: [],
+    nexthops: Object.fromEntries(ips.map((ip) => [ip, '02:00:00:00:00:01'])),
+  });
   const s1 = simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), desired(all)).ops);
   const [r1] = [...s1.routes.values()];
   const t1 = s1.tables.get(maglevKeyId({ route: r1!.key, gen: r1!.value.gen }))!.value!;
 
   const drained = all.map((b, i) => (i === 1 ? { ...b, weight: 0 } : b));
   const drain = planChanges(s1, desired(drained));
-  assert.deepEqual(drain.ops.map(describe), ['set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1'], 'a drain is one route change: 3 writes, the nexthop stays');
+  assert.deepEqual(
+    drain.ops.map(describe),
+    ['set maglev_tables gen 2', 'set routes gen 2', 'delete maglev_tables gen 1'],
+    'a drain is one route change: 3 writes, the nexthop stays',
+  );
   const s2 = simulateApply(s1, drain.ops);
   const [r2] = [...s2.routes.values()];
-  assert.deepEqual(r2!.value.backends.map((b) => `${b.ip}/${b.weight}`), ['10.0.0.1/1', '10.0.0.2/0', '10.0.0.3/1', '10.0.0.4/1'], 'the drained backend keeps index 1 with weight 0');
+  assert.deepEqual(
+    r2!.value.backends.map((b) => `${b.ip}/${b.weight}`),
+    ['10.0.0.1/1', '10.0.0.2/0', '10.0.0.3/1', '10.0.0.4/1'],
+    'the drained backend keeps index 1 with weight 0',
+  );
   const t2 = s2.tables.get(maglevKeyId({ route: r2!.key, gen: 2 }))!.value!;
   assert.ok(!t2.includes(1), 'no slot points at the drained backend');
   const moved = t2.filter((v, i) => v !== t1[i]).length / t2.length;
@@ -389,7 +488,7 @@ test('a drained backend (weight 0) keeps its index and slot-free; its return res
   assert.deepEqual(t3, t1, 'the table after the return is the one before the drain');
 });
 
-test('draining one backend moves 1/N + 2 pp of a route\'s connections or fewer, on average over pools', () => {
+test("draining one backend moves 1/N + 2 pp of a route's connections or fewer, on average over pools", () => {
   for (const n of [4, 8, 16]) {
     const moved: number[] = [];
     for (let pool = 0; pool < 8; pool++) {
@@ -399,7 +498,10 @@ test('draining one backend moves 1/N + 2 pp of a route\'s connections or fewer, 
       for (let d = 0; d < 4; d++) moved.push(planChanges(state, desired(all.map((b, i) => (i === d ? { ...b, weight: 0 } : b)))).routes[0]!.disruption);
     }
     const mean = moved.reduce((a, b) => a + b, 0) / moved.length;
-    assert.ok(moved.every((m) => m >= 1 / n - 0.01), `a drained backend's own slots must move (n=${n}): ${Math.min(...moved)}`);
+    assert.ok(
+      moved.every((m) => m >= 1 / n - 0.01),
+      `a drained backend's own slots must move (n=${n}): ${Math.min(...moved)}`,
+    );
     assert.ok(mean <= 1 / n + 0.02, `mean share moved by a drain, ${n} backends: ${mean.toFixed(4)} > ${(1 / n + 0.02).toFixed(4)}`);
   }
 });

@@ -104,7 +104,11 @@ test('validate --format github|gitlab: repo-relative paths from a folder, a subf
     const gl = await rauta([...args, '--format', 'gitlab'], { cwd });
     assert.equal(gl.code, 1, `${how}: still exit 1\n${gl.stderr}`);
     const report = JSON.parse(gl.stdout) as Array<{ location: { path: string; lines: { begin: number } }; description: string }>;
-    assert.deepEqual(report.map((r) => [r.location.path, r.location.lines.begin, r.description]), [['routes/services/bad.yaml', Number(line), message]], how);
+    assert.deepEqual(
+      report.map((r) => [r.location.path, r.location.lines.begin, r.description]),
+      [['routes/services/bad.yaml', Number(line), message]],
+      how,
+    );
   }
   // The default output is --format text, and --json is --format json.
   assert.deepEqual(await rauta(['validate', '.', '--root', 'routes', '--format', 'text'], { cwd: repo.dir }), text);
@@ -197,7 +201,7 @@ function prRepo(dir: string): PrRepo {
   origin.git('checkout', '-q', 'main');
   // Where the error is, found in the text itself: the 0 of "weight: 0".
   const lines = badText.split('\n');
-  const at = lines.findIndex((l) => l === '      weight: 0');
+  const at = lines.indexOf('      weight: 0');
   assert.ok(at >= 0, 'fixture: the bad weight is in the file');
   return { origin, base, change, push2, invalid, bad: { line: at + 1, col: lines[at]!.indexOf('0') + 1 } };
 }
@@ -270,7 +274,13 @@ const INSTALL = /git clone[^\n]*"\$RAUTA_GIT_URL"[\s\S]*npm ci/;
  * checkout and setup-node steps are done by the caller and the install step is
  * stood in for by `tools` on PATH.
  */
-async function runGithubJob(pr: PullRequest, ws: string, runnerTemp: string, tools: string, ghState: string): Promise<{ steps: StepResult[]; conclusion: 'success' | 'failure' }> {
+async function runGithubJob(
+  pr: PullRequest,
+  ws: string,
+  runnerTemp: string,
+  tools: string,
+  ghState: string,
+): Promise<{ steps: StepResult[]; conclusion: 'success' | 'failure' }> {
   const wf = parse(readFileSync(GITHUB_WORKFLOW, 'utf8')) as Workflow;
   const job = Object.values(wf.jobs)[0]!;
   const expr: Record<string, string> = {
@@ -355,6 +365,7 @@ test('GitHub workflow: its command lines validate the head, plan from the merge 
   assert.deepEqual(wf.permissions, { contents: 'read', 'pull-requests': 'write' }, 'least privilege: read the code, write the comment');
   const steps = Object.values(wf.jobs)[0]!.steps;
   const checkoutStep = steps.find((s) => s.uses?.startsWith('actions/checkout@'));
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template
   assert.equal(checkoutStep?.with?.ref, '${{ github.event.pull_request.head.sha }}', 'checks out the head, not the merge commit GitHub makes');
   assert.equal(checkoutStep?.with?.['fetch-depth'], 0, 'full history: the merge base must be there');
   const install = steps.find((s) => INSTALL.test(s.run ?? ''));
@@ -371,7 +382,11 @@ test('GitHub workflow: its command lines validate the head, plan from the merge 
   assert.doesNotMatch(validate.stdout, /^::error/m, 'a valid head has no annotations');
   assert.match(validate.stdout, /: \d+ files, 5 rules, 2 listeners.*: valid$/m, validate.stdout);
   const plan = readFileSync(join(tmp.dir, 'runner1', 'plan.md'), 'utf8');
-  assert.match(plan, new RegExp(`^\\*\\*rauta plan\\*\\* \`${repo.base.slice(0, 12)}\` → \`${repo.change.slice(0, 12)}\`: `, 'm'), 'from the merge base (main has moved on since) to the head');
+  assert.match(
+    plan,
+    new RegExp(`^\\*\\*rauta plan\\*\\* \`${repo.base.slice(0, 12)}\` → \`${repo.change.slice(0, 12)}\`: `, 'm'),
+    'from the merge base (main has moved on since) to the head',
+  );
   if (process.env.RAUTA_UPDATE_FIXTURES === '1') writeFileSync(FIXTURE, plan);
   assert.equal(plan, readFileSync(FIXTURE, 'utf8'), `the comment differs from ${FIXTURE} (RAUTA_UPDATE_FIXTURES=1 rewrites it after an intended change)`);
   assert.ok(readFileSync(join(tmp.dir, 'runner1', 'step-summary.md'), 'utf8').includes(plan), 'the plan is in the job summary too');
@@ -380,10 +395,19 @@ test('GitHub workflow: its command lines validate the head, plan from the merge 
   assert.equal(s.comments.length, 2, 'one comment posted next to the human one');
   const posted = s.comments.find((c) => c.id !== human.id)!;
   assert.equal(posted.body, plan);
-  assert.deepEqual(s.calls.map((c) => c.method), ['GET', 'POST']);
+  assert.deepEqual(
+    s.calls.map((c) => c.method),
+    ['GET', 'POST'],
+  );
 
   // Second push on the same branch: the same comment is edited, nothing new is posted.
-  const second = await runGithubJob({ ...pr, headSha: repo.push2 }, checkout(repo.origin, join(tmp.dir, 'ws2'), repo.push2), join(tmp.dir, 'runner2'), tools, ghState);
+  const second = await runGithubJob(
+    { ...pr, headSha: repo.push2 },
+    checkout(repo.origin, join(tmp.dir, 'ws2'), repo.push2),
+    join(tmp.dir, 'runner2'),
+    tools,
+    ghState,
+  );
   assert.equal(second.conclusion, 'success', show(second));
   s = state();
   assert.equal(s.comments.length, 2, 'still one plan comment');
@@ -396,14 +420,22 @@ test('GitHub workflow: its command lines validate the head, plan from the merge 
   assert.equal(s.comments.find((c) => c.id === human.id)!.body, human.body, "a reviewer's comment is never touched");
 
   // A push that breaks validation: annotations on the line, the check fails, the comment says why.
-  const third = await runGithubJob({ ...pr, headSha: repo.invalid }, checkout(repo.origin, join(tmp.dir, 'ws3'), repo.invalid), join(tmp.dir, 'runner3'), tools, ghState);
+  const third = await runGithubJob(
+    { ...pr, headSha: repo.invalid },
+    checkout(repo.origin, join(tmp.dir, 'ws3'), repo.invalid),
+    join(tmp.dir, 'runner3'),
+    tools,
+    ghState,
+  );
   assert.equal(third.conclusion, 'failure', `an invalid head fails the check\n${show(third)}`);
   const bad = third.steps.find((x) => x.name === 'Validate the head')!;
   assert.equal(bad.code, 1, `rauta validate exits 1\n${bad.stdout}${bad.stderr}`);
   const annotations = bad.stdout.split('\n').filter((l) => l.startsWith('::error '));
   assert.equal(annotations.length, 1, bad.stdout);
   assert.ok(
-    annotations[0]!.startsWith(`::error file=routes/services/shop.yaml,line=${repo.bad.line},col=${repo.bad.col},title=rauta validate::spec.backends[1].weight: `),
+    annotations[0]!.startsWith(
+      `::error file=routes/services/shop.yaml,line=${repo.bad.line},col=${repo.bad.col},title=rauta validate::spec.backends[1].weight: `,
+    ),
     `the annotation names the file, line and column of "weight: 0": ${annotations[0]}`,
   );
   assert.equal(third.steps.find((x) => x.name === 'plan')!.outcome, 'success', 'the plan step still runs and writes a comment');
@@ -432,7 +464,11 @@ interface Note {
 
 /** GitLab's notes API for one merge request (project 42, !7), paged as GitLab pages it, on a local port. */
 async function fakeGitlab(t: { after: (fn: () => Promise<void>) => void }, token: string) {
-  const notes: Note[] = Array.from({ length: 120 }, (_, i) => ({ id: i + 1, body: i === 3 ? 'Please check the payments move.' : `assigned to @someone (${i})`, system: i !== 3 }));
+  const notes: Note[] = Array.from({ length: 120 }, (_, i) => ({
+    id: i + 1,
+    body: i === 3 ? 'Please check the payments move.' : `assigned to @someone (${i})`,
+    system: i !== 3,
+  }));
   const requests: string[] = [];
   let nextId = 1000;
   const base = '/api/v4/projects/42/merge_requests/7/notes';
@@ -481,7 +517,16 @@ async function fakeGitlab(t: { after: (fn: () => Promise<void>) => void }, token
  */
 async function runGitlabJob(ws: string, vars: Record<string, string>, tools: string): Promise<Run> {
   const job = (parse(readFileSync(GITLAB_JOB, 'utf8')) as Record<string, GitlabJob>)['rauta-routes']!;
-  const env: NodeJS.ProcessEnv = { PATH: `${tools}:${process.env.PATH}`, HOME: ws, CI: 'true', GITLAB_CI: 'true', CI_PROJECT_DIR: ws, RAUTA_DIR: ROOT, ...job.variables, ...vars };
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${tools}:${process.env.PATH}`,
+    HOME: ws,
+    CI: 'true',
+    GITLAB_CI: 'true',
+    CI_PROJECT_DIR: ws,
+    RAUTA_DIR: ROOT,
+    ...job.variables,
+    ...vars,
+  };
   return bash(['set -eo pipefail', ...job.script].join('\n'), { cwd: ws, env, args: ['--noprofile', '--norc', '-c'] });
 }
 
@@ -528,21 +573,39 @@ test('GitLab job: its command lines validate with a Code Quality report, plan fr
   assert.equal(second.code, 0, `${second.stdout}${second.stderr}`);
   assert.equal(ours().length, 1, 'still one note');
   assert.equal(ours()[0]!.body, readFileSync(join(ws2, 'plan.md'), 'utf8'));
-  assert.ok(gitlab.requests.some((r) => /^GET .*notes\?.*page=2/.test(r)), `the second page was read:\n${gitlab.requests.join('\n')}`);
-  assert.ok(gitlab.requests.some((r) => r.startsWith(`PUT /api/v4/projects/42/merge_requests/7/notes/${ours()[0]!.id}`)), gitlab.requests.join('\n'));
+  assert.ok(
+    gitlab.requests.some((r) => /^GET .*notes\?.*page=2/.test(r)),
+    `the second page was read:\n${gitlab.requests.join('\n')}`,
+  );
+  assert.ok(
+    gitlab.requests.some((r) => r.startsWith(`PUT /api/v4/projects/42/merge_requests/7/notes/${ours()[0]!.id}`)),
+    gitlab.requests.join('\n'),
+  );
   assert.equal(gitlab.notes.find((n) => n.id === 4)!.body, 'Please check the payments move.', "a reviewer's note is never touched");
 
   // An invalid head: the job fails with exit 1, the report names file and line with a stable fingerprint.
   const ws3 = checkout(repo.origin, join(tmp.dir, 'ws3'), repo.invalid);
   const third = await runGitlabJob(ws3, mr(repo.invalid), tools);
   assert.equal(third.code, 1, `an invalid head fails the job with exit 1\n${third.stdout}${third.stderr}`);
-  assert.match(third.stdout, new RegExp(`^routes/services/shop\\.yaml:${repo.bad.line}:${repo.bad.col}: spec\\.backends\\[1\\]\\.weight`, 'm'), 'the job log names file:line:col');
-  const report = JSON.parse(readFileSync(join(ws3, 'gl-code-quality-report.json'), 'utf8')) as Array<{ fingerprint: string; location: { path: string; lines: { begin: number } }; severity: string }>;
+  assert.match(
+    third.stdout,
+    new RegExp(`^routes/services/shop\\.yaml:${repo.bad.line}:${repo.bad.col}: spec\\.backends\\[1\\]\\.weight`, 'm'),
+    'the job log names file:line:col',
+  );
+  const report = JSON.parse(readFileSync(join(ws3, 'gl-code-quality-report.json'), 'utf8')) as Array<{
+    fingerprint: string;
+    location: { path: string; lines: { begin: number } };
+    severity: string;
+  }>;
   assert.equal(report.length, 1, JSON.stringify(report));
   assert.deepEqual(report[0]!.location, { path: 'routes/services/shop.yaml', lines: { begin: repo.bad.line } });
   const again = await runGitlabJob(ws3, mr(repo.invalid), tools);
   assert.equal(again.code, 1);
-  assert.deepEqual(JSON.parse(readFileSync(join(ws3, 'gl-code-quality-report.json'), 'utf8')), report, 'the same report, fingerprints included, on the next pipeline');
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(ws3, 'gl-code-quality-report.json'), 'utf8')),
+    report,
+    'the same report, fingerprints included, on the next pipeline',
+  );
   assert.match(ours()[0]!.body, /not planned, a side does not validate/);
   assert.equal(ours().length, 1);
 

@@ -11,9 +11,15 @@ import { desired, listener, loadTestProgram, route, VIP } from './fixtures/agent
 
 const want = desired(
   [
-    route('GET', '/a', [['10.1.0.1', 8080], ['10.1.0.2', 8080, 5]]),
+    route('GET', '/a', [
+      ['10.1.0.1', 8080],
+      ['10.1.0.2', 8080, 5],
+    ]),
     route('POST', '/b', [['10.1.0.3', 80]]),
-    route('OPTIONS', '/', [['10.1.0.4', 80], ['10.1.0.5', 80]]),
+    route('OPTIONS', '/', [
+      ['10.1.0.4', 80],
+      ['10.1.0.5', 80],
+    ]),
   ],
   [listener(VIP, 80), listener('10.0.0.101', 443)],
 );
@@ -33,7 +39,10 @@ test('read-back equals the planner model of the applied ops; replanning is empty
   assert.deepEqual([...applied.tables.keys()].sort(), [...model.tables.keys()].sort(), 'MAGLEV_TABLES keys');
   for (const [id, t0] of model.tables) assert.deepEqual(applied.tables.get(id)!.value, t0.value, `table ${id} bytes`);
   const keysOnly = appliedStateOf(readMaps(prog.typed).contents);
-  assert.ok([...keysOnly.tables.values()].every((x) => x.value === undefined), 'without tableValues only keys are read');
+  assert.ok(
+    [...keysOnly.tables.values()].every((x) => x.value === undefined),
+    'without tableValues only keys are read',
+  );
   assert.equal(planChanges(applied, want, { verifyTables: true }).ops.length, 0, 'nothing to do against the read-back state');
 });
 
@@ -59,5 +68,9 @@ test('a corrupt count and a corrupt table slot read back and get repaired', (t) 
   const repaired = plan.routes.filter((r) => r.change === 'repaired').map((r) => `${r.method} ${r.reason}`);
   assert.equal(repaired.length, 2, `both corruptions are repaired: ${repaired.join('; ')}`);
   applyPlan(prog.typed, plan.ops);
-  assert.equal(planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), want, { verifyTables: true }).ops.length, 0, 'clean after the repair');
+  assert.equal(
+    planChanges(appliedStateOf(readMaps(prog.typed, { tableValues: true }).contents), want, { verifyTables: true }).ops.length,
+    0,
+    'clean after the repair',
+  );
 });

@@ -44,6 +44,7 @@ eventLogContract('redis', async () => {
   };
 });
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the test name quotes the ID format
 test('redis: stream IDs are `${seq}-0`; a duplicate or out-of-order entry is refused by Redis itself', async (t) => {
   const s = await server();
   const prefix = uniquePrefix();
@@ -74,7 +75,11 @@ test('redis: fencing — a writer whose lock was taken cannot append', async (t)
   await assert.rejects(a.append(commitBatch(2, 1)), rejectsWith('RAUTA_ERR_LOG_LOCKED', /lost its lock/));
   assert.equal(lost.length, 1, 'onLockLost was called once');
   const out = await b.append(commitBatch(2, 1), { expectedHead: 2 });
-  assert.deepEqual(out.map((e) => e.seq), [3, 4], 'the new writer continues gap-free');
+  assert.deepEqual(
+    out.map((e) => e.seq),
+    [3, 4],
+    'the new writer continues gap-free',
+  );
   await assert.rejects(a.append(commitBatch(3, 1)), rejectsWith('RAUTA_ERR_LOG_LOCKED'), 'the fenced writer stays fenced');
   assert.equal(await b.head(), 4);
 });
@@ -113,7 +118,11 @@ test('redis: the lock of a writer that stops renewing (a frozen process) expires
     await new Promise((r) => setTimeout(r, 20));
   }
   child.kill('SIGSTOP');
-  await assert.rejects(openRedisLog(s.url, { prefix, writer: true, logger: quiet }), rejectsWith('RAUTA_ERR_LOG_LOCKED'), 'right after the freeze the lock is still held');
+  await assert.rejects(
+    openRedisLog(s.url, { prefix, writer: true, logger: quiet }),
+    rejectsWith('RAUTA_ERR_LOG_LOCKED'),
+    'right after the freeze the lock is still held',
+  );
   // Past its lifetime the lock is gone: a new writer gets it (a hang guard, not a timing assertion).
   let b: Awaited<ReturnType<typeof openRedisLog>> | null = null;
   for (const deadline = Date.now() + 30_000; !b; ) {
@@ -130,7 +139,7 @@ test('redis: the lock of a writer that stops renewing (a frozen process) expires
   // Thawed, the old writer finds the lock gone at its next renewal or append, and stops: fenced.
   assert.notEqual(await exited, 0, `the fenced writer fails instead of writing: ${out.slice(-300)} ${err.slice(-500)}`);
   assert.match(err, /RAUTA_ERR_LOG_LOCKED|lock/, 'it says the lock is lost');
-  assert.equal(await b.head(), headAtTakeover, 'nothing was appended behind the new writer\'s back');
+  assert.equal(await b.head(), headAtTakeover, "nothing was appended behind the new writer's back");
   const appended = await b.append(commitBatch(batchNumber(await b.lastCommitMarker()) + 1, 1));
   assert.equal(appended[0]!.seq, headAtTakeover + 1, 'the new writer continues gap-free');
 });
@@ -171,7 +180,11 @@ test('redis: a writer that stays open across a Redis crash reconnects and keeps 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  assert.deepEqual(out?.map((e) => e.seq), [3, 4], 'the append after the restart continued the sequence');
+  assert.deepEqual(
+    out?.map((e) => e.seq),
+    [3, 4],
+    'the append after the restart continued the sequence',
+  );
   t.diagnostic(`append attempts that saw the outage: ${backendErrors}`);
   assert.equal(batchNumber(await w.lastAccepted()), 2);
 });
@@ -220,7 +233,11 @@ test('redis: rebuild swaps the rebuilt keys in atomically; an empty rebuild rese
   const reader = await openRedisLog(s.url, { prefix, logger: quiet });
   t.after(() => reader.close());
   const rb = await beginRedisLogRebuild(s.url, { prefix, logger: quiet });
-  await assert.rejects(openRedisLog(s.url, { prefix, writer: true, logger: quiet }), rejectsWith('RAUTA_ERR_LOG_LOCKED'), 'no watcher may write during a rebuild');
+  await assert.rejects(
+    openRedisLog(s.url, { prefix, writer: true, logger: quiet }),
+    rejectsWith('RAUTA_ERR_LOG_LOCKED'),
+    'no watcher may write during a rebuild',
+  );
   for (let n = 1; n <= 5; n++) await rb.log.append(commitBatch(n, 1));
   assert.equal(await reader.head(), 9, 'before commit readers see the old log');
   await rb.commit();

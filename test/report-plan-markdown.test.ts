@@ -27,7 +27,15 @@ const cells = (row: string): string[] => row.split(/(?<!\\)\|/).slice(1, -1);
 test('plan warnings: the last backend, disruption above the threshold (strictly), a removed listener, a map at 90%', () => {
   const four = [be('10.1.1.1'), be('10.1.1.2'), be('10.1.1.3'), be('10.1.1.4')];
   const from = sideOf('base', [route('/one', four), route('/move', four), route('/calm', four)], [listener('10.0.0.10', 80), listener('10.0.0.10', 8080)]);
-  const to = sideOf('head', [route('/one', [be('10.1.1.3')]), route('/move', [be('10.1.1.1'), be('10.1.2.1'), be('10.1.2.2'), be('10.1.2.3')]), route('/calm', [...four, be('10.1.1.5')])], [listener('10.0.0.10', 80)]);
+  const to = sideOf(
+    'head',
+    [
+      route('/one', [be('10.1.1.3')]),
+      route('/move', [be('10.1.1.1'), be('10.1.2.1'), be('10.1.2.2'), be('10.1.2.3')]),
+      route('/calm', [...four, be('10.1.1.5')]),
+    ],
+    [listener('10.0.0.10', 80)],
+  );
   const report = planReport(from, to);
   const capacity = { ...DEFAULT_CAPACITY, nexthops: 8 };
   const warnings = planWarnings(report, from, to, capacity, 0.5);
@@ -35,13 +43,22 @@ test('plan warnings: the last backend, disruption above the threshold (strictly)
   assert.deepEqual(byKind('last-backend'), [{ kind: 'last-backend', route: 'GET /one', name: 'one', backendsBefore: 4, backend: '10.1.1.3:8080' }]);
   const moves = Object.fromEntries(report.routes.map((r) => [r.route, r.disruption]));
   assert.ok(moves['GET /move']! > 0.5 && moves['GET /calm']! < 0.5, `fixture: /move moves most, /calm little: ${JSON.stringify(moves)}`);
-  assert.deepEqual(byKind('disruption').map((w) => w.kind === 'disruption' && w.route).sort(), ['GET /move', 'GET /one']);
+  assert.deepEqual(
+    byKind('disruption')
+      .map((w) => w.kind === 'disruption' && w.route)
+      .sort(),
+    ['GET /move', 'GET /one'],
+  );
   // Strictly more than the threshold: at exactly a route's disruption, that route is not named.
   assert.ok(!planWarnings(report, from, to, capacity, moves['GET /move']!).some((w) => w.kind === 'disruption' && w.route === 'GET /move'));
   assert.deepEqual(byKind('listener-removed'), [{ kind: 'listener-removed', listener: '10.0.0.10:8080' }]);
   // 8 distinct backend IPs after (10.1.1.1-5 and 10.1.2.1-3) of 8: full; 4 before.
   assert.deepEqual(byKind('capacity'), [{ kind: 'capacity', map: 'NEXTHOPS', option: '--max-nexthops', before: 4, after: 8, limit: 8 }]);
-  assert.equal(planWarnings(report, from, to, { ...capacity, nexthops: 9 }, 0.5).filter((w) => w.kind === 'capacity').length, 0, '8 of 9 (88.9%) is under 90%: no warning');
+  assert.equal(
+    planWarnings(report, from, to, { ...capacity, nexthops: 9 }, 0.5).filter((w) => w.kind === 'capacity').length,
+    0,
+    '8 of 9 (88.9%) is under 90%: no warning',
+  );
 });
 
 test('plan comment: marker first, one row of 7 cells per route, route text escaped for the table', () => {
@@ -82,7 +99,12 @@ test('plan comment: long plans fold, and the comment stays within maxChars with 
 
 test('plan comment for a side that does not validate: names each error with file:line:col, bounded', () => {
   const issues = Array.from({ length: 500 }, (_, i) => ({ file: 'routes/bad.yaml', line: i + 1, col: 3, message: `error ${i}` }));
-  const md = invalidPlanComment({ label: 'base', commit: null }, { label: 'head', commit: 'f'.repeat(40) }, [{ label: 'head', commit: 'f'.repeat(40), issues }], { maxChars: 20_000 });
+  const md = invalidPlanComment(
+    { label: 'base', commit: null },
+    { label: 'head', commit: 'f'.repeat(40) },
+    [{ label: 'head', commit: 'f'.repeat(40), issues }],
+    { maxChars: 20_000 },
+  );
   assert.ok(md.startsWith(`${COMMENT_MARKER}\n`));
   assert.ok(md.length <= 20_000, String(md.length));
   assert.match(md, /^`head` \(`ffffffffffff`\): 500 errors$/m);

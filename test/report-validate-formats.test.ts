@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { escapeData, escapeProperty, githubAnnotations, gitlabCodeQuality, type RepoIssue } from '../src/report/validate-formats.js';
 
 /** What a runner does with a workflow-command value: the reverse of the escaping. */
-const unescape = (s: string) => s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%3A/g, ':').replace(/%2C/g, ',').replace(/%25/g, '%');
+const unescapeProperty = (s: string) => s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%3A/g, ':').replace(/%2C/g, ',').replace(/%25/g, '%');
 
 test('workflow-command escaping: one line, no separator left in a property, and the runner gets the value back', () => {
   fc.assert(
@@ -14,10 +14,10 @@ test('workflow-command escaping: one line, no separator left in a property, and 
       for (const s of [a, b, `${a}%3A${b}`, `${a}\r\n:,%${b}`]) {
         const prop = escapeProperty(s);
         assert.doesNotMatch(prop, /[\r\n:,]/, `property ${JSON.stringify(s)} -> ${JSON.stringify(prop)}`);
-        assert.equal(unescape(prop), s);
+        assert.equal(unescapeProperty(prop), s);
         const data = escapeData(s);
         assert.doesNotMatch(data, /[\r\n]/);
-        assert.equal(unescape(data), s);
+        assert.equal(unescapeProperty(data), s);
       }
     }),
   );
@@ -57,7 +57,14 @@ test('gitlab code quality: stable fingerprints that ignore the line, distinct fo
   assert.equal(report[3]!.location.path, '.', 'an issue about the whole set sits on the repository root');
   assert.deepEqual(gitlabCodeQuality(issues), report, 'the same issues give the same report');
   // Pinned: a change in how fingerprints are made would show every open issue as fixed and new again.
-  assert.deepEqual(report.map((r) => r.fingerprint), ['d0cfe64193ba329f', 'd0cfe54193ba30ec', 'eb241206142450e6', '25bc0aaa1e1b62b7']);
+  assert.deepEqual(
+    report.map((r) => r.fingerprint),
+    ['d0cfe64193ba329f', 'd0cfe54193ba30ec', 'eb241206142450e6', '25bc0aaa1e1b62b7'],
+  );
   const shifted = gitlabCodeQuality(issues.map((i) => ({ ...i, line: i.line + 5 })));
-  assert.deepEqual(shifted.map((r) => r.fingerprint), report.map((r) => r.fingerprint), 'lines added above an issue do not make it a new one');
+  assert.deepEqual(
+    shifted.map((r) => r.fingerprint),
+    report.map((r) => r.fingerprint),
+    'lines added above an issue do not make it a new one',
+  );
 });

@@ -48,7 +48,10 @@ spec:
   const f = parseRouteFile('routes/shop.yaml', Buffer.from(yaml));
   assert.deepEqual(f.issues, []);
   const [prefix, exact] = f.routes as [Route, Route];
-  assert.deepEqual({ method: prefix.method, path: prefix.path, pathType: prefix.pathType, host: prefix.host }, { method: undefined, path: '/api/', pathType: 'PathPrefix', host: '*.example.com' });
+  assert.deepEqual(
+    { method: prefix.method, path: prefix.path, pathType: prefix.pathType, host: prefix.host },
+    { method: undefined, path: '/api/', pathType: 'PathPrefix', host: '*.example.com' },
+  );
   assert.equal(routeId(prefix), 'ANY *.example.com/api prefix');
   assert.deepEqual(Object.keys(exact).sort(), ['backends', 'method', 'name', 'path', 'source', 'tableSize'], 'an exact, host-less rule has no new fields');
   assert.equal(routeId(exact), 'GET /api/users');
@@ -56,19 +59,35 @@ spec:
 
 test('keys: a prefix hashes without its trailing slash ("/" as ""), a wildcard as its suffix from the dot', () => {
   const k = routeKeyFor({ path: '/api/', pathType: 'PathPrefix', host: '*.example.com' });
-  assert.deepEqual(k, { method: 0, pathMatch: PATH_MATCH.PREFIX, hostMatch: HOST_MATCH.WILDCARD, pathHash: fnv1a64('/api'), hostHash: fnv1a64('.example.com') });
+  assert.deepEqual(k, {
+    method: 0,
+    pathMatch: PATH_MATCH.PREFIX,
+    hostMatch: HOST_MATCH.WILDCARD,
+    pathHash: fnv1a64('/api'),
+    hostHash: fnv1a64('.example.com'),
+  });
   assert.equal(routeKeyFor({ path: '/', pathType: 'PathPrefix' }).pathHash, fnv1a64(''));
-  assert.deepEqual(routeKeyFor({ method: 'GET', path: '/', host: 'shop.example.com' }), { method: 1, pathMatch: PATH_MATCH.EXACT, hostMatch: HOST_MATCH.EXACT, pathHash: fnv1a64('/'), hostHash: fnv1a64('shop.example.com') });
+  assert.deepEqual(routeKeyFor({ method: 'GET', path: '/', host: 'shop.example.com' }), {
+    method: 1,
+    pathMatch: PATH_MATCH.EXACT,
+    hostMatch: HOST_MATCH.EXACT,
+    pathHash: fnv1a64('/'),
+    hostHash: fnv1a64('shop.example.com'),
+  });
   assert.equal(routeIdFor({ path: '/api', pathType: 'PathPrefix' }), routeIdFor({ path: '/api/', pathType: 'PathPrefix' }), '"/api" and "/api/" are one rule');
 });
 
 test('the candidates of a request, in the data path order', () => {
   const ids = candidateRules({ method: 'GET', path: '/api/v1?x=1', host: 'Shop.Example.com:8080' }).map(routeId);
   const levels = (h: string) => [
-    `GET ${h}/api/v1`, `ANY ${h}/api/v1`,
-    `GET ${h}/api/v1 prefix`, `ANY ${h}/api/v1 prefix`,
-    `GET ${h}/api prefix`, `ANY ${h}/api prefix`,
-    `GET ${h}/ prefix`, `ANY ${h}/ prefix`,
+    `GET ${h}/api/v1`,
+    `ANY ${h}/api/v1`,
+    `GET ${h}/api/v1 prefix`,
+    `ANY ${h}/api/v1 prefix`,
+    `GET ${h}/api prefix`,
+    `ANY ${h}/api prefix`,
+    `GET ${h}/ prefix`,
+    `ANY ${h}/ prefix`,
   ];
   assert.deepEqual(ids, [...levels('shop.example.com'), ...levels('*.example.com'), ...levels('')]);
   // "/api/" is not its own prefix: its deepest prefix is "/api"
@@ -79,7 +98,15 @@ test('the candidates of a request, in the data path order', () => {
 
 test('a request matches the most specific rule: host, then exact over prefix, longer prefix, method over any', () => {
   const rules = new Map(
-    ['ANY / prefix', 'ANY /api prefix', 'GET /api/users', 'ANY /api/v1 prefix', 'ANY shop.example.com/ prefix', 'ANY *.example.com/static prefix', 'POST /api prefix'].map((t) => [routeIdFor(rule(t)), t]),
+    [
+      'ANY / prefix',
+      'ANY /api prefix',
+      'GET /api/users',
+      'ANY /api/v1 prefix',
+      'ANY shop.example.com/ prefix',
+      'ANY *.example.com/static prefix',
+      'POST /api prefix',
+    ].map((t) => [routeIdFor(rule(t)), t]),
   );
   const cases: Array<[Parameters<typeof matchRequest>[0], string | null]> = [
     [{ method: 'GET', path: '/api/users' }, 'GET /api/users'],
@@ -108,7 +135,13 @@ test('shadowedBy: the rule a new one takes requests from', () => {
 });
 
 test('rauta plan names the rule a new prefix takes requests from, and where a removed one sends them', () => {
-  const mk = (name: string, m: RouteMatch, ip: string): Route => ({ name, ...m, backends: [{ ip, port: 80, weight: 1 }], tableSize: 4099, source: { file: `routes/${name}.yaml`, line: 2 } });
+  const mk = (name: string, m: RouteMatch, ip: string): Route => ({
+    name,
+    ...m,
+    backends: [{ ip, port: 80, weight: 1 }],
+    tableSize: 4099,
+    source: { file: `routes/${name}.yaml`, line: 2 },
+  });
   const all = mk('all', rule('ANY / prefix'), '10.1.0.1');
   const api = mk('api', rule('ANY /api prefix'), '10.1.0.2');
   const v1 = mk('v1', rule('ANY /api/v1 prefix'), '10.1.0.3');
@@ -120,5 +153,7 @@ test('rauta plan names the rule a new prefix takes requests from, and where a re
     '+ ANY /api prefix (api) +10.1.0.2:80: 2 ops, new; takes its requests from ANY / prefix (all, routes/all.yaml:2)',
   ]);
   const warnings = planWarnings(report, { routes: [all, v1], listeners: [] }, { routes: [all, api], listeners: [] }, DEFAULT_CAPACITY, 0.5);
-  assert.deepEqual(warnings, [{ kind: 'shadows', route: 'ANY /api prefix', name: 'api', shadowed: 'ANY / prefix', shadowedName: 'all', source: 'routes/all.yaml:2' }]);
+  assert.deepEqual(warnings, [
+    { kind: 'shadows', route: 'ANY /api prefix', name: 'api', shadowed: 'ANY / prefix', shadowedName: 'all', source: 'routes/all.yaml:2' },
+  ]);
 });

@@ -79,7 +79,7 @@ function req(method: string, target: string, headers: string[] = [OTHER_HOST]): 
 // window (its value and CRLF end at byte 511) and just outside it (its "H" at byte 512).
 const SCAN = LIMITS.HEADER_SCAN;
 const HOST_SHOP = 'Host: shop.example.com';
-const padTo = (total: number, after: string) => 'X-Pad: ' + 'p'.repeat(total - '\r\nX-Pad: '.length - after.length);
+const padTo = (total: number, after: string) => `X-Pad: ${'p'.repeat(total - '\r\nX-Pad: '.length - after.length)}`;
 const HOST_JUST_INSIDE = req('GET', '/cart', [padTo(SCAN, `\r\n${HOST_SHOP}\r\n`), HOST_SHOP, 'Accept: */*']);
 const HOST_JUST_OUTSIDE = req('GET', '/cart', [padTo(SCAN, '\r\n'), HOST_SHOP, 'Accept: */*']);
 
@@ -94,7 +94,11 @@ const CASES: Case[] = [
   // exact path vs prefix, and the method
   { description: 'exact path beats prefix: GET /api/users -> GET =/api/users', request: req('GET', '/api/users'), expect: 'GET =/api/users' },
   { description: 'query excluded from the path: GET /api/users?x=1 -> GET =/api/users', request: req('GET', '/api/users?x=1'), expect: 'GET =/api/users' },
-  { description: 'a "/" in the query is not a path element: GET /api/users?next=/a/b -> GET =/api/users', request: req('GET', '/api/users?next=/a/b'), expect: 'GET =/api/users' },
+  {
+    description: 'a "/" in the query is not a path element: GET /api/users?next=/a/b -> GET =/api/users',
+    request: req('GET', '/api/users?next=/a/b'),
+    expect: 'GET =/api/users',
+  },
   { description: 'method picks among exact rules: POST /api/users -> POST =/api/users', request: req('POST', '/api/users'), expect: 'POST =/api/users' },
   { description: 'no exact rule for the method: DELETE /api/users falls to prefix /api (any method)', request: req('DELETE', '/api/users'), expect: '/api*' },
   { description: 'no exact rule for the method, with a query: PUT /api/users?x=1 -> /api*', request: req('PUT', '/api/users?x=1'), expect: '/api*' },
@@ -128,64 +132,225 @@ const CASES: Case[] = [
   { description: 'a 5-deep prefix matches its own path: GET /a/b/c/d/e', request: req('GET', '/a/b/c/d/e'), expect: '/a/b/c/d/e*' },
   { description: 'a 5-deep prefix with a trailing slash: GET /a/b/c/d/e/', request: req('GET', '/a/b/c/d/e/'), expect: '/a/b/c/d/e*' },
   { description: 'a 5-deep prefix, 7-deep request: GET /a/b/c/d/e/f/g', request: req('GET', '/a/b/c/d/e/f/g'), expect: '/a/b/c/d/e*' },
-  { description: 'a 5-deep prefix, 11-deep request (beyond depth 8): GET /a/b/c/d/e/f/g/h/i/j/k', request: req('GET', '/a/b/c/d/e/f/g/h/i/j/k'), expect: '/a/b/c/d/e*' },
-  { description: 'a 5-deep prefix, 10-deep request with a query: GET /a/b/c/d/e/f/g/h/i/j?x=/y', request: req('GET', '/a/b/c/d/e/f/g/h/i/j?x=/y'), expect: '/a/b/c/d/e*' },
+  {
+    description: 'a 5-deep prefix, 11-deep request (beyond depth 8): GET /a/b/c/d/e/f/g/h/i/j/k',
+    request: req('GET', '/a/b/c/d/e/f/g/h/i/j/k'),
+    expect: '/a/b/c/d/e*',
+  },
+  {
+    description: 'a 5-deep prefix, 10-deep request with a query: GET /a/b/c/d/e/f/g/h/i/j?x=/y',
+    request: req('GET', '/a/b/c/d/e/f/g/h/i/j?x=/y'),
+    expect: '/a/b/c/d/e*',
+  },
   { description: 'shallower than the 5-deep prefix: GET /a/b/c/d -> catch-all', request: req('GET', '/a/b/c/d'), expect: '/* (catch-all)' },
   { description: 'element boundary at depth 5: GET /a/b/c/d/ef -> catch-all', request: req('GET', '/a/b/c/d/ef'), expect: '/* (catch-all)' },
-  { description: 'a 10-deep request under no deep rule still matches /: GET /x/y/z/1/2/3/4/5/6/7', request: req('GET', '/x/y/z/1/2/3/4/5/6/7'), expect: '/* (catch-all)' },
-  { description: 'a 9-deep request with a trailing slash still matches /: GET /1/2/3/4/5/6/7/8/9/', request: req('GET', '/1/2/3/4/5/6/7/8/9/'), expect: '/* (catch-all)' },
+  {
+    description: 'a 10-deep request under no deep rule still matches /: GET /x/y/z/1/2/3/4/5/6/7',
+    request: req('GET', '/x/y/z/1/2/3/4/5/6/7'),
+    expect: '/* (catch-all)',
+  },
+  {
+    description: 'a 9-deep request with a trailing slash still matches /: GET /1/2/3/4/5/6/7/8/9/',
+    request: req('GET', '/1/2/3/4/5/6/7/8/9/'),
+    expect: '/* (catch-all)',
+  },
   // host exact
-  { description: 'exact host, exact path: Host shop.example.com GET /cart -> shop =/cart', request: req('GET', '/cart', [HOST_SHOP]), expect: 'shop.example.com =/cart' },
-  { description: 'exact host, exact path with a query: GET /cart?x=1 -> shop =/cart', request: req('GET', '/cart?x=1', [HOST_SHOP]), expect: 'shop.example.com =/cart' },
-  { description: 'exact host, exact path for any method: DELETE /cart -> shop =/cart', request: req('DELETE', '/cart', [HOST_SHOP]), expect: 'shop.example.com =/cart' },
-  { description: 'exact host, the exact rule is not a prefix: GET /cart/ -> shop /*', request: req('GET', '/cart/', [HOST_SHOP]), expect: 'shop.example.com /*' },
-  { description: 'exact host beats a host-less exact path: Host shop GET /api/users -> shop /*', request: req('GET', '/api/users', [HOST_SHOP]), expect: 'shop.example.com /*' },
-  { description: 'exact host beats a wildcard with a longer prefix: Host shop GET /static/app.js -> shop /*', request: req('GET', '/static/app.js', [HOST_SHOP]), expect: 'shop.example.com /*' },
-  { description: 'exact host with a port: Host shop.example.com:8080 GET /cart -> shop =/cart', request: req('GET', '/cart', ['Host: shop.example.com:8080']), expect: 'shop.example.com =/cart' },
-  { description: 'upper-case header name and host: host: SHOP.Example.COM GET /cart -> shop =/cart', request: req('GET', '/cart', ['host: SHOP.Example.COM']), expect: 'shop.example.com =/cart' },
-  { description: 'upper-case header name, host and a port: HOST: Shop.Example.Com:443 GET /x -> shop /*', request: req('GET', '/x', ['HOST: Shop.Example.Com:443']), expect: 'shop.example.com /*' },
-  { description: 'no space after the colon: Host:shop.example.com GET /cart -> shop =/cart', request: req('GET', '/cart', ['Host:shop.example.com']), expect: 'shop.example.com =/cart' },
-  { description: 'trailing whitespace after the host: "Host: shop.example.com " GET /cart -> shop =/cart', request: req('GET', '/cart', ['Host: shop.example.com ']), expect: 'shop.example.com =/cart' },
-  { description: 'Host is not the first header: User-Agent, Host, Accept GET /cart -> shop =/cart', request: req('GET', '/cart', ['User-Agent: curl/8.5.0', HOST_SHOP, 'Accept: */*']), expect: 'shop.example.com =/cart' },
+  {
+    description: 'exact host, exact path: Host shop.example.com GET /cart -> shop =/cart',
+    request: req('GET', '/cart', [HOST_SHOP]),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'exact host, exact path with a query: GET /cart?x=1 -> shop =/cart',
+    request: req('GET', '/cart?x=1', [HOST_SHOP]),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'exact host, exact path for any method: DELETE /cart -> shop =/cart',
+    request: req('DELETE', '/cart', [HOST_SHOP]),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'exact host, the exact rule is not a prefix: GET /cart/ -> shop /*',
+    request: req('GET', '/cart/', [HOST_SHOP]),
+    expect: 'shop.example.com /*',
+  },
+  {
+    description: 'exact host beats a host-less exact path: Host shop GET /api/users -> shop /*',
+    request: req('GET', '/api/users', [HOST_SHOP]),
+    expect: 'shop.example.com /*',
+  },
+  {
+    description: 'exact host beats a wildcard with a longer prefix: Host shop GET /static/app.js -> shop /*',
+    request: req('GET', '/static/app.js', [HOST_SHOP]),
+    expect: 'shop.example.com /*',
+  },
+  {
+    description: 'exact host with a port: Host shop.example.com:8080 GET /cart -> shop =/cart',
+    request: req('GET', '/cart', ['Host: shop.example.com:8080']),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'upper-case header name and host: host: SHOP.Example.COM GET /cart -> shop =/cart',
+    request: req('GET', '/cart', ['host: SHOP.Example.COM']),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'upper-case header name, host and a port: HOST: Shop.Example.Com:443 GET /x -> shop /*',
+    request: req('GET', '/x', ['HOST: Shop.Example.Com:443']),
+    expect: 'shop.example.com /*',
+  },
+  {
+    description: 'no space after the colon: Host:shop.example.com GET /cart -> shop =/cart',
+    request: req('GET', '/cart', ['Host:shop.example.com']),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'trailing whitespace after the host: "Host: shop.example.com " GET /cart -> shop =/cart',
+    request: req('GET', '/cart', ['Host: shop.example.com ']),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'Host is not the first header: User-Agent, Host, Accept GET /cart -> shop =/cart',
+    request: req('GET', '/cart', ['User-Agent: curl/8.5.0', HOST_SHOP, 'Accept: */*']),
+    expect: 'shop.example.com =/cart',
+  },
   // wildcard host
-  { description: 'wildcard host, longer prefix: Host www.example.com GET /static/app.js -> *.example.com /static/*', request: req('GET', '/static/app.js', ['Host: www.example.com']), expect: '*.example.com /static/*' },
-  { description: 'wildcard host, prefix rule "/static/" matches /static: GET /static -> *.example.com /static/*', request: req('GET', '/static', ['Host: www.example.com']), expect: '*.example.com /static/*' },
-  { description: 'wildcard host, element boundary: GET /staticfiles -> *.example.com /*', request: req('GET', '/staticfiles', ['Host: www.example.com']), expect: '*.example.com /*' },
-  { description: 'wildcard host beats a host-less exact path: Host www.example.com GET /api/users -> *.example.com /*', request: req('GET', '/api/users', ['Host: www.example.com']), expect: '*.example.com /*' },
-  { description: 'a host that only ends like an exact one matches the wildcard: Host notshop.example.com GET /cart -> *.example.com /*', request: req('GET', '/cart', ['Host: notshop.example.com']), expect: '*.example.com /*' },
-  { description: 'wildcard host with a port: Host www.example.com:443 GET /static/x -> *.example.com /static/*', request: req('GET', '/static/x', ['Host: www.example.com:443']), expect: '*.example.com /static/*' },
-  { description: 'wildcard host, upper case: HOST: WWW.EXAMPLE.COM GET /x -> *.example.com /*', request: req('GET', '/x', ['HOST: WWW.EXAMPLE.COM']), expect: '*.example.com /*' },
-  { description: 'two labels do not match the wildcard: Host a.b.example.com GET /api/users -> host-less GET =/api/users', request: req('GET', '/api/users', ['Host: a.b.example.com']), expect: 'GET =/api/users' },
-  { description: 'two labels do not match the wildcard: Host a.b.example.com GET /static/x -> catch-all', request: req('GET', '/static/x', ['Host: a.b.example.com']), expect: '/* (catch-all)' },
-  { description: 'the apex does not match the wildcard: Host example.com GET /static/x -> catch-all', request: req('GET', '/static/x', ['Host: example.com']), expect: '/* (catch-all)' },
-  { description: 'a longer domain does not match: Host shop.example.com.evil.test GET /cart -> catch-all', request: req('GET', '/cart', ['Host: shop.example.com.evil.test']), expect: '/* (catch-all)' },
-  { description: 'no dot before the suffix: Host shopexample.com GET /cart -> catch-all', request: req('GET', '/cart', ['Host: shopexample.com']), expect: '/* (catch-all)' },
+  {
+    description: 'wildcard host, longer prefix: Host www.example.com GET /static/app.js -> *.example.com /static/*',
+    request: req('GET', '/static/app.js', ['Host: www.example.com']),
+    expect: '*.example.com /static/*',
+  },
+  {
+    description: 'wildcard host, prefix rule "/static/" matches /static: GET /static -> *.example.com /static/*',
+    request: req('GET', '/static', ['Host: www.example.com']),
+    expect: '*.example.com /static/*',
+  },
+  {
+    description: 'wildcard host, element boundary: GET /staticfiles -> *.example.com /*',
+    request: req('GET', '/staticfiles', ['Host: www.example.com']),
+    expect: '*.example.com /*',
+  },
+  {
+    description: 'wildcard host beats a host-less exact path: Host www.example.com GET /api/users -> *.example.com /*',
+    request: req('GET', '/api/users', ['Host: www.example.com']),
+    expect: '*.example.com /*',
+  },
+  {
+    description: 'a host that only ends like an exact one matches the wildcard: Host notshop.example.com GET /cart -> *.example.com /*',
+    request: req('GET', '/cart', ['Host: notshop.example.com']),
+    expect: '*.example.com /*',
+  },
+  {
+    description: 'wildcard host with a port: Host www.example.com:443 GET /static/x -> *.example.com /static/*',
+    request: req('GET', '/static/x', ['Host: www.example.com:443']),
+    expect: '*.example.com /static/*',
+  },
+  {
+    description: 'wildcard host, upper case: HOST: WWW.EXAMPLE.COM GET /x -> *.example.com /*',
+    request: req('GET', '/x', ['HOST: WWW.EXAMPLE.COM']),
+    expect: '*.example.com /*',
+  },
+  {
+    description: 'two labels do not match the wildcard: Host a.b.example.com GET /api/users -> host-less GET =/api/users',
+    request: req('GET', '/api/users', ['Host: a.b.example.com']),
+    expect: 'GET =/api/users',
+  },
+  {
+    description: 'two labels do not match the wildcard: Host a.b.example.com GET /static/x -> catch-all',
+    request: req('GET', '/static/x', ['Host: a.b.example.com']),
+    expect: '/* (catch-all)',
+  },
+  {
+    description: 'the apex does not match the wildcard: Host example.com GET /static/x -> catch-all',
+    request: req('GET', '/static/x', ['Host: example.com']),
+    expect: '/* (catch-all)',
+  },
+  {
+    description: 'a longer domain does not match: Host shop.example.com.evil.test GET /cart -> catch-all',
+    request: req('GET', '/cart', ['Host: shop.example.com.evil.test']),
+    expect: '/* (catch-all)',
+  },
+  {
+    description: 'no dot before the suffix: Host shopexample.com GET /cart -> catch-all',
+    request: req('GET', '/cart', ['Host: shopexample.com']),
+    expect: '/* (catch-all)',
+  },
   // no Host header: only host-less rules
   { description: 'no Host header: GET /cart -> catch-all', request: req('GET', '/cart', []), expect: '/* (catch-all)' },
   { description: 'no Host header: GET /api/users -> GET =/api/users', request: req('GET', '/api/users', ['Accept: */*']), expect: 'GET =/api/users' },
   { description: 'no headers at all, request line only (no CRLF): GET /static/x -> catch-all', request: 'GET /static/x HTTP/1.1', expect: '/* (catch-all)' },
-  { description: 'a header named X-Host is not Host: GET /cart -> catch-all', request: req('GET', '/cart', ['X-Host: shop.example.com']), expect: '/* (catch-all)' },
-  { description: 'a header named Hostname is not Host: GET /cart -> catch-all', request: req('GET', '/cart', ['Hostname: shop.example.com']), expect: '/* (catch-all)' },
-  { description: 'a "Host:" line after the headers end (in the body) is not a header: GET /cart -> catch-all', request: req('POST', '/cart', ['Content-Length: 22']) + HOST_SHOP, expect: '/* (catch-all)' },
+  {
+    description: 'a header named X-Host is not Host: GET /cart -> catch-all',
+    request: req('GET', '/cart', ['X-Host: shop.example.com']),
+    expect: '/* (catch-all)',
+  },
+  {
+    description: 'a header named Hostname is not Host: GET /cart -> catch-all',
+    request: req('GET', '/cart', ['Hostname: shop.example.com']),
+    expect: '/* (catch-all)',
+  },
+  {
+    description: 'a "Host:" line after the headers end (in the body) is not a header: GET /cart -> catch-all',
+    request: req('POST', '/cart', ['Content-Length: 22']) + HOST_SHOP,
+    expect: '/* (catch-all)',
+  },
   // the 512-byte header window
-  { description: `Host header ending at byte ${SCAN - 1} of the header scan is seen: GET /cart -> shop =/cart`, request: HOST_JUST_INSIDE, expect: 'shop.example.com =/cart' },
-  { description: `Host header starting at byte ${SCAN} of the header scan is not seen (documented limit): GET /cart -> catch-all`, request: HOST_JUST_OUTSIDE, expect: '/* (catch-all)' },
+  {
+    description: `Host header ending at byte ${SCAN - 1} of the header scan is seen: GET /cart -> shop =/cart`,
+    request: HOST_JUST_INSIDE,
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: `Host header starting at byte ${SCAN} of the header scan is not seen (documented limit): GET /cart -> catch-all`,
+    request: HOST_JUST_OUTSIDE,
+    expect: '/* (catch-all)',
+  },
 ];
 
 // Without a catch-all: requests nothing matches get the 404.
-const NO_CATCH_ALL: RuleName[] = ['GET =/api/users', 'POST =/api/users', '/api*', 'GET /api/v1*', '/a/b/c/d/e*', '=/', 'shop.example.com =/cart', '*.example.com /static/*'];
+const NO_CATCH_ALL: RuleName[] = [
+  'GET =/api/users',
+  'POST =/api/users',
+  '/api*',
+  'GET /api/v1*',
+  '/a/b/c/d/e*',
+  '=/',
+  'shop.example.com =/cart',
+  '*.example.com /static/*',
+];
 const NO_CATCH_ALL_CASES: Case[] = [
   { description: 'no catch-all: GET /nope -> 404', request: req('GET', '/nope'), expect: 404 },
   { description: 'no catch-all, element boundary: GET /apiary -> 404', request: req('GET', '/apiary'), expect: 404 },
   { description: 'no catch-all, exact / is not a prefix: GET /index.html -> 404', request: req('GET', '/index.html'), expect: 404 },
   { description: 'no catch-all, shallower than the 5-deep prefix: GET /a/b/c/d -> 404', request: req('GET', '/a/b/c/d'), expect: 404 },
-  { description: 'no catch-all, exact host without a prefix rule: Host shop.example.com GET /other -> 404', request: req('GET', '/other', [HOST_SHOP]), expect: 404 },
-  { description: 'no catch-all, wildcard host off its prefix: Host www.example.com GET /staticfiles -> 404', request: req('GET', '/staticfiles', ['Host: www.example.com']), expect: 404 },
+  {
+    description: 'no catch-all, exact host without a prefix rule: Host shop.example.com GET /other -> 404',
+    request: req('GET', '/other', [HOST_SHOP]),
+    expect: 404,
+  },
+  {
+    description: 'no catch-all, wildcard host off its prefix: Host www.example.com GET /staticfiles -> 404',
+    request: req('GET', '/staticfiles', ['Host: www.example.com']),
+    expect: 404,
+  },
   { description: 'no catch-all, no Host header: GET /cart -> 404', request: req('GET', '/cart', []), expect: 404 },
   { description: 'no catch-all, exact / is for any method: DELETE / -> =/', request: req('DELETE', '/'), expect: '=/' },
-  { description: 'no catch-all, still routed: Host shop.example.com GET /cart -> shop =/cart', request: req('GET', '/cart', [HOST_SHOP]), expect: 'shop.example.com =/cart' },
-  { description: 'no catch-all, host falls through to host-less rules: Host shop.example.com GET /api/x -> /api*', request: req('GET', '/api/x', [HOST_SHOP]), expect: '/api*' },
-  { description: 'no catch-all, still routed: Host www.example.com GET /static/x -> *.example.com /static/*', request: req('GET', '/static/x', ['Host: www.example.com']), expect: '*.example.com /static/*' },
+  {
+    description: 'no catch-all, still routed: Host shop.example.com GET /cart -> shop =/cart',
+    request: req('GET', '/cart', [HOST_SHOP]),
+    expect: 'shop.example.com =/cart',
+  },
+  {
+    description: 'no catch-all, host falls through to host-less rules: Host shop.example.com GET /api/x -> /api*',
+    request: req('GET', '/api/x', [HOST_SHOP]),
+    expect: '/api*',
+  },
+  {
+    description: 'no catch-all, still routed: Host www.example.com GET /static/x -> *.example.com /static/*',
+    request: req('GET', '/static/x', ['Host: www.example.com']),
+    expect: '*.example.com /static/*',
+  },
 ];
 
 // ---- the fixture ---------------------------------------------------------
@@ -232,14 +397,37 @@ function synAckCookie(prog: RautaProgram, spec: FrameSpec, isn: number): number 
 
 /** The SYN the program sends the rule's backend for this connection. */
 function backendSyn(spec: FrameSpec, isn: number, rule: RuleName): Buffer {
-  return buildFrame({ srcMac: NODE_MAC, dstMac: BACKEND_MAC, srcIp: CLIENT, dstIp: BACKEND_IP, srcPort: spec.srcPort, dstPort: portOf(rule), seq: isn, ack: 0, tcpFlags: F.SYN, tcpOptions: MSS, window: 65535, ipId: 0 });
+  return buildFrame({
+    srcMac: NODE_MAC,
+    dstMac: BACKEND_MAC,
+    srcIp: CLIENT,
+    dstIp: BACKEND_IP,
+    srcPort: spec.srcPort,
+    dstPort: portOf(rule),
+    seq: isn,
+    ack: 0,
+    tcpFlags: F.SYN,
+    tcpOptions: MSS,
+    window: 65535,
+    ipId: 0,
+  });
 }
 
 /** The 404 the program builds in place, FIN with it. */
 function notFound(spec: FrameSpec, isn: number, cookie: number, request: string): Buffer {
   return buildFrame({
-    srcMac: NODE_MAC, dstMac: CLIENT_MAC, srcIp: VIP, dstIp: CLIENT, srcPort: 80, dstPort: spec.srcPort,
-    seq: (cookie + 1) >>> 0, ack: (isn + 1 + request.length) >>> 0, tcpFlags: F.FIN | F.PSH | F.ACK, window: SYNACK_WINDOW, ipId: 0, payload: REPLY_404,
+    srcMac: NODE_MAC,
+    dstMac: CLIENT_MAC,
+    srcIp: VIP,
+    dstIp: CLIENT,
+    srcPort: 80,
+    dstPort: spec.srcPort,
+    seq: (cookie + 1) >>> 0,
+    ack: (isn + 1 + request.length) >>> 0,
+    tcpFlags: F.FIN | F.PSH | F.ACK,
+    window: SYNACK_WINDOW,
+    ipId: 0,
+    payload: REPLY_404,
   });
 }
 
@@ -272,7 +460,7 @@ function runCase(prog: RautaProgram, c: Case): string {
   const got = res.retval === XDP.TX ? outcomeOf(res.dataOut) : `verdict ${res.retval}`;
   const want = c.expect === 404 ? '404' : `rule ${JSON.stringify(c.expect)}`;
   const show = () =>
-    `${c.description}\nexpected ${want}, got ${got}\nrequest: ${JSON.stringify(c.request.length > 120 ? c.request.slice(0, 60) + '…' + c.request.slice(-60) : c.request)}\n` +
+    `${c.description}\nexpected ${want}, got ${got}\nrequest: ${JSON.stringify(c.request.length > 120 ? `${c.request.slice(0, 60)}…${c.request.slice(-60)}` : c.request)}\n` +
     `input:\n${hex(input)}\nexpected output:\n${hex(expected)}\nactual output:\n${hex(res.dataOut)}`;
   assert.equal(got, want, show());
   assert.ok(res.dataOut.equals(expected), `output bytes differ\n${show()}`);
@@ -285,16 +473,16 @@ function runCase(prog: RautaProgram, c: Case): string {
 
 test('the exact shapes of the rules, by hand, equal what ShapeCounts computes', () => {
   assert.deepEqual(exactShapes(RULE_NAMES), RULES_SHAPES);
-  assert.deepEqual(
-    [HOST_MATCH.ANY, HOST_MATCH.EXACT, HOST_MATCH.WILDCARD],
-    [0, 1, 2],
-    'RULES_SHAPES is written in HOST_MATCH order',
-  );
+  assert.deepEqual([HOST_MATCH.ANY, HOST_MATCH.EXACT, HOST_MATCH.WILDCARD], [0, 1, 2], 'RULES_SHAPES is written in HOST_MATCH order');
 });
 
 test('the 512-byte header window cases put the Host header where their names say', () => {
   const windowStart = (r: string) => r.indexOf('\r\n'); // the scan starts at the request line's CR
-  assert.equal(HOST_JUST_INSIDE.indexOf(`${HOST_SHOP}\r\n`) + `${HOST_SHOP}\r\n`.length - windowStart(HOST_JUST_INSIDE), SCAN, 'inside: the Host line ends at the last byte of the window');
+  assert.equal(
+    HOST_JUST_INSIDE.indexOf(`${HOST_SHOP}\r\n`) + `${HOST_SHOP}\r\n`.length - windowStart(HOST_JUST_INSIDE),
+    SCAN,
+    'inside: the Host line ends at the last byte of the window',
+  );
   assert.equal(HOST_JUST_OUTSIDE.indexOf(HOST_SHOP) - windowStart(HOST_JUST_OUTSIDE), SCAN, 'outside: the Host line starts right after the window');
 });
 

@@ -43,7 +43,11 @@ test('Route.source.line is the first content line of each document', () => {
   assert.deepEqual(parsed.issues, []);
   assert.deepEqual(
     parsed.routes.map((r) => [r.name, r.source.line]),
-    [['a', 1], ['b', 15], ['c', 27]],
+    [
+      ['a', 1],
+      ['b', 15],
+      ['c', 27],
+    ],
   );
 });
 
@@ -57,9 +61,7 @@ test('empty files, comment-only files and empty documents are valid and define n
 test('a file over 1 MiB is rejected without parsing', () => {
   const big = new Uint8Array(MAX_FILE_BYTES + 1).fill(0x20);
   const parsed = parseRouteFile('big.yaml', big);
-  assert.deepEqual(parsed.issues.map(formatIssue), [
-    'big.yaml:1:1: file is 1.0 MiB; route files may be at most 1.0 MiB: split it into several files',
-  ]);
+  assert.deepEqual(parsed.issues.map(formatIssue), ['big.yaml:1:1: file is 1.0 MiB; route files may be at most 1.0 MiB: split it into several files']);
 });
 
 test(`more than ${MAX_DOCUMENTS} documents in one file is an error at the first one too many`, () => {
@@ -97,8 +99,7 @@ test('aliases within one document are fine up to the expansion limit', () => {
 
 test('isRouteFile: *.yaml and *.yml outside hidden folders', () => {
   for (const p of ['a.yaml', 'b.yml', 'routes/x/C.YAML']) assert.ok(isRouteFile(p), p);
-  for (const p of ['a.json', 'a.yaml.bak', 'yaml', '.github/workflows/ci.yml', 'routes/.hidden.yaml', 'x/.git/config.yaml'])
-    assert.ok(!isRouteFile(p), p);
+  for (const p of ['a.json', 'a.yaml.bak', 'yaml', '.github/workflows/ci.yml', 'routes/.hidden.yaml', 'x/.git/config.yaml']) assert.ok(!isRouteFile(p), p);
 });
 
 test('validateRouteSet is order independent: the first definition by file then line wins', () => {
@@ -111,12 +112,15 @@ test('validateRouteSet is order independent: the first definition by file then l
     'b.yaml:1:1: RoutingRule "users" routes GET /api/users, which RoutingRule "users" at a.yaml:1 already routes; two rules may not match exactly the same requests (same method, host and path)',
     'b.yaml:1:1: RoutingRule name "users" is already used at a.yaml:1; names must be unique',
   ]);
-  assert.deepEqual(one.routes.map((r) => r.source.file), ['a.yaml']);
+  assert.deepEqual(
+    one.routes.map((r) => r.source.file),
+    ['a.yaml'],
+  );
 });
 
 test('validateRouteSet over 10,000 files (the watcher calls it per commit)', (t) => {
   const files = Array.from({ length: 10_000 }, (_, i) =>
-    parseRouteFile(`svc/${i}.yaml`, enc(rule(`r${i}`, `/api/r${i}`) + `---\n${rule(`s${i}`, `/api/s${i}`)}`)),
+    parseRouteFile(`svc/${i}.yaml`, enc(`${rule(`r${i}`, `/api/r${i}`)}---\n${rule(`s${i}`, `/api/s${i}`)}`)),
   );
   const started = process.hrtime.bigint();
   // Parsing is cached per blob by the watcher; this is the per-commit part.
@@ -144,7 +148,10 @@ test('loadRouteDir walks subfolders, skips hidden folders, symlinks and other fi
     'only regular route files outside hidden folders, named dir + relative path',
   );
   assert.deepEqual(result.issues, []);
-  assert.deepEqual(result.routes.map((r) => r.name), ['a', 'b']);
+  assert.deepEqual(
+    result.routes.map((r) => r.name),
+    ['a', 'b'],
+  );
 });
 
 test('loadRouteDir rejects an oversized file without reading it', async (t) => {
@@ -160,9 +167,9 @@ test('non-UTF-8 is reported at the first bad byte (the bytes before it decode cl
   const strict = new TextDecoder('utf-8', { fatal: true });
   const bytes = fc.oneof(
     fc.uint8Array({ maxLength: 64 }),
-    fc.tuple(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.uint8Array({ maxLength: 4 }), fc.string({ maxLength: 5 })).map(
-      ([a, junk, b]) => new Uint8Array([...enc(a), ...junk, ...enc(b)]),
-    ),
+    fc
+      .tuple(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.uint8Array({ maxLength: 4 }), fc.string({ maxLength: 5 }))
+      .map(([a, junk, b]) => new Uint8Array([...enc(a), ...junk, ...enc(b)])),
   );
   fc.assert(
     fc.property(bytes, (b) => {

@@ -19,7 +19,12 @@ const src = { file: '', line: 0 };
 const name = fc.stringMatching(/^[a-z0-9](?:[a-z0-9.-]{0,20}[a-z0-9])?$/);
 const octet = fc.integer({ min: 0, max: 255 });
 const unicastIp = fc
-  .tuple(fc.integer({ min: 1, max: 223 }).filter((o) => o !== 127), octet, octet, octet)
+  .tuple(
+    fc.integer({ min: 1, max: 223 }).filter((o) => o !== 127),
+    octet,
+    octet,
+    octet,
+  )
   .map((o) => o.join('.'));
 const port = fc.integer({ min: 1, max: 65535 });
 const path = fc.oneof(
@@ -27,10 +32,11 @@ const path = fc.oneof(
   fc.stringMatching(/^\/[a-z0-9/._~%-]{0,20}$/),
   fc.integer({ min: 200, max: 255 }).map((n) => `/${'p'.repeat(n - 1)}`),
 );
-const backends = fc.uniqueArray(
-  fc.record({ ip: unicastIp, port, weight: fc.integer({ min: 1, max: 65535 }) }, { noNullPrototype: true }),
-  { minLength: 1, maxLength: 32, selector: (b) => `${b.ip}:${b.port}` },
-);
+const backends = fc.uniqueArray(fc.record({ ip: unicastIp, port, weight: fc.integer({ min: 1, max: 65535 }) }, { noNullPrototype: true }), {
+  minLength: 1,
+  maxLength: 32,
+  selector: (b) => `${b.ip}:${b.port}`,
+});
 const healthCheck = fc
   .record(
     {
@@ -47,17 +53,22 @@ const healthCheck = fc
   .filter((hc) => hc.timeoutSeconds <= hc.intervalSeconds);
 const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/);
 const host = fc.tuple(fc.boolean(), fc.array(label, { minLength: 1, maxLength: 4 })).map(([wild, labels]) => `${wild ? '*.' : ''}${labels.join('.')}`);
-const route: fc.Arbitrary<Route> = fc.record({
-  name,
-  method: fc.constantFrom(...HttpMethod.options),
-  path,
-  pathType: fc.constant('PathPrefix' as const),
-  host,
-  backends,
-  tableSize: fc.constant(4099),
-  healthCheck: healthCheck,
-  source: fc.constant(src),
-}, { noNullPrototype: true, requiredKeys: ['name', 'path', 'backends', 'tableSize', 'source'] }).filter((r) => r.pathType === undefined || prefixDepth(r.path) <= 8);
+const route: fc.Arbitrary<Route> = fc
+  .record(
+    {
+      name,
+      method: fc.constantFrom(...HttpMethod.options),
+      path,
+      pathType: fc.constant('PathPrefix' as const),
+      host,
+      backends,
+      tableSize: fc.constant(4099),
+      healthCheck: healthCheck,
+      source: fc.constant(src),
+    },
+    { noNullPrototype: true, requiredKeys: ['name', 'path', 'backends', 'tableSize', 'source'] },
+  )
+  .filter((r) => r.pathType === undefined || prefixDepth(r.path) <= 8);
 const listener: fc.Arbitrary<Listener> = fc.record({ name, address: unicastIp, port, source: fc.constant(src) }, { noNullPrototype: true });
 
 /** A valid route set spread over files: names and identities unique, each definition with its file. */
@@ -123,8 +134,7 @@ function checkParse(file: string, bytes: Uint8Array): ParsedFile {
     assert.ok(i.message.length > 0);
     assert.doesNotMatch(i.message, /internal error/, `the parser threw inside: ${i.message}`);
   }
-  for (let k = 1; k < parsed.issues.length; k++)
-    assert.ok(compareIssues(parsed.issues[k - 1]!, parsed.issues[k]!) <= 0, 'issues sorted by line and column');
+  for (let k = 1; k < parsed.issues.length; k++) assert.ok(compareIssues(parsed.issues[k - 1]!, parsed.issues[k]!) <= 0, 'issues sorted by line and column');
   for (const r of parsed.routes) assert.doesNotThrow(() => RouteModel.parse(r), `route ${JSON.stringify(r)} breaks the model`);
   for (const l of parsed.listeners) assert.doesNotThrow(() => ListenerModel.parse(l));
   return parsed;
@@ -133,11 +143,9 @@ function checkParse(file: string, bytes: Uint8Array): ParsedFile {
 const examples = (() => {
   const out: string[] = [];
   const base = new URL('../examples/repo/', import.meta.url);
-  for (const e of readdirSync(base, { recursive: true, encoding: 'utf8' }))
-    if (/\.ya?ml$/.test(e)) out.push(readFileSync(new URL(e, base), 'utf8'));
+  for (const e of readdirSync(base, { recursive: true, encoding: 'utf8' })) if (/\.ya?ml$/.test(e)) out.push(readFileSync(new URL(e, base), 'utf8'));
   const corpus = new URL('./fixtures/invalid/', import.meta.url);
-  for (const e of readdirSync(corpus, { recursive: true, encoding: 'utf8' }))
-    if (/\.ya?ml$/.test(e)) out.push(readFileSync(new URL(e, corpus), 'latin1'));
+  for (const e of readdirSync(corpus, { recursive: true, encoding: 'utf8' })) if (/\.ya?ml$/.test(e)) out.push(readFileSync(new URL(e, corpus), 'latin1'));
   return out;
 })();
 
@@ -162,16 +170,14 @@ const anyInput = fc.oneof(
   },
   {
     // Any JSON-ish value as a YAML document, alone or inside a route document's skeleton.
-    arbitrary: fc
-      .tuple(fc.anything({ maxDepth: 4 }), fc.anything({ maxDepth: 3 }), fc.anything({ maxDepth: 3 }))
-      .map(([a, b, c]) => {
-        const doc = { apiVersion: 'rauta.io/v1', kind: 'RoutingRule', metadata: { name: b }, spec: { match: { method: 'GET', path: c }, backends: [a] } };
-        try {
-          return enc(`${stringify(a)}---\n${stringify(doc)}`);
-        } catch {
-          return enc(String(a));
-        }
-      }),
+    arbitrary: fc.tuple(fc.anything({ maxDepth: 4 }), fc.anything({ maxDepth: 3 }), fc.anything({ maxDepth: 3 })).map(([a, b, c]) => {
+      const doc = { apiVersion: 'rauta.io/v1', kind: 'RoutingRule', metadata: { name: b }, spec: { match: { method: 'GET', path: c }, backends: [a] } };
+      try {
+        return enc(`${stringify(a)}---\n${stringify(doc)}`);
+      } catch {
+        return enc(String(a));
+      }
+    }),
     weight: 2,
   },
 );

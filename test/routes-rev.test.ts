@@ -55,9 +55,7 @@ test('loadRouteRev validates a commit by ref, tag, sha and HEAD~N without a chec
   assert.deepEqual((await loadRouteRev({ repo, ref: 'HEAD~1', root: 'routes' })).result.issues, []);
   // Without --root the whole tree counts, hidden folders excepted: deploy.yaml is not a route document.
   const whole = await loadRouteRev({ repo, ref: 'HEAD~1' });
-  assert.deepEqual(whole.result.issues.map(formatIssue), [
-    'deploy.yaml:1:1: kind: required field is missing; use one of RoutingRule, Listener',
-  ]);
+  assert.deepEqual(whole.result.issues.map(formatIssue), ['deploy.yaml:1:1: kind: required field is missing; use one of RoutingRule, Listener']);
 });
 
 test('loadRouteRev reads bare repositories too', async (t) => {
@@ -98,5 +96,8 @@ test('rauta validate --rev: exit 0 on the valid commit, 1 on the invalid one', a
   const report = JSON.parse(bad.stdout) as { valid: boolean; commit: string; issues: Array<{ file: string; line: number }> };
   assert.equal(report.valid, false);
   assert.match(report.commit, /^[0-9a-f]{40}$/);
-  assert.deepEqual(report.issues.map((i) => `${i.file}:${i.line}`), ['routes/services/shopping.yaml:49']);
+  assert.deepEqual(
+    report.issues.map((i) => `${i.file}:${i.line}`),
+    ['routes/services/shopping.yaml:49'],
+  );
 });

@@ -12,7 +12,9 @@ const schemasDir = new URL('../schemas/', import.meta.url);
 
 test('schemas/*.json match the zod schema (run: npx tsx scripts/gen-schemas.ts)', () => {
   const generated = routeJsonSchemas();
-  const committed = readdirSync(schemasDir).filter((f) => f.endsWith('.json')).sort();
+  const committed = readdirSync(schemasDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   assert.deepEqual(committed, Object.keys(generated).sort(), 'schemas/ holds other files than the generator writes');
   for (const [name, content] of Object.entries(generated))
     assert.equal(readFileSync(new URL(name, schemasDir), 'utf8'), content, `schemas/${name} is stale: run npx tsx scripts/gen-schemas.ts and commit`);
@@ -44,9 +46,16 @@ const port = fc.oneof(fc.integer({ min: 0, max: 70000 }).map(String), fc.constan
 
 test('ENDPOINT_PATTERN accepts exactly what explainEndpoint finds no fault with', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.tuple(address, port).map(([a, p]) => `${a}:${p}`), address, fc.string()), (e) => {
-      assert.equal(ENDPOINT_PATTERN.test(e), explainEndpoint(e) === null, `endpoint ${JSON.stringify(e)}: ${explainEndpoint(e)}`);
-    }),
+    fc.property(
+      fc.oneof(
+        fc.tuple(address, port).map(([a, p]) => `${a}:${p}`),
+        address,
+        fc.string(),
+      ),
+      (e) => {
+        assert.equal(ENDPOINT_PATTERN.test(e), explainEndpoint(e) === null, `endpoint ${JSON.stringify(e)}: ${explainEndpoint(e)}`);
+      },
+    ),
     { numRuns: 5000 },
   );
 });

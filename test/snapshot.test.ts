@@ -39,14 +39,21 @@ test('an absent snapshot reads as null', async (t) => {
 test('a corrupt snapshot is an error naming the file, never ignored', async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'desired.json');
-  const [events] = fc.sample(eventStreamArb.filter((e) => e.some((x) => x.type === 'RouteUpserted')), { numRuns: 1, seed: 7 });
+  const [events] = fc.sample(
+    eventStreamArb.filter((e) => e.some((x) => x.type === 'RouteUpserted')),
+    { numRuns: 1, seed: 7 },
+  );
   await writeSnapshot(path, foldEvents(initialState(), events!));
   const good = await readFile(path, 'utf8');
   const cases: Array<[string, string, RegExp]> = [
     ['truncated', good.slice(0, good.length >> 1), /not valid JSON/],
     ['wrong format', JSON.stringify({ ...JSON.parse(good), format: 'other' }), /corrupt at format/],
     ['bad field', good.replace(/"seq":\d+/, '"seq":-4'), /corrupt at state\.seq/],
-    ['key mismatch', JSON.stringify({ ...JSON.parse(good), state: { ...JSON.parse(good).state, routes: { 'GET /nope': Object.values(JSON.parse(good).state.routes)[0] } } }), /does not match the route's id/],
+    [
+      'key mismatch',
+      JSON.stringify({ ...JSON.parse(good), state: { ...JSON.parse(good).state, routes: { 'GET /nope': Object.values(JSON.parse(good).state.routes)[0] } } }),
+      /does not match the route's id/,
+    ],
   ];
   for (const [what, text, message] of cases) {
     await writeFile(path, text);
@@ -71,6 +78,9 @@ test('writing over an existing snapshot replaces it whole', async (t) => {
 test('a write into a missing directory fails with the path, leaving nothing', async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'missing', 'desired.json');
-  await assert.rejects(writeSnapshot(path, initialState()), (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_STATE_SNAPSHOT' && e.message.includes(path));
+  await assert.rejects(
+    writeSnapshot(path, initialState()),
+    (e: unknown) => e instanceof RautaError && e.code === 'RAUTA_ERR_STATE_SNAPSHOT' && e.message.includes(path),
+  );
   assert.deepEqual(await readdir(dir), []);
 });

@@ -69,5 +69,8 @@ test('attaching to a missing interface says which one', (t) => {
     prog.close();
     unpin(pinDir);
   });
-  assert.throws(() => attachXdp(prog, 'rauta-nope0'), (err: unknown) => err instanceof Error && 'code' in err && err.code === 'RAUTA_ERR_BPF_ATTACH' && /rauta-nope0/.test(err.message));
+  assert.throws(
+    () => attachXdp(prog, 'rauta-nope0'),
+    (err: unknown) => err instanceof Error && 'code' in err && err.code === 'RAUTA_ERR_BPF_ATTACH' && /rauta-nope0/.test(err.message),
+  );
 });

@@ -12,7 +12,9 @@ export function bpfUnavailableReason(): string | null {
   if (process.getuid?.() !== 0) return 'not root (BPF needs CAP_BPF and CAP_NET_ADMIN)';
   let mounted = false;
   try {
-    mounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'bpf');
+    mounted = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[2] === 'bpf');
   } catch {
     return 'cannot read /proc/mounts';
   }

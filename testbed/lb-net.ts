@@ -62,7 +62,10 @@ export interface Backends {
  * stopped alone).
  */
 export async function startBackends(net: LbNet, ports: Array<number | string>): Promise<Backends> {
-  const child = spawn('ip', ['netns', 'exec', net.backendNs, process.execPath, 'scripts/demo-backends.mjs', ...ports.map(String)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', net.backendNs, process.execPath, 'scripts/demo-backends.mjs', ...ports.map(String)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const listening = new Set<string>();
@@ -100,10 +103,15 @@ export interface CommandResult {
 /** Run a command inside a namespace (ip netns exec), never throwing: the exit code is in the result. */
 export function inNs(ns: string, cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = execFile('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...opts.env }, cwd: ROOT }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    const child = execFile(
+      'ip',
+      ['netns', 'exec', ns, cmd, ...args],
+      { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...opts.env }, cwd: ROOT },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
   });
 }

@@ -88,7 +88,10 @@ export class RautaProc {
   }
 
   tail(n = 20): string {
-    return `--- ${this.label}: last log lines ---\n${this.lines.slice(-n).map((l) => JSON.stringify(l)).join('\n')}\n--- stderr ---\n${this.stderr.slice(-3000)}`;
+    return `--- ${this.label}: last log lines ---\n${this.lines
+      .slice(-n)
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\n--- stderr ---\n${this.stderr.slice(-3000)}`;
   }
 }
 
@@ -187,7 +190,6 @@ export async function until<T>(fn: () => Promise<T | null | false>, what: string
   }
 }
 
-
 export class Cluster {
   readonly suffix = uniqueSuffix();
   readonly prefix = `rauta-test-${this.suffix}`;
@@ -212,10 +214,11 @@ export class Cluster {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.procs) if (p.running) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
+    for (const p of this.procs)
+      if (p.running) {
+        p.child.kill('SIGKILL');
+        await p.exited;
+      }
     for (const n of this.nodes) {
       if (n.ns) {
         try {
@@ -235,7 +238,10 @@ export class Cluster {
     this.tmp.cleanup();
   }
 
-  async start(t?: Pick<TestContext, 'after'>, initialRoutes: RouteSpec[] = [{ name: 'base', path: '/mn/base', backends: [`${backendIp(1)}:8080`, `${backendIp(2)}:8080`] }]): Promise<string> {
+  async start(
+    t?: Pick<TestContext, 'after'>,
+    initialRoutes: RouteSpec[] = [{ name: 'base', path: '/mn/base', backends: [`${backendIp(1)}:8080`, `${backendIp(2)}:8080`] }],
+  ): Promise<string> {
     t?.after(() => this.dispose());
     this.redis = await startRedisServer(undefined, this.opts.redisPassword ? { password: this.opts.redisPassword } : {});
     const count = this.opts.nodes ?? 3;
@@ -256,7 +262,19 @@ export class Cluster {
     const pinDir = `/sys/fs/bpf/rauta-mn-${process.pid}-${this.suffix}-${i + 1}`;
     const stateDir = join(this.tmp.dir, `state-${i + 1}`);
     mkdirSync(stateDir, { recursive: true });
-    if (!this.opts.netns) return { name, pinDir, stateDir, ns: null, iface: null, backendMac: '02:00:00:00:00:99', redisUrl: this.redis.url, addr: '127.0.0.1', uplink: null, proc: null };
+    if (!this.opts.netns)
+      return {
+        name,
+        pinDir,
+        stateDir,
+        ns: null,
+        iface: null,
+        backendMac: '02:00:00:00:00:99',
+        redisUrl: this.redis.url,
+        addr: '127.0.0.1',
+        uplink: null,
+        proc: null,
+      };
     // The node is a namespace: its veth end (XDP attached) carries both its Redis traffic and
     // its data traffic, as a node's NIC does; the other end is the root namespace, where a
     // relay passes Redis connections on to 127.0.0.1 and the backends' MAC lives.
@@ -286,9 +304,25 @@ export class Cluster {
 
   agentArgs(node: ClusterNode): string[] {
     return [
-      'agent', '--redis', node.redisUrl, '--prefix', this.prefix, '--node', node.name,
-      '--pin-dir', node.pinDir, '--state-dir', node.stateDir,
-      '--heartbeat', '0.5', '--job-lock', String(this.opts.jobLock ?? 2), '--resync', String(this.opts.resync ?? 30), '--drift-interval', '0',
+      'agent',
+      '--redis',
+      node.redisUrl,
+      '--prefix',
+      this.prefix,
+      '--node',
+      node.name,
+      '--pin-dir',
+      node.pinDir,
+      '--state-dir',
+      node.stateDir,
+      '--heartbeat',
+      '0.5',
+      '--job-lock',
+      String(this.opts.jobLock ?? 2),
+      '--resync',
+      String(this.opts.resync ?? 30),
+      '--drift-interval',
+      '0',
       ...(node.iface ? ['--iface', node.iface] : ['--gateway-mac', node.backendMac]),
     ];
   }
@@ -302,7 +336,20 @@ export class Cluster {
   }
 
   startWatcher(): RautaProc {
-    const proc = spawnRauta('watcher', ['watch', '--redis', this.redis.url, '--prefix', this.prefix, '--repo', this.repo.dir, '--root', 'routes', '--state-dir', join(this.tmp.dir, 'watch-state'), ...(this.opts.watcherArgs ?? [])]);
+    const proc = spawnRauta('watcher', [
+      'watch',
+      '--redis',
+      this.redis.url,
+      '--prefix',
+      this.prefix,
+      '--repo',
+      this.repo.dir,
+      '--root',
+      'routes',
+      '--state-dir',
+      join(this.tmp.dir, 'watch-state'),
+      ...(this.opts.watcherArgs ?? []),
+    ]);
     this.watcher = proc;
     this.procs.push(proc);
     return proc;
@@ -377,7 +424,17 @@ export interface StatusJson {
   stale: number;
   problems: string[];
   exitCode: number;
-  nodes: Array<{ node: string; commit: string | null; seq: number; lag: number; state: string; live: boolean; lastError: string | null; lastSeen: string; problem: string | null }>;
+  nodes: Array<{
+    node: string;
+    commit: string | null;
+    seq: number;
+    lag: number;
+    state: string;
+    live: boolean;
+    lastError: string | null;
+    lastSeen: string;
+    problem: string | null;
+  }>;
 }
 
 /** A route file whose backend 2 has weight w: every value of w is a new commit with a map change. */
@@ -421,7 +478,15 @@ export async function measureClusterLatency(cluster: Cluster, commits: number, g
     lastNodeMs.push(Math.max(...applied) - t0);
   }
   const sorted = [...lastNodeMs].sort((a, b) => a - b);
-  return { commits, nodes: cluster.nodes.length, lastNodeMs, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), max: sorted.at(-1)! };
+  return {
+    commits,
+    nodes: cluster.nodes.length,
+    lastNodeMs,
+    p50: percentile(sorted, 0.5),
+    p95: percentile(sorted, 0.95),
+    p99: percentile(sorted, 0.99),
+    max: sorted.at(-1)!,
+  };
 }
 
 /**

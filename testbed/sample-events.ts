@@ -26,7 +26,13 @@ export function commitBatch(n: number, routes: number, opts: { rejected?: boolea
     });
   }
   if (opts.rejected) {
-    out.push({ type: 'CommitRejected', ...origin, file: null, subject: `batch ${n}`, errors: [{ file: `routes/b${n}.yaml`, line: 1, col: 1, message: 'bad' }] });
+    out.push({
+      type: 'CommitRejected',
+      ...origin,
+      file: null,
+      subject: `batch ${n}`,
+      errors: [{ file: `routes/b${n}.yaml`, line: 1, col: 1, message: 'bad' }],
+    });
   } else {
     out.push({
       type: 'CommitAccepted',

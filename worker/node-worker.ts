@@ -77,10 +77,13 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined }).child({ node: opts.node });
   const stateDir = resolve(opts.stateDir);
 
-  const { cleanups, closeAll, stopSignal } = processLifecycle(logger, signals, 'stopping: finishing the current job; program and maps stay attached and pinned');
+  const { cleanups, closeAll, stopSignal } = processLifecycle(
+    logger,
+    signals,
+    'stopping: finishing the current job; program and maps stay attached and pinned',
+  );
 
   try {
-
     // 1. Redis: the log (read only) and the cluster connection. Errors here name the URL and what to check.
     const log = await openRedisLog(opts.redis, { prefix: opts.prefix, logger });
     cleanups.push(async () => void (await boundedClose(log.close(), 2000)));
@@ -143,12 +146,23 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     // 3. HTTP (optional): metrics, health, status.
     let httpUrl: string | null = null;
     if (opts.http) {
-      const metrics = createNodeMetrics({ agent, readXdpCounters: () => dataplane.prog.typed.readMetrics(), readFlows: () => dataplane.flows(), readHealth: () => dataplane.health.targets(), processMetrics: true });
+      const metrics = createNodeMetrics({
+        agent,
+        readXdpCounters: () => dataplane.prog.typed.readMetrics(),
+        readFlows: () => dataplane.flows(),
+        readHealth: () => dataplane.health.targets(),
+        processMetrics: true,
+      });
       const http = await startHttpServer({
         listen: opts.http,
         metrics,
         health: () => agentHealth(agent.status(), undefined, logHealth),
-        status: () => ({ ...agent.status(), log: logHealth, cluster: { redis: redactRedisUrl(opts.redis), prefix: opts.prefix, jobs }, dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census } }),
+        status: () => ({
+          ...agent.status(),
+          log: logHealth,
+          cluster: { redis: redactRedisUrl(opts.redis), prefix: opts.prefix, jobs },
+          dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census },
+        }),
         onError: (err) => logger.warn({ err }, 'http handler failed'),
       });
       cleanups.push(() => http.close());
@@ -201,8 +215,11 @@ export async function runAgentNode(opts: AgentNodeOptions, signals: NodeJS.Signa
     cleanups.push(async () => {
       clearInterval(heartbeat);
       if (publishing) await boundedClose(publishing, 2000);
-      const marked = registry.markStopped(nodeRecord(identity, agent.status(), jobs)).catch((err: unknown) => logger.warn({ err }, 'could not mark the node stopped'));
-      if ((await boundedClose(marked, 2000)) === 'timed out') logger.warn('could not mark the node stopped (redis unreachable); it goes stale when its heartbeat expires');
+      const marked = registry
+        .markStopped(nodeRecord(identity, agent.status(), jobs))
+        .catch((err: unknown) => logger.warn({ err }, 'could not mark the node stopped'));
+      if ((await boundedClose(marked, 2000)) === 'timed out')
+        logger.warn('could not mark the node stopped (redis unreachable); it goes stale when its heartbeat expires');
     });
 
     // 5. Catch up from the log before taking jobs.

@@ -73,11 +73,18 @@ ${opts.http}
 }
 `,
   );
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', opts.netns, 'nginx', '-p', opts.dir, '-e', errorLog, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', opts.netns, 'nginx', '-p', opts.dir, '-e', errorLog, '-c', conf], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   let exited = false;
-  const exitedP = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const exitedP = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const log = () => `${stderr}${existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''}`.trim();
   const masterPid = child.pid!;
   let workerPids: number[] = [];

@@ -17,8 +17,8 @@ export function routeFile(i: number, backend: number): string {
     '      type: Exact',
     `      value: /svc/${i}`,
     '  backends:',
-    `    - endpoint: 10.1.${(backend >> 8) & 255}.${(backend & 255) || 1}:8080`,
-    `    - endpoint: 10.2.${(i >> 8) & 255}.${(i & 255) || 1}:8080`,
+    `    - endpoint: 10.1.${(backend >> 8) & 255}.${backend & 255 || 1}:8080`,
+    `    - endpoint: 10.2.${(i >> 8) & 255}.${i & 255 || 1}:8080`,
     '',
   ].join('\n');
 }

@@ -49,7 +49,12 @@ function contextFromEnv(): { ctx: SuiteContext; standalone: boolean } {
   if (raw) return { ctx: JSON.parse(raw) as SuiteContext, standalone: false };
   const tmpRoot = mkdtempSync(join(tmpdir(), 'rauta-bench-'));
   return {
-    ctx: { level: process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full', pinPrefix: `/sys/fs/bpf/rauta-bench-${process.pid}`, tmpRoot, outFile: join(tmpRoot, 'result.json') },
+    ctx: {
+      level: process.argv.includes('--smoke') ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full',
+      pinPrefix: `/sys/fs/bpf/rauta-bench-${process.pid}`,
+      tmpRoot,
+      outFile: join(tmpRoot, 'result.json'),
+    },
     standalone: true,
   };
 }

@@ -57,14 +57,16 @@ export function syntheticDesired(spec: RouteSetSpec): DesiredDataplane & { route
   const routes: Route[] = [];
   for (let i = 0; i < spec.routes; i++) {
     const set = spec.pools === 'distinct' ? i : i % spec.pools;
-    routes.push(deepFreeze({
-      name: `svc-${i}`,
-      method: 'GET',
-      path: `/svc/${set}/r${i}`,
-      backends: backendsOf(set, spec, ipPool),
-      tableSize: 4099,
-      source: { file: `routes/svc-${i}.yaml`, line: 1 },
-    }));
+    routes.push(
+      deepFreeze({
+        name: `svc-${i}`,
+        method: 'GET',
+        path: `/svc/${set}/r${i}`,
+        backends: backendsOf(set, spec, ipPool),
+        tableSize: 4099,
+        source: { file: `routes/svc-${i}.yaml`, line: 1 },
+      }),
+    );
   }
   const listeners: Listener[] = [{ name: 'vip', address: VIP, port: 80, source: { file: 'routes/listeners.yaml', line: 1 } }];
   const nexthops: Record<string, string> = {};
@@ -132,7 +134,13 @@ export function fullSync(maps: RautaMaps, desired: DesiredDataplane): SyncTiming
 }
 
 /** One change on a running node: plan against the applied state it keeps, then apply. */
-export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: DesiredDataplane, cache: MaglevCache, opts: Pick<PlanOptions, 'fullResync' | 'scope'> = {}): { ms: number; planMs: number; ops: MapOp[]; apply: ApplyResult } {
+export function planAndApply(
+  maps: RautaMaps,
+  applied: AppliedState,
+  desired: DesiredDataplane,
+  cache: MaglevCache,
+  opts: Pick<PlanOptions, 'fullResync' | 'scope'> = {},
+): { ms: number; planMs: number; ops: MapOp[]; apply: ApplyResult } {
   const t0 = performance.now();
   const plan = planChanges(applied, desired, { cache, ...opts });
   const t1 = performance.now();
@@ -141,7 +149,9 @@ export function planAndApply(maps: RautaMaps, applied: AppliedState, desired: De
 }
 
 function targetOf(maps: RautaMaps, op: MapOp): TypedMap<unknown, unknown> {
-  const t = { routes: maps.routes, maglev_tables: maps.maglevTables, listeners: maps.listeners, nexthops: maps.nexthops, route_shapes: maps.routeShapes }[op.map as 'routes'];
+  const t = { routes: maps.routes, maglev_tables: maps.maglevTables, listeners: maps.listeners, nexthops: maps.nexthops, route_shapes: maps.routeShapes }[
+    op.map as 'routes'
+  ];
   return t as TypedMap<unknown, unknown>;
 }
 
@@ -168,7 +178,11 @@ export function rawWriteFloor(maps: RautaMaps, ops: readonly MapOp[]): { ms: num
 
 /** One connection through the loaded program: checks the sync really routes. */
 export function routesRequest(prog: RautaProgram, path: string): boolean {
-  const run = probeConnection(prog.progFd, prog.typed, { client: { ip: '10.0.0.1', port: 33333 }, listener: { ip: VIP, port: 80 }, payload: `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n` });
+  const run = probeConnection(prog.progFd, prog.typed, {
+    client: { ip: '10.0.0.1', port: 33333 },
+    listener: { ip: VIP, port: 80 },
+    payload: `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n`,
+  });
   forgetFlow(prog.typed, run.flowKey);
   return run.outcome.kind === 'backend';
 }

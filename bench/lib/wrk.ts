@@ -53,7 +53,23 @@ export function wrkErrors(r: WrkResult): string {
 export function runWrk(opts: WrkOptions): Promise<WrkResult> {
   const script = join(opts.scratchDir, 'wrk-done.lua');
   writeFileSync(script, DONE_SCRIPT);
-  const args = ['netns', 'exec', opts.netns, 'wrk', '--latency', '--timeout', '5s', '-s', script, '-t', String(opts.threads), '-c', String(opts.connections), '-d', `${opts.durationS}s`];
+  const args = [
+    'netns',
+    'exec',
+    opts.netns,
+    'wrk',
+    '--latency',
+    '--timeout',
+    '5s',
+    '-s',
+    script,
+    '-t',
+    String(opts.threads),
+    '-c',
+    String(opts.connections),
+    '-d',
+    `${opts.durationS}s`,
+  ];
   for (const h of opts.headers ?? []) args.push('-H', h);
   args.push(opts.url);
   return new Promise((resolve, reject) => {

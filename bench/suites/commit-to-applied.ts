@@ -58,7 +58,7 @@ function routeYaml(i: number, backend: number): string {
     '      type: Exact',
     `      value: /svc/${i}`,
     '  backends:',
-    `    - endpoint: 10.1.${(backend >> 8) & 255}.${(backend & 255) || 1}:8080`,
+    `    - endpoint: 10.1.${(backend >> 8) & 255}.${backend & 255 || 1}:8080`,
     `    - endpoint: 10.2.0.${(i % 250) + 1}:8080`,
     '',
   ].join('\n');
@@ -74,7 +74,15 @@ class BenchRepo {
     const t = String(1_700_000_000 + this.n++);
     return execFileSync('git', ['-C', this.dir, ...args], {
       encoding: 'utf8',
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@example.com', GIT_AUTHOR_DATE: `${t} +0000`, GIT_COMMITTER_DATE: `${t} +0000` },
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Bench',
+        GIT_AUTHOR_EMAIL: 'bench@example.com',
+        GIT_COMMITTER_NAME: 'Bench',
+        GIT_COMMITTER_EMAIL: 'bench@example.com',
+        GIT_AUTHOR_DATE: `${t} +0000`,
+        GIT_COMMITTER_DATE: `${t} +0000`,
+      },
     }).trim();
   }
 
@@ -188,7 +196,14 @@ async function embedded(s: SuiteApi, commits: number): Promise<Latencies & { ops
   try {
     await agent.start();
     runDone = agent.run();
-    watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, cacheDir: join(stateDir, 'git-cache'), onError: (err) => s.log(`watcher error: ${String(err)}`) });
+    watcher = await startWatcher({
+      repo: repo.dir,
+      branch: 'main',
+      root: 'routes',
+      log,
+      cacheDir: join(stateDir, 'git-cache'),
+      onError: (err) => s.log(`watcher error: ${String(err)}`),
+    });
     await waitApplied(repo.head);
     s.log(`embedded: initial ${ROUTE_FILES} routes applied; ${commits} route commits interleaved with ${commits} no-op commits`);
     const lat = await interleaved(s, repo, commits, async (sha) => {
@@ -228,10 +243,14 @@ async function multiNode(s: SuiteApi, commits: number): Promise<Latencies> {
   s.onAbort(() => cluster.dispose());
   try {
     await cluster.start();
-    s.log(`multi-node: rauta watch + ${NODES} rauta agent processes up, initial commit applied; ${commits} route commits interleaved with ${commits} no-op commits`);
+    s.log(
+      `multi-node: rauta watch + ${NODES} rauta agent processes up, initial commit applied; ${commits} route commits interleaved with ${commits} no-op commits`,
+    );
     const waitAll = async (sha: string, marks: number[]): Promise<number> => {
       const at = await Promise.all(
-        cluster.nodes.map(async (n, i) => Date.parse((await n.proc!.waitLine(holds(sha), `${n.name} holds ${sha.slice(0, 12)}`, marks[i], APPLY_TIMEOUT_MS)).time)),
+        cluster.nodes.map(async (n, i) =>
+          Date.parse((await n.proc!.waitLine(holds(sha), `${n.name} holds ${sha.slice(0, 12)}`, marks[i], APPLY_TIMEOUT_MS)).time),
+        ),
       );
       return Math.max(...at);
     };
@@ -261,45 +280,65 @@ async function multiNode(s: SuiteApi, commits: number): Promise<Latencies> {
   }
 }
 
-await runSuite('commit-to-applied', async (s) => {
-  const commits = s.size(200, 30, 2);
-  const { change, noop, ops } = await embedded(s, commits);
-  s.log('embedded done; multi-node next');
-  const goal = { max: 50, text: '< 50 ms' };
-  for (const [label, p] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] as const) {
-    s.row({
-      name: `commit → applied, embedded, ${label} of ${change.length} route commits`,
-      value: percentile(change, p),
-      unit: 'ms',
-      baseline: { name: `${label}, commit outside routes/ (nothing to apply)`, value: percentile(noop, p) },
-      goal: label === 'p99' ? goal : null,
-      note: label === 'p50' ? `includes the watcher's 5 ms debounce of file events; map ops per route commit: ${[...new Set(ops)].join(', ')}` : undefined,
-    });
-  }
-  const noRedis = missing('redis');
-  const multi = noRedis ? null : await multiNode(s, commits);
-  for (const [label, p] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] as const) {
-    if (!multi) {
-      s.unavailable(`commit → applied on the last of ${NODES} nodes over Redis, ${label}`, 'ms', noRedis!, label === 'p99' ? { max: 100, text: '< 100 ms' } : undefined);
-      continue;
+await runSuite(
+  'commit-to-applied',
+  async (s) => {
+    const commits = s.size(200, 30, 2);
+    const { change, noop, ops } = await embedded(s, commits);
+    s.log('embedded done; multi-node next');
+    const goal = { max: 50, text: '< 50 ms' };
+    for (const [label, p] of [
+      ['p50', 0.5],
+      ['p95', 0.95],
+      ['p99', 0.99],
+    ] as const) {
+      s.row({
+        name: `commit → applied, embedded, ${label} of ${change.length} route commits`,
+        value: percentile(change, p),
+        unit: 'ms',
+        baseline: { name: `${label}, commit outside routes/ (nothing to apply)`, value: percentile(noop, p) },
+        goal: label === 'p99' ? goal : null,
+        note: label === 'p50' ? `includes the watcher's 5 ms debounce of file events; map ops per route commit: ${[...new Set(ops)].join(', ')}` : undefined,
+      });
     }
-    s.row({
-      name: `commit → applied on the last of ${NODES} nodes over Redis, ${label} of ${multi.change.length}`,
-      value: percentile(multi.change, p),
-      unit: 'ms',
-      baseline: { name: `${label}, commit outside routes/, last of ${NODES} nodes`, value: percentile(multi.noop, p) },
-      goal: label === 'p99' ? { max: 100, text: '< 100 ms' } : null,
-      note: label === 'p50' ? `rauta watch + ${NODES} rauta agent processes (BullMQ wake-ups, Redis Streams log), each agent XDP-attached to its own veth; times from the agents' log lines (1 ms resolution)` : undefined,
-    });
-  }
-  const p99 = percentile(change, 0.99);
-  for (const ref of REFERENCES) {
-    s.row({
-      name: `reference: ${ref.name}`,
-      value: ref.ms,
-      unit: 'ms',
-      baseline: { name: 'embedded p99 above', value: p99 },
-      note: 'a documented default interval, not measured: the worst-case wait before such a tool even looks at the commit',
-    });
-  }
-}, ['bpf', 'git']);
+    const noRedis = missing('redis');
+    const multi = noRedis ? null : await multiNode(s, commits);
+    for (const [label, p] of [
+      ['p50', 0.5],
+      ['p95', 0.95],
+      ['p99', 0.99],
+    ] as const) {
+      if (!multi) {
+        s.unavailable(
+          `commit → applied on the last of ${NODES} nodes over Redis, ${label}`,
+          'ms',
+          noRedis!,
+          label === 'p99' ? { max: 100, text: '< 100 ms' } : undefined,
+        );
+        continue;
+      }
+      s.row({
+        name: `commit → applied on the last of ${NODES} nodes over Redis, ${label} of ${multi.change.length}`,
+        value: percentile(multi.change, p),
+        unit: 'ms',
+        baseline: { name: `${label}, commit outside routes/, last of ${NODES} nodes`, value: percentile(multi.noop, p) },
+        goal: label === 'p99' ? { max: 100, text: '< 100 ms' } : null,
+        note:
+          label === 'p50'
+            ? `rauta watch + ${NODES} rauta agent processes (BullMQ wake-ups, Redis Streams log), each agent XDP-attached to its own veth; times from the agents' log lines (1 ms resolution)`
+            : undefined,
+      });
+    }
+    const p99 = percentile(change, 0.99);
+    for (const ref of REFERENCES) {
+      s.row({
+        name: `reference: ${ref.name}`,
+        value: ref.ms,
+        unit: 'ms',
+        baseline: { name: 'embedded p99 above', value: p99 },
+        note: 'a documented default interval, not measured: the worst-case wait before such a tool even looks at the commit',
+      });
+    }
+  },
+  ['bpf', 'git'],
+);

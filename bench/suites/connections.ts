@@ -84,7 +84,16 @@ interface Sample {
 }
 
 /** METRICS slots that say a connection did not go smoothly. */
-const TROUBLE: readonly MetricName[] = ['HANDSHAKE_WAIT', 'NO_FLOW_RST', 'NO_FLOW_BACKEND', 'RESET', 'BACKEND_REFUSED', 'TUPLE_BUSY', 'REPLY_BAD_REQUEST', 'REPLY_NO_ROUTE'];
+const TROUBLE: readonly MetricName[] = [
+  'HANDSHAKE_WAIT',
+  'NO_FLOW_RST',
+  'NO_FLOW_BACKEND',
+  'RESET',
+  'BACKEND_REFUSED',
+  'TUPLE_BUSY',
+  'REPLY_BAD_REQUEST',
+  'REPLY_NO_ROUTE',
+];
 
 interface Snapshot {
   busy: number;
@@ -97,112 +106,131 @@ interface Snapshot {
   nstat: { client: Record<string, number>; backend: Record<string, number>; node: Record<string, number> };
 }
 
-await runSuite('connections', async (s) => {
-  const unmet = (['wrk', 'nginx'] as const).map(missing).filter((r): r is string => r !== null);
-  if (unmet.length > 0) {
-    for (const r of MODES.flatMap(rowTemplates)) s.unavailable(r.name, r.unit, unmet.join('; '), r.goalText ? { text: r.goalText } : undefined);
-    return;
-  }
-  const durationS = s.size(6, 2, 1);
-  const rounds = s.size(3, 2, 1);
-  const warmupS = s.size(2, 1, 0);
-
-  const net = createLbNet();
-  const pinDir = s.pinDir('conn');
-  const aborter = new AbortController();
-  let prog: RautaProgram | null = null;
-  let statsFd = -1;
-  let sweeper: NodeJS.Timeout | undefined;
-  const nginxes: Nginx[] = [];
-  const cleanup = async () => {
-    aborter.abort();
-    clearInterval(sweeper);
-    await Promise.allSettled(nginxes.map((n) => n.stop()));
-    if (statsFd >= 0) closeFd(statsFd);
-    statsFd = -1;
-    net.destroy(); // the node's interface goes with it, and the programs attached to it
-    prog?.close();
-    prog = null;
-    unpin(pinDir);
-    rmSync(pinDir, { recursive: true, force: true });
-  };
-  s.onAbort(cleanup);
-  try {
-    await prepareNode(net);
-    const backend = await startNginx({ name: 'backends', dir: s.ctx.tmpRoot, netns: net.backendNs, workers: WORKERS, http: backendHttp() });
-    nginxes.push(backend);
-    const proxy = await startNginx({ name: 'proxy', dir: s.ctx.tmpRoot, netns: net.nodeNs, workers: WORKERS, http: proxyHttp() });
-    nginxes.push(proxy);
-    prog = await loadAndAttach(net, pinDir);
-    const p = prog;
-    for (const t of TARGETS) await expectAnswer(net, t);
-    // the agent's flow reaper, on the agent's timer (rauta run: every 5 s): half-open flows past their timeout go
-    sweeper = setInterval(() => sweepFlows(p.typed), 5000);
-    statsFd = enableRunTimeStats();
-    s.log(`wrk -t${THREADS} -c${CONNECTIONS}, ${durationS} s per run, ${rounds} round(s); targets interleaved run by run`);
-
-    const nstat = async (ns: string) => (JSON.parse((await inNs(ns, 'nstat', ['-saz', '--json'])).stdout) as { kernel: Record<string, number> }).kernel;
-    // CPU counters are read right next to wrk (last before it, first after it), so they frame the run
-    // tightly; the slower reads (nstat processes, status sockets) stay outside that frame
-    const cpu = () => {
-      const xdp = progRunStats(p.progFd);
-      const tc = progRunStats(p.tcProgFd);
-      return { busy: machineBusyTicks(), bpfNs: xdp.runTimeNs + tc.runTimeNs, bpfRuns: xdp.runCount + tc.runCount, proxyTicks: proxy.workerTicks() };
-    };
-    const counters = async () => {
-      const [client, backendNs, node] = await Promise.all([nstat(net.clientNs), nstat(net.backendNs), nstat(net.nodeNs)]);
-      return { metrics: p.typed.readMetrics(), backend: await backend.status(), proxy: await proxy.status(), nstat: { client, backend: backendNs, node } };
-    };
-
-    const run = async (target: Target, mode: Mode, seconds: number): Promise<Sample> => {
-      const before: Snapshot = { ...(await counters()), ...cpu() };
-      const wrk = await runWrk({ netns: net.clientNs, url: URLS[target], threads: THREADS, connections: CONNECTIONS, durationS: seconds, headers: mode.headers, scratchDir: s.ctx.tmpRoot, signal: aborter.signal });
-      const afterCpu = cpu();
-      const after: Snapshot = { ...afterCpu, ...(await counters()) };
-      const leftover = target === 'rauta' ? await drainFlows(p) : '';
-      checkPath(target, mode, wrk, before, after);
-      const n = wrk.requests;
-      const d = (get: (x: Snapshot) => number) => get(after) - get(before);
-      return {
-        wrk,
-        machineNsPerReq: (d((x) => x.busy) * NS_PER_TICK) / n,
-        bpfNsPerReq: d((x) => x.bpfNs) / n,
-        bpfRunsPerReq: d((x) => x.bpfRuns) / n,
-        proxyNsPerReq: (d((x) => x.proxyTicks) * NS_PER_TICK) / n,
-        retrans: {
-          client: d((x) => x.nstat.client.TcpRetransSegs ?? 0),
-          backend: d((x) => x.nstat.backend.TcpRetransSegs ?? 0),
-          node: d((x) => x.nstat.node.TcpRetransSegs ?? 0),
-        },
-        leftover,
-        timeouts: wrk.errors.timeout,
-        trouble: Object.fromEntries(TROUBLE.map((c) => [c, after.metrics[c] - before.metrics[c]]).filter(([, v]) => v !== 0)),
-      };
-    };
-
-    // One mode after the other (its rows are kept if the next one fails); within a mode,
-    // every round runs the three targets back to back, so they share the machine's state.
-    for (const m of MODES) {
-      for (const t of warmupS > 0 ? TARGETS : []) {
-        const w = await run(t, m, warmupS);
-        s.log(`${m.id} warm-up ${t}: ${w.wrk.requestsPerS.toFixed(0)} req/s${w.timeouts ? `, wrk timeouts ${w.timeouts}` : ''}${w.leftover ? `, left: ${w.leftover}` : ''}`);
-      }
-      const samples = new Map<Target, Sample[]>(TARGETS.map((t) => [t, []]));
-      for (let r = 0; r < rounds; r++) {
-        for (const t of TARGETS) {
-          const sample = await run(t, m, durationS);
-          const trouble = Object.entries(sample.trouble).map(([k, v]) => `${k} ${v}`).join(' ');
-          s.log(`${m.id} round ${r + 1} ${t}: ${sample.wrk.requestsPerS.toFixed(0)} req/s, p50 ${sample.wrk.p50Ms.toFixed(2)} ms, p99 ${sample.wrk.p99Ms.toFixed(2)} ms, machine ${(sample.machineNsPerReq / 1000).toFixed(1)} µs/req, retrans c/b/n ${sample.retrans.client}/${sample.retrans.backend}/${sample.retrans.node}${sample.timeouts ? `, wrk timeouts ${sample.timeouts}` : ''}${trouble ? `, ${trouble}` : ''}${sample.leftover ? `, left: ${sample.leftover}` : ''}`);
-          samples.get(t)!.push(sample);
-        }
-      }
-      const result = (t: Target) => summarize(samples.get(t)!);
-      for (const t of rowTemplates(m)) s.row({ name: t.name, unit: t.unit, ...t.build(result, durationS, rounds) });
+await runSuite(
+  'connections',
+  async (s) => {
+    const unmet = (['wrk', 'nginx'] as const).map(missing).filter((r): r is string => r !== null);
+    if (unmet.length > 0) {
+      for (const r of MODES.flatMap(rowTemplates)) s.unavailable(r.name, r.unit, unmet.join('; '), r.goalText ? { text: r.goalText } : undefined);
+      return;
     }
-  } finally {
-    await cleanup();
-  }
-}, ['bpf']);
+    const durationS = s.size(6, 2, 1);
+    const rounds = s.size(3, 2, 1);
+    const warmupS = s.size(2, 1, 0);
+
+    const net = createLbNet();
+    const pinDir = s.pinDir('conn');
+    const aborter = new AbortController();
+    let prog: RautaProgram | null = null;
+    let statsFd = -1;
+    let sweeper: NodeJS.Timeout | undefined;
+    const nginxes: Nginx[] = [];
+    const cleanup = async () => {
+      aborter.abort();
+      clearInterval(sweeper);
+      await Promise.allSettled(nginxes.map((n) => n.stop()));
+      if (statsFd >= 0) closeFd(statsFd);
+      statsFd = -1;
+      net.destroy(); // the node's interface goes with it, and the programs attached to it
+      prog?.close();
+      prog = null;
+      unpin(pinDir);
+      rmSync(pinDir, { recursive: true, force: true });
+    };
+    s.onAbort(cleanup);
+    try {
+      await prepareNode(net);
+      const backend = await startNginx({ name: 'backends', dir: s.ctx.tmpRoot, netns: net.backendNs, workers: WORKERS, http: backendHttp() });
+      nginxes.push(backend);
+      const proxy = await startNginx({ name: 'proxy', dir: s.ctx.tmpRoot, netns: net.nodeNs, workers: WORKERS, http: proxyHttp() });
+      nginxes.push(proxy);
+      prog = await loadAndAttach(net, pinDir);
+      const p = prog;
+      for (const t of TARGETS) await expectAnswer(net, t);
+      // the agent's flow reaper, on the agent's timer (rauta run: every 5 s): half-open flows past their timeout go
+      sweeper = setInterval(() => sweepFlows(p.typed), 5000);
+      statsFd = enableRunTimeStats();
+      s.log(`wrk -t${THREADS} -c${CONNECTIONS}, ${durationS} s per run, ${rounds} round(s); targets interleaved run by run`);
+
+      const nstat = async (ns: string) => (JSON.parse((await inNs(ns, 'nstat', ['-saz', '--json'])).stdout) as { kernel: Record<string, number> }).kernel;
+      // CPU counters are read right next to wrk (last before it, first after it), so they frame the run
+      // tightly; the slower reads (nstat processes, status sockets) stay outside that frame
+      const cpu = () => {
+        const xdp = progRunStats(p.progFd);
+        const tc = progRunStats(p.tcProgFd);
+        return { busy: machineBusyTicks(), bpfNs: xdp.runTimeNs + tc.runTimeNs, bpfRuns: xdp.runCount + tc.runCount, proxyTicks: proxy.workerTicks() };
+      };
+      const counters = async () => {
+        const [client, backendNs, node] = await Promise.all([nstat(net.clientNs), nstat(net.backendNs), nstat(net.nodeNs)]);
+        return { metrics: p.typed.readMetrics(), backend: await backend.status(), proxy: await proxy.status(), nstat: { client, backend: backendNs, node } };
+      };
+
+      const run = async (target: Target, mode: Mode, seconds: number): Promise<Sample> => {
+        const before: Snapshot = { ...(await counters()), ...cpu() };
+        const wrk = await runWrk({
+          netns: net.clientNs,
+          url: URLS[target],
+          threads: THREADS,
+          connections: CONNECTIONS,
+          durationS: seconds,
+          headers: mode.headers,
+          scratchDir: s.ctx.tmpRoot,
+          signal: aborter.signal,
+        });
+        const afterCpu = cpu();
+        const after: Snapshot = { ...afterCpu, ...(await counters()) };
+        const leftover = target === 'rauta' ? await drainFlows(p) : '';
+        checkPath(target, mode, wrk, before, after);
+        const n = wrk.requests;
+        const d = (get: (x: Snapshot) => number) => get(after) - get(before);
+        return {
+          wrk,
+          machineNsPerReq: (d((x) => x.busy) * NS_PER_TICK) / n,
+          bpfNsPerReq: d((x) => x.bpfNs) / n,
+          bpfRunsPerReq: d((x) => x.bpfRuns) / n,
+          proxyNsPerReq: (d((x) => x.proxyTicks) * NS_PER_TICK) / n,
+          retrans: {
+            client: d((x) => x.nstat.client.TcpRetransSegs ?? 0),
+            backend: d((x) => x.nstat.backend.TcpRetransSegs ?? 0),
+            node: d((x) => x.nstat.node.TcpRetransSegs ?? 0),
+          },
+          leftover,
+          timeouts: wrk.errors.timeout,
+          trouble: Object.fromEntries(TROUBLE.map((c) => [c, after.metrics[c] - before.metrics[c]]).filter(([, v]) => v !== 0)),
+        };
+      };
+
+      // One mode after the other (its rows are kept if the next one fails); within a mode,
+      // every round runs the three targets back to back, so they share the machine's state.
+      for (const m of MODES) {
+        for (const t of warmupS > 0 ? TARGETS : []) {
+          const w = await run(t, m, warmupS);
+          s.log(
+            `${m.id} warm-up ${t}: ${w.wrk.requestsPerS.toFixed(0)} req/s${w.timeouts ? `, wrk timeouts ${w.timeouts}` : ''}${w.leftover ? `, left: ${w.leftover}` : ''}`,
+          );
+        }
+        const samples = new Map<Target, Sample[]>(TARGETS.map((t) => [t, []]));
+        for (let r = 0; r < rounds; r++) {
+          for (const t of TARGETS) {
+            const sample = await run(t, m, durationS);
+            const trouble = Object.entries(sample.trouble)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(' ');
+            s.log(
+              `${m.id} round ${r + 1} ${t}: ${sample.wrk.requestsPerS.toFixed(0)} req/s, p50 ${sample.wrk.p50Ms.toFixed(2)} ms, p99 ${sample.wrk.p99Ms.toFixed(2)} ms, machine ${(sample.machineNsPerReq / 1000).toFixed(1)} µs/req, retrans c/b/n ${sample.retrans.client}/${sample.retrans.backend}/${sample.retrans.node}${sample.timeouts ? `, wrk timeouts ${sample.timeouts}` : ''}${trouble ? `, ${trouble}` : ''}${sample.leftover ? `, left: ${sample.leftover}` : ''}`,
+            );
+            samples.get(t)!.push(sample);
+          }
+        }
+        const result = (t: Target) => summarize(samples.get(t)!);
+        for (const t of rowTemplates(m)) s.row({ name: t.name, unit: t.unit, ...t.build(result, durationS, rounds) });
+      }
+    } finally {
+      await cleanup();
+    }
+  },
+  ['bpf'],
+);
 
 // ---- the network and the three targets ---------------------------------------
 
@@ -276,7 +304,8 @@ async function loadAndAttach(net: LbNet, pinDir: string): Promise<RautaProgram> 
 /** One request through each target before measuring: the fixed body, or the suite stops. */
 async function expectAnswer(net: LbNet, target: Target): Promise<void> {
   const r = await inNs(net.clientNs, 'curl', ['-sS', '-m', '10', URLS[target]]);
-  if (r.code !== 0 || r.stdout !== BODY) throw new Error(`${target}: GET ${URLS[target]} answered ${JSON.stringify(r.stdout)} (curl exit ${r.code} ${r.stderr.trim()})`);
+  if (r.code !== 0 || r.stdout !== BODY)
+    throw new Error(`${target}: GET ${URLS[target]} answered ${JSON.stringify(r.stdout)} (curl exit ${r.code} ${r.stderr.trim()})`);
 }
 
 /** Wait (≤ 5 s) until rauta holds no flow: connections closed through it leave nothing; '' or what was left. */
@@ -320,7 +349,10 @@ function checkPath(target: Target, mode: Mode, wrk: WrkResult, before: Snapshot,
   if (backendServed < n) fail(`the backends served ${backendServed} requests, fewer than wrk completed`);
   // direct and nginx: rauta's XDP program sees their packets and must pass every one untouched
   const acted = OUTCOMES.filter((o) => !o.startsWith('PASS_') && m(o) !== 0);
-  if (target !== 'rauta' && acted.length > 0) fail(`rauta's data path acted on packets during this run (${acted.map((o) => `${o} ${m(o)}`).join(', ')}; segments of earlier connections still being retransmitted count too): not the path the row names`);
+  if (target !== 'rauta' && acted.length > 0)
+    fail(
+      `rauta's data path acted on packets during this run (${acted.map((o) => `${o} ${m(o)}`).join(', ')}; segments of earlier connections still being retransmitted count too): not the path the row names`,
+    );
   let opened: number;
   if (target === 'direct') {
     if (proxyServed !== 0) fail(`nginx served ${proxyServed} requests: not the direct path`);
@@ -397,7 +429,8 @@ function rowTemplates(m: Mode): RowTemplate[] {
     (r.timeouts > 0 ? `; wrk timeouts (a request unanswered after 5 s, counted at each of wrk's checks): ${r.timeouts}` : '');
   {
     const keepAlive = m.id === 'keep-alive';
-    const row = (name: string, unit: string, goalText: string | null, build: RowTemplate['build']) => out.push({ name: `${m.label}: ${name}`, unit, goalText, build });
+    const row = (name: string, unit: string, goalText: string | null, build: RowTemplate['build']) =>
+      out.push({ name: `${m.label}: ${name}`, unit, goalText, build });
     // "ahead of nginx" (both modes): more requests/s, a lower p99
     const ahead = (res: Results, get: (x: Summary) => number, better: 'higher' | 'lower'): Goal => {
       const [a, b] = [get(res('rauta')), get(res('nginx'))];
@@ -426,7 +459,11 @@ function rowTemplates(m: Mode): RowTemplate[] {
         goal: ahead(res, (y) => y.rps, 'higher'),
         note:
           `wrk -> ${URLS.rauta}, the VIP: ${PATHS.length} routes × ${BACKENDS.length} backends in rauta's maps; ${retrans(x)}` +
-          (Object.keys(x.trouble).length ? `; METRICS over all runs: ${Object.entries(x.trouble).map(([k, v]) => `${k} ${v}`).join(', ')}` : '') +
+          (Object.keys(x.trouble).length
+            ? `; METRICS over all runs: ${Object.entries(x.trouble)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')}`
+            : '') +
           (x.leftover.length ? `; flows still in FLOW_CACHE 5 s after a run: ${x.leftover.join(' | ')}` : ''),
       };
     });
@@ -444,10 +481,18 @@ function rowTemplates(m: Mode): RowTemplate[] {
         : "wrk --latency: from writing a request (the client's connect already done) to its complete answer; rauta opens the backend connection only when the request arrives, so its backend handshake is inside the figure, the other targets' client handshakes are not",
     }));
     row('p50 latency, nginx', 'ms', null, (res) => ({ value: r('nginx', res).p50, baseline: { name: 'direct', value: r('direct', res).p50 } }));
-    row('p50 latency, rauta', 'ms', null, (res) => ({ value: r('rauta', res).p50, baseline: { name: 'nginx', value: r('nginx', res).p50 }, note: times(r('rauta', res).p50, r('direct', res).p50) }));
+    row('p50 latency, rauta', 'ms', null, (res) => ({
+      value: r('rauta', res).p50,
+      baseline: { name: 'nginx', value: r('nginx', res).p50 },
+      note: times(r('rauta', res).p50, r('direct', res).p50),
+    }));
     row('p99 latency, direct (floor)', 'ms', null, (res) => ({ value: r('direct', res).p99, baseline: { name: 'itself', value: r('direct', res).p99 } }));
     row('p99 latency, nginx', 'ms', null, (res) => ({ value: r('nginx', res).p99, baseline: { name: 'direct', value: r('direct', res).p99 } }));
-    row('p99 latency, rauta vs nginx', 'ms', '< nginx', (res) => ({ value: r('rauta', res).p99, baseline: { name: 'nginx', value: r('nginx', res).p99 }, goal: ahead(res, (y) => y.p99, 'lower') }));
+    row('p99 latency, rauta vs nginx', 'ms', '< nginx', (res) => ({
+      value: r('rauta', res).p99,
+      baseline: { name: 'nginx', value: r('nginx', res).p99 },
+      goal: ahead(res, (y) => y.p99, 'lower'),
+    }));
     row('p99 latency, rauta vs direct', 'ms', p99FloorText, (res) => ({
       value: r('rauta', res).p99,
       baseline: { name: 'direct', value: r('direct', res).p99 },
@@ -467,8 +512,15 @@ function rowTemplates(m: Mode): RowTemplate[] {
       baseline: { name: 'itself', value: r('direct', res).machine },
       note: '/proc/stat busy time of all CPUs (user+nice+system+irq+softirq; not idle, iowait, steal) during the run / requests: wrk, the backends, the node, and whatever else ran on this shared machine; comparable across targets',
     }));
-    row('machine CPU per request, nginx', 'ns/req', null, (res) => ({ value: r('nginx', res).machine, baseline: { name: 'direct', value: r('direct', res).machine } }));
-    row('machine CPU per request, rauta', 'ns/req', null, (res) => ({ value: r('rauta', res).machine, baseline: { name: 'nginx', value: r('nginx', res).machine }, note: times(r('rauta', res).machine, r('direct', res).machine) }));
+    row('machine CPU per request, nginx', 'ns/req', null, (res) => ({
+      value: r('nginx', res).machine,
+      baseline: { name: 'direct', value: r('direct', res).machine },
+    }));
+    row('machine CPU per request, rauta', 'ns/req', null, (res) => ({
+      value: r('rauta', res).machine,
+      baseline: { name: 'nginx', value: r('nginx', res).machine },
+      note: times(r('rauta', res).machine, r('direct', res).machine),
+    }));
   }
   return out;
 }

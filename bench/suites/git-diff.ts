@@ -87,42 +87,46 @@ async function prepare(files: number, root: string): Promise<Subject> {
   return subject;
 }
 
-await runSuite('git-diff', async (s) => {
-  COMMITS = s.size(60, 20, 3);
-  WARMUP = s.size(10, 10, 1);
-  // smoke: a 500-file repo (the 10,000-file initial load alone takes seconds)
-  const files = s.size(10_000, 10_000, 500);
-  const big = files.toLocaleString('en-US');
-  const root = s.ctx.tmpRoot;
-  s.log(`building repos of 100 and ${big} files (git fast-import)`);
-  const small = await prepare(100, root);
-  const large = await prepare(files, root);
-  try {
-    // Interleave the two repos commit by commit, so machine load hits both alike.
-    for (let n = 0; n < COMMITS + WARMUP; n++) {
-      await small.step(n);
-      await large.step(n);
+await runSuite(
+  'git-diff',
+  async (s) => {
+    COMMITS = s.size(60, 20, 3);
+    WARMUP = s.size(10, 10, 1);
+    // smoke: a 500-file repo (the 10,000-file initial load alone takes seconds)
+    const files = s.size(10_000, 10_000, 500);
+    const big = files.toLocaleString('en-US');
+    const root = s.ctx.tmpRoot;
+    s.log(`building repos of 100 and ${big} files (git fast-import)`);
+    const small = await prepare(100, root);
+    const large = await prepare(files, root);
+    try {
+      // Interleave the two repos commit by commit, so machine load hits both alike.
+      for (let n = 0; n < COMMITS + WARMUP; n++) {
+        await small.step(n);
+        await large.step(n);
+      }
+    } finally {
+      await small.close();
+      await large.close();
     }
-  } finally {
-    await small.close();
-    await large.close();
-  }
-  const goal = { max: 20, ratioMax: 1.5, text: '< 20 ms, ratio ≈ 1 (≤ 1.5)' };
-  const p90 = (xs: number[]) => `p90 ${percentile(xs, 0.9).toFixed(2)} ms`;
-  s.row({
-    name: `one-file commit → events, ${big}-file repo (median of ${COMMITS})`,
-    value: median(large.core),
-    unit: 'ms',
-    baseline: { name: 'same in a 100-file repo', value: median(small.core) },
-    goal,
-    note: `${p90(large.core)} (100 files: ${p90(small.core)}); read commit, diff, parse, validate, events, state update`,
-  });
-  s.row({
-    name: `one-file commit, processNewCommits end to end incl. file-log fsync, ${big} files (median of ${COMMITS})`,
-    value: median(large.endToEnd),
-    unit: 'ms',
-    baseline: { name: 'same in a 100-file repo', value: median(small.endToEnd) },
-    goal,
-    note: `${p90(large.endToEnd)} (100 files: ${p90(small.endToEnd)}); the file-log append alone: median ${median(large.append).toFixed(2)} ms`,
-  });
-}, ['git']);
+    const goal = { max: 20, ratioMax: 1.5, text: '< 20 ms, ratio ≈ 1 (≤ 1.5)' };
+    const p90 = (xs: number[]) => `p90 ${percentile(xs, 0.9).toFixed(2)} ms`;
+    s.row({
+      name: `one-file commit → events, ${big}-file repo (median of ${COMMITS})`,
+      value: median(large.core),
+      unit: 'ms',
+      baseline: { name: 'same in a 100-file repo', value: median(small.core) },
+      goal,
+      note: `${p90(large.core)} (100 files: ${p90(small.core)}); read commit, diff, parse, validate, events, state update`,
+    });
+    s.row({
+      name: `one-file commit, processNewCommits end to end incl. file-log fsync, ${big} files (median of ${COMMITS})`,
+      value: median(large.endToEnd),
+      unit: 'ms',
+      baseline: { name: 'same in a 100-file repo', value: median(small.endToEnd) },
+      goal,
+      note: `${p90(large.endToEnd)} (100 files: ${p90(small.endToEnd)}); the file-log append alone: median ${median(large.append).toFixed(2)} ms`,
+    });
+  },
+  ['git'],
+);

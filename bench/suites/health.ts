@@ -61,7 +61,27 @@ void runSuite(
       const routes = (backendsOf: string[]) => routeYaml([{ name: 'pool', path: '/pool', backends: backendsOf, healthCheck: CHECK }]);
       repo.write('routes/app.yaml', routes(POOL));
       let head = repo.commit('pool');
-      run = spawnRauta('rauta run', ['run', '--repo', repo.dir, '--root', 'routes', '--iface', net.nodeIf, '--xdp-mode', 'native', '--pin-dir', pinDir, '--state-dir', `${tmp.dir}/state`, '--node', net.name], { netns: net.nodeNs });
+      run = spawnRauta(
+        'rauta run',
+        [
+          'run',
+          '--repo',
+          repo.dir,
+          '--root',
+          'routes',
+          '--iface',
+          net.nodeIf,
+          '--xdp-mode',
+          'native',
+          '--pin-dir',
+          pinDir,
+          '--state-dir',
+          `${tmp.dir}/state`,
+          '--node',
+          net.name,
+        ],
+        { netns: net.nodeNs },
+      );
       const r = run;
       await r.waitLine((l) => l.msg === 'applied' && l.commit === head, 'the pool applied');
 
@@ -76,11 +96,20 @@ void runSuite(
 
       // New connections all along, one JSON line each.
       const conns: Conn[] = [];
-      stream = spawn('ip', ['netns', 'exec', net.clientNs, process.execPath, 'testbed/conn-stream.mjs', VIP, '80', '/pool', '--rate', String(RATE), '--timeout', '2000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      stream = spawn(
+        'ip',
+        ['netns', 'exec', net.clientNs, process.execPath, 'testbed/conn-stream.mjs', VIP, '80', '/pool', '--rate', String(RATE), '--timeout', '2000'],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
       createInterface({ input: stream.stdout! }).on('line', (l) => conns.push(JSON.parse(l) as Conn));
 
       const healthLine = (backend: string, healthy: boolean, since: number): Promise<LogLine> =>
-        r.waitLine((l) => l.backend === backend && l.healthy === healthy && typeof l.reason === 'string', `${backend} ${healthy ? 'healthy' : 'unhealthy'}`, since, 60_000);
+        r.waitLine(
+          (l) => l.backend === backend && l.healthy === healthy && typeof l.reason === 'string',
+          `${backend} ${healthy ? 'healthy' : 'unhealthy'}`,
+          since,
+          60_000,
+        );
       const changes: LogLine[] = [];
       const lastSent: number[] = [];
       const passive: number[] = [];
@@ -121,16 +150,49 @@ void runSuite(
 
       const bound = { name: `configured bound: ${CHECK.unhealthyThreshold} × ${CHECK.intervalSeconds} s + ${CHECK.timeoutSeconds} s timeout`, value: BOUND_MS };
       const note = `${kills} SIGKILLs of one of ${POOL.length} backends under ${RATE} new connections/s; ${passive.length} drained first by the passive signal; ${okAfter} connections succeeded in all`;
-      api.row({ name: 'dead backend: kill -> last new connection sent to it, p50', value: percentile(lastSent, 0.5), unit: 'ms', baseline: bound, goal: { ratioMax: 1, text: '≤ bound' }, note });
-      api.row({ name: 'dead backend: kill -> last new connection sent to it, p99', value: percentile(lastSent, 0.99), unit: 'ms', baseline: bound, goal: { ratioMax: 1, text: '≤ bound' } });
-      api.row({ name: 'failing check (503, no passive signal) -> drained, p50', value: percentile(detect, 0.5), unit: 'ms', baseline: bound, goal: { ratioMax: 1, text: '≤ bound' }, note: `${kills} times; to the agent's log line` });
-      api.row({ name: 'failing check (503, no passive signal) -> drained, p99', value: percentile(detect, 0.99), unit: 'ms', baseline: bound, goal: { ratioMax: 1, text: '≤ bound' } });
+      api.row({
+        name: 'dead backend: kill -> last new connection sent to it, p50',
+        value: percentile(lastSent, 0.5),
+        unit: 'ms',
+        baseline: bound,
+        goal: { ratioMax: 1, text: '≤ bound' },
+        note,
+      });
+      api.row({
+        name: 'dead backend: kill -> last new connection sent to it, p99',
+        value: percentile(lastSent, 0.99),
+        unit: 'ms',
+        baseline: bound,
+        goal: { ratioMax: 1, text: '≤ bound' },
+      });
+      api.row({
+        name: 'failing check (503, no passive signal) -> drained, p50',
+        value: percentile(detect, 0.5),
+        unit: 'ms',
+        baseline: bound,
+        goal: { ratioMax: 1, text: '≤ bound' },
+        note: `${kills} times; to the agent's log line`,
+      });
+      api.row({
+        name: 'failing check (503, no passive signal) -> drained, p99',
+        value: percentile(detect, 0.99),
+        unit: 'ms',
+        baseline: bound,
+        goal: { ratioMax: 1, text: '≤ bound' },
+      });
       const ops = changes.map((c) => Number(c.ops));
       const commitOps = { name: 'a commit removing one backend', value: Number(commitApplied.ops) };
-      api.row({ name: 'map writes per health change (median)', value: median(ops), unit: 'writes', baseline: commitOps, goal: { max: 3.5, text: '3, as for a commit' }, note: `${changes.length} changes (drains and returns), max ${Math.max(...ops)}` });
+      api.row({
+        name: 'map writes per health change (median)',
+        value: median(ops),
+        unit: 'writes',
+        baseline: commitOps,
+        goal: { max: 3.5, text: '3, as for a commit' },
+        note: `${changes.length} changes (drains and returns), max ${Math.max(...ops)}`,
+      });
       const drains = changes.filter((_, i) => i % 2 === 0).map((c) => Number(c.disruption));
       api.row({
-        name: 'share of the route\'s connections moved by a drain (median)',
+        name: "share of the route's connections moved by a drain (median)",
         value: median(drains) * 100,
         unit: '%',
         baseline: { name: 'commit removing one backend', value: Number(commitApplied.disruption) * 100 },

@@ -14,7 +14,9 @@ type Build = (backends: readonly MaglevBackend[], size: number) => Uint8Array;
 function backendSets(count: number, n: number, weight: (rnd: (k: number) => number) => number, seed: number): MaglevBackend[][] {
   let x = seed;
   const rnd = (k: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % k;
-  return Array.from({ length: count }, () => Array.from({ length: n }, () => ({ ip: `10.${rnd(256)}.${rnd(256)}.${rnd(256)}`, port: 8080, weight: weight(rnd) })));
+  return Array.from({ length: count }, () =>
+    Array.from({ length: n }, () => ({ ip: `10.${rnd(256)}.${rnd(256)}.${rnd(256)}`, port: 8080, weight: weight(rnd) })),
+  );
 }
 
 /** Largest |slots / (M * w / W) - 1| over every backend of every set, in %. */
@@ -24,7 +26,9 @@ function worstImbalance(build: Build, sets: readonly MaglevBackend[][]): number 
     const total = set.reduce((sum, b) => sum + b.weight, 0);
     const counts = new Array<number>(set.length).fill(0);
     for (const s of build(set, M)) counts[s]!++;
-    counts.forEach((c, i) => (worst = Math.max(worst, Math.abs(c / ((M * set[i]!.weight) / total) - 1))));
+    counts.forEach((c, i) => {
+      worst = Math.max(worst, Math.abs(c / ((M * set[i]!.weight) / total) - 1));
+    });
   }
   return worst * 100;
 }
@@ -41,7 +45,11 @@ function removals(build: Build, sets: readonly MaglevBackend[][]): { mean: numbe
   }
   const n = sets[0]!.length;
   const goal = 100 / n + 2;
-  return { mean: moved.reduce((a, b) => a + b, 0) / moved.length, worst: Math.max(...moved), overGoal: (moved.filter((d) => d > goal).length / moved.length) * 100 };
+  return {
+    mean: moved.reduce((a, b) => a + b, 0) / moved.length,
+    worst: Math.max(...moved),
+    overGoal: (moved.filter((d) => d > goal).length / moved.length) * 100,
+  };
 }
 
 function timePerTable(build: Build, sets: readonly MaglevBackend[][]): number {

@@ -89,42 +89,46 @@ function measureAt(s: SuiteApi, routes: number, changes: number): ScaleRun {
   }
 }
 
-await runSuite('scale', async (s) => {
-  const big = s.size(65536, 8192, 1024);
-  const base = s.size(1024, 1024, 256);
-  const changes = s.size(60, 15, 3);
-  const idleRssKb = process.resourceUsage().maxRSS;
-  const small = measureAt(s, base, changes);
-  const large = measureAt(s, big, changes);
-  const n = big.toLocaleString('en-US');
-  s.row({
-    name: `full sync, ${n} routes × 32 backends (${Math.min(1024, big).toLocaleString('en-US')} pools)`,
-    value: large.sync.totalMs,
-    unit: 'ms',
-    baseline: { name: `raw writes of the same ${large.sync.apply.sets.toLocaleString('en-US')} entries`, value: large.floorMs },
-    note: `read ${large.sync.readMs.toFixed(0)} ms, plan ${large.sync.planMs.toFixed(0)} ms, apply ${large.sync.applyMs.toFixed(0)} ms; ${(large.sync.apply.bytesWritten / 1e6).toFixed(0)} MB written${big !== 65536 ? `; --${s.ctx.level} uses ${n} routes, the full run 65,536` : ''}`,
-  });
-  const m = large.memory;
-  const perRoute = (bytes: number) => `${Math.round(bytes / big).toLocaleString('en-US')} B/route`;
-  const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
-  s.row({
-    name: `peak RSS, full sync of ${n} routes`,
-    value: m.rssPeak / MiB,
-    unit: 'MiB',
-    baseline: { name: 'RSS just before the sync: the process and the desired routes', value: m.rssBefore / MiB },
-    goal: { max: 400, text: '< 400 MiB' },
-    note:
-      `the sync itself: +${mib(m.rssPeak - m.rssBefore)} RSS at its peak (${perRoute(m.rssPeak - m.rssBefore)}: plan, apply, model); ` +
-      `held before it: the process ${mib(idleRssKb * 1024)} before any route, the desired routes ${perRoute(m.liveDesired - m.liveIdle)} live (built by the bench, as the fold hands them: 32 backends each); ` +
-      `kept after it (plan dropped): ${perRoute(m.liveAfter - m.liveDesired)} live (applied model, caches). ` +
-      `The bench's own copies (the raw-write floor's encoded entries, the change runs) come after the peak is read`,
-  });
-  s.row({
-    name: `one-route change at ${n} routes (plan + apply, median of ${changes})`,
-    value: median(large.changeMs),
-    unit: 'ms',
-    baseline: { name: `same change at ${base.toLocaleString('en-US')} routes`, value: median(small.changeMs) },
-    goal: { ratioMax: 1.5, text: 'ratio ≈ 1 (≤ 1.5)' },
-    note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at ${base.toLocaleString('en-US')}; of which planning (median): ${median(large.planMs).toFixed(1)} ms at ${n}, ${median(small.planMs).toFixed(1)} ms at ${base.toLocaleString('en-US')}`,
-  });
-}, ['bpf']);
+await runSuite(
+  'scale',
+  async (s) => {
+    const big = s.size(65536, 8192, 1024);
+    const base = s.size(1024, 1024, 256);
+    const changes = s.size(60, 15, 3);
+    const idleRssKb = process.resourceUsage().maxRSS;
+    const small = measureAt(s, base, changes);
+    const large = measureAt(s, big, changes);
+    const n = big.toLocaleString('en-US');
+    s.row({
+      name: `full sync, ${n} routes × 32 backends (${Math.min(1024, big).toLocaleString('en-US')} pools)`,
+      value: large.sync.totalMs,
+      unit: 'ms',
+      baseline: { name: `raw writes of the same ${large.sync.apply.sets.toLocaleString('en-US')} entries`, value: large.floorMs },
+      note: `read ${large.sync.readMs.toFixed(0)} ms, plan ${large.sync.planMs.toFixed(0)} ms, apply ${large.sync.applyMs.toFixed(0)} ms; ${(large.sync.apply.bytesWritten / 1e6).toFixed(0)} MB written${big !== 65536 ? `; --${s.ctx.level} uses ${n} routes, the full run 65,536` : ''}`,
+    });
+    const m = large.memory;
+    const perRoute = (bytes: number) => `${Math.round(bytes / big).toLocaleString('en-US')} B/route`;
+    const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
+    s.row({
+      name: `peak RSS, full sync of ${n} routes`,
+      value: m.rssPeak / MiB,
+      unit: 'MiB',
+      baseline: { name: 'RSS just before the sync: the process and the desired routes', value: m.rssBefore / MiB },
+      goal: { max: 400, text: '< 400 MiB' },
+      note:
+        `the sync itself: +${mib(m.rssPeak - m.rssBefore)} RSS at its peak (${perRoute(m.rssPeak - m.rssBefore)}: plan, apply, model); ` +
+        `held before it: the process ${mib(idleRssKb * 1024)} before any route, the desired routes ${perRoute(m.liveDesired - m.liveIdle)} live (built by the bench, as the fold hands them: 32 backends each); ` +
+        `kept after it (plan dropped): ${perRoute(m.liveAfter - m.liveDesired)} live (applied model, caches). ` +
+        `The bench's own copies (the raw-write floor's encoded entries, the change runs) come after the peak is read`,
+    });
+    s.row({
+      name: `one-route change at ${n} routes (plan + apply, median of ${changes})`,
+      value: median(large.changeMs),
+      unit: 'ms',
+      baseline: { name: `same change at ${base.toLocaleString('en-US')} routes`, value: median(small.changeMs) },
+      goal: { ratioMax: 1.5, text: 'ratio ≈ 1 (≤ 1.5)' },
+      note: `ops per change: ${median(large.changeOps)} at ${n}, ${median(small.changeOps)} at ${base.toLocaleString('en-US')}; of which planning (median): ${median(large.planMs).toFixed(1)} ms at ${n}, ${median(small.planMs).toFixed(1)} ms at ${base.toLocaleString('en-US')}`,
+    });
+  },
+  ['bpf'],
+);

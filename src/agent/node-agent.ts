@@ -137,7 +137,10 @@ function errorReport(err: unknown): AgentError {
   return { code, message: err instanceof Error ? err.message : String(err), op: null, errno, rolledBack: null, at };
 }
 
-type AgentCounters = Pick<AgentStatus, 'headSeq' | 'state' | 'lastError' | 'lastApplyAt' | 'applies' | 'rollbacks' | 'driftRepairs' | 'driftChecks' | 'eventsRead' | 'lastPlan'>;
+type AgentCounters = Pick<
+  AgentStatus,
+  'headSeq' | 'state' | 'lastError' | 'lastApplyAt' | 'applies' | 'rollbacks' | 'driftRepairs' | 'driftChecks' | 'eventsRead' | 'lastPlan'
+>;
 
 export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarget {
   readonly node: string;
@@ -182,10 +185,11 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
     this.scheduler = new Scheduler(
       {
         reconcile: (req) => this.exclusive(() => this.reconcilePass(req)),
-        checkDrift: () => this.checkDrift().then(
-          () => undefined,
-          (err: unknown) => void this.fail('drift check', err),
-        ),
+        checkDrift: () =>
+          this.checkDrift().then(
+            () => undefined,
+            (err: unknown) => void this.fail('drift check', err),
+          ),
       },
       { retry: this.retry, driftIntervalMs: opts.driftIntervalMs ?? 30_000, resyncIntervalMs: opts.resyncIntervalMs ?? 30_000, logger: this.logger },
     );
@@ -262,7 +266,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
         if (marker.type === 'CommitRejected') lastRejected = marker;
       }
       if (lastRejected?.type === 'CommitRejected') this.reportRejected(lastRejected);
-      this.logger.info({ snapshotSeq: snapshot?.seq ?? null, replayedFrom: fromSeq + 1, desiredSeq: this.tracker.state.seq, commits, head }, 'desired state loaded');
+      this.logger.info(
+        { snapshotSeq: snapshot?.seq ?? null, replayedFrom: fromSeq + 1, desiredSeq: this.tracker.state.seq, commits, head },
+        'desired state loaded',
+      );
       await this.applyDesired('start');
       await this.maybeSnapshot();
       return this.status();
@@ -457,7 +464,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
       return false;
     }
     if (plan.summary.missingNexthops.length > 0) {
-      this.logger.warn({ missing: plan.summary.missingNexthops.slice(0, 20), count: plan.summary.missingNexthops.length }, 'backends without a nexthop MAC: their traffic is passed to the kernel');
+      this.logger.warn(
+        { missing: plan.summary.missingNexthops.slice(0, 20), count: plan.summary.missingNexthops.length },
+        'backends without a nexthop MAC: their traffic is passed to the kernel',
+      );
     }
     const result = this.runPlan(plan, reason, null);
     if (result instanceof Error) return false;
@@ -504,7 +514,15 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
   private noteSuccess(plan: Plan, result: ApplyResult, reason: string, clearFailure: boolean, scopeRoutes: number | null = null): void {
     const disruption = plan.routes.reduce((m, r) => (r.change === 'removed' || r.change === 'added' ? m : Math.max(m, r.disruption)), 0);
     if (plan.ops.length > 0 || this.st.lastPlan === null) {
-      const report: AgentPlanReport = { reason, ops: result.ops, bytesWritten: result.bytesWritten, durationMs: result.durationMs, disruption, scopeRoutes, summary: plan.summary };
+      const report: AgentPlanReport = {
+        reason,
+        ops: result.ops,
+        bytesWritten: result.bytesWritten,
+        durationMs: result.durationMs,
+        disruption,
+        scopeRoutes,
+        summary: plan.summary,
+      };
       this.st.lastPlan = report;
     }
     if (plan.ops.length > 0) this.st.applies++;
@@ -514,7 +532,16 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
     const desired = this.tracker.state;
     if (plan.ops.length > 0) {
       this.logger.info(
-        { reason, seq: desired.seq, commit: desired.commit, bytes: result.bytesWritten, ms: Math.round(result.durationMs * 10) / 10, disruption, scopeRoutes, ...plan.summary },
+        {
+          reason,
+          seq: desired.seq,
+          commit: desired.commit,
+          bytes: result.bytesWritten,
+          ms: Math.round(result.durationMs * 10) / 10,
+          disruption,
+          scopeRoutes,
+          ...plan.summary,
+        },
         'applied',
       );
     }
@@ -557,7 +584,10 @@ export class NodeAgent extends EventEmitter<NodeAgentEvents> implements WakeTarg
       ];
       for (const [n, what] of extra) if (n > 0) report.details.push(`${what}: ${n}`);
       report.repairs = plan.routes.length + s.listenersSet + s.listenersDeleted + s.nexthopsSet + s.nexthopsDeleted + s.orphanTablesDeleted;
-      this.logger.warn({ repairs: report.repairs, ops: plan.ops.length, details: report.details.slice(0, 50) }, 'drift: the maps differ from the last applied state; repairing');
+      this.logger.warn(
+        { repairs: report.repairs, ops: plan.ops.length, details: report.details.slice(0, 50) },
+        'drift: the maps differ from the last applied state; repairing',
+      );
       const result = this.runPlan(plan, 'drift', real);
       if (result instanceof Error) return report;
       this.st.driftRepairs += report.repairs;

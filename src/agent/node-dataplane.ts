@@ -61,9 +61,16 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   const { logger } = opts;
   const mode = checkXdpMode(opts.xdpMode);
   const prog = loadRauta({ pinDir: opts.pinDir, maxEntries: mapMaxEntries(opts.capacity ?? DEFAULT_CAPACITY) });
-  logger.info({ pinDir: opts.pinDir, reusedMaps: prog.reused }, prog.reused.length > 0 ? 'programs loaded; reusing the pinned maps' : 'programs loaded; maps pinned');
+  logger.info(
+    { pinDir: opts.pinDir, reusedMaps: prog.reused },
+    prog.reused.length > 0 ? 'programs loaded; reusing the pinned maps' : 'programs loaded; maps pinned',
+  );
   for (const r of prog.replaced) {
-    const what = DESIRED_MAPS.includes(r.name as MapName) ? 'the agent writes it in full from the event log' : r.name === 'metrics' ? 'counters restart at 0' : 'connections it held are gone';
+    const what = DESIRED_MAPS.includes(r.name as MapName)
+      ? 'the agent writes it in full from the event log'
+      : r.name === 'metrics'
+        ? 'counters restart at 0'
+        : 'connections it held are gone';
     logger.warn({ map: r.name, was: r.diffs }, `pinned ${r.name} had an older layout: replaced by an empty one (${what})`);
   }
   const state = { xdpMode: null as 'native' | 'generic' | null, waiting: null as NodeJS.Timeout | null };
@@ -74,7 +81,11 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
   };
   try {
     if (!opts.iface) logger.warn('no --iface: the program is loaded and pinned but not attached (rauta probe still works)');
-    else if (prog.rebuild) logger.warn({ iface: opts.iface }, 'upgrade: the new maps start empty; the program already attached keeps routing until the agent has written the full state, then the new one is attached');
+    else if (prog.rebuild)
+      logger.warn(
+        { iface: opts.iface },
+        'upgrade: the new maps start empty; the program already attached keeps routing until the agent has written the full state, then the new one is attached',
+      );
     else attach();
   } catch (err) {
     prog.close();
@@ -109,7 +120,10 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
     logger.debug({ ips: ips.length, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'nexthops resolved');
     const missing = r.missing.map((m) => `${m.ip} (${m.reason})`).join(', ');
     if (missing !== lastMissing && r.missing.length > 0) {
-      logger.warn({ missing: r.missing.slice(0, 20), count: r.missing.length }, 'no MAC for some backends (neighbour table, gateway route, --gateway-mac): their requests pass to the kernel');
+      logger.warn(
+        { missing: r.missing.slice(0, 20), count: r.missing.length },
+        'no MAC for some backends (neighbour table, gateway route, --gateway-mac): their requests pass to the kernel',
+      );
     }
     lastMissing = missing;
     return r.macs;
@@ -122,7 +136,8 @@ export function openNodeDataplane(opts: NodeDataplaneOptions): NodeDataplane {
       flows.census = r.census;
       flows.reaped += r.reaped;
       flows.orphans += r.orphans;
-      if (r.reaped + r.orphans + r.requests > 0) logger.debug({ reaped: r.reaped, orphansRemoved: r.orphans, requestsRemoved: r.requests, census: r.census }, 'flow sweep');
+      if (r.reaped + r.orphans + r.requests > 0)
+        logger.debug({ reaped: r.reaped, orphansRemoved: r.orphans, requestsRemoved: r.requests, census: r.census }, 'flow sweep');
     } catch (err) {
       logger.warn({ err }, 'flow sweep failed; trying again on the next tick');
     }

@@ -57,17 +57,36 @@ export function createNodeHealth(opts: NodeHealthOptions): NodeHealth {
         if (effectiveRoute(r, unhealthy).drain?.failOpen) failOpen.push(r.name);
         else drained.push(r.name);
       }
-      const fields = { backend: c.target.endpoint, check: `:${c.target.checkPort}${c.target.path}`, healthy: c.healthy, reason: c.reason, routes: c.routes.map((r) => r.name), failOpen };
+      const fields = {
+        backend: c.target.endpoint,
+        check: `:${c.target.checkPort}${c.target.path}`,
+        healthy: c.healthy,
+        reason: c.reason,
+        routes: c.routes.map((r) => r.name),
+        failOpen,
+      };
       const open = failOpen.length > 0 ? `; every backend of ${failOpen.join(', ')} fails: kept whole (fail open)` : '';
-      if (c.healthy) logger.info(fields, `backend ${c.target.endpoint} is healthy again (${fields.check}): ${c.reason}; new connections from ${drained.concat(failOpen).join(', ')} reach it again`);
-      else logger.warn(fields, `backend ${c.target.endpoint} is unhealthy (${fields.check}): ${c.reason}; ${drained.length > 0 ? `no new connections from ${drained.join(', ')}` : 'not drained'}${open}`);
+      if (c.healthy)
+        logger.info(
+          fields,
+          `backend ${c.target.endpoint} is healthy again (${fields.check}): ${c.reason}; new connections from ${drained.concat(failOpen).join(', ')} reach it again`,
+        );
+      else
+        logger.warn(
+          fields,
+          `backend ${c.target.endpoint} is unhealthy (${fields.check}): ${c.reason}; ${drained.length > 0 ? `no new connections from ${drained.join(', ')}` : 'not drained'}${open}`,
+        );
     }
     agent?.requestReplan({ routes: [...routes.values()] });
   };
   const monitor = new HealthMonitor({
     onChange,
     stats: backendStatsTable(opts.maps.backendStats),
-    onUntracked: (endpoints) => logger.warn({ count: endpoints.length, first: endpoints.slice(0, 10) }, 'BACKEND_STATS is full: these backends get active checks only (no passive signal)'),
+    onUntracked: (endpoints) =>
+      logger.warn(
+        { count: endpoints.length, first: endpoints.slice(0, 10) },
+        'BACKEND_STATS is full: these backends get active checks only (no passive signal)',
+      ),
     ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
     ...(opts.passiveMs !== undefined ? { passiveMs: opts.passiveMs } : {}),
     ...(opts.check ? { check: opts.check } : {}),

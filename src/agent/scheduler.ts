@@ -99,7 +99,9 @@ export class Scheduler {
     if (this.#running) return this.#running;
     const sourceAbort = new AbortController();
     const loopAbort = new AbortController();
-    const sourceDone = source.run(target, sourceAbort.signal).catch((err: unknown) => this.opts.logger.error({ err }, 'the wake source failed; the resync timer still reconciles'));
+    const sourceDone = source
+      .run(target, sourceAbort.signal)
+      .catch((err: unknown) => this.opts.logger.error({ err }, 'the wake source failed; the resync timer still reconciles'));
     const loopDone = this.#loop(loopAbort.signal);
     this.#stop = async () => {
       // The source first: a wake-up it holds (a job) is still served by the loop.

@@ -11,10 +11,10 @@ import { redisUrlFrom } from './secrets.js';
 export function register(program: Command): void {
   const cmd = program
     .command('agent')
-    .description('Multi-node: apply the Redis event log to this node\'s XDP maps, woken by BullMQ jobs from `rauta watch`')
+    .description("Multi-node: apply the Redis event log to this node's XDP maps, woken by BullMQ jobs from `rauta watch`")
     // No commander default: --help would print the URL with its password.
     .option('--redis <url>', 'redis://[:PASSWORD@]HOST:PORT[/DB] (default: env RAUTA_REDIS_URL)')
-    .option('--node <name>', 'this node\'s name in the registry, its queue and logs (letters, digits, . _ -)', os.hostname().replace(/[^A-Za-z0-9._-]/g, '-'))
+    .option('--node <name>', "this node's name in the registry, its queue and logs (letters, digits, . _ -)", os.hostname().replace(/[^A-Za-z0-9._-]/g, '-'))
     .option('--prefix <prefix>', 'Redis key prefix shared with `rauta watch` and `rauta status`', DEFAULT_PREFIX)
     .option('--pin-dir <dir>', 'bpffs directory for the program and maps (reused on restart)', DEFAULT_PIN_DIR)
     .option('--iface <name>', 'attach the XDP program to this interface (without it: load and pin only)')
@@ -33,7 +33,7 @@ export function register(program: Command): void {
       '\nExamples:\n  rauta agent --redis redis://redis:6379 --node edge-1 --iface eth0\n  rauta agent --redis redis://:secret@10.0.0.5:6379 --node edge-2 --pin-dir /sys/fs/bpf/rauta --http 0.0.0.0:9465\n\n' +
         'On start the agent catches up from the log (commits made while it was down), then takes jobs.\n' +
         'A job completes once the agent tried to apply up to its seq; a failed apply is retried by the agent (backoff 1 s to 30 s), not by BullMQ.\n' +
-        'The --max-* options size the maps (pinned maps must match) and must equal the watcher\'s.\n' +
+        "The --max-* options size the maps (pinned maps must match) and must equal the watcher's.\n" +
         'SIGTERM/SIGINT finish the current job and exit 0; the program stays attached and the maps pinned.',
     )
     .action(async (opts: Omit<AgentNodeOptions, 'redis'> & { redis?: string }) => {

@@ -41,7 +41,9 @@ export async function openLogForReading(spec: string, prefix: string | undefined
       throw new RautaError(
         'RAUTA_ERR_USAGE',
         `no event log under prefix ${JSON.stringify(wanted)} in ${redactRedisUrl(spec)}` +
-          (found.length > 0 ? `; logs there: ${found.map((p) => `--prefix ${p}`).join(', ')}` : '; nothing has been written there yet (is the watcher on another Redis?)'),
+          (found.length > 0
+            ? `; logs there: ${found.map((p) => `--prefix ${p}`).join(', ')}`
+            : '; nothing has been written there yet (is the watcher on another Redis?)'),
       );
     }
   }
@@ -150,7 +152,9 @@ interface RebuildOptions extends CapacityOptions {
 }
 
 /** The events a fresh log would hold for the branch, numbered from 1. */
-export async function rebuildEvents(opts: Pick<RebuildOptions, 'repo' | 'branch' | 'root' | 'since' | 'cache' | 'gitPasswordFile' | keyof CapacityOptions>): Promise<RautaEvent[]> {
+export async function rebuildEvents(
+  opts: Pick<RebuildOptions, 'repo' | 'branch' | 'root' | 'since' | 'cache' | 'gitPasswordFile' | keyof CapacityOptions>,
+): Promise<RautaEvent[]> {
   let dir = opts.repo;
   let ref = `refs/heads/${opts.branch}`;
   if (isRemote(opts.repo)) {
@@ -235,7 +239,14 @@ async function rebuildAction(opts: RebuildOptions): Promise<void> {
     }
   }
   const difference = firstDifference(existing, rebuilt);
-  report(opts, { wrote: opts.out ?? null, events: rebuilt.length, compared: opts.log, difference, existing: existing[difference], rebuilt: rebuilt[difference] });
+  report(opts, {
+    wrote: opts.out ?? null,
+    events: rebuilt.length,
+    compared: opts.log,
+    difference,
+    existing: existing[difference],
+    rebuilt: rebuilt[difference],
+  });
   process.exitCode = difference < 0 ? 0 : 1;
 }
 
@@ -243,11 +254,13 @@ async function appendBatches(log: EventLog, events: RautaEvent[]): Promise<void>
   let seq = 0;
   const { commits, rest } = splitCommits(events);
   for (const batch of rest.length > 0 ? [...commits, rest] : commits) {
-    const written = await log.append(batch.map(({ seq: _seq, ...body }) => body as RautaEventBody), { expectedHead: seq });
+    const written = await log.append(
+      batch.map(({ seq: _seq, ...body }) => body as RautaEventBody),
+      { expectedHead: seq },
+    );
     seq = written.at(-1)?.seq ?? seq;
   }
 }
-
 
 /** A log spec as printed: a Redis URL without its password. */
 function shownSpec(spec: string): string {
@@ -286,9 +299,7 @@ export function register(program: Command): void {
     .action(listAction);
   const rebuild = log
     .command('rebuild')
-    .description(
-      'regenerate the log from Git: writes into --out (or into --log when it is empty) and compares with --log; exit 1 when they differ',
-    )
+    .description('regenerate the log from Git: writes into --out (or into --log when it is empty) and compares with --log; exit 1 when they differ')
     .requiredOption('--repo <path|url>', 'the routes repository (local path or http(s) URL)')
     .option('--branch <name>', 'branch to follow', 'main')
     .option('--root <dir>', 'subfolder holding the route files', '')

@@ -58,7 +58,12 @@ export function formatImpact(r: RouteImpact): string {
     ...r.backendsChanged.map((c) => `${c.backend} weight ${c.from}→${c.to}`),
   ];
   const move = r.change === 'added' ? 'new' : r.change === 'removed' ? 'all connections lose their route' : `${pct(r.disruption)} of connections move`;
-  const shadow = r.shadows === null ? '' : r.change === 'added' ? `; takes its requests from ${r.shadows.route} (${r.shadows.name}, ${r.shadows.source})` : `; its requests go to ${r.shadows.route} (${r.shadows.name}, ${r.shadows.source})`;
+  const shadow =
+    r.shadows === null
+      ? ''
+      : r.change === 'added'
+        ? `; takes its requests from ${r.shadows.route} (${r.shadows.name}, ${r.shadows.source})`
+        : `; its requests go to ${r.shadows.route} (${r.shadows.name}, ${r.shadows.source})`;
   return `${mark} ${r.route}${r.name ? ` (${r.name})` : ''}${parts.length ? ` ${parts.join(' ')}` : ''}: ${r.ops} op${r.ops === 1 ? '' : 's'}, ${move}${shadow}`;
 }
 
@@ -102,7 +107,10 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
   const toRev = opts.worktree || opts.to === undefined ? null : opts.to;
   if (toRev === null && isGitDir(repo)) {
     // A bare repository read as a folder is an empty route set: the plan would remove every route.
-    throw new RautaError('RAUTA_ERR_USAGE', `${printablePath(repo)} is a bare repository: it has no working tree to plan towards; give --to REV (e.g. --to main)`);
+    throw new RautaError(
+      'RAUTA_ERR_USAGE',
+      `${printablePath(repo)} is a bare repository: it has no working tree to plan towards; give --to REV (e.g. --to main)`,
+    );
   }
   const capacity = parseCapacity(opts);
   const format = parseFormat(opts, ['markdown'] as const);
@@ -110,11 +118,14 @@ export async function runPlan(opts: PlanCliOptions, write: (text: string) => voi
   const [from, to] = [await loadSide(repo, root, fromRev, capacity), await loadSide(repo, root, toRev, capacity)];
   const invalid = [from, to].filter((s) => s.issues.length > 0);
   if (invalid.length > 0) {
-    if (format === 'json') write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
+    if (format === 'json')
+      write(`${JSON.stringify({ valid: false, sides: invalid.map((s) => ({ label: s.label, commit: s.commit, issues: s.issues })) }, null, 2)}\n`);
     // The comment says why there is no plan, so a stale one does not stay on the pull request.
     if (format === 'markdown') write(invalidPlanComment(from, to, invalid));
     for (const s of invalid) {
-      writeErr(`rauta plan: ${s.label}${s.commit ? ` (${s.commit.slice(0, 12)})` : ''} does not validate (${s.issues.length} error${s.issues.length === 1 ? '' : 's'}); fix it, then plan again:\n`);
+      writeErr(
+        `rauta plan: ${s.label}${s.commit ? ` (${s.commit.slice(0, 12)})` : ''} does not validate (${s.issues.length} error${s.issues.length === 1 ? '' : 's'}); fix it, then plan again:\n`,
+      );
       for (const i of s.issues) writeErr(`  ${formatIssue(i)}\n`);
     }
     return 2;
@@ -137,14 +148,21 @@ export function register(program: Command): void {
     .option('--worktree', 'plan towards the working tree (the default when --to is not given)')
     .option('--json', 'print {from, to, changed, ops, routes:[...], summary} as JSON')
     .option('--format <format>', 'text (default), json (as --json), markdown (a pull-request comment: summary, table of changed routes, warnings)')
-    .option('--warn-disruption <percent>', `markdown: warn when a change moves more than this share of a route's connections (default ${DEFAULT_WARN_DISRUPTION})`);
+    .option(
+      '--warn-disruption <percent>',
+      `markdown: warn when a change moves more than this share of a route's connections (default ${DEFAULT_WARN_DISRUPTION})`,
+    );
   addCapacityOptions(cmd)
     .addHelpText(
       'after',
       '\nExamples:\n  rauta plan --repo routes                     # HEAD → working tree\n  rauta plan --from origin/main --to HEAD      # what this branch does\n  rauta plan --from HEAD~1 --to HEAD --json\n  rauta plan --from "$(git merge-base origin/main HEAD)" --to HEAD --format markdown\n\n' +
-        'Disruption is the share of a route\'s Maglev slots whose backend changes: the share of its connections that move.',
+        "Disruption is the share of a route's Maglev slots whose backend changes: the share of its connections that move.",
     )
     .action(async (opts: PlanCliOptions) => {
-      process.exitCode = await runPlan(opts, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+      process.exitCode = await runPlan(
+        opts,
+        (t) => process.stdout.write(t),
+        (t) => process.stderr.write(t),
+      );
     });
 }

@@ -92,15 +92,16 @@ export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult
   const matchedId = matched ? routeKeyId(matched) : null;
   const rule = candidateRules({ method: req.method, path: req.path, host }).find((c) => routeIdFor(c) === matchedId);
   const entry = matched && rule ? prog.typed.routes.get(matched) : undefined;
-  const route = entry && rule
-    ? {
-        rule: routeId(rule),
-        gen: entry.gen,
-        backends: entry.backends.map((b) => `${b.ip}:${b.port}`),
-        // weight 0 with an address: drained by this node's health checks (a hole is 0.0.0.0:0)
-        drained: entry.backends.filter((b) => b.weight === 0 && b.port !== 0).map((b) => `${b.ip}:${b.port}`),
-      }
-    : null;
+  const route =
+    entry && rule
+      ? {
+          rule: routeId(rule),
+          gen: entry.gen,
+          backends: entry.backends.map((b) => `${b.ip}:${b.port}`),
+          // weight 0 with an address: drained by this node's health checks (a hole is 0.0.0.0:0)
+          drained: entry.backends.filter((b) => b.weight === 0 && b.port !== 0).map((b) => `${b.ip}:${b.port}`),
+        }
+      : null;
   const o = run.outcome;
   const backend = o.kind === 'backend' ? `${o.backend.ip}:${o.backend.port}` : null;
   const i = backend && route ? route.backends.indexOf(backend) : -1;
@@ -108,7 +109,8 @@ export function probeProgram(prog: RautaProgram, req: ProbeRequest): ProbeResult
   // of the kind the program's answer shows (on a live interface other packets move slots too:
   // a neighbour solicitation counts PASS_NOT_IPV4 while a probe gets its 404).
   const moved = OUTCOMES.filter((n) => n !== 'SYN_COOKIE' && (run.counters[n] ?? 0) > 0);
-  const fits = (n: MetricName) => (o.kind === 'backend' ? n === 'ROUTED' : o.kind === 'reply' ? n.startsWith('REPLY_') : o.kind === 'other' ? n.startsWith('PASS_') : !n.startsWith('PASS_'));
+  const fits = (n: MetricName) =>
+    o.kind === 'backend' ? n === 'ROUTED' : o.kind === 'reply' ? n.startsWith('REPLY_') : o.kind === 'other' ? n.startsWith('PASS_') : !n.startsWith('PASS_');
   const outcome = moved.find(fits) ?? moved[0];
   return {
     result: o.kind === 'backend' ? 'routed' : o.kind,
@@ -168,7 +170,11 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
   const m = method.toUpperCase();
   if (!isMethod(m)) throw new RautaError('RAUTA_ERR_USAGE', `method ${method}: use one of ${HttpMethod.options.join(', ')}`);
   if (!path.startsWith('/')) throw new RautaError('RAUTA_ERR_USAGE', `path ${path}: an HTTP path starts with /`);
-  if (opts.host !== undefined && !/^[\x21-\x7e]{1,253}$/.test(opts.host)) throw new RautaError('RAUTA_ERR_USAGE', `--host ${JSON.stringify(opts.host.slice(0, 60))}: give a host name (and optionally :port), printable ASCII, at most 253 characters`);
+  if (opts.host !== undefined && !/^[\x21-\x7e]{1,253}$/.test(opts.host))
+    throw new RautaError(
+      'RAUTA_ERR_USAGE',
+      `--host ${JSON.stringify(opts.host.slice(0, 60))}: give a host name (and optionally :port), printable ASCII, at most 253 characters`,
+    );
   const host = opts.host !== undefined ? { host: opts.host } : {};
   const client = opts.client ? parseEndpoint(opts.client, '--client') : { ip: DEFAULT_CLIENT_IP, port: probePort() };
   const given = opts.listener ? parseEndpoint(opts.listener, '--listener') : null;
@@ -187,7 +193,10 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
     }
   } else {
     if (!existsSync(join(pinDir, PROG_PIN))) {
-      throw new RautaError('RAUTA_ERR_USAGE', `no rauta program is pinned in ${pinDir}: start \`rauta run\` (or pass --pin-dir), or probe a commit with --at REV`);
+      throw new RautaError(
+        'RAUTA_ERR_USAGE',
+        `no rauta program is pinned in ${pinDir}: start \`rauta run\` (or pass --pin-dir), or probe a commit with --at REV`,
+      );
     }
     const prog = openPinned(pinDir);
     try {
@@ -208,7 +217,10 @@ export async function runProbe(method: string, path: string, opts: ProbeCliOptio
  * backend neither knows gets a stand-in MAC, so the answer is about routing,
  * not about this node's neighbours.
  */
-async function probeAt(rev: string, opts: { repo: string; root: string; livePinDir: string }): Promise<{ prog: RautaProgram; commit: string; listener: Endpoint | null; dispose: () => void }> {
+async function probeAt(
+  rev: string,
+  opts: { repo: string; root: string; livePinDir: string },
+): Promise<{ prog: RautaProgram; commit: string; listener: Endpoint | null; dispose: () => void }> {
   const { commit, result } = await loadRouteRev({ repo: opts.repo, ref: rev, root: opts.root });
   if (result.issues.length > 0) {
     throw new RautaError(
@@ -249,7 +261,9 @@ async function probeAt(rev: string, opts: { repo: string; root: string; livePinD
 export function register(program: Command): void {
   program
     .command('probe')
-    .description('Where does this request go? Opens a connection through the loaded XDP program (SYN, cookie, request segment): exit 0 routed, 1 not routed (404, 503, reset), 2 usage/environment error')
+    .description(
+      'Where does this request go? Opens a connection through the loaded XDP program (SYN, cookie, request segment): exit 0 routed, 1 not routed (404, 503, reset), 2 usage/environment error',
+    )
     .argument('<method>', 'GET, POST, PUT, DELETE, PATCH, HEAD or OPTIONS')
     .argument('<path>', 'request path, e.g. /api/users')
     .option('--client <ip:port>', `source address of the connection (default ${DEFAULT_CLIENT_IP} and a random port)`)

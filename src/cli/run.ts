@@ -16,7 +16,6 @@ import { normalizeMac } from '../dataplane/nexthops.js';
 import { claimPinDir } from '../dataplane/pin-dir-lock.js';
 import { DEFAULT_OBJECT, DEFAULT_PIN_DIR } from '../dataplane/program.js';
 import { openEventLog } from '../events/event-log.js';
-import { RautaError } from '../errors.js';
 import { GitStore } from '../git/git-store.js';
 import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
 import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
@@ -48,7 +47,6 @@ export interface RunOptions extends CapacityOptions {
   logLevel?: string;
 }
 
-
 export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<number> {
   checkXdpMode(opts.xdpMode);
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, '--gateway-mac') : null;
@@ -65,11 +63,19 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   const credentials = remote ? resolveGitCredentials({ fromUrl: urlCredentials, passwordFile: opts.gitPasswordFile }) : null;
   const webhookSecret = readSecret({ value: opts.webhookSecret, file: opts.webhookSecretFile, fileFlag: '--webhook-secret-file', env: 'RAUTA_WEBHOOK_SECRET' });
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined });
-  if (urlCredentials) logger.warn({ repo: repoUrl }, 'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)');
+  if (urlCredentials)
+    logger.warn(
+      { repo: repoUrl },
+      'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)',
+    );
   const stateDir = resolve(opts.stateDir);
 
   // Everything opened so far is closed in reverse on the way out (also when start-up fails).
-  const { cleanups, closeAll, stopSignal } = processLifecycle(logger, signals, 'stopping: finishing the current apply; program and maps stay attached and pinned');
+  const { cleanups, closeAll, stopSignal } = processLifecycle(
+    logger,
+    signals,
+    'stopping: finishing the current apply; program and maps stay attached and pinned',
+  );
 
   try {
     // Before anything is written: one owner per pin directory (a second process exits 2 naming the first).
@@ -100,7 +106,13 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
 
     const watcherHealth: WatcherHealth = { lastError: null, lastRunAt: null };
     let watcher: Watcher | null = null;
-    const metrics = createNodeMetrics({ agent, readXdpCounters: () => prog.typed.readMetrics(), readFlows: () => dataplane.flows(), readHealth: () => dataplane.health.targets(), processMetrics: true });
+    const metrics = createNodeMetrics({
+      agent,
+      readXdpCounters: () => prog.typed.readMetrics(),
+      readFlows: () => dataplane.flows(),
+      readHealth: () => dataplane.health.targets(),
+      processMetrics: true,
+    });
     const http = await startHttpServer({
       listen: opts.http,
       metrics,

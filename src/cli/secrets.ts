@@ -22,7 +22,9 @@ export function readSecret(src: SecretSource): string | null {
     try {
       text = readFileSync(src.file, 'utf8');
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_USAGE', `${src.fileFlag} ${src.file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+      throw new RautaError('RAUTA_ERR_USAGE', `${src.fileFlag} ${src.file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+        cause: err,
+      });
     }
     const secret = text.replace(/\r?\n$/, '');
     if (secret === '') throw new RautaError('RAUTA_ERR_USAGE', `${src.fileFlag} ${src.file} is empty`);

@@ -42,7 +42,11 @@ export async function statusFromHttp(base: string): Promise<StatusReport> {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     st = (await res.json()) as typeof st;
   } catch (err) {
-    throw new RautaError('RAUTA_ERR_USAGE', `--http ${base}: cannot read ${url}: ${(err as Error).message}; is \`rauta run\` (or \`rauta agent --http\`) listening there?`, { cause: err });
+    throw new RautaError(
+      'RAUTA_ERR_USAGE',
+      `--http ${base}: cannot read ${url}: ${(err as Error).message}; is \`rauta run\` (or \`rauta agent --http\`) listening there?`,
+      { cause: err },
+    );
   }
   const now = new Date().toISOString();
   // An agent that cannot reach its event log (Redis) cannot know its lag: that is failing, not "on the head".
@@ -51,7 +55,14 @@ export async function statusFromHttp(base: string): Promise<StatusReport> {
       ...st,
       state: 'failing',
       consecutiveFailures: Math.max(1, st.consecutiveFailures),
-      lastError: { code: 'RAUTA_ERR_LOG_BACKEND', message: `event log unreachable since ${st.log.since ?? '?'}${st.log.error ? ` (${st.log.error})` : ''}`, at: st.log.since ?? now, op: null, errno: null, rolledBack: null },
+      lastError: {
+        code: 'RAUTA_ERR_LOG_BACKEND',
+        message: `event log unreachable since ${st.log.since ?? '?'}${st.log.error ? ` (${st.log.error})` : ''}`,
+        at: st.log.since ?? now,
+        op: null,
+        errno: null,
+        rolledBack: null,
+      },
     };
   }
   const view: NodeView = {
@@ -85,9 +96,9 @@ export function register(program: Command): void {
     .command('status')
     .description('One table for all nodes: applied commit and seq, lag, state, last error, last seen; exit 1 when a live node is behind or failing')
     // No commander default: --help would print the URL with its password.
-    .option('--redis <url>', 'the cluster\'s Redis (default: env RAUTA_REDIS_URL)')
+    .option('--redis <url>', "the cluster's Redis (default: env RAUTA_REDIS_URL)")
     .option('--prefix <prefix>', 'Redis key prefix', DEFAULT_PREFIX)
-    .option('--http <url>', 'ask one node\'s HTTP endpoint (an embedded `rauta run`, e.g. http://127.0.0.1:9464) instead of Redis')
+    .option('--http <url>', "ask one node's HTTP endpoint (an embedded `rauta run`, e.g. http://127.0.0.1:9464) instead of Redis")
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',

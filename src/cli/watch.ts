@@ -20,7 +20,7 @@ import { checkRedisUrl, connectClusterRedis } from '../cluster/redis-connection.
 import { seconds } from '../runtime/seconds.js';
 import { WriterLog } from '../cluster/writer-log.js';
 import { redactRedisUrl } from '../events/redis-log.js';
-import { RautaError } from '../errors.js';
+import type { RautaError } from '../errors.js';
 import { GitStore } from '../git/git-store.js';
 import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
 import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
@@ -60,7 +60,11 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   const credentials = remote ? resolveGitCredentials({ fromUrl: urlCredentials, passwordFile: opts.gitPasswordFile }) : null;
   const webhookSecret = readSecret({ value: opts.webhookSecret, file: opts.webhookSecretFile, fileFlag: '--webhook-secret-file', env: 'RAUTA_WEBHOOK_SECRET' });
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined, name: 'rauta-watch' });
-  if (urlCredentials) logger.warn({ repo: repoUrl }, 'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)');
+  if (urlCredentials)
+    logger.warn(
+      { repo: repoUrl },
+      'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)',
+    );
 
   const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current run');
 
@@ -69,7 +73,13 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
     // a standby (another watcher holds the lock) still stops on SIGTERM
     const standby = new AbortController();
     void stopSignal.then(() => standby.abort());
-    const log = await WriterLog.open({ url: opts.redis, prefix: opts.prefix, logger, signal: standby.signal, onRelocked: () => void watcher?.trigger('relocked').catch(() => undefined) });
+    const log = await WriterLog.open({
+      url: opts.redis,
+      prefix: opts.prefix,
+      logger,
+      signal: standby.signal,
+      onRelocked: () => void watcher?.trigger('relocked').catch(() => undefined),
+    });
     cleanups.push(async () => void (await boundedClose(log.close(), 2000)));
     const redis = await connectClusterRedis(opts.redis, { purpose: `watcher, prefix ${opts.prefix}` });
     cleanups.push(async () => {
@@ -150,9 +160,30 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
     if (opts.http) {
       const metricsRegistry = new Registry();
       // read at scrape time from the watcher's own state
-      new Gauge({ name: 'rauta_watcher_log_head', help: 'Seq of the last event in the log, as of the last wake-up round', registers: [metricsRegistry], collect() { this.set(health.head); } });
-      new Gauge({ name: 'rauta_watcher_runs', help: 'Watcher runs (fetch, diff, append) since start', registers: [metricsRegistry], collect() { this.set(w.stats.runs); } });
-      new Gauge({ name: 'rauta_watcher_failing', help: '1 while the last watcher run failed', registers: [metricsRegistry], collect() { this.set(health.lastError === null ? 0 : 1); } });
+      new Gauge({
+        name: 'rauta_watcher_log_head',
+        help: 'Seq of the last event in the log, as of the last wake-up round',
+        registers: [metricsRegistry],
+        collect() {
+          this.set(health.head);
+        },
+      });
+      new Gauge({
+        name: 'rauta_watcher_runs',
+        help: 'Watcher runs (fetch, diff, append) since start',
+        registers: [metricsRegistry],
+        collect() {
+          this.set(w.stats.runs);
+        },
+      });
+      new Gauge({
+        name: 'rauta_watcher_failing',
+        help: '1 while the last watcher run failed',
+        registers: [metricsRegistry],
+        collect() {
+          this.set(health.lastError === null ? 0 : 1);
+        },
+      });
       const http = await startHttpServer({
         listen: opts.http,
         metrics: { registry: metricsRegistry, render: () => metricsRegistry.metrics(), contentType: metricsRegistry.contentType },
@@ -198,7 +229,11 @@ export function register(program: Command): void {
     .option('--root <subdir>', 'folder inside the repository that holds the route files', '')
     .option('--state-dir <dir>', 'the git cache of a remote repository', '.rauta')
     .option('--poll <seconds>', 'poll the repository this often as well (default: 5 local, 15 remote)')
-    .option('--forget-after <seconds>', 'keep waking a node that went stale without stopping for this long (a partition heals: its wake-ups wait in its queue)', '600')
+    .option(
+      '--forget-after <seconds>',
+      'keep waking a node that went stale without stopping for this long (a partition heals: its wake-ups wait in its queue)',
+      '600',
+    )
     .option('--http <addr:port>', 'serve POST /hooks/git, /metrics, /healthz and /status here (default: none)')
     .option('--webhook-secret <secret>', 'HMAC secret for POST /hooks/git (visible in ps: prefer the file or env RAUTA_WEBHOOK_SECRET)')
     .option('--webhook-secret-file <file>', 'read the webhook HMAC secret from this file')
@@ -209,7 +244,7 @@ export function register(program: Command): void {
       'after',
       '\nExamples:\n  rauta watch --redis redis://redis:6379 --repo /srv/routes --root routes\n  rauta watch --redis redis://:secret@10.0.0.5:6379 --repo https://git.example/routes.git --http 0.0.0.0:9470\n\n' +
         'One watcher writes a log; another one on the same --prefix waits as a standby and takes over when\n' +
-        'the lock frees (a crashed writer\'s lock expires after 10 s). SIGTERM/SIGINT exit 0.',
+        "the lock frees (a crashed writer's lock expires after 10 s). SIGTERM/SIGINT exit 0.",
     )
     .action(async (opts: WatchOptions) => {
       process.exitCode = await runWatch({ ...opts, redis: redisUrlFrom(opts.redis) });

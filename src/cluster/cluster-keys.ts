@@ -12,7 +12,10 @@ const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Node names go into key, queue and job names: letters, digits, '.', '_', '-' (no ':'). */
 export function checkNodeName(node: string, flag = '--node'): string {
   if (!NODE_NAME.test(node)) {
-    throw new RautaError('RAUTA_ERR_USAGE', `${flag} "${node}": use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it names Redis keys and a queue)`);
+    throw new RautaError(
+      'RAUTA_ERR_USAGE',
+      `${flag} "${node}": use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (it names Redis keys and a queue)`,
+    );
   }
   return node;
 }

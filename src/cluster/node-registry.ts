@@ -58,7 +58,9 @@ export function nodeRecord(id: NodeIdentity, st: AgentStatus, jobs: number, now 
     lag: st.lag,
     lastError: st.lastError ? { code: st.lastError.code, message: st.lastError.message, at: st.lastError.at } : null,
     lastApplyAt: st.lastApplyAt,
-    lastRejected: st.lastRejected ? { commit: st.lastRejected.commit, seq: st.lastRejected.seq, where: st.lastRejected.errors.map((e) => `${e.where}: ${e.message}`) } : null,
+    lastRejected: st.lastRejected
+      ? { commit: st.lastRejected.commit, seq: st.lastRejected.seq, where: st.lastRejected.errors.map((e) => `${e.where}: ${e.message}`) }
+      : null,
     consecutiveFailures: st.consecutiveFailures,
     jobs,
     health: st.health,
@@ -113,7 +115,27 @@ export class NodeRegistry {
         rec = JSON.parse(all[name]!) as NodeRecord;
       } catch {
         // A record we cannot read still names a node: show it, stale, rather than hide it.
-        rec = { node: name, version: '?', host: '?', pid: 0, pinDir: null, iface: null, http: null, startedAt: '', lastSeen: '', state: 'idle', appliedSeq: 0, appliedCommit: null, headSeq: 0, lag: 0, lastError: { code: 'UNREADABLE', message: `registry entry of ${name} is not JSON`, at: '' }, lastApplyAt: null, lastRejected: null, consecutiveFailures: 0, jobs: 0 };
+        rec = {
+          node: name,
+          version: '?',
+          host: '?',
+          pid: 0,
+          pinDir: null,
+          iface: null,
+          http: null,
+          startedAt: '',
+          lastSeen: '',
+          state: 'idle',
+          appliedSeq: 0,
+          appliedCommit: null,
+          headSeq: 0,
+          lag: 0,
+          lastError: { code: 'UNREADABLE', message: `registry entry of ${name} is not JSON`, at: '' },
+          lastApplyAt: null,
+          lastRejected: null,
+          consecutiveFailures: 0,
+          jobs: 0,
+        };
       }
       out.push({ ...rec, node: name, live: alive[i] !== null && alive[i] !== undefined });
     });
@@ -132,9 +154,7 @@ export class NodeRegistry {
    * catches up from the log when it starts, so its queue does not grow meanwhile.
    */
   async wakeTargets(forgetAfterMs: number, now = Date.now()): Promise<string[]> {
-    return (await this.list())
-      .filter((n) => n.live || (n.state !== 'stopped' && now - Date.parse(n.lastSeen) < forgetAfterMs))
-      .map((n) => n.node);
+    return (await this.list()).filter((n) => n.live || (n.state !== 'stopped' && now - Date.parse(n.lastSeen) < forgetAfterMs)).map((n) => n.node);
   }
 
   /** The event log's head (0 when empty). */

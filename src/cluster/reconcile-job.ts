@@ -47,7 +47,8 @@ export function reconcileJob(target: WakeTarget, opts: ReconcileJobOptions): (jo
       error: status.lastError?.message ?? null,
     };
     const reconcileMs = Math.round((performance.now() - t0) * 10) / 10;
-    if (status.appliedSeq < upToSeq && status.state === 'failing') logger.warn({ job: job.id, upToSeq, ...result, retryAt: status.nextRetryAt }, 'job done; the node is failing and retries on its own backoff');
+    if (status.appliedSeq < upToSeq && status.state === 'failing')
+      logger.warn({ job: job.id, upToSeq, ...result, retryAt: status.nextRetryAt }, 'job done; the node is failing and retries on its own backoff');
     else logger.debug({ job: job.id, ...result, reconcileMs }, 'job done');
     return result;
   };

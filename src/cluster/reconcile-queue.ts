@@ -71,7 +71,11 @@ export class WakeUps {
     const todo = nodes.filter((n) => (this.sent.get(n) ?? 0) < seq);
     await Promise.all(
       todo.map(async (node) => {
-        await this.queue(node).add(RECONCILE_JOB, { node, upToSeq: seq, enqueuedAt: Date.now() }, { ...RECONCILE_JOB_OPTIONS, jobId: reconcileJobId(node, seq) });
+        await this.queue(node).add(
+          RECONCILE_JOB,
+          { node, upToSeq: seq, enqueuedAt: Date.now() },
+          { ...RECONCILE_JOB_OPTIONS, jobId: reconcileJobId(node, seq) },
+        );
         this.sent.set(node, seq);
       }),
     );
@@ -96,7 +100,13 @@ export async function boundedClose(closing: Promise<unknown>, timeoutMs: number)
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timed out'>((r) => (timer = setTimeout(() => r('timed out'), timeoutMs)));
   try {
-    return await Promise.race([closing.then(() => 'closed' as const, () => 'closed' as const), timeout]);
+    return await Promise.race([
+      closing.then(
+        () => 'closed' as const,
+        () => 'closed' as const,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -65,7 +65,11 @@ export function buildStatusReport(source: string, head: number, nodes: readonly 
   const live = rows.filter((r) => r.live).length;
   // Nothing live is nothing serving the routes: a finding, not "nothing is behind".
   if (live === 0) {
-    problems.unshift(rows.length === 0 ? 'no live node: none is registered (start `rauta agent` on each node)' : `no live node: all ${rows.length} registered node(s) are stale (no heartbeat)`);
+    problems.unshift(
+      rows.length === 0
+        ? 'no live node: none is registered (start `rauta agent` on each node)'
+        : `no live node: all ${rows.length} registered node(s) are stale (no heartbeat)`,
+    );
   }
   return { source, head, nodes: rows, live, stale: rows.length - live, problems, exitCode: problems.length > 0 ? 1 : 0 };
 }
@@ -95,12 +99,17 @@ export function renderStatusTable(r: StatusReport): string {
     n.lastError ? clip(n.lastError, 60) : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [`log ${r.source}: head seq ${r.head}; ${r.live} live node(s), ${r.stale} stale`];
   if (r.nodes.length === 0) out.push('no nodes registered (start `rauta agent` on each node)');
   else out.push(line(header), ...body.map(line));
   for (const n of r.nodes) {
-    for (const u of n.health?.unhealthy ?? []) out.push(`~ ${n.node}: ${u.backend} unhealthy (${u.check}, routes ${u.routes.join(', ')}) since ${u.since}: ${u.reason}`);
+    for (const u of n.health?.unhealthy ?? [])
+      out.push(`~ ${n.node}: ${u.backend} unhealthy (${u.check}, routes ${u.routes.join(', ')}) since ${u.since}: ${u.reason}`);
     if (n.health && n.health.failOpen.length > 0) out.push(`~ ${n.node}: every backend fails in ${n.health.failOpen.join(', ')}: kept whole (fail open)`);
   }
   for (const p of r.problems) out.push(`! ${p}`);

@@ -42,7 +42,13 @@ export class WriterLog implements WatcherLog {
     let self: WriterLog | null = null;
     for (let waiting = false; ; waiting = true) {
       try {
-        const first = await openRedisLog(opts.url, { prefix: opts.prefix, writer: true, logger: opts.logger, lockTtlMs: opts.lockTtlMs, onLockLost: (err) => self?.lost(err) });
+        const first = await openRedisLog(opts.url, {
+          prefix: opts.prefix,
+          writer: true,
+          logger: opts.logger,
+          lockTtlMs: opts.lockTtlMs,
+          onLockLost: (err) => self?.lost(err),
+        });
         if (waiting) opts.logger.info({ location: first.location }, 'event log writer lock taken; this watcher is the writer now');
         self = new WriterLog(first, opts);
         return self;
@@ -66,7 +72,13 @@ export class WriterLog implements WatcherLog {
       await old.close().catch(() => undefined);
       while (!this.closed) {
         try {
-          const next = await openRedisLog(this.opts.url, { prefix: this.opts.prefix, writer: true, logger: this.opts.logger, lockTtlMs: this.opts.lockTtlMs, onLockLost: (e) => this.lost(e) });
+          const next = await openRedisLog(this.opts.url, {
+            prefix: this.opts.prefix,
+            writer: true,
+            logger: this.opts.logger,
+            lockTtlMs: this.opts.lockTtlMs,
+            onLockLost: (e) => this.lost(e),
+          });
           if (this.closed) {
             await next.close();
             return;

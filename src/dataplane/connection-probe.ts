@@ -50,7 +50,13 @@ export interface ConnectionProbeResult {
   flowKey: FlowKey;
 }
 
-export const VERDICTS: Record<number, string> = { [XDP.ABORTED]: 'ABORTED', [XDP.DROP]: 'DROP', [XDP.PASS]: 'PASS', [XDP.TX]: 'TX', [XDP.REDIRECT]: 'REDIRECT' };
+export const VERDICTS: Record<number, string> = {
+  [XDP.ABORTED]: 'ABORTED',
+  [XDP.DROP]: 'DROP',
+  [XDP.PASS]: 'PASS',
+  [XDP.TX]: 'TX',
+  [XDP.REDIRECT]: 'REDIRECT',
+};
 const verdictName = (r: number): string => VERDICTS[r] ?? `retval ${r}`;
 
 /** MSS option 1460: what a Linux client sends. */

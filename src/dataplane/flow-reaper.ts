@@ -38,7 +38,12 @@ export interface ReapPlan {
 }
 
 /** Pure: what a sweep removes, given every FLOW_CACHE entry and REQUESTS key, at monotonic time nowNs. */
-export function pickFlowsToReap(entries: ReadonlyArray<[FlowKey, FlowValue]>, requestKeys: readonly FlowKey[], nowNs: bigint, halfOpenNs: bigint = RAUTA_HALF_OPEN_NS): ReapPlan {
+export function pickFlowsToReap(
+  entries: ReadonlyArray<[FlowKey, FlowValue]>,
+  requestKeys: readonly FlowKey[],
+  nowNs: bigint,
+  halfOpenNs: bigint = RAUTA_HALF_OPEN_NS,
+): ReapPlan {
   const byKey = new Map<string, FlowValue>();
   for (const [k, v] of entries) byKey.set(keyId(k), v);
   const plan: ReapPlan = { flows: [], orphans: [], requests: [], census: { synSent: 0, established: 0, replied: 0, orphans: 0, requests: requestKeys.length } };
@@ -84,7 +89,11 @@ export function monotonicNs(): bigint {
  * request, so a request read first has its flow in the later read), and
  * remove what pickFlowsToReap says, checking each flow again before it goes.
  */
-export function sweepFlows(maps: Pick<RautaMaps, 'flowCache' | 'requests'>, nowNs: bigint = monotonicNs(), halfOpenNs: bigint = RAUTA_HALF_OPEN_NS): SweepResult {
+export function sweepFlows(
+  maps: Pick<RautaMaps, 'flowCache' | 'requests'>,
+  nowNs: bigint = monotonicNs(),
+  halfOpenNs: bigint = RAUTA_HALF_OPEN_NS,
+): SweepResult {
   const requestKeys = [...maps.requests.keys()];
   const plan = pickFlowsToReap([...maps.flowCache.entries()], requestKeys, nowNs, halfOpenNs);
   for (const ck of plan.flows) {

@@ -113,9 +113,7 @@ const XDP_FLAGS_SKB_MODE = 2;
 const XDP_FLAGS_DRV_MODE = 4;
 const BPF_FS_MAGIC = 0xcafe4a11;
 
-const ERRNO_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
-);
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
 const E = osConstants.errno;
 
 function lastErrno(): number {
@@ -268,7 +266,8 @@ function isInternalMap(name: string): boolean {
  */
 export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedObject {
   // No `path`: bpfFail would blame bpffs for a missing object file.
-  if (!existsSync(objectPath)) bpfFail(`open ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', detail: `${objectPath} does not exist: build it with: make -C bpf` });
+  if (!existsSync(objectPath))
+    bpfFail(`open ${objectPath}`, E.ENOENT, { code: 'RAUTA_ERR_BPF_LOAD', detail: `${objectPath} does not exist: build it with: make -C bpf` });
   if (opts.pinDir !== undefined) ensurePinDir(opts.pinDir);
   return withLog((log) => {
     const obj = c.open_file(objectPath, null);
@@ -338,10 +337,13 @@ export function loadObject(objectPath: string, opts: LoadOptions = {}): LoadedOb
         if (opts.logLevel) c.prog_set_log_level(prog, opts.logLevel);
       }
       const r = c.obj_load(obj) as number;
-      const vlog = [...logOf].map(([name, mem]) => {
-        const text = readCString(mem, LOG_BUF_SIZE);
-        return text ? `${name}:\n${text}` : '';
-      }).filter(Boolean).join('\n');
+      const vlog = [...logOf]
+        .map(([name, mem]) => {
+          const text = readCString(mem, LOG_BUF_SIZE);
+          return text ? `${name}:\n${text}` : '';
+        })
+        .filter(Boolean)
+        .join('\n');
       if (r < 0) {
         bpfFail(`load ${objectPath}`, r, { code: 'RAUTA_ERR_BPF_LOAD', detail: tail(vlog || log.join('\n'), 60) });
       }
@@ -601,7 +603,9 @@ export function mapUpdateBatch(fd: number, keys: Buffer[], values: Buffer[], fla
     // Not supported for this map type/kernel: fall back to single updates.
     if (r !== -E.EINVAL && r !== -E.ENOTSUP && r !== -(E.EOPNOTSUPP ?? 95)) bpfFail(`map update batch (fd ${fd})`, r);
   }
-  keys.forEach((k, i) => mapUpdate(fd, k, values[i]!, flags));
+  keys.forEach((k, i) => {
+    mapUpdate(fd, k, values[i]!, flags);
+  });
 }
 
 let cpus = 0;
@@ -638,7 +642,12 @@ export function ifIndex(ifname: string): number {
  * Attach in native (driver) mode; 'auto' falls back to generic (skb) mode with a
  * warning through `warn`. Returns the mode used.
  */
-export function xdpAttach(ifindex: number, progFd: number, mode: XdpMode = 'auto', warn: (msg: string) => void = (m) => process.emitWarning(m)): 'native' | 'generic' {
+export function xdpAttach(
+  ifindex: number,
+  progFd: number,
+  mode: XdpMode = 'auto',
+  warn: (msg: string) => void = (m) => process.emitWarning(m),
+): 'native' | 'generic' {
   if (mode !== 'generic') {
     const r = c.xdp_attach(ifindex, progFd, XDP_FLAGS_DRV_MODE, null) as number;
     if (r === 0) return 'native';

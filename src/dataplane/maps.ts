@@ -1,6 +1,20 @@
 // One typed wrapper per map of the XDP program, over the raw libbpf ops.
 // The raw level (Buffers) lets the apply transaction restore byte-identical values.
-import type { BackendKey, BackendStats, BackendList, RouteShapes, FlowKey, FlowValue, ListenerKey, MaglevKey, MaglevTable, MapName, Nexthop, RouteKey, SavedRequest } from '../model/map-types.js';
+import type {
+  BackendKey,
+  BackendStats,
+  BackendList,
+  RouteShapes,
+  FlowKey,
+  FlowValue,
+  ListenerKey,
+  MaglevKey,
+  MaglevTable,
+  MapName,
+  Nexthop,
+  RouteKey,
+  SavedRequest,
+} from '../model/map-types.js';
 import {
   backendListCodec,
   flowKeyCodec,
@@ -71,7 +85,12 @@ export function rawMap(name: string, fd: number, keySize: number, valueSize: num
     insertRaw: (key, value) => mapInsert(fd, key, value),
     takeRaw: (key) => mapTake(fd, key, valueSize),
     keysRaw: () => mapKeys(fd, keySize),
-    setManyRaw: (entries) => mapUpdateBatch(fd, entries.map(([k]) => k), entries.map(([, v]) => v)),
+    setManyRaw: (entries) =>
+      mapUpdateBatch(
+        fd,
+        entries.map(([k]) => k),
+        entries.map(([, v]) => v),
+      ),
   };
 }
 

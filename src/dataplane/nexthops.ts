@@ -62,7 +62,12 @@ function usable(e: NeighbourEntry): boolean {
 }
 
 /** Pure: choose a MAC per IP from a neighbour table and the routes to those IPs. */
-export function pickNexthops(ips: Iterable<string>, neighbours: readonly NeighbourEntry[], routes: ReadonlyMap<string, RouteHop>, opts: NexthopOptions = {}): NexthopResolution {
+export function pickNexthops(
+  ips: Iterable<string>,
+  neighbours: readonly NeighbourEntry[],
+  routes: ReadonlyMap<string, RouteHop>,
+  opts: NexthopOptions = {},
+): NexthopResolution {
   const iface = opts.iface ?? null;
   const gatewayMac = opts.gatewayMac ? normalizeMac(opts.gatewayMac, 'gateway MAC') : null;
   const byIp = new Map<string, NeighbourEntry>();
@@ -158,7 +163,9 @@ export async function readNeighbours(): Promise<NeighbourEntry[]> {
     try {
       return parseIpNeighJson(await run('ip', ['-j', 'neigh', 'show']));
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_USAGE', `cannot read the neighbour table (/proc/net/arp, ip -j neigh): ${(err as Error).message}; pass --gateway-mac`, { cause: err });
+      throw new RautaError('RAUTA_ERR_USAGE', `cannot read the neighbour table (/proc/net/arp, ip -j neigh): ${(err as Error).message}; pass --gateway-mac`, {
+        cause: err,
+      });
     }
   }
 }

@@ -156,7 +156,13 @@ export function hex(buf: Uint8Array): string {
   const b = Buffer.from(buf);
   const lines: string[] = [];
   for (let i = 0; i < b.length; i += 16) {
-    lines.push(`${i.toString(16).padStart(4, '0')}  ${b.subarray(i, i + 16).toString('hex').replace(/(..)/g, '$1 ').trim()}`);
+    lines.push(
+      `${i.toString(16).padStart(4, '0')}  ${b
+        .subarray(i, i + 16)
+        .toString('hex')
+        .replace(/(..)/g, '$1 ')
+        .trim()}`,
+    );
   }
   return lines.join('\n') || '(empty)';
 }

@@ -8,7 +8,20 @@ import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MapName } from '../model/map-types.js';
-import { closeFd, ifIndex, loadObject, objGet, tcAttachIngress, tcDetachIngress, tcQueryIngress, unpinPath, xdpAttach, xdpDetach, xdpQueryId, type XdpMode } from './libbpf.js';
+import {
+  closeFd,
+  ifIndex,
+  loadObject,
+  objGet,
+  tcAttachIngress,
+  tcDetachIngress,
+  tcQueryIngress,
+  unpinPath,
+  xdpAttach,
+  xdpDetach,
+  xdpQueryId,
+  type XdpMode,
+} from './libbpf.js';
 import { rautaMaps, type RautaMaps } from './maps.js';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/rauta';
@@ -16,7 +29,19 @@ export const DEFAULT_OBJECT = fileURLToPath(new URL('../../bpf/rauta.bpf.o', imp
 export const PROG_PIN = 'prog_xdp';
 export const TC_PROG_PIN = 'prog_tc';
 const PROGRAMS = { xdp: 'rauta_xdp', tc: 'rauta_tc' } as const;
-export const MAP_NAMES: readonly MapName[] = ['routes', 'maglev_tables', 'flow_cache', 'requests', 'scratch', 'metrics', 'listeners', 'nexthops', 'backend_stats', 'route_shapes', 'parse'];
+export const MAP_NAMES: readonly MapName[] = [
+  'routes',
+  'maglev_tables',
+  'flow_cache',
+  'requests',
+  'scratch',
+  'metrics',
+  'listeners',
+  'nexthops',
+  'backend_stats',
+  'route_shapes',
+  'parse',
+];
 /** Maps of runtime state only (connections, counters): a pin of an older layout is replaced, not refused. */
 export const RUNTIME_MAPS: readonly MapName[] = ['flow_cache', 'requests', 'scratch', 'metrics', 'backend_stats', 'parse'];
 /**
@@ -137,7 +162,12 @@ function pickMaps(all: Record<string, number>, objectPath: string): Record<MapNa
  * XDP and falls back to generic with a warning. Both replace what rauta
  * attached before. Returns the XDP mode used.
  */
-export function attachXdp(prog: Pick<RautaProgram, 'progFd' | 'tcProgFd'>, ifname: string, mode: XdpMode = 'auto', warn?: (msg: string) => void): 'native' | 'generic' {
+export function attachXdp(
+  prog: Pick<RautaProgram, 'progFd' | 'tcProgFd'>,
+  ifname: string,
+  mode: XdpMode = 'auto',
+  warn?: (msg: string) => void,
+): 'native' | 'generic' {
   const ifindex = ifIndex(ifname);
   tcAttachIngress(ifindex, prog.tcProgFd);
   return xdpAttach(ifindex, prog.progFd, mode, warn);

@@ -48,7 +48,10 @@ export function decodeBackendListLenient(bytes: Uint8Array): { value: BackendLis
 }
 
 /** Read ROUTES, MAGLEV_TABLES (keys; values when asked), LISTENERS, NEXTHOPS and ROUTE_SHAPES, decoded. */
-export function readMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>, opts: ReadBackOptions = {}): { contents: MapContents; stats: ReadBackStats } {
+export function readMaps(
+  maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>,
+  opts: ReadBackOptions = {},
+): { contents: MapContents; stats: ReadBackStats } {
   const contents: MapContents = { routes: [], tables: [], listeners: [], nexthops: [], shapes: maps.routeShapes.get(0) ?? emptyShapes() };
   const stats: ReadBackStats = { routes: 0, tables: 0, listeners: 0, nexthops: 0, malformedRoutes: 0 };
 
@@ -104,7 +107,9 @@ export function dumpRawMap(raw: RawMap): Map<string, string> {
 export type PlanMapName = Extract<MapName, 'routes' | 'maglev_tables' | 'listeners' | 'nexthops' | 'route_shapes'>;
 
 /** Raw dumps of the five maps a plan writes, by C map name. */
-export function dumpPlanMaps(maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>): Record<PlanMapName, Map<string, string>> {
+export function dumpPlanMaps(
+  maps: Pick<RautaMaps, 'routes' | 'maglevTables' | 'listeners' | 'nexthops' | 'routeShapes'>,
+): Record<PlanMapName, Map<string, string>> {
   return {
     routes: dumpRawMap(maps.routes.raw),
     maglev_tables: dumpRawMap(maps.maglevTables.raw),

@@ -31,7 +31,9 @@ let schemaTag = 0;
  */
 export function eventSchemaTag(): number {
   if (schemaTag === 0) {
-    const digest = createHash('sha256').update(JSON.stringify(z.toJSONSchema(RautaEvent))).digest();
+    const digest = createHash('sha256')
+      .update(JSON.stringify(z.toJSONSchema(RautaEvent)))
+      .digest();
     schemaTag = digest.readUInt16LE(0) || 1;
   }
   return schemaTag;
@@ -57,7 +59,10 @@ export function validateBatch(batch: readonly RautaEventBody[], where: string): 
   return batch.map((body, i) => {
     const r = RautaEventBody.safeParse(body);
     if (!r.success) {
-      throw new RautaError('RAUTA_ERR_LOG_INVALID_EVENT', `${where}: event ${i} of the batch is not a valid event, ${issueText(r.error.issues)}; nothing was appended`);
+      throw new RautaError(
+        'RAUTA_ERR_LOG_INVALID_EVENT',
+        `${where}: event ${i} of the batch is not a valid event, ${issueText(r.error.issues)}; nothing was appended`,
+      );
     }
     return r.data;
   });
@@ -98,7 +103,10 @@ export function decodeFileRecord(json: string, seq: number, kind: RecordKind, ta
     throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${at(where)}: event stored as seq ${seq} says field "seq" is ${JSON.stringify(raw.seq)}; ${hint}`);
   }
   if (typeof raw.type !== 'string' || !EVENT_TYPES.has(raw.type) || recordKind(raw as RautaEventBody) !== kind) {
-    throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${at(where)}: event seq ${seq} has field "type" ${JSON.stringify(raw.type)}, which is not an event type or not what the record header says (kind ${kind}); ${hint}`);
+    throw new RautaError(
+      'RAUTA_ERR_LOG_CORRUPT',
+      `${at(where)}: event seq ${seq} has field "type" ${JSON.stringify(raw.type)}, which is not an event type or not what the record header says (kind ${kind}); ${hint}`,
+    );
   }
   return raw as RautaEvent;
 }

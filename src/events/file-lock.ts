@@ -65,7 +65,7 @@ export class FileLock {
   private constructor(
     readonly lockPath: string,
     readonly token: string,
-    private readonly text: string,
+    readonly text: string,
   ) {
     this.want = Buffer.from(text);
     this.got = Buffer.alloc(this.want.length + 1);
@@ -88,7 +88,7 @@ export class FileLock {
     const lockPath = `${logPath}.lock`;
     const token = randomUUID();
     const content: LockContent = { pid: process.pid, start: processStart(process.pid) ?? '', host: hostname(), token, since: new Date().toISOString() };
-    const text = JSON.stringify(content) + '\n';
+    const text = `${JSON.stringify(content)}\n`;
     const guard = `${lockPath}.takeover`;
     for (let attempt = 0; attempt < 50; attempt++) {
       try {
@@ -103,7 +103,6 @@ export class FileLock {
         if (lock.hold()) return lock;
         lock.closeFd();
         continue; // taken over between our create and our open: not ours after all
-
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new RautaError('RAUTA_ERR_LOG_BACKEND', `cannot create lock file ${lockPath}: ${(err as Error).message}`, { cause: err });

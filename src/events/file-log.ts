@@ -82,11 +82,9 @@ function scanError(path: string, p: ScanProblem, cause: unknown): RautaError {
       ? `the record at offset ${p.offset} has seq ${p.foundSeq} where seq ${p.expectedSeq} was expected (a gap or duplicate)`
       : `the record at offset ${p.offset} (seq ${p.expectedSeq}) is damaged (${p.reason})` +
         (p.nextValidOffset >= 0 ? ` and valid records follow at offset ${p.nextValidOffset}, so this is not a torn tail` : '');
-  return new RautaError(
-    'RAUTA_ERR_LOG_CORRUPT',
-    `event log ${path} is corrupt: ${what}. Nothing was skipped. Restore the file, or ${rebuildHint(path)}.`,
-    { cause },
-  );
+  return new RautaError('RAUTA_ERR_LOG_CORRUPT', `event log ${path} is corrupt: ${what}. Nothing was skipped. Restore the file, or ${rebuildHint(path)}.`, {
+    cause,
+  });
 }
 
 class FileEventLog implements EventLog {
@@ -169,7 +167,11 @@ class FileEventLog implements EventLog {
       await fsyncDir(dirname(this.path));
     } catch (err) {
       await fs.unlink(tmp).catch(() => undefined);
-      throw new RautaError('RAUTA_ERR_LOG_BACKEND', `cannot create event log ${this.path}: ${(err as Error).message}; check the directory exists and is writable`, { cause: err });
+      throw new RautaError(
+        'RAUTA_ERR_LOG_BACKEND',
+        `cannot create event log ${this.path}: ${(err as Error).message}; check the directory exists and is writable`,
+        { cause: err },
+      );
     }
   }
 
@@ -190,7 +192,10 @@ class FileEventLog implements EventLog {
       const check = checkFileHeader(hdr);
       if (check === 'short-prefix') return; // reader racing a creation: empty for now
       if (check !== 'ok') {
-        throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${this.path} is not a rauta event log (${check}); check the path, or move the file away to start a new log`);
+        throw new RautaError(
+          'RAUTA_ERR_LOG_CORRUPT',
+          `${this.path} is not a rauta event log (${check}); check the path, or move the file away to start a new log`,
+        );
       }
     }
     // Scan in chunks so a long log is not read into memory at once; a batch larger than a
@@ -304,7 +309,9 @@ class FileEventLog implements EventLog {
         if (O_DSYNC === undefined) await fd.datasync();
       } catch (err) {
         await fd.truncate(this.end).catch(() => undefined); // leave no partial batch behind
-        throw new RautaError('RAUTA_ERR_LOG_BACKEND', `event log ${this.path}: append failed (${(err as Error).message}); nothing was appended`, { cause: err });
+        throw new RautaError('RAUTA_ERR_LOG_BACKEND', `event log ${this.path}: append failed (${(err as Error).message}); nothing was appended`, {
+          cause: err,
+        });
       }
       let at = this.end;
       records.forEach((r, i) => {
@@ -345,7 +352,9 @@ class FileEventLog implements EventLog {
       throw err;
     }
     const hint = rebuildHint(this.path);
-    return records.map((r) => decodeFileRecord(buf.toString('utf8', r.start, r.end), r.seq, r.kind, r.tag, () => `event log ${this.path} offset ${r.offset}`, hint));
+    return records.map((r) =>
+      decodeFileRecord(buf.toString('utf8', r.start, r.end), r.seq, r.kind, r.tag, () => `event log ${this.path} offset ${r.offset}`, hint),
+    );
   }
 
   private async eventAt(seq: number): Promise<RautaEvent | null> {

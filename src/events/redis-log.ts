@@ -173,7 +173,10 @@ class RedisEventLog implements EventLog {
 
   private loseLock(why: string): void {
     if (this.lockLost) return;
-    this.lockLost = new RautaError('RAUTA_ERR_LOG_LOCKED', `event log ${this.location}: this writer lost its lock (${why}); refusing to append. Restart the watcher.`);
+    this.lockLost = new RautaError(
+      'RAUTA_ERR_LOG_LOCKED',
+      `event log ${this.location}: this writer lost its lock (${why}); refusing to append. Restart the watcher.`,
+    );
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.warnings.warn({ location: this.location }, this.lockLost.message);
     this.opts.onLockLost?.(this.lockLost);
@@ -210,7 +213,10 @@ class RedisEventLog implements EventLog {
     }
     if (status === 'SEQUENCE') throw this.sequenceError(opts.expectedHead ?? -1, Number(a));
     if (status === 'CORRUPT') {
-      throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `event log ${this.location}: head key says ${a} but the stream ends at seq ${b}; ${rebuildHint(this.where, this.prefix)}`);
+      throw new RautaError(
+        'RAUTA_ERR_LOG_CORRUPT',
+        `event log ${this.location}: head key says ${a} but the stream ends at seq ${b}; ${rebuildHint(this.where, this.prefix)}`,
+      );
     }
     const base = Number(a);
     return bodies.map((body, i) => ({ seq: base + 1 + i, ...body }) as RautaEvent);
@@ -240,14 +246,20 @@ class RedisEventLog implements EventLog {
       }
       const at = fields.indexOf('e');
       const body = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
-      if (body === undefined) throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: field "e" (the event) is missing; ${rebuildHint(this.where, this.prefix)}`);
+      if (body === undefined)
+        throw new RautaError('RAUTA_ERR_LOG_CORRUPT', `${where}: field "e" (the event) is missing; ${rebuildHint(this.where, this.prefix)}`);
       return this.parseBody(seq, body, where);
     });
   }
 
   private parseBody(seq: number, body: string, where: string): RautaEvent {
     // the stored JSON has no seq (the ID is the seq): put it in front for validation
-    return parseStoredEvent(body.startsWith('{') ? `{"seq":${seq}${body.length > 2 ? ',' : ''}${body.slice(1)}` : body, seq, where, rebuildHint(this.where, this.prefix));
+    return parseStoredEvent(
+      body.startsWith('{') ? `{"seq":${seq}${body.length > 2 ? ',' : ''}${body.slice(1)}` : body,
+      seq,
+      where,
+      rebuildHint(this.where, this.prefix),
+    );
   }
 
   async head(): Promise<number> {
@@ -426,10 +438,23 @@ export async function beginRedisLogRebuild(url: string, opts: RedisLogOptions = 
       once();
       try {
         const res = await admin.eval(
-          SWAP, 10, mk.lock, mk.events, mk.head, mk.marker, mk.accepted, rk.events, rk.head, rk.marker, rk.accepted, rk.lock,
-          main.heldLock() ?? '', log.heldLock() ?? '',
+          SWAP,
+          10,
+          mk.lock,
+          mk.events,
+          mk.head,
+          mk.marker,
+          mk.accepted,
+          rk.events,
+          rk.head,
+          rk.marker,
+          rk.accepted,
+          rk.lock,
+          main.heldLock() ?? '',
+          log.heldLock() ?? '',
         );
-        if (res !== 'OK') throw new RautaError('RAUTA_ERR_LOG_LOCKED', `rebuild of ${main.location}: the writer lock was lost before the swap; nothing was changed`);
+        if (res !== 'OK')
+          throw new RautaError('RAUTA_ERR_LOG_LOCKED', `rebuild of ${main.location}: the writer lock was lost before the swap; nothing was changed`);
       } finally {
         await log.close();
         await main.close();

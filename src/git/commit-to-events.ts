@@ -64,7 +64,16 @@ export interface AcceptedState {
 }
 
 export function emptyState(): AcceptedState {
-  return { tree: null, files: new Map(), blobs: new Map(), routes: new Map(), listeners: new Map(), routesByName: new Map(), listenersByName: new Map(), backendIps: new Map() };
+  return {
+    tree: null,
+    files: new Map(),
+    blobs: new Map(),
+    routes: new Map(),
+    listeners: new Map(),
+    routesByName: new Map(),
+    listenersByName: new Map(),
+    backendIps: new Map(),
+  };
 }
 
 /** A CommitRejected keeps this many errors; the rest are counted in `more` (rauta validate --rev shows them all). */
@@ -149,7 +158,9 @@ function rejected(input: Pick<CommitToEventsInput, 'commit' | 'rewrittenFrom'>, 
   const { commit } = input;
   const origin = originOf(commit);
   const head: RautaEventBody[] = input.rewrittenFrom ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }] : [];
-  const kept = issues.slice(0, MAX_ERRORS_PER_COMMIT).map((i) => ({ file: clip(i.file, MAX_PATH_CHARS), line: i.line, col: i.col, message: clip(i.message, MAX_MESSAGE_CHARS) }));
+  const kept = issues
+    .slice(0, MAX_ERRORS_PER_COMMIT)
+    .map((i) => ({ file: clip(i.file, MAX_PATH_CHARS), line: i.line, col: i.col, message: clip(i.message, MAX_MESSAGE_CHARS) }));
   const marker: Extract<RautaEventBody, { type: 'CommitRejected' }> = {
     type: 'CommitRejected',
     ...origin,
@@ -216,9 +227,7 @@ async function folderToEvents(input: CommitToEventsInput, tree: string | null): 
   const { reader, base, commit, cache = new ParseCache() } = input;
   const root = normalizeRoot(input.root);
   const origin = originOf(commit);
-  const head: RautaEventBody[] = input.rewrittenFrom
-    ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }]
-    : [];
+  const head: RautaEventBody[] = input.rewrittenFrom ? [{ type: 'HistoryRewritten', ...origin, file: null, previous: input.rewrittenFrom }] : [];
 
   // Route files are judged by their path inside the root (a root may itself sit in a dot-folder).
   const changes = (await diffTrees(reader, base.tree, tree, root)).filter((c) => isRouteFile(root ? c.path.slice(root.length + 1) : c.path));
@@ -441,7 +450,13 @@ function countIps(uses: Map<string, number>, route: Route, by: number): void {
  * resumes): every file of the tree, from `cache` where it has the file's blob and path,
  * read and parsed otherwise; then the whole set validated. Builds no events.
  */
-export async function loadState(reader: TreeReader, tree: string | null, root: string, cache = new ParseCache(), parser: BulkParser = inlineParser): Promise<AcceptedState> {
+export async function loadState(
+  reader: TreeReader,
+  tree: string | null,
+  root: string,
+  cache = new ParseCache(),
+  parser: BulkParser = inlineParser,
+): Promise<AcceptedState> {
   const state = emptyState();
   if (tree === null || tree === EMPTY_TREE) return state;
   const folder = normalizeRoot(root);
@@ -449,7 +464,10 @@ export async function loadState(reader: TreeReader, tree: string | null, root: s
   const { files, blobs } = await parseChanges(reader, changes, cache, parser);
   const validated = validateRouteSet(wholeSet(state, files));
   if (validated.issues.length > 0) {
-    throw new RautaError('RAUTA_ERR_GIT', `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild --repo REPO --log LOG --replace\``);
+    throw new RautaError(
+      'RAUTA_ERR_GIT',
+      `the last accepted tree ${tree} no longer validates (did the validation rules change?); rebuild the log with \`rauta log rebuild --repo REPO --log LOG --replace\``,
+    );
   }
   const delta: StateDelta = { tree, files, blobs, routes: new Map(), listeners: new Map() };
   for (const r of validated.routes) delta.routes.set(routeId(r), r);
@@ -459,7 +477,10 @@ export async function loadState(reader: TreeReader, tree: string | null, root: s
 }
 
 export function normalizeRoot(root: string): string {
-  return root.split('/').filter((p) => p !== '' && p !== '.').join('/');
+  return root
+    .split('/')
+    .filter((p) => p !== '' && p !== '.')
+    .join('/');
 }
 
 /** Spec identity of a route or listener: everything but where it was written. */

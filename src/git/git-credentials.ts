@@ -66,7 +66,9 @@ export function resolveGitCredentials(src: CredentialSources): GitCredentials | 
     try {
       password = readFileSync(src.passwordFile, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_USAGE', `--git-password-file ${src.passwordFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+      throw new RautaError('RAUTA_ERR_USAGE', `--git-password-file ${src.passwordFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+        cause: err,
+      });
     }
     if (password === '') throw new RautaError('RAUTA_ERR_USAGE', `--git-password-file ${src.passwordFile} is empty`);
   } else if (env.RAUTA_GIT_PASSWORD) {

@@ -332,7 +332,7 @@ export class ObjectReader {
       throw damaged(`loose object ${oid} does not inflate (${(err as Error).message})`);
     }
     const nul = all.indexOf(0);
-    const m = /^(commit|tree|blob|tag) (\d+)$/.exec(all.toString('latin1', 0, nul < 0 ? 0 : nul));
+    const m = /^(commit|tree|blob|tag) (\d+)$/.exec(all.toString('latin1', 0, Math.max(nul, 0)));
     if (!m || Number(m[2]) !== all.length - nul - 1) throw damaged(`loose object ${oid} has no valid header`);
     return { type: m[1] as ObjectType, data: all.subarray(nul + 1) };
   }
@@ -439,6 +439,9 @@ function assertSafeEntryName(name: string, tree: string): void {
   while (end > 0 && (lower.charCodeAt(end - 1) === 46 || lower.charCodeAt(end - 1) === 32)) end--; // Win32 drops trailing dots and spaces
   const normalized = lower.slice(0, end);
   if (name.includes('\\') || name.includes('/') || (normalized === '' && ntfs !== '') || normalized === '.git' || /^\.?git~[1-9]$/.test(normalized)) {
-    throw new RautaError('RAUTA_ERR_GIT', `git: tree ${tree} has an entry named ${JSON.stringify(name)}, which is not a safe file name; remove it from the repository`);
+    throw new RautaError(
+      'RAUTA_ERR_GIT',
+      `git: tree ${tree} has an entry named ${JSON.stringify(name)}, which is not a safe file name; remove it from the repository`,
+    );
   }
 }

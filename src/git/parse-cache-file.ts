@@ -79,7 +79,10 @@ export function parseRulesDigest(): string {
   const dir = fileURLToPath(new URL('../routes/', import.meta.url));
   for (const name of readdirSync(dir).sort()) {
     if (!/\.(ts|js|mjs|cjs)$/.test(name)) continue;
-    hash.update(`${name}\0`).update(readFileSync(path.join(dir, name))).update('\0');
+    hash
+      .update(`${name}\0`)
+      .update(readFileSync(path.join(dir, name)))
+      .update('\0');
   }
   for (const pkg of ['yaml', 'zod']) hash.update(`${pkg}@${packageVersion(pkg)}\0`);
   return (rulesDigest = hash.digest('hex'));

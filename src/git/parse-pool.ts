@@ -189,7 +189,9 @@ const { workerData, parentPort } = require('node:worker_threads');
       for (const f of slice) ends.push((total += f.bytes.length));
       // one fresh buffer per chunk, transferred: a Buffer from a shared pool would clone the whole pool
       const bytes = new Uint8Array(total);
-      slice.forEach((f, i) => bytes.set(f.bytes, ends[i - 1] ?? 0));
+      slice.forEach((f, i) => {
+        bytes.set(f.bytes, ends[i - 1] ?? 0);
+      });
       held.set(at, w);
       this.chunksToWorkers++;
       w.worker.postMessage({ batch, id: at, paths: slice.map((f) => f.path), bytes, ends } satisfies ParseChunk, [bytes.buffer]);
@@ -198,7 +200,9 @@ const { workerData, parentPort } = require('node:worker_threads');
       w.onMessage = (msg) => {
         if (msg.batch !== batch) return give(w);
         held.delete(msg.id);
-        msg.parsed.forEach((p, i) => (out[msg.id + i] ??= p));
+        msg.parsed.forEach((p, i) => {
+          out[msg.id + i] ??= p;
+        });
         give(w);
       };
       w.onReady = () => give(w);

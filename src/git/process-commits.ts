@@ -9,16 +9,7 @@
 import type { EventLog } from '../events/event-log.js';
 import type { RautaEventBody } from '../routes/route-events.js';
 import { RautaError } from '../errors.js';
-import {
-  applyDelta,
-  commitToEvents,
-  EMPTY_TREE,
-  emptyState,
-  loadState,
-  normalizeRoot,
-  ParseCache,
-  type AcceptedState,
-} from './commit-to-events.js';
+import { applyDelta, commitToEvents, EMPTY_TREE, emptyState, loadState, normalizeRoot, ParseCache, type AcceptedState } from './commit-to-events.js';
 import { GitStore } from './git-store.js';
 import { DEFAULT_CAPACITY, type Capacity } from '../routes/capacity.js';
 import { encodeParseCache, loadParseCache, writeParseCache } from './parse-cache-file.js';
@@ -139,7 +130,11 @@ export class CommitProcessor {
     if (!file || !state || state.tree === null) return;
     let bytes: Buffer;
     try {
-      bytes = encodeParseCache(this.root, state.tree, [...state.files].map(([path, parsed]) => [path, state.blobs.get(path)!, parsed]));
+      bytes = encodeParseCache(
+        this.root,
+        state.tree,
+        [...state.files].map(([path, parsed]) => [path, state.blobs.get(path)!, parsed]),
+      );
     } catch (err) {
       this.warn(`could not encode the parse cache ${file}: ${(err as Error).message}`, { file });
       return;
@@ -213,7 +208,10 @@ export class CommitProcessor {
       const since = this.options.since ? await this.store.resolve(this.options.since) : null;
       const commits = await this.firstParentChain(head, since);
       if (since && commits[0]?.oid !== since) {
-        throw new RautaError('RAUTA_ERR_USAGE', `--since ${this.options.since} is not on the first-parent history of ${this.options.ref}; pass a commit of that branch`);
+        throw new RautaError(
+          'RAUTA_ERR_USAGE',
+          `--since ${this.options.since} is not on the first-parent history of ${this.options.ref}; pass a commit of that branch`,
+        );
       }
       return { commits, rewrittenFrom: null };
     }

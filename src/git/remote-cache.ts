@@ -56,7 +56,10 @@ export async function openRemoteCache(opts: { url: string; branch: string; cache
         return result.fetchHead;
       } catch (err) {
         const status = (err as { data?: { statusCode?: number } }).data?.statusCode;
-        const hint = status === 401 || status === 403 ? 'check the credentials (RAUTA_GIT_PASSWORD or --git-password-file)' : 'check the URL and that the server is reachable';
+        const hint =
+          status === 401 || status === 403
+            ? 'check the credentials (RAUTA_GIT_PASSWORD or --git-password-file)'
+            : 'check the URL and that the server is reachable';
         throw new RautaError('RAUTA_ERR_GIT', `fetch ${url} (branch ${branch}) failed: ${redactUrls((err as Error).message)}; ${hint}`, { cause: err });
       }
     },

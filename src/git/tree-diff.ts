@@ -14,25 +14,14 @@ export interface FileChange {
 }
 
 /** Every blob path under `oldTree` and `newTree` whose blob oid differs (null tree = empty tree). */
-export async function diffTrees(
-  reader: TreeReader,
-  oldTree: string | null,
-  newTree: string | null,
-  prefix = '',
-): Promise<FileChange[]> {
+export async function diffTrees(reader: TreeReader, oldTree: string | null, newTree: string | null, prefix = ''): Promise<FileChange[]> {
   const out: FileChange[] = [];
   await diffInto(reader, oldTree, newTree, prefix, out);
   out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;
 }
 
-async function diffInto(
-  reader: TreeReader,
-  oldTree: string | null,
-  newTree: string | null,
-  prefix: string,
-  out: FileChange[],
-): Promise<void> {
+async function diffInto(reader: TreeReader, oldTree: string | null, newTree: string | null, prefix: string, out: FileChange[]): Promise<void> {
   if (oldTree === newTree) return;
   const [oldEntries, newEntries] = await Promise.all([
     oldTree ? reader.readTree(oldTree) : Promise.resolve([] as TreeEntry[]),
@@ -63,7 +52,7 @@ export async function resolveSubtree(reader: TreeReader, tree: string, root: str
   let current = tree;
   for (const part of root.split('/').filter((p) => p !== '' && p !== '.')) {
     const entry = (await reader.readTree(current)).find((e) => e.path === part);
-    if (!entry || entry.type !== 'tree') return null;
+    if (entry?.type !== 'tree') return null;
     current = entry.oid;
   }
   return current;

@@ -37,7 +37,7 @@ export interface WebhookOptions {
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
 
 export function verifySignature(secret: string, body: Buffer, header: string | undefined): boolean {
-  if (!header || !header.startsWith('sha256=')) return false;
+  if (!header?.startsWith('sha256=')) return false;
   const given = Buffer.from(header.slice('sha256='.length), 'hex');
   const expected = crypto.createHmac('sha256', secret).update(body).digest();
   return given.length === expected.length && crypto.timingSafeEqual(given, expected);

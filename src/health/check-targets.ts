@@ -68,5 +68,7 @@ export function mergeSettings(all: Iterable<CheckSettings>): CheckSettings | nul
 }
 
 export function sameSettings(a: CheckSettings, b: CheckSettings): boolean {
-  return a.intervalMs === b.intervalMs && a.timeoutMs === b.timeoutMs && a.healthyThreshold === b.healthyThreshold && a.unhealthyThreshold === b.unhealthyThreshold;
+  return (
+    a.intervalMs === b.intervalMs && a.timeoutMs === b.timeoutMs && a.healthyThreshold === b.healthyThreshold && a.unhealthyThreshold === b.unhealthyThreshold
+  );
 }

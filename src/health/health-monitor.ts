@@ -130,7 +130,15 @@ export class HealthMonitor {
         let run = this.runs.get(target.key);
         if (!run) {
           const restored = this.restored.delete(`${id} ${target.endpoint}`);
-          run = { target, settings, health: initialHealth(this.now(), !restored, restored ? this.restoreReason : ''), routes: new Map(), timer: null, running: false, queued: false };
+          run = {
+            target,
+            settings,
+            health: initialHealth(this.now(), !restored, restored ? this.restoreReason : ''),
+            routes: new Map(),
+            timer: null,
+            running: false,
+            queued: false,
+          };
           this.runs.set(target.key, run);
           if (restored) this.unhealthyKeys.add(target.key);
           this.statsDirty = true;

@@ -33,7 +33,10 @@ export function httpCheck(req: HttpCheckRequest): Promise<HttpCheckResult> {
       socket.destroy();
       resolve({ ok, detail, ms: Math.round((performance.now() - started) * 10) / 10 });
     };
-    const timer = setTimeout(() => finish(false, `timed out after ${req.timeoutMs} ms${head || socket.readyState === 'open' ? ' (connected, no status line)' : ''}`), req.timeoutMs);
+    const timer = setTimeout(
+      () => finish(false, `timed out after ${req.timeoutMs} ms${head || socket.readyState === 'open' ? ' (connected, no status line)' : ''}`),
+      req.timeoutMs,
+    );
     socket.setEncoding('latin1');
     socket.on('connect', () => {
       socket.write(`GET ${req.path} HTTP/1.1\r\nHost: ${req.ip}:${req.port}\r\nUser-Agent: rauta-health\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
@@ -51,7 +54,14 @@ export function httpCheck(req: HttpCheckRequest): Promise<HttpCheckResult> {
       finish(status >= 200 && status <= 399, `HTTP ${status}`);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      const detail = err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'ECONNRESET' ? 'connection reset' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : (err.code ?? err.message);
+      const detail =
+        err.code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : err.code === 'ECONNRESET'
+            ? 'connection reset'
+            : err.code === 'EHOSTUNREACH'
+              ? 'host unreachable'
+              : (err.code ?? err.message);
       finish(false, detail);
     });
     socket.on('end', () => finish(false, head ? 'closed before a full status line' : 'closed without an answer'));

@@ -435,7 +435,12 @@ export const flowValueCodec: Codec<FlowValue> = {
   encodeInto(v, b, off) {
     const m = LAYOUT.flow_value.members;
     zero(b, off, off + this.size);
-    for (const [name, value, at] of [['side', v.side, m.side], ['state', v.state, m.state], ['reply', v.reply, m.reply], ['syn_retries', v.synRetries, m.syn_retries]] as const) {
+    for (const [name, value, at] of [
+      ['side', v.side, m.side],
+      ['state', v.state, m.state],
+      ['reply', v.reply, m.reply],
+      ['syn_retries', v.synRetries, m.syn_retries],
+    ] as const) {
       checkInt(`flow_value.${name}`, value, 0, 255);
       b[off + at] = value;
     }
@@ -460,11 +465,15 @@ export const flowValueCodec: Codec<FlowValue> = {
     // a backend side carries no route: all zero (method 0 is "none" here only)
     writeRouteKey(b, off + m.route, v.route, 'flow_value.route'); // a backend side's is all zero
     macToBytes(v.clientMac, 'flow_value.client_mac').copy(b, off + m.client_mac);
-    for (const [name, value, at] of [['client_wscale', v.clientWscale, m.client_wscale], ['backend_wscale', v.backendWscale, m.backend_wscale]] as const) {
+    for (const [name, value, at] of [
+      ['client_wscale', v.clientWscale, m.client_wscale],
+      ['backend_wscale', v.backendWscale, m.backend_wscale],
+    ] as const) {
       checkInt(`flow_value.${name}`, value, 0, 14);
       b[off + at] = value;
     }
-    if (typeof v.changedNs !== 'bigint' || v.changedNs < 0n || v.changedNs >= 2n ** 64n) rangeError('flow_value.changed_ns', `${String(v.changedNs)} is not a u64`);
+    if (typeof v.changedNs !== 'bigint' || v.changedNs < 0n || v.changedNs >= 2n ** 64n)
+      rangeError('flow_value.changed_ns', `${String(v.changedNs)} is not a u64`);
     b.writeBigUInt64LE(v.changedNs, off + m.changed_ns);
   },
   decode(bytes) {

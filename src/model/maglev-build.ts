@@ -121,7 +121,14 @@ export interface FillScratch {
 
 export function fillScratch(size: number): FillScratch {
   const n = 255; // MAX_TABLE_BACKENDS
-  return { turns: new Uint8Array(size), credit: new Int32Array(n), cursor: new Int32Array(n), skip: new Int32Array(n), inputIndex: new Uint8Array(n), empty: new Int32Array(size) };
+  return {
+    turns: new Uint8Array(size),
+    credit: new Int32Array(n),
+    cursor: new Int32Array(n),
+    skip: new Int32Array(n),
+    inputIndex: new Uint8Array(n),
+    empty: new Int32Array(size),
+  };
 }
 
 /**

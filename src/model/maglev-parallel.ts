@@ -99,13 +99,22 @@ const { workerData } = require('node:worker_threads');
     for (const w of workers) void w.terminate();
     return (pool = null);
   }
-  pool = { ctrl: new Int32Array(workerData.ctrl), jobs: jobViews(workerData.jobs, CAPACITY, STRIDE), out: new Uint8Array(workerData.out), workers, gen: 0, scratch: fillScratch(size) };
+  pool = {
+    ctrl: new Int32Array(workerData.ctrl),
+    jobs: jobViews(workerData.jobs, CAPACITY, STRIDE),
+    out: new Uint8Array(workerData.out),
+    workers,
+    gen: 0,
+    scratch: fillScratch(size),
+  };
   return pool;
 }
 
 function runBatch(p: Pool, batch: readonly TableJob[], size: number): void {
   const n = batch.length;
-  batch.forEach((job, j) => setJob(p.jobs, j, job.backends, job.order, size));
+  batch.forEach((job, j) => {
+    setJob(p.jobs, j, job.backends, job.order, size);
+  });
   const builtHere = new Uint8Array(n);
   p.gen = (p.gen + 1) & 0x1ff;
   Atomics.store(p.ctrl, DONE, 0);
@@ -121,7 +130,10 @@ function runBatch(p: Pool, batch: readonly TableJob[], size: number): void {
   }
   const since = performance.now();
   for (let done = Atomics.load(p.ctrl, DONE); done < n; done = Atomics.load(p.ctrl, DONE)) {
-    if (performance.now() - since > STALL_MS) return abandon(p, batch, builtHere, size);
+    if (performance.now() - since > STALL_MS) {
+      abandon(p, batch, builtHere, size);
+      return;
+    }
     Atomics.wait(p.ctrl, DONE, done, 100);
   }
   for (let j = 0; j < n; j++) {

@@ -59,7 +59,6 @@ function identityHash(b: Pick<MaglevBackend, 'ip' | 'port'>, basis: number, mulA
   return h >>> 0;
 }
 
-
 /**
  * The order in which backends take turns: by ip, port, then weight, then input
  * position (equal backends are interchangeable), so the table depends on the
@@ -67,7 +66,9 @@ function identityHash(b: Pick<MaglevBackend, 'ip' | 'port'>, basis: number, mulA
  */
 export function populationOrder(backends: readonly MaglevBackend[]): number[] {
   const key = backends.map((b) => ipToNumber(b.ip));
-  return backends.map((_, i) => i).sort((a, b) => key[a]! - key[b]! || backends[a]!.port - backends[b]!.port || backends[a]!.weight - backends[b]!.weight || a - b);
+  return backends
+    .map((_, i) => i)
+    .sort((a, b) => key[a]! - key[b]! || backends[a]!.port - backends[b]!.port || backends[a]!.weight - backends[b]!.weight || a - b);
 }
 
 function isPrime(n: number): boolean {
@@ -79,7 +80,10 @@ function isPrime(n: number): boolean {
 /** What every build accepts: a prime size above the backend count, integer weights 0..65535, one of them above 0. */
 export function checkMaglevInput(backends: readonly MaglevBackend[], size: number): void {
   if (!isPrime(size) || size <= backends.length) {
-    throw new RautaError('RAUTA_ERR_CODEC_RANGE', `Maglev table size ${size} must be a prime larger than the backend count (${backends.length}); rauta uses ${MAGLEV_SIZE}`);
+    throw new RautaError(
+      'RAUTA_ERR_CODEC_RANGE',
+      `Maglev table size ${size} must be a prime larger than the backend count (${backends.length}); rauta uses ${MAGLEV_SIZE}`,
+    );
   }
   if (backends.length === 0 || backends.length > MAX_TABLE_BACKENDS) {
     throw new RautaError('RAUTA_ERR_CODEC_RANGE', `Maglev needs 1..${MAX_TABLE_BACKENDS} backends, got ${backends.length}`);

@@ -128,7 +128,9 @@ export class MaglevCache {
 /** Input index → position in population order. */
 function toCanonical(order: readonly number[], n: number): Uint8Array {
   const out = new Uint8Array(n);
-  order.forEach((i, c) => (out[i] = c));
+  order.forEach((i, c) => {
+    out[i] = c;
+  });
   return out;
 }
 
@@ -192,7 +194,13 @@ function listHash(backends: readonly MaglevBackend[], order: readonly number[] |
   return h;
 }
 
-function find(map: Map<number, CachedTable>, hash: number, backends: readonly MaglevBackend[], order: readonly number[] | null, size: number): CachedTable | undefined {
+function find(
+  map: Map<number, CachedTable>,
+  hash: number,
+  backends: readonly MaglevBackend[],
+  order: readonly number[] | null,
+  size: number,
+): CachedTable | undefined {
   let entry = map.get(hash);
   while (entry && !entry.matches(backends, order, size)) entry = entry.next;
   return entry;

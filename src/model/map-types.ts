@@ -133,7 +133,18 @@ export interface BackendStats {
   established: number;
 }
 
-export type MapName = 'routes' | 'maglev_tables' | 'flow_cache' | 'requests' | 'scratch' | 'metrics' | 'listeners' | 'nexthops' | 'backend_stats' | 'route_shapes' | 'parse';
+export type MapName =
+  | 'routes'
+  | 'maglev_tables'
+  | 'flow_cache'
+  | 'requests'
+  | 'scratch'
+  | 'metrics'
+  | 'listeners'
+  | 'nexthops'
+  | 'backend_stats'
+  | 'route_shapes'
+  | 'parse';
 
 /** One write the plan asks for. Apply runs these in order as one transaction. */
 export type MapOp =

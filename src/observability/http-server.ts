@@ -80,7 +80,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpEndp
   server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(new RautaError('RAUTA_ERR_USAGE', `cannot listen on ${opts.listen}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? '; pick another --http port' : ''}`, { cause: err }));
+      reject(
+        new RautaError(
+          'RAUTA_ERR_USAGE',
+          `cannot listen on ${opts.listen}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? '; pick another --http port' : ''}`,
+          { cause: err },
+        ),
+      );
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);

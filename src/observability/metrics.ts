@@ -60,9 +60,22 @@ export function createNodeMetrics(opts: NodeMetricsOptions): NodeMetrics {
     registers: [registry],
   });
   const ops = new Counter({ name: 'rauta_map_operations_total', help: 'Map writes and deletes applied', registers: [registry] });
-  const rollbacks = new Counter({ name: 'rauta_rollbacks_total', help: 'Applies that failed and were rolled back', labelNames: ['complete'] as const, registers: [registry] });
-  const driftRepairs = new Counter({ name: 'rauta_drift_repairs_total', help: 'Map entries found different from the last applied state and repaired', registers: [registry] });
-  const rejected = new Counter({ name: 'rauta_rejected_commits_total', help: 'Commits that failed validation (the maps stayed on the last good commit)', registers: [registry] });
+  const rollbacks = new Counter({
+    name: 'rauta_rollbacks_total',
+    help: 'Applies that failed and were rolled back',
+    labelNames: ['complete'] as const,
+    registers: [registry],
+  });
+  const driftRepairs = new Counter({
+    name: 'rauta_drift_repairs_total',
+    help: 'Map entries found different from the last applied state and repaired',
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'rauta_rejected_commits_total',
+    help: 'Commits that failed validation (the maps stayed on the last good commit)',
+    registers: [registry],
+  });
 
   agent.on('applied', (e) => {
     reconciles.inc({ reason: e.reason, result: 'applied' });

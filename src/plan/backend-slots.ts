@@ -49,7 +49,11 @@ export function malformation(applied: readonly BackendSlot[]): string | null {
  * passes one that shares equal strings: a full sync names every backend of
  * every route).
  */
-export function assignSlots(applied: readonly BackendSlot[], desired: readonly Backend[], identity: (b: BackendSlot) => string = backendIdentity): SlotAssignment {
+export function assignSlots(
+  applied: readonly BackendSlot[],
+  desired: readonly Backend[],
+  identity: (b: BackendSlot) => string = backendIdentity,
+): SlotAssignment {
   if (applied.length === 0) {
     // A new route: slots in the order of the definition (Backend has BackendSlot's shape). A
     // frozen list (the fold's) is shared, not copied: a full sync keeps one per route.

@@ -16,7 +16,7 @@ import { listenerId, routeId, type Listener, type Route } from '../routes/route-
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
 import type { DesiredIndex } from '../state/desired-index.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
-import { listenerKeyId, maglevKeyId, methodName, routeKeyAndId, type RouteIdentity } from '../model/ids.js';
+import { methodName, routeKeyAndId, type RouteIdentity } from '../model/ids.js';
 
 export interface DesiredDataplane {
   routes: readonly Route[] | Readonly<Record<string, Route>>;
@@ -149,8 +149,14 @@ function indexDesiredRoutes(routes: readonly Route[]): Map<string, DesiredRoute>
 }
 
 function sharedKeyError(first: Route, second: Route): RautaError {
-  const what = routeId(first) === routeId(second) ? 'the same match' : `a hash collision (FNV-1a 64 of "${first.host ?? ''}${first.path}" and "${second.host ?? ''}${second.path}")`;
-  return new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; change one of them`);
+  const what =
+    routeId(first) === routeId(second)
+      ? 'the same match'
+      : `a hash collision (FNV-1a 64 of "${first.host ?? ''}${first.path}" and "${second.host ?? ''}${second.path}")`;
+  return new RautaError(
+    'RAUTA_ERR_ROUTES_INVALID',
+    `${where(second)}: route "${second.name}" (${routeId(second)}) and ${where(first)}: route "${first.name}" share a ROUTES key through ${what}; change one of them`,
+  );
 }
 
 /** At most MAX_BACKENDS backends, each ip:port once. */
@@ -158,12 +164,18 @@ function checkBackends(route: Route): void {
   if (checkedRoutes.has(route)) return;
   const backends = route.backends;
   if (backends.length > MAX_BACKENDS) {
-    throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" has ${backends.length} backends, the data path takes at most ${MAX_BACKENDS}`);
+    throw new RautaError(
+      'RAUTA_ERR_ROUTES_INVALID',
+      `${where(route)}: route "${route.name}" has ${backends.length} backends, the data path takes at most ${MAX_BACKENDS}`,
+    );
   }
   for (let i = 1; i < backends.length; i++) {
     for (let j = 0; j < i; j++) {
       if (backends[i]!.ip === backends[j]!.ip && backends[i]!.port === backends[j]!.port) {
-        throw new RautaError('RAUTA_ERR_ROUTES_INVALID', `${where(route)}: route "${route.name}" lists backend ${backendIdentity(backends[i]!)} twice; merge them into one entry`);
+        throw new RautaError(
+          'RAUTA_ERR_ROUTES_INVALID',
+          `${where(route)}: route "${route.name}" lists backend ${backendIdentity(backends[i]!)} twice; merge them into one entry`,
+        );
       }
     }
   }
@@ -400,9 +412,14 @@ class PlanBuilder {
       const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
       const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends, this.identity));
       for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
-        this.cache.prepare(assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])), size);
+        this.cache.prepare(
+          assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])),
+          size,
+        );
       }
-      chunk.forEach((d, i) => this.writeRoute(d, assignments[i]!));
+      chunk.forEach((d, i) => {
+        this.writeRoute(d, assignments[i]!);
+      });
     }
   }
 
@@ -459,7 +476,8 @@ class PlanBuilder {
     // have its bytes, else the table the applied backends give.
     let disruption = 1;
     const oldTable = current?.value ?? tableFor(cache, liveOnly(a.value.backends), size);
-    if (oldTable === table && sameBackends) disruption = 0; // same cached table, same slots
+    if (oldTable === table && sameBackends)
+      disruption = 0; // same cached table, same slots
     else if (oldTable && oldTable.length === table.length) disruption = maglevDisruption(oldTable, a.value.backends, table, assignment.slots);
     let change: RouteChange;
     let reason: string | undefined;
@@ -591,6 +609,18 @@ function liveOnly(backends: readonly BackendSlot[]): BackendSlot[] {
   });
 }
 
-export { AppliedTables, appliedStateOf, applyOpsInPlace, emptyAppliedState, simulateApply, withoutTableBytes, withTableIndex, type AppliedRoute, type InPlaceOptions, type AppliedState, type AppliedTable } from './applied-state.js';
+export {
+  AppliedTables,
+  appliedStateOf,
+  applyOpsInPlace,
+  emptyAppliedState,
+  simulateApply,
+  withoutTableBytes,
+  withTableIndex,
+  type AppliedRoute,
+  type InPlaceOptions,
+  type AppliedState,
+  type AppliedTable,
+} from './applied-state.js';
 export { DesiredIndex } from '../state/desired-index.js';
 export { listenerKeyId, maglevKeyId, nexthopKeyId, routeIdFor, routeKeyFor, routeKeyId, routeKeyOf } from '../model/ids.js';

@@ -72,7 +72,8 @@ function row(r: RouteImpact): string {
   return `| ${cells.join(' | ')} |`;
 }
 
-const TABLE_HEAD = '| Change | Route | Backends added | Backends removed | Weight changes | Connections that move | Defined in |\n|---|---|---|---|---|---|---|';
+const TABLE_HEAD =
+  '| Change | Route | Backends added | Backends removed | Weight changes | Connections that move | Defined in |\n|---|---|---|---|---|---|---|';
 
 function formatWarning(w: PlanWarning): string {
   switch (w.kind) {
@@ -120,7 +121,7 @@ function summary(report: PlanReport): string {
 }
 
 const FOOTNOTE =
-  '<sub>Connections that move: the share of the route\'s Maglev slots whose backend changes. New connections follow the new table; ' +
+  "<sub>Connections that move: the share of the route's Maglev slots whose backend changes. New connections follow the new table; " +
   'open connections stay on their backend until they close, even on a removed one.</sub>';
 
 /** The review comment for a plan and its warnings. */
@@ -134,7 +135,11 @@ export function planComment(report: PlanReport, warnings: readonly PlanWarning[]
   }
   const tail: string[] = [];
   // Warnings get at most a third of the comment; the table takes what is left.
-  const warned = bullets(warnings.map((w) => `⚠️ ${formatWarning(w)}`), 'warnings', Math.floor(maxChars / 3));
+  const warned = bullets(
+    warnings.map((w) => `⚠️ ${formatWarning(w)}`),
+    'warnings',
+    Math.floor(maxChars / 3),
+  );
   if (warnings.length > 0) tail.push(`**Needs a human** (${warnings.length}):\n\n${warned}`);
   if (report.routes.length > 0) tail.push(FOOTNOTE);
   if (report.routes.length === 0) return `${[...head, ...tail].join('\n\n')}\n`;
@@ -170,7 +175,11 @@ export function invalidPlanComment(
   const maxChars = opts.maxChars ?? MAX_COMMENT_CHARS;
   const parts = [COMMENT_MARKER, `**rauta plan** ${side(from)} → ${side(to)}: not planned, a side does not validate`];
   for (const s of invalid) {
-    const errors = bullets(s.issues.map((i) => code(formatIssue(i))), 'errors', Math.floor(maxChars / 3));
+    const errors = bullets(
+      s.issues.map((i) => code(formatIssue(i))),
+      'errors',
+      Math.floor(maxChars / 3),
+    );
     parts.push(`${side(s)}: ${plural(s.issues.length, 'error')}\n\n${errors}`);
   }
   return `${parts.join('\n\n')}\n`;

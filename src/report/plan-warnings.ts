@@ -32,7 +32,8 @@ export function planWarnings(report: PlanReport, from: RouteSets, to: RouteSets,
   const after = backendsOf(to);
   const out: PlanWarning[] = [];
   for (const r of report.routes) {
-    if (r.change === 'added' && r.shadows) out.push({ kind: 'shadows', route: r.route, name: r.name, shadowed: r.shadows.route, shadowedName: r.shadows.name, source: r.shadows.source });
+    if (r.change === 'added' && r.shadows)
+      out.push({ kind: 'shadows', route: r.route, name: r.name, shadowed: r.shadows.route, shadowedName: r.shadows.name, source: r.shadows.source });
     if (r.change === 'added' || r.change === 'removed') continue;
     const at = { route: r.route, name: r.name };
     const was = before.get(r.route)?.length ?? 0;

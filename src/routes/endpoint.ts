@@ -38,7 +38,8 @@ export function explainAddress(address: string, label = quote(address)): string 
 /** Why `port` (text) is not 1-65535, or null. */
 function explainPort(text: string, where: string): string | null {
   if (!/^[0-9]+$/.test(text)) return `${where}: port ${quote(text, 20)} is not a number`;
-  if (text.length > 1 && text.startsWith('0')) return `${where}: port ${quote(text, 20)} has a leading zero${text.length <= 6 ? `; write ${Number(text)}` : ''}`;
+  if (text.length > 1 && text.startsWith('0'))
+    return `${where}: port ${quote(text, 20)} has a leading zero${text.length <= 6 ? `; write ${Number(text)}` : ''}`;
   const n = Number(text);
   if (n < 1 || n > 65535) return `${where}: port ${text} is out of range 1-65535`;
   return null;

@@ -28,7 +28,10 @@ export async function loadRouteDir(dir: string): Promise<{ files: ParsedFile[]; 
     throw new RautaError('RAUTA_ERR_ROUTES_READ', `cannot read ${printablePath(dir)}: ${err.code ?? err.message}`, { cause: err });
   });
   if (info.isSymbolicLink()) {
-    throw new RautaError('RAUTA_ERR_ROUTES_READ', `${printablePath(dir)} is a symbolic link; rauta reads route files as Git stores them and does not follow links: name the file or folder itself`);
+    throw new RautaError(
+      'RAUTA_ERR_ROUTES_READ',
+      `${printablePath(dir)} is a symbolic link; rauta reads route files as Git stores them and does not follow links: name the file or folder itself`,
+    );
   }
   if (!info.isDirectory() && !info.isFile()) {
     throw new RautaError('RAUTA_ERR_ROUTES_READ', `${printablePath(dir)} is not a regular file or a folder`);
@@ -52,7 +55,9 @@ async function listRouteFiles(dir: string): Promise<string[]> {
     try {
       entries = await readdir(folder, { withFileTypes: true });
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_ROUTES_READ', `cannot list ${printablePath(folder)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      throw new RautaError('RAUTA_ERR_ROUTES_READ', `cannot list ${printablePath(folder)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
     }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;

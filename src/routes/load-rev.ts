@@ -29,9 +29,13 @@ export interface RevRouteSet {
 export async function loadRouteRev(opts: RevOptions): Promise<RevRouteSet> {
   const gitdir = fs.existsSync(join(opts.repo, '.git')) ? join(opts.repo, '.git') : opts.repo;
   // Say so before anything asks it for a revision ("unknown revision HEAD" would send the reader looking for a typo).
-  if (!fs.existsSync(opts.repo)) throw new RautaError('RAUTA_ERR_GIT', `${printablePath(opts.repo)} does not exist; pass the path of a clone of the routes repository`);
+  if (!fs.existsSync(opts.repo))
+    throw new RautaError('RAUTA_ERR_GIT', `${printablePath(opts.repo)} does not exist; pass the path of a clone of the routes repository`);
   if (!isGitDir(gitdir)) {
-    throw new RautaError('RAUTA_ERR_GIT', `${printablePath(opts.repo)} is not a Git repository (no .git folder, not a bare repository); pass the path of a clone`);
+    throw new RautaError(
+      'RAUTA_ERR_GIT',
+      `${printablePath(opts.repo)} is not a Git repository (no .git folder, not a bare repository); pass the path of a clone`,
+    );
   }
   const cache = {};
   const base = { fs, gitdir, cache };
@@ -42,7 +46,9 @@ export async function loadRouteRev(opts: RevOptions): Promise<RevRouteSet> {
     try {
       top = await git.readTree({ ...base, oid: commit, filepath: root || undefined });
     } catch (err) {
-      throw new RautaError('RAUTA_ERR_GIT', `folder ${quote(root)} does not exist in ${printable(opts.ref)} (${commit.slice(0, 12)}); check --root`, { cause: err });
+      throw new RautaError('RAUTA_ERR_GIT', `folder ${quote(root)} does not exist in ${printable(opts.ref)} (${commit.slice(0, 12)}); check --root`, {
+        cause: err,
+      });
     }
     const files: ParsedFile[] = [];
     const walk = async (entries: typeof top.tree, prefix: string): Promise<void> => {
@@ -61,7 +67,9 @@ export async function loadRouteRev(opts: RevOptions): Promise<RevRouteSet> {
     return { commit, files, result: validateRouteSet(files) };
   } catch (err) {
     if (err instanceof RautaError) throw err;
-    throw new RautaError('RAUTA_ERR_GIT', `cannot read ${quote(opts.ref)} in ${printablePath(opts.repo)}: ${printable((err as Error).message)}`, { cause: err });
+    throw new RautaError('RAUTA_ERR_GIT', `cannot read ${quote(opts.ref)} in ${printablePath(opts.repo)}: ${printable((err as Error).message)}`, {
+      cause: err,
+    });
   }
 }
 

@@ -9,8 +9,8 @@ import { HttpMethod, PathType, listenerId, routeId, type Listener, type Route } 
 import {
   DOCUMENT_KINDS,
   DOCUMENT_SCHEMAS,
-  ListenerDocument,
-  RoutingRuleDocument,
+  type ListenerDocument,
+  type RoutingRuleDocument,
   ListenerAddress,
   ListenerPort,
   MetadataName,

@@ -35,7 +35,10 @@ function explainName(name: string): string {
   if (name.length > 63) return `name is ${name.length} characters long; at most 63`;
   const bad = /[^a-z0-9.-]/.exec(name);
   if (bad) {
-    const fixed = name.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '');
+    const fixed = name
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]+/g, '-')
+      .replace(/^[.-]+|[.-]+$/g, '');
     const hint = NAME_PATTERN.test(fixed) ? `; write "${fixed}"` : '';
     return `name ${quote(name)} has ${quote(bad[0])}: names use lower-case letters, digits, "-" and "."${hint}`;
   }
@@ -46,14 +49,16 @@ const input = (iss: { input?: unknown }): unknown => iss.input;
 const quoted = (v: unknown): string => (typeof v === 'string' ? quote(v) : String(JSON.stringify(v) ?? v).slice(0, 60));
 
 const methodList = HttpMethod.options.join(', ');
-const Method = z.enum(HttpMethod.options, {
-  error: (iss) => {
-    const v = input(iss);
-    if (typeof v !== 'string') return undefined; // the generic "expected a string" message
-    const hint = closest(v, HttpMethod.options);
-    return `unknown method ${quoted(v)}${hint ? `; did you mean ${hint}?` : ''} (the data path knows ${methodList})`;
-  },
-}).meta({ description: `HTTP method to match: one of ${methodList}. Absent: any method.` });
+const Method = z
+  .enum(HttpMethod.options, {
+    error: (iss) => {
+      const v = input(iss);
+      if (typeof v !== 'string') return undefined; // the generic "expected a string" message
+      const hint = closest(v, HttpMethod.options);
+      return `unknown method ${quoted(v)}${hint ? `; did you mean ${hint}?` : ''} (the data path knows ${methodList})`;
+    },
+  })
+  .meta({ description: `HTTP method to match: one of ${methodList}. Absent: any method.` });
 
 export const MetadataName = z
   .string()
@@ -75,13 +80,17 @@ const PathMatch = z
         error: (iss) => {
           const v = input(iss);
           if (typeof v !== 'string') return undefined;
-          if (v === 'RegularExpression') return 'RegularExpression paths are not supported: the data path hashes paths, it runs no regular expressions; use Exact or PathPrefix';
+          if (v === 'RegularExpression')
+            return 'RegularExpression paths are not supported: the data path hashes paths, it runs no regular expressions; use Exact or PathPrefix';
           const hint = closest(v, PATH_TYPES) ?? (v.toLowerCase().includes('prefix') ? 'PathPrefix' : undefined);
           return `must be Exact or PathPrefix, got ${quoted(v)}${hint ? `; did you mean ${hint}?` : ''}`;
         },
       })
       .default('Exact')
-      .meta({ description: 'Exact (the default): the whole path, byte for byte. PathPrefix: the path starts with value on a "/" boundary ("/api" matches /api, /api/ and /api/v1, never /apiary); a trailing "/" in value is ignored.' }),
+      .meta({
+        description:
+          'Exact (the default): the whole path, byte for byte. PathPrefix: the path starts with value on a "/" boundary ("/api" matches /api, /api/ and /api/v1, never /apiary); a trailing "/" in value is ignored.',
+      }),
     value: PathValue,
   })
   .superRefine((path, ctx) => {
@@ -100,7 +109,8 @@ export function explainHost(host: string): string | null {
   if (host.length > MAX_HOST) return `host is ${host.length} characters long; at most ${MAX_HOST}`;
   if (/:\d*$/.test(host)) return `host ${quote(host)} has a port; write the name alone: the data path strips the port from the Host header`;
   if (host.endsWith('.')) return `host ${quote(host)} ends with "."; write it without the trailing dot`;
-  if (host !== host.toLowerCase() && HOST_PATTERN.test(host.toLowerCase())) return `host ${quote(host)} has upper-case letters; write ${quote(host.toLowerCase())} (the data path lower-cases the Host header)`;
+  if (host !== host.toLowerCase() && HOST_PATTERN.test(host.toLowerCase()))
+    return `host ${quote(host)} has upper-case letters; write ${quote(host.toLowerCase())} (the data path lower-cases the Host header)`;
   const name = host.startsWith('*.') ? host.slice(2) : host;
   if (name.includes('*')) return `host ${quote(host)}: a wildcard is "*." followed by a name, like "*.example.com" (one leading label only)`;
   if (!HOST_PATTERN.test(host)) return `host ${quote(host)} is not a host name: labels of a-z, 0-9 and "-" (not first or last), separated by "."`;
@@ -156,7 +166,9 @@ const BackendRef = z.strictObject({
 const Backends = z
   .array(BackendRef)
   .min(1, { error: 'a rule needs at least one backend' })
-  .max(MAX_BACKENDS, { error: (iss) => `a rule has at most ${MAX_BACKENDS} backends (the data path's slots per route); this one has ${(input(iss) as unknown[]).length}` })
+  .max(MAX_BACKENDS, {
+    error: (iss) => `a rule has at most ${MAX_BACKENDS} backends (the data path's slots per route); this one has ${(input(iss) as unknown[]).length}`,
+  })
   .superRefine((backends, ctx) => {
     const seen = new Map<string, number>();
     backends.forEach((b, i) => {
@@ -189,7 +201,10 @@ const Maglev = z.strictObject({
     .default(DEFAULT_TABLE_SIZE)
     .superRefine((size, ctx) => {
       if (!SUPPORTED_TABLE_SIZES.includes(size))
-        ctx.addIssue({ code: 'custom', message: `${size} is not supported; the data path's Maglev tables have ${SUPPORTED_TABLE_SIZES.join(' or ')} slots: use ${SUPPORTED_TABLE_SIZES.join(' or ')} or omit tableSize` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${size} is not supported; the data path's Maglev tables have ${SUPPORTED_TABLE_SIZES.join(' or ')} slots: use ${SUPPORTED_TABLE_SIZES.join(' or ')} or omit tableSize`,
+        });
     })
     .meta({ description: `Maglev lookup table size; the data path supports ${SUPPORTED_TABLE_SIZES.join(', ')} (the default).` }),
 });
@@ -227,10 +242,17 @@ const threshold = (what: string, def: number) =>
 
 const HealthCheckSpec = z
   .strictObject({
-    path: PathValue.default(HEALTH_CHECK_DEFAULTS.path).meta({ description: `Path the check GETs; default "${HEALTH_CHECK_DEFAULTS.path}". A status of 200-399 passes.` }),
+    path: PathValue.default(HEALTH_CHECK_DEFAULTS.path).meta({
+      description: `Path the check GETs; default "${HEALTH_CHECK_DEFAULTS.path}". A status of 200-399 passes.`,
+    }),
     port: ListenerPort.optional().meta({ description: "Port the check connects to; default the backend's own port." }),
     intervalSeconds: seconds('Time between two checks of one backend', 0.1, MAX_INTERVAL_S, HEALTH_CHECK_DEFAULTS.intervalSeconds),
-    timeoutSeconds: seconds('Time a check may take (connect to last byte of the status line) before it fails; at most intervalSeconds', 0.05, MAX_INTERVAL_S, HEALTH_CHECK_DEFAULTS.timeoutSeconds),
+    timeoutSeconds: seconds(
+      'Time a check may take (connect to last byte of the status line) before it fails; at most intervalSeconds',
+      0.05,
+      MAX_INTERVAL_S,
+      HEALTH_CHECK_DEFAULTS.timeoutSeconds,
+    ),
     healthyThreshold: threshold('Consecutive passing checks that bring an unhealthy backend back', HEALTH_CHECK_DEFAULTS.healthyThreshold),
     unhealthyThreshold: threshold('Consecutive failing checks that drain a healthy backend', HEALTH_CHECK_DEFAULTS.unhealthyThreshold),
   })
@@ -264,7 +286,10 @@ export const RoutingRuleDocument = z
       healthCheck: HealthCheckSpec.optional(),
     }),
   })
-  .meta({ title: 'rauta RoutingRule', description: 'Sends requests matching a path (exact or prefix), and optionally a host and a method, to a weighted set of backends.' });
+  .meta({
+    title: 'rauta RoutingRule',
+    description: 'Sends requests matching a path (exact or prefix), and optionally a host and a method, to a weighted set of backends.',
+  });
 export type RoutingRuleDocument = z.output<typeof RoutingRuleDocument>;
 export type RoutingRuleDocumentInput = z.input<typeof RoutingRuleDocument>;
 

@@ -47,9 +47,11 @@ export const DesiredStateSchema = z
   })
   .superRefine((state, ctx) => {
     for (const [id, route] of Object.entries(state.routes)) {
-      if (routeId(route) !== id) ctx.addIssue({ code: 'custom', path: ['routes', id], message: `key "${id}" does not match the route's id "${routeId(route)}"` });
+      if (routeId(route) !== id)
+        ctx.addIssue({ code: 'custom', path: ['routes', id], message: `key "${id}" does not match the route's id "${routeId(route)}"` });
     }
     for (const [id, listener] of Object.entries(state.listeners)) {
-      if (listenerId(listener) !== id) ctx.addIssue({ code: 'custom', path: ['listeners', id], message: `key "${id}" does not match the listener's id "${listenerId(listener)}"` });
+      if (listenerId(listener) !== id)
+        ctx.addIssue({ code: 'custom', path: ['listeners', id], message: `key "${id}" does not match the listener's id "${listenerId(listener)}"` });
     }
   });

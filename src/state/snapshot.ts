@@ -64,7 +64,9 @@ export async function readSnapshot(path: string): Promise<DesiredState | null> {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    throw new RautaError('RAUTA_ERR_STATE_SNAPSHOT', `snapshot ${path} is corrupt at ${where}: ${issue?.message ?? 'invalid'}; ${fix}`, { cause: parsed.error });
+    throw new RautaError('RAUTA_ERR_STATE_SNAPSHOT', `snapshot ${path} is corrupt at ${where}: ${issue?.message ?? 'invalid'}; ${fix}`, {
+      cause: parsed.error,
+    });
   }
   return parsed.data.state as DesiredState;
 }

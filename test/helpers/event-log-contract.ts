@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { EventLog } from '../../src/events/event-log.js';
-import type { RautaEventBody } from '../../src/routes/route-events.js';
 import { RautaError } from '../../src/errors.js';
 import { batchNumber, commitBatch } from '../../testbed/sample-events.js';
 
@@ -47,16 +46,36 @@ export function eventLogContract(backend: string, fresh: FreshLog): void {
     let expectedSeq = 1;
     for (const b of batches) {
       const out = await w.append(b);
-      assert.deepEqual(out.map((e) => e.seq), b.map((_, i) => expectedSeq + i), 'append returns the batch numbered right after the head');
+      assert.deepEqual(
+        out.map((e) => e.seq),
+        b.map((_, i) => expectedSeq + i),
+        'append returns the batch numbered right after the head',
+      );
       expectedSeq += b.length;
     }
     const total = batches.flat().length;
     assert.equal(await w.head(), total);
     const all = await w.read(1, 1000);
-    assert.deepEqual(all.map((e) => e.seq), Array.from({ length: total }, (_, i) => i + 1), 'seq is gap-free from 1');
-    assert.deepEqual(all.map(({ seq: _s, ...body }) => body), batches.flat(), 'events read back equal what was appended');
-    assert.deepEqual((await w.read(4, 3)).map((e) => e.seq), [4, 5, 6], 'read(from, limit) is a window');
-    assert.deepEqual((await w.read(0, 2)).map((e) => e.seq), [1, 2], 'fromSeq below 1 reads from 1');
+    assert.deepEqual(
+      all.map((e) => e.seq),
+      Array.from({ length: total }, (_, i) => i + 1),
+      'seq is gap-free from 1',
+    );
+    assert.deepEqual(
+      all.map(({ seq: _s, ...body }) => body),
+      batches.flat(),
+      'events read back equal what was appended',
+    );
+    assert.deepEqual(
+      (await w.read(4, 3)).map((e) => e.seq),
+      [4, 5, 6],
+      'read(from, limit) is a window',
+    );
+    assert.deepEqual(
+      (await w.read(0, 2)).map((e) => e.seq),
+      [1, 2],
+      'fromSeq below 1 reads from 1',
+    );
     assert.deepEqual(await w.read(total + 1, 10), [], 'reading past the head is empty');
     assert.deepEqual(await w.append([]), [], 'an empty batch appends nothing');
     assert.equal(await w.head(), total);
@@ -81,7 +100,10 @@ export function eventLogContract(backend: string, fresh: FreshLog): void {
     await assert.rejects(w.append(commitBatch(2, 1), { expectedHead: 3 }), rejectsWith('RAUTA_ERR_LOG_SEQUENCE'));
     assert.equal(await w.head(), 2, 'refused appends left the log alone');
     const out = await w.append(commitBatch(2, 1), { expectedHead: 2 });
-    assert.deepEqual(out.map((e) => e.seq), [3, 4]);
+    assert.deepEqual(
+      out.map((e) => e.seq),
+      [3, 4],
+    );
   });
 
   test(`${backend}: lastCommitMarker and lastAccepted follow the markers`, async (t) => {
@@ -148,7 +170,11 @@ export function eventLogContract(backend: string, fresh: FreshLog): void {
     const next = r.waitForHead(3);
     await w.append(commitBatch(2, 1));
     assert.equal(await next, 5);
-    assert.deepEqual((await r.read(4, 10)).map((e) => e.seq), [4, 5], 'the reader reads what it was woken for');
+    assert.deepEqual(
+      (await r.read(4, 10)).map((e) => e.seq),
+      [4, 5],
+      'the reader reads what it was woken for',
+    );
   });
 
   test(`${backend}: closing a log ends its pending waits with an error`, async (t) => {
@@ -156,7 +182,12 @@ export function eventLogContract(backend: string, fresh: FreshLog): void {
     const w = closeAfter(t, await at.openWriter());
     const r = await at.openReader();
     // settle handlers attached at once: the second wait rejects before the first is checked
-    const waits = [r.waitForHead(0), w.waitForHead(0)].map((p) => p.then(() => assert.fail('the wait should have been ended'), (err: unknown) => err));
+    const waits = [r.waitForHead(0), w.waitForHead(0)].map((p) =>
+      p.then(
+        () => assert.fail('the wait should have been ended'),
+        (err: unknown) => err,
+      ),
+    );
     await new Promise((res) => setTimeout(res, 50));
     await r.close();
     await w.close();

@@ -4,7 +4,8 @@
 import fc from 'fast-check';
 
 // Plain objects, as JSON and the log produce them (fast-check defaults to null prototypes).
-const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
+const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
 import type { RautaEvent, RautaEventBody } from '../../src/routes/route-events.js';
 import type { Listener, Route } from '../../src/routes/route-model.js';
 
@@ -42,7 +43,10 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
   { weight: 4, arbitrary: routeArb.map((route) => ({ kind: 'upsert' as const, route })) },
   { weight: 2, arbitrary: record({ kind: fc.constant('remove' as const), method: fc.constantFrom(...METHODS), path: fc.constantFrom(...PATHS) }) },
   { weight: 1, arbitrary: listenerArb.map((listener) => ({ kind: 'listener' as const, listener })) },
-  { weight: 1, arbitrary: record({ kind: fc.constant('unlisten' as const), address: fc.constantFrom('192.0.2.1', '192.0.2.2'), port: fc.constantFrom(80, 443) }) },
+  {
+    weight: 1,
+    arbitrary: record({ kind: fc.constant('unlisten' as const), address: fc.constantFrom('192.0.2.1', '192.0.2.2'), port: fc.constantFrom(80, 443) }),
+  },
 );
 
 const commitArb = record({
@@ -59,7 +63,13 @@ export const eventStreamArb: fc.Arbitrary<RautaEvent[]> = fc.array(commitArb, { 
     const origin = { commit: shaOf(i + 1), author: 'dev <dev@example.com>', time: 1_700_000_000 + i };
     if (c.rewritten) push({ type: 'HistoryRewritten', ...origin, file: null, previous: shaOf(i + 1000) });
     if (c.rejected) {
-      push({ type: 'CommitRejected', ...origin, file: null, subject: `bad ${i}`, errors: [{ file: 'routes/a.yaml', line: 3, col: 5, message: 'port out of range' }] });
+      push({
+        type: 'CommitRejected',
+        ...origin,
+        file: null,
+        subject: `bad ${i}`,
+        errors: [{ file: 'routes/a.yaml', line: 3, col: 5, message: 'port out of range' }],
+      });
       return;
     }
     for (const ch of c.changes) {
