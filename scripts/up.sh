@@ -14,8 +14,8 @@
 # Then: ip netns exec rauta-demo curl http://10.0.0.10/api/products
 #
 # Extra arguments go to `rauta run` (e.g. --http 0.0.0.0:9464, --log-level debug).
-# `scripts/up.sh --down` stops the backends, detaches the programs, removes the
-# pins and the namespaces.
+# `scripts/up.sh --down` stops rauta run and the backends, detaches the programs,
+# removes the pins and the namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'up: %s\n' "$*" >&2; }
@@ -36,11 +36,15 @@ stop_backends() {
 }
 
 if [ "${1:-}" = "--down" ]; then
+  # the demo's rauta run (started by this script, maybe in another terminal or in the background)
+  if pkill -f "bin/rauta.js run .*--pin-dir $PIN_DIR" 2>/dev/null; then
+    for _ in $(seq 50); do pgrep -f "bin/rauta.js run .*--pin-dir $PIN_DIR" >/dev/null || break; sleep 0.1; done
+    say "stopped rauta run"
+  fi
   stop_backends
   bash scripts/lb-net.sh down "$NAME"
   say "removed $HOST_IF (and its programs) and the namespaces $NAME-demo, $NAME-be"
-  rm -f "$PIN_DIR"/prog_xdp "$PIN_DIR"/prog_tc "$PIN_DIR"/routes "$PIN_DIR"/maglev_tables "$PIN_DIR"/flow_cache \
-    "$PIN_DIR"/requests "$PIN_DIR"/scratch "$PIN_DIR"/metrics "$PIN_DIR"/listeners "$PIN_DIR"/nexthops
+  [ -d "$PIN_DIR" ] && rm -f "$PIN_DIR"/*
   rmdir "$PIN_DIR" 2>/dev/null || true
   say "unpinned $PIN_DIR; the event log and demo repo stay in $STATE_DIR (rm -rf $STATE_DIR to start over)"
   exit 0
