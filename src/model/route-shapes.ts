@@ -5,6 +5,7 @@
 // findable at every step of an apply.
 import { LIMITS, PATH_MATCH } from './layout.generated.js';
 import type { RouteKey, RouteShapes } from './map-types.js';
+import { prefixBytes } from './ids.js';
 
 /** What one ROUTES key adds to the shapes: its host match, exact or prefix depth, one method or any. */
 export interface ShapeUse {
@@ -30,7 +31,7 @@ export function everyShape(): RouteShapes {
 
 /** Segments of a prefix path as the data path counts them: the "/"s of the prefix without a trailing one ("/" is 0, "/a/b" 2). */
 export function prefixDepth(prefix: string): number {
-  const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  const p = prefixBytes(prefix);
   let n = 0;
   for (let i = 0; i < p.length; i++) if (p.charCodeAt(i) === 47) n++;
   return n;
