@@ -8,12 +8,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bpfUnavailableReason, bpfRequired } from '../testbed/bpf-env.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 import { clientTcpCounters, createLbNet, curl, inNs, startBackends, VIP, type Backends, type LbNet } from '../testbed/lb-net.js';
 import { spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
 import { openPinned, unpin } from '../src/dataplane/program.js';
+import { BPF_MAP_TYPE, closeFd, createMap, objPin } from '../src/dataplane/libbpf.js';
 import { FlowSide } from '../src/model/map-types.js';
 import { loadRouteRev } from '../src/routes/load-rev.js';
 import { routeId } from '../src/routes/route-model.js';
@@ -302,6 +305,60 @@ describe('real connections through the VIP', { skip: skip && !bpfRequired() ? `B
     const r = await download;
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.split(' ')[0], sha(Buffer.from(Array.from({ length: total }, (_, i) => i & 255))), 'the whole body arrived, byte for byte');
+  });
+
+  test('an upgrade that replaces the route maps: the old program routes until the new agent has applied, then the new one is attached', async () => {
+    const w = world!;
+    const attachedId = async () => {
+      const r = await inNs(w.net.nodeNs, 'ip', ['-j', 'link', 'show', 'dev', w.net.nodeIf]);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as Array<{ xdp?: { prog?: { id: number } } }>)[0]?.xdp?.prog?.id ?? null;
+    };
+    const oldId = await attachedId();
+    assert.ok(oldId, 'a program is attached before the upgrade');
+    assert.equal(await w.run.stop('SIGTERM'), 0, 'rauta run stops cleanly; the program stays attached');
+    // What an older rauta left pinned: ROUTES with a 16-byte key. The attached
+    // program still holds its own ROUTES, so it keeps routing; only the pin changes.
+    rmSync(join(w.pinDir, 'routes'));
+    const old = createMap(BPF_MAP_TYPE.HASH, 'routes', 16, 264, 4096);
+    try {
+      objPin(old, join(w.pinDir, 'routes'));
+    } finally {
+      closeFd(old);
+    }
+    // New connections all through the upgrade: each must reach a backend of /hello.
+    let curling = true;
+    const failures: string[] = [];
+    let answered = 0;
+    const loop = (async () => {
+      while (curling) {
+        const r = await curl(w.net, ['-w', '\n%{http_code}', `http://${VIP}/hello`]);
+        if (r.code !== 0 || r.stdout.trim().split('\n').at(-1) !== '200') failures.push(`exit ${r.code} ${r.stdout} ${r.stderr}`);
+        else answered++;
+      }
+    })();
+    try {
+      w.run = startRun(w);
+      const warned = await w.run.waitLine((l) => /^upgrade: the new maps start empty/.test(l.msg), 'the upgrade warning');
+      const applied = await w.run.waitLine((l) => l.msg === 'applied' && l.commit === w.repo.head(), 'the head applied into the new maps');
+      const attached = await w.run.waitLine((l) => /^XDP attached/.test(l.msg), 'the new program attached');
+      const at = (l: object) => w.run.lines.indexOf(l as (typeof w.run.lines)[number]);
+      assert.ok(at(warned) < at(applied) && at(applied) < at(attached), 'attached only after the full state was applied into the new maps');
+      const newId = await attachedId();
+      assert.ok(newId !== null && newId !== oldId, `a new program is attached (was ${oldId}, now ${newId})`);
+      const after = answered;
+      await until(async () => (answered >= after + 5 ? true : null), 'five connections through the new program');
+    } finally {
+      curling = false;
+      await loop;
+    }
+    assert.deepEqual(failures, [], `every connection during the upgrade was answered (${answered} were)`);
+    const p = openPinned(w.pinDir);
+    try {
+      assert.ok([...p.typed.routes.keys()].length >= ROUTES.length, 'the new ROUTES holds the routes');
+    } finally {
+      p.close();
+    }
   });
 });
 
