@@ -2,11 +2,14 @@
 // start time and a random token. A lock whose process is gone (or whose pid was reused by a
 // process started later) is stale and is taken over with a warning. The writer re-checks its
 // token before every append (fencing): a writer whose lock was taken over cannot append.
-// That check runs on every append, so it is two small synchronous syscalls instead of an
-// open/read/close through the thread pool: a stat of the path (still the inode we hold
-// open?) and a pread of that descriptor (still our text?).
+// That check runs on every append, so it is one synchronous stat of the lock path: a
+// takeover unlinks and creates (another inode: ours is held open, so its number cannot be
+// reused), a rename over it gives another inode too, and a rewrite in place changes size,
+// mtime or ctime. Only when the stat changed is the text read and compared, so a touched
+// but intact lock file still passes. (A rewrite in place to the same size within one
+// timestamp tick of the previous change would pass unseen; takeovers never rewrite in place.)
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, promises as fs, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fs, readFileSync, readSync, type Stats, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { RautaError } from '../errors.js';
 import type { LogWarnings } from './event-log.js';
@@ -58,7 +61,8 @@ function parseLock(text: string): LockContent | null {
 export class FileLock {
   /** The lock file, held open: its inode cannot be reused while we hold it, so a new lock file always has another. */
   private fd: number | null = null;
-  private ino = -1;
+  /** The stat of the lock path when our text was last read back from it. */
+  private seen: Stats | null = null;
   private readonly want: Buffer;
   private readonly got: Buffer;
 
@@ -74,10 +78,11 @@ export class FileLock {
   /** Opens our lock file for verify(); false when it is not ours any more. */
   private hold(): boolean {
     try {
-      const fd = openSync(this.lockPath, 'r');
-      this.fd = fd;
-      this.ino = statSync(this.lockPath).ino;
-      return this.verifySync() === null;
+      this.fd = openSync(this.lockPath, 'r');
+      const st = statSync(this.lockPath);
+      if (st.ino !== fstatSync(this.fd).ino) return false; // replaced between our create and open
+      this.seen = st;
+      return this.holdsOurText();
     } catch {
       return false;
     }
@@ -180,24 +185,38 @@ export class FileLock {
 
   /** null while the path still names our file and it still holds our text; else why not. */
   private verifySync(): 'gone' | 'replaced' | 'changed' | null {
-    if (this.fd === null) return 'gone';
-    let ino: number;
+    if (this.fd === null || this.seen === null) return 'gone';
+    let st: Stats | undefined;
     try {
-      ino = statSync(this.lockPath).ino;
+      st = statSync(this.lockPath, { throwIfNoEntry: false });
     } catch {
       return 'gone';
     }
+    if (st === undefined) return 'gone';
     // A takeover unlinks and creates: another inode, since ours is still open.
-    if (ino !== this.ino) return 'replaced';
-    // Rewritten in place (by hand): compare the whole text, one byte more to see growth.
-    const n = readSync(this.fd, this.got, 0, this.got.length, 0);
-    return n === this.want.length && this.got.subarray(0, n).equals(this.want) ? null : 'changed';
+    if (st.ino !== this.seen.ino) return 'replaced';
+    const s = this.seen;
+    if (st.size === s.size && st.mtimeMs === s.mtimeMs && st.ctimeMs === s.ctimeMs) return null;
+    if (!this.holdsOurText()) return 'changed';
+    this.seen = st;
+    return null;
+  }
+
+  /** Compares the whole text of the file we hold open, one byte more to see growth. */
+  private holdsOurText(): boolean {
+    const n = readSync(this.fd!, this.got, 0, this.got.length, 0);
+    return n === this.want.length && this.got.subarray(0, n).equals(this.want);
   }
 
   /** Throws RAUTA_ERR_LOG_LOCKED unless the lock file is still ours and still holds our token. */
-  async verify(): Promise<void> {
+  verify(): void {
     if (this.verifySync() === null) return;
-    const now = await fs.readFile(this.lockPath, 'utf8').catch(() => null);
+    let now: string | null = null;
+    try {
+      now = readFileSync(this.lockPath, 'utf8');
+    } catch {
+      /* gone */
+    }
     const holder = now === null ? null : parseLock(now);
     throw new RautaError(
       'RAUTA_ERR_LOG_LOCKED',

@@ -59,27 +59,32 @@ function frameCrc(buf: Buffer, at: number, payloadLen: number): number {
 export interface OutRecord {
   seq: number;
   kind: RecordKind;
-  payload: Buffer;
+  /** the JSON text (UTF-8 encoded straight into the batch's buffer) or its bytes */
+  payload: string | Buffer;
   /** schema tag (header byte 18); default 0, "not known" */
   tag?: number;
 }
 
 /** Encodes one batch into one buffer (one write()); the last record gets END_OF_BATCH. */
 export function encodeBatch(records: OutRecord[]): Buffer {
+  const sizes = records.map((r) => (typeof r.payload === 'string' ? Buffer.byteLength(r.payload) : r.payload.length));
   let total = 0;
-  for (const r of records) total += RECORD_HEADER_SIZE + r.payload.length;
-  const out = Buffer.alloc(total);
+  for (const n of sizes) total += RECORD_HEADER_SIZE + n;
+  const out = Buffer.allocUnsafe(total);
   let at = 0;
   records.forEach((r, i) => {
-    if (r.payload.length > MAX_PAYLOAD) throw new RangeError(`event seq ${r.seq} is ${r.payload.length} bytes, over ${MAX_PAYLOAD}`);
-    out.writeUInt32LE(r.payload.length, at);
+    const len = sizes[i]!;
+    if (len > MAX_PAYLOAD) throw new RangeError(`event seq ${r.seq} is ${len} bytes, over ${MAX_PAYLOAD}`);
+    out.writeUInt32LE(len, at);
     out.writeUIntLE(r.seq, at + 8, 6);
+    out.writeUInt16LE(0, at + 14);
     out.writeUInt8(i === records.length - 1 ? FLAG_END_OF_BATCH : 0, at + 16);
     out.writeUInt8(r.kind, at + 17);
     out.writeUInt16LE(r.tag ?? 0, at + 18);
-    r.payload.copy(out, at + RECORD_HEADER_SIZE);
-    out.writeUInt32LE(frameCrc(out, at, r.payload.length), at + 4);
-    at += RECORD_HEADER_SIZE + r.payload.length;
+    if (typeof r.payload === 'string') out.write(r.payload, at + RECORD_HEADER_SIZE, len, 'utf8');
+    else r.payload.copy(out, at + RECORD_HEADER_SIZE);
+    out.writeUInt32LE(frameCrc(out, at, len), at + 4);
+    at += RECORD_HEADER_SIZE + len;
   });
   return out;
 }
