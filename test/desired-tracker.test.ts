@@ -27,6 +27,18 @@ function assertIndexEquals(index: DesiredIndex, routes: Readonly<Record<string, 
   assert.deepEqual([...index.backendIps()].sort(), [...fresh.backendIps()].sort(), `${msg}: backend IPs`);
 }
 
+/** The agent's routes hold one frozen backend list per content (BackendLists). */
+function assertListsShared(routes: Readonly<Record<string, Route>>, msg: string): void {
+  const byContent = new Map<string, Route['backends']>();
+  for (const r of Object.values(routes)) {
+    assert.ok(Object.isFrozen(r) && Object.isFrozen(r.backends) && r.backends.every(Object.isFrozen), `${msg}: ${r.method} ${r.path} is frozen`);
+    const content = JSON.stringify(r.backends);
+    const seen = byContent.get(content);
+    if (seen) assert.equal(r.backends, seen, `${msg}: ${r.method} ${r.path} shares the list of its content ${content}`);
+    else byContent.set(content, r.backends);
+  }
+}
+
 /** Ids whose values differ between two records. */
 function differing<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
   const ids = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -54,6 +66,7 @@ test('the tracker folds like the immer reducer and knows what changed since the 
           assert.deepEqual(tracker.state, reference, `after commit ${i}: the tracker's state is the immer fold`);
           if (!changed) assert.deepEqual([reference.routes, reference.listeners], [before.routes, before.listeners], `commit ${i} said it changed nothing`);
           assertIndexEquals(tracker.index, tracker.state.routes, `after commit ${i}`);
+          assertListsShared(tracker.state.routes, `after commit ${i}`);
           if (changed) assert.ok(tracker.changed, `commit ${i}: changed is remembered`);
 
           if (appliedRef) {
@@ -86,6 +99,27 @@ test('the tracker folds like the immer reducer and knows what changed since the 
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+test('a tracker started from a snapshot shares the lists of its routes and folds the tail like the reducer', () => {
+  fc.assert(
+    fc.property(eventStreamArb, fc.nat(), (events, cut) => {
+      const { commits } = splitCommits(events);
+      const k = commits.length === 0 ? 0 : cut % (commits.length + 1);
+      // A snapshot as readSnapshot returns it: parsed JSON, one list per route.
+      const snapshot = JSON.parse(JSON.stringify(foldEvents(initialState(), commits.slice(0, k).flat()))) as DesiredState;
+      const copy = structuredClone(snapshot);
+      const tracker = new DesiredTracker(snapshot);
+      assert.deepEqual(tracker.state, copy, 'the state is the snapshot');
+      assert.deepEqual(snapshot, copy, 'the snapshot is not changed');
+      assertListsShared(tracker.state.routes, 'from the snapshot');
+      for (const commit of commits.slice(k)) tracker.apply(commit);
+      assert.deepEqual(tracker.state, foldEvents(initialState(), events), 'snapshot + tail is the fold of the whole stream');
+      assertListsShared(tracker.state.routes, 'after the tail');
+      assertIndexEquals(tracker.index, tracker.state.routes, 'after the tail');
+    }),
+    { numRuns: 200 },
   );
 });
 

@@ -369,6 +369,17 @@ test('a new route writes its table, then ROUTES; a removed one deletes ROUTES, t
   );
 });
 
+test('new routes that share a frozen backend list share the names in their reports; each report names its own backends', () => {
+  const shared = Object.freeze([Object.freeze({ ip: '10.0.0.1', port: 80, weight: 1 }), Object.freeze({ ip: '10.0.0.2', port: 80, weight: 1 })]);
+  const own = [{ ip: '10.0.0.3', port: 80, weight: 1 }];
+  const routes = [route('GET', '/a', shared as Backend[]), route('GET', '/b', shared as Backend[]), route('GET', '/c', own)];
+  const plan = planChanges(emptyAppliedState(), { routes, listeners: [], nexthops: {} });
+  const added = (path: string) => plan.routes.find((r) => r.rule === `GET ${path}`)!.backendsAdded;
+  assert.deepEqual([added('/a'), added('/b'), added('/c')], [['10.0.0.1:80', '10.0.0.2:80'], ['10.0.0.1:80', '10.0.0.2:80'], ['10.0.0.3:80']]);
+  assert.equal(added('/a'), added('/b'), 'one array of names for the shared list');
+  assert.ok(Object.isFrozen(added('/a')), 'a shared array of names cannot be changed by one report reader');
+});
+
 test('invalid desired routes are errors that say where', () => {
   const b = [{ ip: '10.0.0.1', port: 80, weight: 1 }];
   assert.throws(

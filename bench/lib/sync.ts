@@ -52,38 +52,43 @@ function backendsOf(set: number, spec: RouteSetSpec, ipPool: number): Backend[] 
   return out;
 }
 
+/** Route `i` of a synthetic set, deep-frozen (syntheticDesired's routes, one at a time). */
+export function syntheticRoute(i: number, spec: RouteSetSpec): Route {
+  const set = spec.pools === 'distinct' ? i : i % spec.pools;
+  return deepFreeze({
+    name: `svc-${i}`,
+    method: 'GET',
+    path: `/svc/${set}/r${i}`,
+    backends: backendsOf(set, spec, spec.ipPool ?? 2048),
+    tableSize: 4099,
+    source: { file: `routes/svc-${i}.yaml`, line: 1 },
+  });
+}
+
 export function syntheticDesired(spec: RouteSetSpec): DesiredDataplane & { routes: Route[]; ipPool: number } {
   const ipPool = spec.ipPool ?? 2048;
   const routes: Route[] = [];
-  for (let i = 0; i < spec.routes; i++) {
-    const set = spec.pools === 'distinct' ? i : i % spec.pools;
-    routes.push(
-      deepFreeze({
-        name: `svc-${i}`,
-        method: 'GET',
-        path: `/svc/${set}/r${i}`,
-        backends: backendsOf(set, spec, ipPool),
-        tableSize: 4099,
-        source: { file: `routes/svc-${i}.yaml`, line: 1 },
-      }),
-    );
-  }
+  for (let i = 0; i < spec.routes; i++) routes.push(syntheticRoute(i, spec));
   const listeners: Listener[] = [{ name: 'vip', address: VIP, port: 80, source: { file: 'routes/listeners.yaml', line: 1 } }];
   const nexthops: Record<string, string> = {};
   for (let n = 0; n < ipPool; n++) nexthops[ipOf(n)] = macOf(n);
   return { routes, listeners, nexthops, ipPool };
 }
 
+/** Route `r` (number `index` of its set) with one backend replaced by a pool IP it does not use yet. */
+export function withBackendMoved(r: Route, index: number, step: number, ipPool: number): Route {
+  const used = new Set(r.backends.map((b) => b.ip));
+  let n = (index * 13 + step * 101) % ipPool;
+  while (used.has(ipOf(n))) n = (n + 1) % ipPool;
+  const backends = r.backends.map((b) => ({ ...b }));
+  backends[step % backends.length] = { ip: ipOf(n), port: 8080, weight: 1 };
+  return deepFreeze({ ...r, backends });
+}
+
 /** The desired state with one backend of route `index` replaced by a pool IP the route does not use yet. */
 export function withOneBackendMoved(desired: ReturnType<typeof syntheticDesired>, index: number, step: number): ReturnType<typeof syntheticDesired> {
   const routes = desired.routes.slice();
-  const r = routes[index]!;
-  const used = new Set(r.backends.map((b) => b.ip));
-  let n = (index * 13 + step * 101) % desired.ipPool;
-  while (used.has(ipOf(n))) n = (n + 1) % desired.ipPool;
-  const backends = r.backends.map((b) => ({ ...b }));
-  backends[step % backends.length] = { ip: ipOf(n), port: 8080, weight: 1 };
-  routes[index] = deepFreeze({ ...r, backends });
+  routes[index] = withBackendMoved(routes[index]!, index, step, desired.ipPool);
   return { ...desired, routes };
 }
 

@@ -12,7 +12,7 @@ import { RautaError } from '../errors.js';
 import type { BackendSlot, ListenerKey, MaglevTable, MapOp, RouteKey, RouteShapes } from '../model/map-types.js';
 import { sameShapes, shapeOf, ShapeCounts, unionShapes } from '../model/route-shapes.js';
 import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../model/maglev.js';
-import { listenerId, routeId, type Listener, type Route } from '../routes/route-model.js';
+import { listenerId, routeId, type Backend, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
 import type { DesiredIndex } from '../state/desired-index.js';
 import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
@@ -329,6 +329,8 @@ class PlanBuilder {
   nexthopsDeleted = 0;
   shapesSet = 0;
   readonly missingNexthops: string[] = [];
+  /** a frozen backend list → the names of its backends, for the reports of new routes (assign) */
+  readonly #addedNames = new WeakMap<readonly Backend[], string[]>();
   /** ip → port → one "ip:port" string: the reports of a full sync name each backend of every route */
   readonly #identities = new Map<string, Map<number, string>>();
   readonly identity = (b: BackendSlot): string => {
@@ -410,7 +412,7 @@ class PlanBuilder {
     // chunk stays well inside the cache, so none is evicted before it is used.
     for (let at = 0; at < toWrite.length; at += PREPARE_CHUNK) {
       const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
-      const assignments = chunk.map((d) => assignSlots(this.applied.routes.get(d.id)?.value.backends ?? [], d.route.backends, this.identity));
+      const assignments = chunk.map((d) => this.assign(d));
       for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
         this.cache.prepare(
           assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])),
@@ -421,6 +423,21 @@ class PlanBuilder {
         this.writeRoute(d, assignments[i]!);
       });
     }
+  }
+
+  /**
+   * assignSlots for `d`. A new route's report names every backend (32 names
+   * a route in a full sync): routes with the same frozen list (the tracker
+   * shares one per content) share one frozen array of names.
+   */
+  private assign(d: DesiredRoute): SlotAssignment {
+    const applied = this.applied.routes.get(d.id);
+    const a = assignSlots(applied?.value.backends ?? [], d.route.backends, this.identity);
+    if (applied !== undefined || !Object.isFrozen(d.route.backends)) return a;
+    const names = this.#addedNames.get(d.route.backends);
+    if (names !== undefined) a.added = names;
+    else this.#addedNames.set(d.route.backends, Object.freeze(a.added) as string[]);
+    return a;
   }
 
   private writeRoute({ route, key, id }: DesiredRoute, assignment: SlotAssignment): void {

@@ -18,9 +18,12 @@
 //   beside the desired ones (an overlay of the routes the view changes): the
 //   index, the undo record, routes and lastApplied() are effective; state
 //   (and so the snapshot) stays the fold of the log.
+// - Routes are stored with their backend list shared by content (one list
+//   per service, not one per route: BackendLists).
 import { routeIdFor } from '../model/ids.js';
 import type { RautaEvent } from '../routes/route-events.js';
 import { routeId, type Listener, type Route } from '../routes/route-model.js';
+import { BackendLists } from './backend-lists.js';
 import { DesiredIndex } from './desired-index.js';
 import { initialState, type DesiredState } from './desired-state.js';
 import { foldEventsInPlace, type FoldChange } from './fold.js';
@@ -96,12 +99,15 @@ export class DesiredTracker {
   /** by listenerId: likewise for listeners */
   readonly #undoListeners = new Map<string, Listener | undefined>();
   #changed = true;
+  /** the backend lists of the stored routes, one per content */
+  readonly #lists = new BackendLists();
+  readonly #store = (route: Route): Route => deepFreeze(this.#lists.hold(route));
 
   /** A tracker of `start` (a snapshot: copied, the tracker folds into its own), or of the empty state. */
   constructor(start?: DesiredState | null, view?: RouteView) {
     const s = start ?? initialState();
     this.#state = { ...s, routes: { ...s.routes }, listeners: { ...s.listeners } };
-    for (const r of Object.values(this.#state.routes)) deepFreeze(r);
+    for (const [id, r] of Object.entries(this.#state.routes)) this.#state.routes[id] = this.#store(r);
     for (const l of Object.values(this.#state.listeners)) deepFreeze(l);
     this.#view = view;
     if (view) {
@@ -155,19 +161,24 @@ export class DesiredTracker {
    */
   apply(commit: readonly RautaEvent[]): boolean {
     let changed = false;
-    foldEventsInPlace(this.#state, commit, (c: FoldChange) => {
-      if (c.kind === 'route') {
-        const before = this.#overlay.get(c.id) ?? c.before;
-        if (this.#applied && !this.#undoRoutes.has(c.id)) this.#undoRoutes.set(c.id, { ref: c.ref, before });
-        if (c.after) deepFreeze(c.after);
-        this.#view?.follow(c.before, c.after);
-        this.index.set(c.ref, this.#setEffective(c.id, c.after));
-      } else {
-        if (this.#applied && !this.#undoListeners.has(c.id)) this.#undoListeners.set(c.id, c.before);
-        if (c.after) deepFreeze(c.after);
-      }
-      changed ||= c.after !== undefined || c.before !== undefined;
-    });
+    foldEventsInPlace(
+      this.#state,
+      commit,
+      (c: FoldChange) => {
+        if (c.kind === 'route') {
+          const before = this.#overlay.get(c.id) ?? c.before;
+          if (this.#applied && !this.#undoRoutes.has(c.id)) this.#undoRoutes.set(c.id, { ref: c.ref, before });
+          if (c.before) this.#lists.release(c.before); // c.after, stored by #store, holds its list already
+          this.#view?.follow(c.before, c.after);
+          this.index.set(c.ref, this.#setEffective(c.id, c.after));
+        } else {
+          if (this.#applied && !this.#undoListeners.has(c.id)) this.#undoListeners.set(c.id, c.before);
+          if (c.after) deepFreeze(c.after);
+        }
+        changed ||= c.after !== undefined || c.before !== undefined;
+      },
+      this.#store,
+    );
     if (changed) this.#changed = true;
     return changed;
   }

@@ -27,7 +27,10 @@ export type FoldChange =
   | { kind: 'route'; id: string; ref: Pick<Route, 'method' | 'path'>; before: Route | undefined; after: Route | undefined }
   | { kind: 'listener'; id: string; before: Listener | undefined; after: Listener | undefined };
 
-function applyEvent(draft: Draft<DesiredState>, event: RautaEvent, onChange?: (change: FoldChange) => void): void {
+/** The value a fold stores for an upserted route: one equal to it (the DesiredTracker's shares its backend list). */
+export type StoreRoute = (route: Route) => Route;
+
+function applyEvent(draft: Draft<DesiredState>, event: RautaEvent, onChange?: (change: FoldChange) => void, store?: StoreRoute): void {
   checkFollows(draft.seq, event);
   draft.seq = event.seq;
   switch (event.type) {
@@ -35,7 +38,7 @@ function applyEvent(draft: Draft<DesiredState>, event: RautaEvent, onChange?: (c
     case 'RouteRemoved': {
       const ref = event.type === 'RouteUpserted' ? event.route : event;
       const id = routeId(ref);
-      const after = event.type === 'RouteUpserted' ? event.route : undefined;
+      const after = event.type === 'RouteUpserted' ? (store ? store(event.route) : event.route) : undefined;
       onChange?.({ kind: 'route', id, ref, before: draft.routes[id] as Route | undefined, after });
       if (after) draft.routes[id] = after;
       else delete draft.routes[id];
@@ -86,15 +89,16 @@ export function foldEvents(state: DesiredState, events: Iterable<RautaEvent>): D
  * too big to copy per commit (the agent's DesiredTracker at 65,536 routes;
  * immer copies the whole routes record on every change). All or nothing: the
  * seqs are checked before anything changes. `onChange` hears each route and
- * listener change before it is written.
+ * listener change before it is written; `store` gives the value written for
+ * an upserted route (the route itself when absent).
  */
-export function foldEventsInPlace(state: DesiredState, events: readonly RautaEvent[], onChange?: (change: FoldChange) => void): void {
+export function foldEventsInPlace(state: DesiredState, events: readonly RautaEvent[], onChange?: (change: FoldChange) => void, store?: StoreRoute): void {
   let seq = state.seq;
   for (const event of events) {
     checkFollows(seq, event);
     seq = event.seq;
   }
-  for (const event of events) applyEvent(state as Draft<DesiredState>, event, onChange);
+  for (const event of events) applyEvent(state as Draft<DesiredState>, event, onChange, store);
 }
 
 /** True when every folded commit is complete (its CommitAccepted/CommitRejected is folded). */
