@@ -168,6 +168,11 @@ export class CommitProcessor {
   }
 
   private async run(log: WatcherLog, head: string): Promise<ProcessResult> {
+    // The log's head before its last marker: a second writer that appends after this
+    // read makes our first append fail its expectedHead check (and we start over),
+    // however quickly its append completed. Read the other way round, its records could
+    // slip in between and ours would repeat its commits.
+    let seq = await log.head();
     const marker = await log.lastCommitMarker();
     if (marker && marker.commit === head) return { appended: 0, commits: 0, head };
     const plan = await this.plan(head, marker?.commit ?? null);
@@ -176,7 +181,6 @@ export class CommitProcessor {
     const accepted = await log.lastAccepted();
     const baseTree = accepted && accepted.type === 'CommitAccepted' ? accepted.tree : null;
     const state = await this.stateAt(baseTree);
-    let seq = await log.head();
     let appended = 0;
     let rewrittenFrom = plan.rewrittenFrom;
     for (const commit of plan.commits) {
