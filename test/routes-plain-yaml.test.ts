@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { MAX_DOCUMENTS, parseRouteFile } from '../src/routes/parse-file.js';
 import { plainDocuments } from '../src/routes/plain-yaml.js';
 import { routeFile } from '../bench/lib/route-repo.js';
@@ -209,4 +210,78 @@ test('mutated route files parse the same with and without the fast path (fast-ch
   );
   // both sides of the fast path are exercised
   assert.ok(plain > runs / 10 && plain < runs * 0.9, `${plain} of ${runs} mutated files were plain`);
+});
+
+// Any tree of mappings, lists and scalars, written in block style with random
+// indentation, list style, comments and spacing: where the fast path reads it, it
+// reads what yaml reads (values and each document's first line), whatever the schema.
+type Tree = string | Tree[] | { [key: string]: Tree };
+const key = fc.oneof({ arbitrary: fc.constantFrom('a', 'b', 'name', 'spec', 'x-1', 'y_2', 'on', 'key9', 'k'), weight: 9 }, fc.constantFrom('True', 'null'));
+const scalar = fc.oneof(
+  {
+    arbitrary: fc.constantFrom('x', 'on', 'yes', 'no', '0', '42', "'a b'", '"c d"', 'GET', '/p/q', '10.1.0.1:8080', 'true', 'NULL', 'tRue', '1_000'),
+    weight: 6,
+  },
+  fc.constantFrom(...VALUES.filter((v) => v !== '' && !v.startsWith('- '))),
+);
+
+function writeTree(tree: Tree, indent: number, step: number, compact: boolean, comment: boolean): string[] {
+  const pad = ' '.repeat(indent);
+  if (typeof tree === 'string') return [tree];
+  const lines: string[] = [];
+  const nested = (value: Tree, prefix: string, childIndent: number): void => {
+    if (typeof value === 'string') lines.push(`${prefix} ${value}${comment ? ' # c' : ''}`);
+    else if (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0)
+      lines.push(prefix); // an empty value: null
+    else {
+      lines.push(prefix);
+      if (comment) lines.push(`${' '.repeat(childIndent)}# between`);
+      lines.push(...writeTree(value, childIndent, step, compact, comment));
+    }
+  };
+  if (Array.isArray(tree)) {
+    for (const item of tree) {
+      if (typeof item === 'string') lines.push(`${pad}- ${item}`);
+      else if (!Array.isArray(item) && Object.keys(item).length > 0) {
+        const [first, ...rest] = writeTree(item, indent + 2, step, compact, comment);
+        lines.push(`${pad}- ${first!.trimStart()}`, ...rest);
+      } else nested(item, `${pad}-`, indent + step);
+    }
+    return lines;
+  }
+  for (const [key, value] of Object.entries(tree)) {
+    nested(value, `${pad}${key}:`, Array.isArray(value) && compact ? indent : indent + step);
+  }
+  return lines;
+}
+
+test('block YAML trees: where the fast path reads them, it reads what yaml reads (fast-check)', () => {
+  const { tree } = fc.letrec<{ tree: Tree; map: Tree }>((tie) => ({
+    tree: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('map'), fc.array(tie('tree'), { maxLength: 3 })),
+    map: fc.dictionary(key, tie('tree'), { maxKeys: 4, noNullPrototype: true }),
+  }));
+  const doc = fc.dictionary(key, tree, { minKeys: 1, maxKeys: 4, noNullPrototype: true });
+  let plain = 0;
+  fc.assert(
+    fc.property(fc.array(doc, { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.boolean(), (docs, step, compact, comment) => {
+      const text = docs.map((d) => writeTree(d, 0, step, compact, comment).join('\n')).join('\n---\n');
+      const fast = plainDocuments(text, MAX_DOCUMENTS);
+      if (fast === null) return;
+      plain++;
+      const lineCounter = new LineCounter();
+      const viaYaml = parseAllDocuments(text, { lineCounter, uniqueKeys: true });
+      assert.ok(
+        viaYaml.every((d) => d.errors.length === 0 && d.warnings.length === 0),
+        `yaml finds errors where the fast path read:\n${text}`,
+      );
+      const read = viaYaml.filter((d) => d.contents !== null);
+      assert.deepEqual(
+        fast.map((d) => ({ data: d.data, line: d.line })),
+        read.map((d) => ({ data: d.toJS(), line: lineCounter.linePos(d.contents!.range[0]).line })),
+        text,
+      );
+    }),
+    { numRuns: 3000 },
+  );
+  assert.ok(plain > 300, `only ${plain} generated texts were plain`);
 });
