@@ -325,3 +325,33 @@ test('a log written from another repository is refused with a clear error', asyn
   );
   assert.equal(await log.head(), 2, 'nothing was appended');
 });
+
+test('an over-capacity commit names the first route (by file, then line) that needs the missing entry', async () => {
+  const tmp = tempDir('capacity-at');
+  try {
+    const repo = TestRepo.init(path.join(tmp.dir, 'repo'));
+    repo
+      .write('b.yaml', routeYaml([{ name: 'b1', path: '/b1', backends: ['10.1.0.1:8080'] }]))
+      .write(
+        'a.yaml',
+        routeYaml([
+          { name: 'a1', path: '/a1', backends: ['10.1.0.1:8080'] },
+          { name: 'a2', path: '/a2', backends: ['10.1.0.2:8080'] },
+          { name: 'a3', path: '/a3', backends: ['10.1.0.3:8080'] },
+        ]),
+      )
+      .commit('three files over capacity', ALICE);
+    const reject = async (capacity: { routes: number; listeners: number; nexthops: number }) => {
+      const [batch] = await commitsToEvents({ dir: repo.dir, ref: 'main', capacity });
+      const marker = batch!.at(-1)!;
+      assert.equal(marker.type, 'CommitRejected', JSON.stringify(marker));
+      return marker.type === 'CommitRejected' ? marker.errors.map((e) => `${e.file}:${e.line}`) : [];
+    };
+    // a route over the routes capacity: the first route of the first file
+    assert.deepEqual(await reject({ routes: 3, listeners: 8, nexthops: 8 }), ['a.yaml:2']);
+    // every route brings a new backend address: again the first route of a.yaml, not b.yaml's
+    assert.deepEqual(await reject({ routes: 8, listeners: 8, nexthops: 2 }), ['a.yaml:2']);
+  } finally {
+    tmp.cleanup();
+  }
+});

@@ -349,28 +349,29 @@ function capacityNeedAfter(base: AcceptedState, delta: StateDelta): CapacityNeed
     if (after && !before) addedListeners.push(after);
   }
   let nexthops = base.backendIps.size;
-  let newIpRoute: Route | undefined;
   for (const [ip, change] of ipChange) {
     const was = base.backendIps.get(ip) ?? 0;
     if (was === 0 && change > 0) nexthops++;
     else if (was > 0 && was + change === 0) nexthops--;
   }
-  for (const r of [...delta.routes.values()].filter((v): v is Route => v !== null).sort(bySource)) {
-    if (r.backends.some((b) => (base.backendIps.get(b.ip) ?? 0) === 0)) {
-      newIpRoute = r;
-      break;
-    }
-  }
+  const newIpRoutes: Route[] = [];
+  for (const r of delta.routes.values()) if (r?.backends.some((b) => (base.backendIps.get(b.ip) ?? 0) === 0)) newIpRoutes.push(r);
   return {
     routes,
     listeners,
     nexthops,
-    at: { routes: added.sort(bySource)[0]?.source, listeners: addedListeners.sort(bySource)[0]?.source, nexthops: newIpRoute?.source },
+    at: { routes: firstBySource(added)?.source, listeners: firstBySource(addedListeners)?.source, nexthops: firstBySource(newIpRoutes)?.source },
   };
 }
 
-const bySource = (a: { source: SourceRef }, b: { source: SourceRef }): number =>
-  a.source.file < b.source.file ? -1 : a.source.file > b.source.file ? 1 : a.source.line - b.source.line;
+/** The item defined first (by file, then line): a scan, not a sort (a first load adds every route). */
+function firstBySource<T extends { source: SourceRef }>(items: readonly T[]): T | undefined {
+  let first: T | undefined;
+  for (const item of items) {
+    if (!first || item.source.file < first.source.file || (item.source.file === first.source.file && item.source.line < first.source.line)) first = item;
+  }
+  return first;
+}
 
 function* wholeSet(base: AcceptedState, changed: Map<string, ParsedFile | null>): Iterable<ParsedFile> {
   for (const [path, parsed] of base.files) if (!changed.has(path)) yield parsed;

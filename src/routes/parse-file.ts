@@ -25,6 +25,7 @@ import { MAX_FILE_BYTES, MAX_NESTING, decodeUtf8, excessiveNesting, textPosition
 import { closest } from './did-you-mean.js';
 import { compareIssues } from './issues.js';
 import { locate } from './yaml-locate.js';
+import { plainDocuments } from './plain-yaml.js';
 import { clip, MAX_MESSAGE_CHARS, MAX_PATH_CHARS, quote } from './printable.js';
 
 export interface ParsedFile {
@@ -71,9 +72,9 @@ function issuesOnly(file: string, issues: ValidationIssue[]): ParsedFile {
   return { file, routes: [], listeners: [], issues };
 }
 
-export function parseRouteFile(file: string, bytes: Uint8Array): ParsedFile {
+export function parseRouteFile(file: string, bytes: Uint8Array, options: ParseOptions = {}): ParsedFile {
   try {
-    return parse(file, bytes);
+    return parse(file, bytes, options.plainFastPath ?? true);
   } catch (err) {
     // Never reached by any input we know of (the fuzz tests look for it); kept
     // so that a parser bug rejects one file instead of crashing the watcher.
@@ -81,7 +82,12 @@ export function parseRouteFile(file: string, bytes: Uint8Array): ParsedFile {
   }
 }
 
-function parse(file: string, bytes: Uint8Array): ParsedFile {
+export interface ParseOptions {
+  /** read plain files with plain-yaml.ts first (default); false: always `yaml` (tests compare the two) */
+  plainFastPath?: boolean;
+}
+
+function parse(file: string, bytes: Uint8Array, plainFastPath: boolean): ParsedFile {
   if (file.length > MAX_PATH_CHARS) {
     const message = `the file's path is ${file.length} characters long; route file paths may be at most ${MAX_PATH_CHARS}`;
     return issuesOnly(file, [{ file: clip(file, MAX_PATH_CHARS), line: 1, col: 1, message }]);
@@ -99,6 +105,8 @@ function parse(file: string, bytes: Uint8Array): ParsedFile {
     const { line, col } = textPosition(text, tooDeep);
     return issuesOnly(file, [{ file, line, col, message: `nesting deeper than ${MAX_NESTING} levels; route documents need 5` }]);
   }
+  const plain = plainFastPath ? fromPlainDocuments(file, text) : null;
+  if (plain) return plain;
 
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const result: ParsedFile = { file, routes: [], listeners: [], issues: [] };
@@ -116,6 +124,27 @@ function parse(file: string, bytes: Uint8Array): ParsedFile {
 }
 
 type At = (offset: number, message: string) => void;
+
+/**
+ * A file of valid documents in plain YAML, read without `yaml`: what parseDocument
+ * gives when a document has no errors. Null when the text is not plain or any document
+ * has an issue: `yaml` then reads it again, for the issues' positions.
+ */
+function fromPlainDocuments(file: string, text: string): ParsedFile | null {
+  const docs = plainDocuments(text, MAX_DOCUMENTS);
+  if (docs === null) return null;
+  const result: ParsedFile = { file, routes: [], listeners: [], issues: [] };
+  for (const { data, line } of docs) {
+    const kind = data.kind;
+    if (typeof kind !== 'string' || !(DOCUMENT_KINDS as string[]).includes(kind)) return null;
+    const parsed = DOCUMENT_SCHEMAS[kind as DocumentKind].safeParse(data, { error: genericMessage });
+    if (!parsed.success) return null;
+    const source = { file, line };
+    if (kind === 'RoutingRule') result.routes.push(toRoute(parsed.data as z.output<typeof RoutingRuleDocument>, source));
+    else result.listeners.push(toListener(parsed.data as z.output<typeof ListenerDocument>, source));
+  }
+  return result;
+}
 
 function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCounter, result: ParsedFile): void {
   for (const e of [...doc.errors, ...doc.warnings]) at(e.pos[0], yamlMessage(e.code, e.message, text.slice(e.pos[0])));
