@@ -5,6 +5,11 @@
 // built, so planning stays synchronous. The workers are plain JavaScript
 // built from the functions' own source, so they start in ~30 ms without the
 // TypeScript loader, and they join a batch whenever they are ready.
+//
+// A batch runs while it is filled: each job is published as soon as the
+// caller has prepared it, so the workers build while the caller is still
+// looking tables up and hashing backends for the rest (that work, done first
+// for the whole batch, kept the workers idle for ~15 of a full sync's ~80 ms).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { buildInOrder, fillScratch, fillTable, jobBytes, jobViews, setJob, tailFor, type FillScratch, type JobViews } from './maglev-build.js';
@@ -17,20 +22,21 @@ export interface TableJob {
   table: Uint8Array;
 }
 
-/** Jobs per batch, and live backends per job (RAUTA_MAX_BACKENDS); larger jobs are built by the caller. */
+/** Jobs per round in shared memory, and live backends per job (RAUTA_MAX_BACKENDS); larger jobs are built by the caller. */
 const CAPACITY = 1024;
 const STRIDE = 32;
-/** Fewer jobs than this are not worth waking a worker for. */
+/** Fewer jobs than this are not worth waking a worker for: they are held back until the batch has this many. */
 const PARALLEL_MIN = 32;
 /** A worker that holds a job this long is taken for dead: the caller builds the rest and stops using workers. */
 const STALL_MS = 5000;
 
 // ctrl[QUEUE] is the whole queue in one word, gen << 22 | count << 11 | next
-// (9, 11 and 11 bits), so that a claim is one compare-and-swap and a worker
-// can never claim a job of a batch whose inputs it has not seen; ctrl[DONE]
-// counts the batch's built tables.
+// (9, 11 and 11 bits), so that a claim is one compare-and-swap, publishing a
+// job is one add to count, and a worker can never claim a job of a round
+// whose inputs it has not seen; ctrl[DONE] counts the round's built tables.
 const QUEUE = 0;
 const DONE = 1;
+const COUNT_ONE = 1 << 11;
 
 interface Pool {
   ctrl: Int32Array;
@@ -50,22 +56,103 @@ export function tablesBuiltByWorkers(): number {
 }
 
 /**
- * Fill every job's table as buildInOrder would, on the caller's thread and the
- * worker threads (one per further core, at most 3). Tables of another size
- * than MAGLEV_SIZE, and small batches, are built on the caller's thread.
+ * Tables built as their jobs are added, on the caller's thread and the worker
+ * threads (one per further core, at most 3); finish() returns when every
+ * added job's table is filled, as buildInOrder would fill it. Tables of another
+ * size than MAGLEV_SIZE, jobs of more than 32 live backends and batches of
+ * fewer than 32 jobs are built on the caller's thread.
  */
-export function buildTables(jobs: readonly TableJob[], size: number, parallel = true): void {
-  const p = parallel && size === MAGLEV_SIZE && jobs.length >= PARALLEL_MIN ? thePool() : null;
-  const shared: TableJob[] = [];
-  for (const job of jobs) {
-    if (p && job.order.length <= STRIDE) shared.push(job);
-    else buildInOrder(job.backends, job.order, size, job.table);
+export class TableBatch {
+  private readonly pool: Pool | null;
+  /** the current round's jobs, in queue order */
+  private round: TableJob[] = [];
+  private published = 0;
+  /** jobs built on the caller's thread at finish() */
+  private readonly local: TableJob[] = [];
+
+  constructor(
+    private readonly size: number,
+    parallel = true,
+  ) {
+    this.pool = parallel && size === MAGLEV_SIZE ? thePool() : null;
   }
-  for (let at = 0; at < shared.length; at += CAPACITY) {
-    const batch = shared.slice(at, at + CAPACITY);
-    if (pool === p) runBatch(p!, batch, size);
-    else for (const job of batch) buildInOrder(job.backends, job.order, size, job.table); // the workers were abandoned
+
+  add(job: TableJob): void {
+    const p = this.pool;
+    if (p === null || pool !== p || job.order.length > STRIDE) {
+      this.local.push(job);
+      return;
+    }
+    if (this.round.length === CAPACITY) this.runRound(p);
+    const j = this.round.length;
+    if (j === 0) startRound(p);
+    setJob(p.jobs, j, job.backends, job.order, this.size);
+    this.round.push(job);
+    if (this.round.length >= PARALLEL_MIN) this.publish(p);
   }
+
+  finish(): void {
+    const p = this.pool;
+    if (p !== null && this.round.length > 0) {
+      if (this.round.length >= PARALLEL_MIN || this.published > 0) this.runRound(p);
+      else this.local.push(...this.round); // too few to wake a worker: their inputs are set, but buildInOrder sets its own
+    }
+    this.round = [];
+    for (const job of this.local.splice(0)) buildInOrder(job.backends, job.order, this.size, job.table);
+  }
+
+  /** Make every job added so far claimable. */
+  private publish(p: Pool): void {
+    const n = this.round.length - this.published;
+    if (n === 0) return;
+    Atomics.add(p.ctrl, QUEUE, n * COUNT_ONE);
+    Atomics.notify(p.ctrl, QUEUE);
+    this.published = this.round.length;
+  }
+
+  /** Publish the rest of the round, build jobs here until none is left, wait for the workers' ones and copy them out. */
+  private runRound(p: Pool): void {
+    this.publish(p);
+    const batch = this.round;
+    this.round = [];
+    this.published = 0;
+    if (pool !== p) {
+      // abandoned meanwhile (a stall in an earlier round of this batch)
+      for (const job of batch) buildInOrder(job.backends, job.order, this.size, job.table);
+      return;
+    }
+    const { size } = this;
+    const n = batch.length;
+    const builtHere = new Uint8Array(n);
+    const tail = tailFor(size);
+    for (;;) {
+      const j = claim(p.ctrl);
+      if (j < 0) break;
+      fillTable(batch[j]!.table, size, tail, p.jobs, j, p.scratch);
+      builtHere[j] = 1;
+      Atomics.add(p.ctrl, DONE, 1);
+    }
+    const since = performance.now();
+    for (let done = Atomics.load(p.ctrl, DONE); done < n; done = Atomics.load(p.ctrl, DONE)) {
+      if (performance.now() - since > STALL_MS) {
+        abandon(p, batch, builtHere, size);
+        return;
+      }
+      Atomics.wait(p.ctrl, DONE, done, 100);
+    }
+    for (let j = 0; j < n; j++) {
+      if (builtHere[j]) continue;
+      batch[j]!.table.set(p.out.subarray(j * size, j * size + size));
+      byWorkers++;
+    }
+  }
+}
+
+/** A new, empty round: no job claimable until published. */
+function startRound(p: Pool): void {
+  p.gen = (p.gen + 1) & 0x1ff;
+  Atomics.store(p.ctrl, DONE, 0);
+  Atomics.store(p.ctrl, QUEUE, p.gen << 22);
 }
 
 function thePool(): Pool | null {
@@ -110,40 +197,7 @@ const { workerData } = require('node:worker_threads');
   return pool;
 }
 
-function runBatch(p: Pool, batch: readonly TableJob[], size: number): void {
-  const n = batch.length;
-  batch.forEach((job, j) => {
-    setJob(p.jobs, j, job.backends, job.order, size);
-  });
-  const builtHere = new Uint8Array(n);
-  p.gen = (p.gen + 1) & 0x1ff;
-  Atomics.store(p.ctrl, DONE, 0);
-  Atomics.store(p.ctrl, QUEUE, (p.gen << 22) | (n << 11));
-  Atomics.notify(p.ctrl, QUEUE);
-  const tail = tailFor(size);
-  for (;;) {
-    const j = claim(p.ctrl);
-    if (j < 0) break;
-    fillTable(batch[j]!.table, size, tail, p.jobs, j, p.scratch);
-    builtHere[j] = 1;
-    Atomics.add(p.ctrl, DONE, 1);
-  }
-  const since = performance.now();
-  for (let done = Atomics.load(p.ctrl, DONE); done < n; done = Atomics.load(p.ctrl, DONE)) {
-    if (performance.now() - since > STALL_MS) {
-      abandon(p, batch, builtHere, size);
-      return;
-    }
-    Atomics.wait(p.ctrl, DONE, done, 100);
-  }
-  for (let j = 0; j < n; j++) {
-    if (builtHere[j]) continue;
-    batch[j]!.table.set(p.out.subarray(j * size, j * size + size));
-    byWorkers++;
-  }
-}
-
-/** The next job of the current batch, or -1. */
+/** The next job of the current round, or -1. */
 function claim(ctrl: Int32Array): number {
   for (;;) {
     const q = Atomics.load(ctrl, QUEUE);

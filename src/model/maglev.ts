@@ -3,7 +3,7 @@
 // between two tables.
 import { RautaError } from '../errors.js';
 import { buildInOrder, liveOrder } from './maglev-build.js';
-import { buildTables, type TableJob } from './maglev-parallel.js';
+import { TableBatch } from './maglev-parallel.js';
 import { backendIdentity, checkMaglevInput, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
 
 export { backendIdentity, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
@@ -63,25 +63,29 @@ export class MaglevCache {
    * then finds them. Lists that get() would reject are left for get().
    */
   prepare(lists: Iterable<readonly MaglevBackend[]>, size = MAGLEV_SIZE): void {
-    const jobs: TableJob[] = [];
-    for (const backends of lists) {
-      const exactHash = listHash(backends, null, size);
-      if (find(this.exact, exactHash, backends, null, size) || !isValidInput(backends, size)) continue;
-      const order = liveOrder(backends);
-      const canonHash = listHash(backends, order, size);
-      if (find(this.canonical, canonHash, backends, order, size)) continue; // get() remaps it
-      const table = newTable(size);
-      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
-      remember(this.exact, exactHash, new CachedTable(backends, null, size, table, null), this.maxEntries);
-      jobs.push({ backends, order, table });
-    }
+    const batch = new TableBatch(size, this.parallel);
+    let built = 0;
     try {
-      buildTables(jobs, size, this.parallel);
+      for (const backends of lists) {
+        const exactHash = listHash(backends, null, size);
+        if (find(this.exact, exactHash, backends, null, size) || !isValidInput(backends, size)) continue;
+        const order = liveOrder(backends);
+        const canonHash = listHash(backends, order, size);
+        if (find(this.canonical, canonHash, backends, order, size)) continue; // get() remaps it
+        const table = newTable(size);
+        const copy = new BackendsCopy(backends);
+        remember(this.canonical, canonHash, new CachedTable(copy, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
+        remember(this.exact, exactHash, new CachedTable(copy, null, size, table, null), this.maxEntries);
+        batch.add({ backends, order, table }); // built now on the workers, or at finish()
+        built++;
+      }
+      batch.finish();
     } catch (err) {
+      batch.finish(); // the workers must not be left holding this batch's jobs
       this.clear(); // entries above point at tables that may not be built
       throw err;
     }
-    this.builds += jobs.length;
+    this.builds += built;
   }
 
   get(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
@@ -97,13 +101,14 @@ export class MaglevCache {
     const order = liveOrder(backends);
     const canonHash = listHash(backends, order, size);
     const canon = find(this.canonical, canonHash, backends, order, size);
+    const copy = new BackendsCopy(backends);
     let table: Uint8Array;
     if (!canon) {
       this.builds++;
       // The build reads backends[order[k]] only, so holes are left out, and
       // it writes input indexes: this input's table directly.
       table = buildInOrder(backends, order, size, newTable(size));
-      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
+      remember(this.canonical, canonHash, new CachedTable(copy, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
     } else {
       this.hits++;
       // canon.table's values are its input's indexes: through canonical
@@ -115,7 +120,7 @@ export class MaglevCache {
       table = newTable(size);
       for (let s = 0; s < size; s++) table[s] = map[src[s]!]!;
     }
-    remember(this.exact, exactHash, new CachedTable(backends, null, size, table, null), this.maxEntries);
+    remember(this.exact, exactHash, new CachedTable(copy, null, size, table, null), this.maxEntries);
     return table;
   }
 
@@ -143,38 +148,52 @@ function isValidInput(backends: readonly MaglevBackend[], size: number): boolean
   }
 }
 
-/** A cached table and the backend list it was built for (backends[order[k]], or all backends in input order). */
-class CachedTable {
+/** A backend list's contents at the time it was cached (the caller's objects may change later). */
+class BackendsCopy {
   readonly ips: string[];
   readonly ports: number[];
   readonly weights: number[];
-  /** the next entry with the same hash */
-  next: CachedTable | undefined;
-
-  constructor(
-    backends: readonly MaglevBackend[],
-    order: readonly number[] | null,
-    readonly size: number,
-    readonly table: Uint8Array,
-    /** canonical entries: its input's index → position in population order */
-    readonly toCanonical: Uint8Array | null,
-  ) {
-    const n = order ? order.length : backends.length;
-    [this.ips, this.ports, this.weights] = [new Array<string>(n), new Array<number>(n), new Array<number>(n)];
+  constructor(backends: readonly MaglevBackend[]) {
+    const n = backends.length;
+    this.ips = new Array<string>(n);
+    this.ports = new Array<number>(n);
+    this.weights = new Array<number>(n);
     for (let k = 0; k < n; k++) {
-      const b = backends[order ? order[k]! : k]!;
+      const b = backends[k]!;
       this.ips[k] = b.ip;
       this.ports[k] = b.port;
       this.weights[k] = b.weight;
     }
   }
+}
+
+/**
+ * A cached table and the backend list it was built for: backends[order[k]],
+ * or all backends in input order (order null). The exact and the canonical
+ * entry of one build share one copy of the list.
+ */
+class CachedTable {
+  /** the next entry with the same hash */
+  next: CachedTable | undefined;
+
+  constructor(
+    private readonly backends: BackendsCopy,
+    private readonly order: readonly number[] | null,
+    readonly size: number,
+    readonly table: Uint8Array,
+    /** canonical entries: its input's index → position in population order */
+    readonly toCanonical: Uint8Array | null,
+  ) {}
 
   matches(backends: readonly MaglevBackend[], order: readonly number[] | null, size: number): boolean {
     const n = order ? order.length : backends.length;
-    if (size !== this.size || n !== this.ips.length) return false;
+    const mine = this.order;
+    const { ips, ports, weights } = this.backends;
+    if (size !== this.size || n !== (mine ? mine.length : ips.length)) return false;
     for (let k = 0; k < n; k++) {
       const b = backends[order ? order[k]! : k]!;
-      if (b.ip !== this.ips[k] || b.port !== this.ports[k] || b.weight !== this.weights[k]) return false;
+      const i = mine ? mine[k]! : k;
+      if (b.ip !== ips[i] || b.port !== ports[i] || b.weight !== weights[i]) return false;
     }
     return true;
   }
