@@ -6,10 +6,14 @@
 // built from the functions' own source, so they start in ~30 ms without the
 // TypeScript loader, and they join a batch whenever they are ready.
 //
-// A batch runs while it is filled: each job is published as soon as the
-// caller has prepared it, so the workers build while the caller is still
-// looking tables up and hashing backends for the rest (that work, done first
-// for the whole batch, kept the workers idle for ~15 of a full sync's ~80 ms).
+// A batch runs while it is filled and while its tables are used: each job is
+// published as soon as the caller has prepared it, so the workers build
+// while the caller is still looking tables up and hashing backends for the
+// rest (that work, done first for the whole batch, kept the workers idle for
+// ~15 of a full sync's ~80 ms), and the caller waits for a table only when
+// it asks for that one (ready()), building queued ones itself meanwhile, so
+// the planner's own work on the routes it has tables for overlaps the
+// workers' builds too.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { buildInOrder, fillScratch, fillTable, jobBytes, jobViews, setJob, tailFor, type FillScratch, type JobViews } from './maglev-build.js';
@@ -20,6 +24,14 @@ export interface TableJob {
   backends: readonly MaglevBackend[];
   order: readonly number[];
   table: Uint8Array;
+}
+
+/** A job added to a batch: its table holds the build once `done`. */
+export interface PendingTable {
+  readonly job: TableJob;
+  /** its place in the round of the shared queue, or -1 (built on the caller's thread) */
+  slot: number;
+  done: boolean;
 }
 
 /** Jobs per round in shared memory, and live backends per job (RAUTA_MAX_BACKENDS); larger jobs are built by the caller. */
@@ -33,9 +45,10 @@ const STALL_MS = 5000;
 // ctrl[QUEUE] is the whole queue in one word, gen << 22 | count << 11 | next
 // (9, 11 and 11 bits), so that a claim is one compare-and-swap, publishing a
 // job is one add to count, and a worker can never claim a job of a round
-// whose inputs it has not seen; ctrl[DONE] counts the round's built tables.
+// whose inputs it has not seen. ctrl[BUILT + j] is 1 once a worker has built
+// job j of the round into out.
 const QUEUE = 0;
-const DONE = 1;
+const BUILT = 1;
 const COUNT_ONE = 1 << 11;
 
 interface Pool {
@@ -49,6 +62,8 @@ interface Pool {
 
 let pool: Pool | null | undefined;
 let byWorkers = 0;
+/** The batch whose jobs may still be queued: the next batch finishes it first (one queue for the process). */
+let open: TableBatch | null = null;
 
 /** Tables the worker threads built so far in this process (tests check that they took part). */
 export function tablesBuiltByWorkers(): number {
@@ -56,49 +71,78 @@ export function tablesBuiltByWorkers(): number {
 }
 
 /**
- * Tables built as their jobs are added, on the caller's thread and the worker
- * threads (one per further core, at most 3); finish() returns when every
- * added job's table is filled, as buildInOrder would fill it. Tables of another
- * size than MAGLEV_SIZE, jobs of more than 32 live backends and batches of
- * fewer than 32 jobs are built on the caller's thread.
+ * Tables built as their jobs are added, on the worker threads (one per
+ * further core, at most 3) and the caller's thread: ready(t) returns when t's
+ * table is filled, as buildInOrder would fill it, and finish() when every
+ * table is. Tables of another size than MAGLEV_SIZE, jobs of more than 32
+ * live backends and batches of fewer than 32 jobs are built on the caller's
+ * thread. A new batch finishes the one before it.
  */
 export class TableBatch {
   private readonly pool: Pool | null;
   /** the current round's jobs, in queue order */
-  private round: TableJob[] = [];
+  private round: PendingTable[] = [];
   private published = 0;
-  /** jobs built on the caller's thread at finish() */
-  private readonly local: TableJob[] = [];
+  /** jobs for the caller's thread */
+  private local: PendingTable[] = [];
 
   constructor(
     private readonly size: number,
     parallel = true,
   ) {
+    open?.finish();
+    open = this;
     this.pool = parallel && size === MAGLEV_SIZE ? thePool() : null;
   }
 
-  add(job: TableJob): void {
+  add(job: TableJob): PendingTable {
     const p = this.pool;
     if (p === null || pool !== p || job.order.length > STRIDE) {
-      this.local.push(job);
-      return;
+      const t = { job, slot: -1, done: false };
+      this.local.push(t);
+      return t;
     }
-    if (this.round.length === CAPACITY) this.runRound(p);
+    if (this.round.length === CAPACITY) this.finishRound(p);
     const j = this.round.length;
     if (j === 0) startRound(p);
     setJob(p.jobs, j, job.backends, job.order, this.size);
-    this.round.push(job);
+    const t = { job, slot: j, done: false };
+    this.round.push(t);
     if (this.round.length >= PARALLEL_MIN) this.publish(p);
+    return t;
+  }
+
+  /** Fill t's table (building queued jobs here while a worker holds it). */
+  ready(t: PendingTable): void {
+    if (t.done) return;
+    const p = this.pool;
+    if (t.slot < 0 || p === null || pool !== p) {
+      this.buildHere(t);
+      return;
+    }
+    if (this.published === 0) {
+      this.finishRound(p); // too few to wake a worker for: the round is built here, and closed
+      return;
+    }
+    this.publish(p);
+    const since = performance.now();
+    while (!t.done) {
+      if (Atomics.load(p.ctrl, BUILT + t.slot) === 1) this.copyOut(p, t);
+      else if (!this.buildNext(p)) {
+        if (performance.now() - since > STALL_MS) {
+          this.abandon(p); // builds t too
+          return;
+        }
+        Atomics.wait(p.ctrl, BUILT + t.slot, 0, 100);
+      }
+    }
   }
 
   finish(): void {
     const p = this.pool;
-    if (p !== null && this.round.length > 0) {
-      if (this.round.length >= PARALLEL_MIN || this.published > 0) this.runRound(p);
-      else this.local.push(...this.round); // too few to wake a worker: their inputs are set, but buildInOrder sets its own
-    }
-    this.round = [];
-    for (const job of this.local.splice(0)) buildInOrder(job.backends, job.order, this.size, job.table);
+    if (p !== null && this.round.length > 0) this.finishRound(p);
+    for (const t of this.local.splice(0)) this.buildHere(t);
+    if (open === this) open = null;
   }
 
   /** Make every job added so far claimable. */
@@ -110,40 +154,53 @@ export class TableBatch {
     this.published = this.round.length;
   }
 
-  /** Publish the rest of the round, build jobs here until none is left, wait for the workers' ones and copy them out. */
-  private runRound(p: Pool): void {
-    this.publish(p);
-    const batch = this.round;
-    this.round = [];
-    this.published = 0;
-    if (pool !== p) {
-      // abandoned meanwhile (a stall in an earlier round of this batch)
-      for (const job of batch) buildInOrder(job.backends, job.order, this.size, job.table);
+  /** Every job of the round built and copied out; the next add() starts a new round. */
+  private finishRound(p: Pool): void {
+    const round = this.round;
+    if (this.published === 0) {
+      // never published, so no worker saw it (its inputs are set, but buildInOrder sets its own)
+      this.round = [];
+      for (const t of round) this.buildHere(t);
       return;
     }
-    const { size } = this;
-    const n = batch.length;
-    const builtHere = new Uint8Array(n);
-    const tail = tailFor(size);
-    for (;;) {
-      const j = claim(p.ctrl);
-      if (j < 0) break;
-      fillTable(batch[j]!.table, size, tail, p.jobs, j, p.scratch);
-      builtHere[j] = 1;
-      Atomics.add(p.ctrl, DONE, 1);
-    }
-    const since = performance.now();
-    for (let done = Atomics.load(p.ctrl, DONE); done < n; done = Atomics.load(p.ctrl, DONE)) {
-      if (performance.now() - since > STALL_MS) {
-        abandon(p, batch, builtHere, size);
-        return;
-      }
-      Atomics.wait(p.ctrl, DONE, done, 100);
-    }
-    for (let j = 0; j < n; j++) {
-      if (builtHere[j]) continue;
-      batch[j]!.table.set(p.out.subarray(j * size, j * size + size));
-      byWorkers++;
+    this.publish(p);
+    while (this.buildNext(p));
+    // what is left was claimed by a worker: wait for each, so that none still writes when the next round starts
+    for (const t of round) this.ready(t);
+    this.round = [];
+    this.published = 0;
+  }
+
+  /** Claim the next queued job and build it into its table; false when none is left. */
+  private buildNext(p: Pool): boolean {
+    const j = claim(p.ctrl);
+    if (j < 0) return false;
+    const t = this.round[j]!;
+    fillTable(t.job.table, this.size, tailFor(this.size), p.jobs, j, p.scratch);
+    t.done = true;
+    return true;
+  }
+
+  private copyOut(p: Pool, t: PendingTable): void {
+    t.job.table.set(p.out.subarray(t.slot * this.size, (t.slot + 1) * this.size));
+    t.done = true;
+    byWorkers++;
+  }
+
+  private buildHere(t: PendingTable): void {
+    if (t.done) return;
+    buildInOrder(t.job.backends, t.job.order, this.size, t.job.table);
+    t.done = true;
+  }
+
+  /** A worker stalled: build the round's unbuilt jobs here, and stop using workers (their memory is never reused). */
+  private abandon(p: Pool): void {
+    pool = null;
+    for (const w of p.workers) void w.terminate();
+    for (const t of this.round) {
+      if (t.done) continue;
+      if (Atomics.load(p.ctrl, BUILT + t.slot) === 1) this.copyOut(p, t);
+      else this.buildHere(t);
     }
   }
 }
@@ -151,7 +208,7 @@ export class TableBatch {
 /** A new, empty round: no job claimable until published. */
 function startRound(p: Pool): void {
   p.gen = (p.gen + 1) & 0x1ff;
-  Atomics.store(p.ctrl, DONE, 0);
+  p.ctrl.fill(0, BUILT, BUILT + CAPACITY); // no worker writes here: the round before was drained
   Atomics.store(p.ctrl, QUEUE, p.gen << 22);
 }
 
@@ -161,7 +218,7 @@ function thePool(): Pool | null {
   if (threads < 1) return (pool = null);
   const size = MAGLEV_SIZE;
   const workerData = {
-    ctrl: new SharedArrayBuffer(8),
+    ctrl: new SharedArrayBuffer(4 * (BUILT + CAPACITY)),
     jobs: new SharedArrayBuffer(jobBytes(CAPACITY, STRIDE)),
     out: new SharedArrayBuffer(CAPACITY * size),
     capacity: CAPACITY,
@@ -207,15 +264,6 @@ function claim(ctrl: Int32Array): number {
   }
 }
 
-/** A worker stalled: build what it held here, and stop using workers (their memory is never reused). */
-function abandon(p: Pool, batch: readonly TableJob[], builtHere: Uint8Array, size: number): void {
-  pool = null;
-  for (const w of p.workers) void w.terminate();
-  batch.forEach((job, j) => {
-    if (!builtHere[j]) buildInOrder(job.backends, job.order, size, job.table);
-  });
-}
-
 interface WorkerData {
   ctrl: SharedArrayBuffer;
   jobs: SharedArrayBuffer;
@@ -228,8 +276,8 @@ interface WorkerData {
 }
 
 /**
- * A worker's loop: claim a job, build it into its slot of `out`, count it
- * done; sleep until the queue word changes when none is left. Self-contained
+ * A worker's loop: claim a job, build it into its slot of `out`, mark it
+ * built; sleep until the queue word changes when none is left. Self-contained
  * (the worker runs it from its source text): no references outside itself.
  */
 function workerMain(data: WorkerData, fill: typeof fillTable, views: typeof jobViews, newScratch: typeof fillScratch): void {
@@ -259,7 +307,7 @@ function workerMain(data: WorkerData, fill: typeof fillTable, views: typeof jobV
     }
     if (Atomics.compareExchange(ctrl, 0, q, q + 1) !== q) continue;
     fill(out.subarray(next * size, next * size + size), size, data.tail, jobs, next, scratch);
-    Atomics.add(ctrl, 1, 1);
-    Atomics.notify(ctrl, 1);
+    Atomics.store(ctrl, 1 + next, 1); // BUILT + next
+    Atomics.notify(ctrl, 1 + next);
   }
 }

@@ -3,7 +3,7 @@
 // between two tables.
 import { RautaError } from '../errors.js';
 import { buildInOrder, liveOrder } from './maglev-build.js';
-import { TableBatch } from './maglev-parallel.js';
+import { TableBatch, type PendingTable } from './maglev-parallel.js';
 import { backendIdentity, checkMaglevInput, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
 
 export { backendIdentity, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
@@ -48,6 +48,10 @@ function newTable(size: number): Uint8Array {
 export class MaglevCache {
   private readonly exact = new Map<number, CachedTable>();
   private readonly canonical = new Map<number, CachedTable>();
+  /** the last prepare()'s lists (by identity) and their exact entries: get() of the same list object skips hashing it again */
+  private readonly prepared = new Map<readonly MaglevBackend[], CachedTable>();
+  /** the last prepare()'s builds, some perhaps still running */
+  private batch: TableBatch | null = null;
   builds = 0;
   hits = 0;
 
@@ -61,25 +65,35 @@ export class MaglevCache {
    * Build the tables of `lists` that are not cached yet, together, so that a
    * full plan's builds (one per distinct backend set) run on every core; get()
    * then finds them. Lists that get() would reject are left for get().
+   *
+   * The builds run on after it returns: get() waits for the table it returns
+   * (building others on this thread meanwhile), so that the caller's work
+   * between two get()s overlaps the workers' builds. settle() waits for all.
    */
   prepare(lists: Iterable<readonly MaglevBackend[]>, size = MAGLEV_SIZE): void {
+    this.prepared.clear();
     const batch = new TableBatch(size, this.parallel);
     let built = 0;
     try {
       for (const backends of lists) {
         const exactHash = listHash(backends, null, size);
-        if (find(this.exact, exactHash, backends, null, size) || !isValidInput(backends, size)) continue;
+        const cached = find(this.exact, exactHash, backends, null, size);
+        if (cached) this.prepared.set(backends, cached);
+        if (cached || !isValidInput(backends, size)) continue;
         const order = liveOrder(backends);
         const canonHash = listHash(backends, order, size);
         if (find(this.canonical, canonHash, backends, order, size)) continue; // get() remaps it
         const table = newTable(size);
         const copy = new BackendsCopy(backends);
-        remember(this.canonical, canonHash, new CachedTable(copy, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
-        remember(this.exact, exactHash, new CachedTable(copy, null, size, table, null), this.maxEntries);
-        batch.add({ backends, order, table }); // built now on the workers, or at finish()
+        const canon = new CachedTable(copy, order, size, table, toCanonical(order, backends.length));
+        remember(this.canonical, canonHash, canon, this.maxEntries);
+        const entry = new CachedTable(copy, null, size, table, null);
+        remember(this.exact, exactHash, entry, this.maxEntries);
+        this.prepared.set(backends, entry);
+        canon.pending = entry.pending = batch.add({ backends, order, table });
         built++;
       }
-      batch.finish();
+      this.batch = batch;
     } catch (err) {
       batch.finish(); // the workers must not be left holding this batch's jobs
       this.clear(); // entries above point at tables that may not be built
@@ -89,11 +103,16 @@ export class MaglevCache {
   }
 
   get(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
+    const prepared = this.prepared.get(backends);
+    if (prepared?.matches(backends, null, size)) {
+      this.hits++;
+      return this.built(prepared);
+    }
     const exactHash = listHash(backends, null, size);
     const ready = find(this.exact, exactHash, backends, null, size);
     if (ready) {
       this.hits++;
-      return ready.table;
+      return this.built(ready);
     }
     checkMaglevInput(backends, size);
     // Weight-0 entries (the plan's holes) get no slot: leave them out of the
@@ -116,7 +135,7 @@ export class MaglevCache {
       const from = canon.toCanonical!;
       const map = new Uint8Array(from.length);
       for (let i = 0; i < map.length; i++) map[i] = order[from[i]!]!;
-      const src = canon.table;
+      const src = this.built(canon);
       table = newTable(size);
       for (let s = 0; s < size; s++) table[s] = map[src[s]!]!;
     }
@@ -124,7 +143,23 @@ export class MaglevCache {
     return table;
   }
 
+  /** Wait until every table of the last prepare() is built. */
+  settle(): void {
+    this.batch?.finish();
+  }
+
+  /** The entry's table, once its build (if prepare() started one) is done. */
+  private built(entry: CachedTable): Uint8Array {
+    const t = entry.pending;
+    if (t !== null) {
+      if (!t.done) this.batch!.ready(t); // not done: still in this cache's batch (a newer batch finishes the one before)
+      entry.pending = null;
+    }
+    return entry.table;
+  }
+
   clear(): void {
+    this.prepared.clear();
     this.exact.clear();
     this.canonical.clear();
   }
@@ -175,6 +210,8 @@ class BackendsCopy {
 class CachedTable {
   /** the next entry with the same hash */
   next: CachedTable | undefined;
+  /** the build prepare() started for this table, until it is known to be done */
+  pending: PendingTable | null = null;
 
   constructor(
     private readonly backends: BackendsCopy,
