@@ -1,8 +1,8 @@
 // Many Maglev tables at once on every core, for a full plan (one table per
 // distinct backend set: 1,024 builds took ~90 ms on one core). The calling
 // thread and worker threads take jobs from one queue in shared memory and
-// run the same fillTable; the caller blocks (Atomics.wait) until all are
-// built, so planning stays synchronous. The workers are plain JavaScript
+// run the same fillTable; the caller blocks (Atomics.wait) until the table it
+// asks for is built, so planning stays synchronous. The workers are plain JavaScript
 // built from the functions' own source, so they start in ~30 ms without the
 // TypeScript loader, and they join a batch whenever they are ready.
 //
