@@ -49,7 +49,7 @@ export class MaglevCache {
   private readonly exact = new Map<number, CachedTable>();
   private readonly canonical = new Map<number, CachedTable>();
   /** the last prepare()'s lists (by identity) and their exact entries: get() of the same list object skips hashing it again */
-  private readonly prepared = new Map<readonly MaglevBackend[], CachedTable>();
+  private prepared = new Map<readonly MaglevBackend[], CachedTable>();
   /** the last prepare()'s builds, some perhaps still running */
   private batch: TableBatch | null = null;
   builds = 0;
@@ -71,14 +71,21 @@ export class MaglevCache {
    * between two get()s overlaps the workers' builds. settle() waits for all.
    */
   prepare(lists: Iterable<readonly MaglevBackend[]>, size = MAGLEV_SIZE): void {
-    this.prepared.clear();
-    const batch = new TableBatch(size, this.parallel);
+    const prepared = new Map<readonly MaglevBackend[], CachedTable>();
+    // Created for the first build only: a new batch finishes the one before,
+    // and a prepare() that finds every table must not wait for those builds.
+    let batch: TableBatch | null = null;
     let built = 0;
     try {
       for (const backends of lists) {
+        const known = this.prepared.get(backends); // the same list object as last time: no hashing
+        if (known?.matches(backends, null, size)) {
+          prepared.set(backends, known);
+          continue;
+        }
         const exactHash = listHash(backends, null, size);
         const cached = find(this.exact, exactHash, backends, null, size);
-        if (cached) this.prepared.set(backends, cached);
+        if (cached) prepared.set(backends, cached);
         if (cached || !isValidInput(backends, size)) continue;
         const order = liveOrder(backends);
         const canonHash = listHash(backends, order, size);
@@ -89,16 +96,17 @@ export class MaglevCache {
         remember(this.canonical, canonHash, canon, this.maxEntries);
         const entry = new CachedTable(copy, null, size, table, null);
         remember(this.exact, exactHash, entry, this.maxEntries);
-        this.prepared.set(backends, entry);
+        prepared.set(backends, entry);
+        batch ??= this.batch = new TableBatch(size, this.parallel);
         canon.pending = entry.pending = batch.add({ backends, order, table });
         built++;
       }
-      this.batch = batch;
     } catch (err) {
-      batch.finish(); // the workers must not be left holding this batch's jobs
+      batch?.finish(); // the workers must not be left holding this batch's jobs
       this.clear(); // entries above point at tables that may not be built
       throw err;
     }
+    this.prepared = prepared;
     this.builds += built;
   }
 
