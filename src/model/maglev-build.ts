@@ -54,7 +54,7 @@ export function liveOrder(backends: readonly MaglevBackend[]): number[] {
   for (let i = 0; i < backends.length; i++) {
     const b = backends[i]!;
     if (b.weight === 0) continue;
-    const key = ipValueOf(b.ip) * 65536 + b.port;
+    const key = ipToNumber(b.ip) * 65536 + b.port;
     // insertion sort: at most 255 entries, often 32 nearly in order
     let at = order.length;
     while (at > 0 && (keys[at - 1]! > key || (keys[at - 1] === key && backends[order[at - 1]!]!.weight > b.weight))) {
@@ -68,50 +68,18 @@ export function liveOrder(backends: readonly MaglevBackend[]): number[] {
   return order;
 }
 
-/** ipToNumber(ip), parsed here (ipToNumber goes through a Buffer); what is not a dotted quad throws ipToNumber's RautaError. */
-function ipValueOf(ip: string): number {
-  const value = parseIp(ip);
-  return value >= 0 ? value : ipToNumber(ip);
-}
-
-/** A dotted quad's value, or -1: what ipToNumber accepts (1-3 digits up to 255 per octet). */
-function parseIp(ip: string): number {
-  const n = ip.length;
-  let value = 0;
-  let i = 0;
-  for (let octet = 0; octet < 4; octet++) {
-    let v = 0;
-    const start = i;
-    // (reading past the end would deoptimise charCodeAt: stay below n)
-    for (; i < n; i++) {
-      const ch = ip.charCodeAt(i);
-      if (ch < 48 || ch > 57) break;
-      v = v * 10 + ch - 48;
-    }
-    if (i === start || i - start > 3 || v > 255) return -1;
-    if (octet < 3 && (i === n || ip.charCodeAt(i++) !== 46)) return -1;
-    value = value * 256 + v;
-  }
-  return i === n ? value : -1;
-}
-
 /** Job j of `views` becomes the build of backends[order[0]], backends[order[1]], ... (order from liveOrder). */
 export function setJob(views: JobViews, j: number, backends: readonly MaglevBackend[], order: readonly number[], size: number): void {
   const base = j * views.stride;
-  let inverses = skipInverses.get(size);
-  if (!inverses) skipInverses.set(size, (inverses = new Int32Array(size)));
   let maxWeight = 0;
   let equal = true;
   for (let k = 0; k < order.length; k++) {
     const b = backends[order[k]!]!;
-    hashIdentity(b, size);
-    const skip = hashedSkip;
+    const skip = maglevSkip(b, size);
     views.inputIndex[base + k] = order[k]!;
-    views.offset[base + k] = hashedOffset;
+    views.offset[base + k] = maglevOffset(b, size);
     views.skip[base + k] = skip;
-    let inverse = inverses[skip]!;
-    if (inverse === 0) inverses[skip] = inverse = modInverse(skip, size);
-    views.skipInverse[base + k] = inverse;
+    views.skipInverse[base + k] = inverseOf(skip, size);
     views.weight[base + k] = b.weight;
     if (k > 0 && b.weight !== maxWeight) equal = false;
     if (b.weight > maxWeight) maxWeight = b.weight;
@@ -122,51 +90,12 @@ export function setJob(views: JobViews, j: number, backends: readonly MaglevBack
 
 /** skip^-1 mod M by skip, per table size, filled on first use (0 = not yet). */
 const skipInverses = new Map<number, Int32Array>();
-
-// hashIdentity's answer (two numbers, returned without allocating).
-let hashedOffset = 0;
-let hashedSkip = 0;
-
-/**
- * maglevOffset and maglevSkip of `b`: both hashes of "ip:port" in one pass,
- * the port's digits taken arithmetically (the reference makes two passes and
- * two strings of the port, for each of a full sync's 32,768 backends).
- * test/maglev.test.ts checks the tables against the reference, which hashes
- * as written.
- */
-function hashIdentity(b: MaglevBackend, size: number): void {
-  const { port } = b;
-  if (!(port >= 0 && port <= 65535 && port === Math.floor(port))) {
-    hashedOffset = maglevOffset(b, size);
-    hashedSkip = maglevSkip(b, size);
-    return;
-  }
-  const { ip } = b;
-  let h1 = 0x811c9dc5;
-  let h2 = 0x050c5d1f;
-  for (let i = 0; i < ip.length; i++) {
-    const ch = ip.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 0x01000193);
-    h2 = Math.imul(h2 ^ ch, 0x01000193);
-  }
-  h1 = Math.imul(h1 ^ 58, 0x01000193); // ':'
-  h2 = Math.imul(h2 ^ 58, 0x01000193);
-  // the digits of String(port), most significant first
-  for (let unit = port >= 10000 ? 10000 : port >= 1000 ? 1000 : port >= 100 ? 100 : port >= 10 ? 10 : 1; unit >= 1; unit /= 10) {
-    const ch = 48 + (Math.floor(port / unit) % 10);
-    h1 = Math.imul(h1 ^ ch, 0x01000193);
-    h2 = Math.imul(h2 ^ ch, 0x01000193);
-  }
-  hashedOffset = (avalanche(h1, 0x85ebca6b, 0xc2b2ae35) >>> 0) % size;
-  hashedSkip = ((avalanche(h2, 0x7feb352d, 0x846ca68b) >>> 0) % (size - 1)) + 1;
-}
-
-function avalanche(h: number, mulA: number, mulB: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, mulA);
-  h ^= h >>> 13;
-  h = Math.imul(h, mulB);
-  return h ^ (h >>> 16);
+function inverseOf(skip: number, size: number): number {
+  let memo = skipInverses.get(size);
+  if (!memo) skipInverses.set(size, (memo = new Int32Array(size)));
+  let inverse = memo[skip]!;
+  if (inverse === 0) memo[skip] = inverse = modInverse(skip, size);
+  return inverse;
 }
 
 function modInverse(a: number, m: number): number {
