@@ -115,6 +115,21 @@ test('prepare builds a batch on worker threads too, and every table equals the r
   }
 });
 
+test('prepare fills more tables than the shared queue holds, and lists of more than 32 backends, like the reference', () => {
+  // 1,100 jobs of up to 32 backends: two rounds of the workers' queue (1,024 each); lists of 33-40 are built on this thread.
+  const lists = [
+    ...fc.sample(backendsArb(1, 32, fc.constant(1)).map(live), { numRuns: 1100, seed: 11 }),
+    ...fc.sample(backendsArb(33, 40, fc.integer({ min: 1, max: 3 })).map(live), { numRuns: 20, seed: 12 }),
+  ];
+  const cache = new MaglevCache();
+  cache.prepare(lists, M);
+  assert.equal(cache.builds, lists.length, 'one build per list (the sample has no two equal sets)');
+  lists.forEach((l, i) => {
+    assert.ok(Buffer.from(cache.get(l, M)).equals(Buffer.from(referenceMaglevTable(l, M))), `table ${i} (${l.length} backends) differs from the reference`);
+  });
+  assert.equal(cache.builds, lists.length, 'get() found every prepared table');
+});
+
 test('balance, equal weights: every backend gets floor(M/N) or ceil(M/N) slots, so the busiest is at most 1% over its share at 32', () => {
   fc.assert(
     fc.property(backendsArb(1, 32, fc.constant(1)), (backends) => {

@@ -1,10 +1,19 @@
 // Many Maglev tables at once on every core, for a full plan (one table per
 // distinct backend set: 1,024 builds took ~90 ms on one core). The calling
 // thread and worker threads take jobs from one queue in shared memory and
-// run the same fillTable; the caller blocks (Atomics.wait) until all are
-// built, so planning stays synchronous. The workers are plain JavaScript
+// run the same fillTable; the caller blocks (Atomics.wait) until the table it
+// asks for is built, so planning stays synchronous. The workers are plain JavaScript
 // built from the functions' own source, so they start in ~30 ms without the
 // TypeScript loader, and they join a batch whenever they are ready.
+//
+// A batch runs while it is filled and while its tables are used: each job is
+// published as soon as the caller has prepared it, so the workers build
+// while the caller is still looking tables up and hashing backends for the
+// rest (that work, done first for the whole batch, kept the workers idle for
+// ~15 of a full sync's ~80 ms), and the caller waits for a table only when
+// it asks for that one (ready()), building queued ones itself meanwhile, so
+// the planner's own work on the routes it has tables for overlaps the
+// workers' builds too.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { buildInOrder, fillScratch, fillTable, jobBytes, jobViews, setJob, tailFor, type FillScratch, type JobViews } from './maglev-build.js';
@@ -17,20 +26,30 @@ export interface TableJob {
   table: Uint8Array;
 }
 
-/** Jobs per batch, and live backends per job (RAUTA_MAX_BACKENDS); larger jobs are built by the caller. */
+/** A job added to a batch: its table holds the build once `done`. */
+export interface PendingTable {
+  readonly job: TableJob;
+  /** its place in the round of the shared queue, or -1 (built on the caller's thread) */
+  slot: number;
+  done: boolean;
+}
+
+/** Jobs per round in shared memory, and live backends per job (RAUTA_MAX_BACKENDS); larger jobs are built by the caller. */
 const CAPACITY = 1024;
 const STRIDE = 32;
-/** Fewer jobs than this are not worth waking a worker for. */
+/** Fewer jobs than this are not worth waking a worker for: they are held back until the batch has this many. */
 const PARALLEL_MIN = 32;
 /** A worker that holds a job this long is taken for dead: the caller builds the rest and stops using workers. */
 const STALL_MS = 5000;
 
 // ctrl[QUEUE] is the whole queue in one word, gen << 22 | count << 11 | next
-// (9, 11 and 11 bits), so that a claim is one compare-and-swap and a worker
-// can never claim a job of a batch whose inputs it has not seen; ctrl[DONE]
-// counts the batch's built tables.
+// (9, 11 and 11 bits), so that a claim is one compare-and-swap, publishing a
+// job is one add to count, and a worker can never claim a job of a round
+// whose inputs it has not seen. ctrl[BUILT + j] is 1 once a worker has built
+// job j of the round into out.
 const QUEUE = 0;
-const DONE = 1;
+const BUILT = 1;
+const COUNT_ONE = 1 << 11;
 
 interface Pool {
   ctrl: Int32Array;
@@ -43,6 +62,8 @@ interface Pool {
 
 let pool: Pool | null | undefined;
 let byWorkers = 0;
+/** The batch whose jobs may still be queued: the next batch finishes it first (one queue for the process). */
+let open: TableBatch | null = null;
 
 /** Tables the worker threads built so far in this process (tests check that they took part). */
 export function tablesBuiltByWorkers(): number {
@@ -50,22 +71,145 @@ export function tablesBuiltByWorkers(): number {
 }
 
 /**
- * Fill every job's table as buildInOrder would, on the caller's thread and the
- * worker threads (one per further core, at most 3). Tables of another size
- * than MAGLEV_SIZE, and small batches, are built on the caller's thread.
+ * Tables built as their jobs are added, on the worker threads (one per
+ * further core, at most 3) and the caller's thread: ready(t) returns when t's
+ * table is filled, as buildInOrder would fill it, and finish() when every
+ * table is. Tables of another size than MAGLEV_SIZE, jobs of more than 32
+ * live backends and batches of fewer than 32 jobs are built on the caller's
+ * thread. A new batch finishes the one before it.
  */
-export function buildTables(jobs: readonly TableJob[], size: number, parallel = true): void {
-  const p = parallel && size === MAGLEV_SIZE && jobs.length >= PARALLEL_MIN ? thePool() : null;
-  const shared: TableJob[] = [];
-  for (const job of jobs) {
-    if (p && job.order.length <= STRIDE) shared.push(job);
-    else buildInOrder(job.backends, job.order, size, job.table);
+export class TableBatch {
+  private readonly pool: Pool | null;
+  /** the current round's jobs, in queue order */
+  private round: PendingTable[] = [];
+  private published = 0;
+  /** jobs for the caller's thread */
+  private local: PendingTable[] = [];
+
+  constructor(
+    private readonly size: number,
+    parallel = true,
+  ) {
+    open?.finish();
+    open = this;
+    this.pool = parallel && size === MAGLEV_SIZE ? thePool() : null;
   }
-  for (let at = 0; at < shared.length; at += CAPACITY) {
-    const batch = shared.slice(at, at + CAPACITY);
-    if (pool === p) runBatch(p!, batch, size);
-    else for (const job of batch) buildInOrder(job.backends, job.order, size, job.table); // the workers were abandoned
+
+  add(job: TableJob): PendingTable {
+    const p = this.pool;
+    if (p === null || pool !== p || job.order.length > STRIDE) {
+      const t = { job, slot: -1, done: false };
+      this.local.push(t);
+      return t;
+    }
+    if (this.round.length === CAPACITY) this.finishRound(p);
+    const j = this.round.length;
+    if (j === 0) startRound(p);
+    setJob(p.jobs, j, job.backends, job.order, this.size);
+    const t = { job, slot: j, done: false };
+    this.round.push(t);
+    if (this.round.length >= PARALLEL_MIN) this.publish(p);
+    return t;
   }
+
+  /** Fill t's table (building queued jobs here while a worker holds it). */
+  ready(t: PendingTable): void {
+    if (t.done) return;
+    const p = this.pool;
+    if (t.slot < 0 || p === null || pool !== p) {
+      this.buildHere(t);
+      return;
+    }
+    if (this.published === 0) {
+      this.finishRound(p); // too few to wake a worker for: the round is built here, and closed
+      return;
+    }
+    this.publish(p);
+    const since = performance.now();
+    while (!t.done) {
+      if (Atomics.load(p.ctrl, BUILT + t.slot) === 1) this.copyOut(p, t);
+      else if (!this.buildNext(p)) {
+        if (performance.now() - since > STALL_MS) {
+          this.abandon(p); // builds t too
+          return;
+        }
+        Atomics.wait(p.ctrl, BUILT + t.slot, 0, 100);
+      }
+    }
+  }
+
+  finish(): void {
+    const p = this.pool;
+    if (p !== null && this.round.length > 0) this.finishRound(p);
+    for (const t of this.local.splice(0)) this.buildHere(t);
+    if (open === this) open = null;
+  }
+
+  /** Make every job added so far claimable. */
+  private publish(p: Pool): void {
+    const n = this.round.length - this.published;
+    if (n === 0) return;
+    Atomics.add(p.ctrl, QUEUE, n * COUNT_ONE);
+    Atomics.notify(p.ctrl, QUEUE);
+    this.published = this.round.length;
+  }
+
+  /** Every job of the round built and copied out; the next add() starts a new round. */
+  private finishRound(p: Pool): void {
+    const round = this.round;
+    if (this.published === 0) {
+      // never published, so no worker saw it (its inputs are set, but buildInOrder sets its own)
+      this.round = [];
+      for (const t of round) this.buildHere(t);
+      return;
+    }
+    this.publish(p);
+    while (this.buildNext(p));
+    // what is left was claimed by a worker: wait for each, so that none still writes when the next round starts
+    for (const t of round) this.ready(t);
+    this.round = [];
+    this.published = 0;
+  }
+
+  /** Claim the next queued job and build it into its table; false when none is left. */
+  private buildNext(p: Pool): boolean {
+    const j = claim(p.ctrl);
+    if (j < 0) return false;
+    const t = this.round[j]!;
+    fillTable(t.job.table, this.size, tailFor(this.size), p.jobs, j, p.scratch);
+    t.done = true;
+    return true;
+  }
+
+  private copyOut(p: Pool, t: PendingTable): void {
+    t.job.table.set(p.out.subarray(t.slot * this.size, (t.slot + 1) * this.size));
+    t.done = true;
+    byWorkers++;
+  }
+
+  private buildHere(t: PendingTable): void {
+    if (t.done) return;
+    buildInOrder(t.job.backends, t.job.order, this.size, t.job.table);
+    t.done = true;
+  }
+
+  /** A worker stalled: build the round's unbuilt jobs here, and stop using workers (their memory is never reused). */
+  private abandon(p: Pool): void {
+    pool = null;
+    for (const w of p.workers) void w.terminate();
+    for (const t of this.round) {
+      if (t.done) continue;
+      if (Atomics.load(p.ctrl, BUILT + t.slot) === 1) this.copyOut(p, t);
+      else this.buildHere(t);
+    }
+  }
+}
+
+/** A new, empty round: no job claimable until published. */
+function startRound(p: Pool): void {
+  p.gen = (p.gen + 1) & 0x1ff;
+  p.ctrl.fill(0, BUILT, BUILT + CAPACITY); // no worker writes here: the round before was drained
+  Atomics.store(p.ctrl, QUEUE, p.gen << 22);
 }
 
 function thePool(): Pool | null {
@@ -74,7 +218,7 @@ function thePool(): Pool | null {
   if (threads < 1) return (pool = null);
   const size = MAGLEV_SIZE;
   const workerData = {
-    ctrl: new SharedArrayBuffer(8),
+    ctrl: new SharedArrayBuffer(4 * (BUILT + CAPACITY)),
     jobs: new SharedArrayBuffer(jobBytes(CAPACITY, STRIDE)),
     out: new SharedArrayBuffer(CAPACITY * size),
     capacity: CAPACITY,
@@ -110,40 +254,7 @@ const { workerData } = require('node:worker_threads');
   return pool;
 }
 
-function runBatch(p: Pool, batch: readonly TableJob[], size: number): void {
-  const n = batch.length;
-  batch.forEach((job, j) => {
-    setJob(p.jobs, j, job.backends, job.order, size);
-  });
-  const builtHere = new Uint8Array(n);
-  p.gen = (p.gen + 1) & 0x1ff;
-  Atomics.store(p.ctrl, DONE, 0);
-  Atomics.store(p.ctrl, QUEUE, (p.gen << 22) | (n << 11));
-  Atomics.notify(p.ctrl, QUEUE);
-  const tail = tailFor(size);
-  for (;;) {
-    const j = claim(p.ctrl);
-    if (j < 0) break;
-    fillTable(batch[j]!.table, size, tail, p.jobs, j, p.scratch);
-    builtHere[j] = 1;
-    Atomics.add(p.ctrl, DONE, 1);
-  }
-  const since = performance.now();
-  for (let done = Atomics.load(p.ctrl, DONE); done < n; done = Atomics.load(p.ctrl, DONE)) {
-    if (performance.now() - since > STALL_MS) {
-      abandon(p, batch, builtHere, size);
-      return;
-    }
-    Atomics.wait(p.ctrl, DONE, done, 100);
-  }
-  for (let j = 0; j < n; j++) {
-    if (builtHere[j]) continue;
-    batch[j]!.table.set(p.out.subarray(j * size, j * size + size));
-    byWorkers++;
-  }
-}
-
-/** The next job of the current batch, or -1. */
+/** The next job of the current round, or -1. */
 function claim(ctrl: Int32Array): number {
   for (;;) {
     const q = Atomics.load(ctrl, QUEUE);
@@ -151,15 +262,6 @@ function claim(ctrl: Int32Array): number {
     if (next >= ((q >> 11) & 0x7ff)) return -1;
     if (Atomics.compareExchange(ctrl, QUEUE, q, q + 1) === q) return next;
   }
-}
-
-/** A worker stalled: build what it held here, and stop using workers (their memory is never reused). */
-function abandon(p: Pool, batch: readonly TableJob[], builtHere: Uint8Array, size: number): void {
-  pool = null;
-  for (const w of p.workers) void w.terminate();
-  batch.forEach((job, j) => {
-    if (!builtHere[j]) buildInOrder(job.backends, job.order, size, job.table);
-  });
 }
 
 interface WorkerData {
@@ -174,8 +276,8 @@ interface WorkerData {
 }
 
 /**
- * A worker's loop: claim a job, build it into its slot of `out`, count it
- * done; sleep until the queue word changes when none is left. Self-contained
+ * A worker's loop: claim a job, build it into its slot of `out`, mark it
+ * built; sleep until the queue word changes when none is left. Self-contained
  * (the worker runs it from its source text): no references outside itself.
  */
 function workerMain(data: WorkerData, fill: typeof fillTable, views: typeof jobViews, newScratch: typeof fillScratch): void {
@@ -205,7 +307,7 @@ function workerMain(data: WorkerData, fill: typeof fillTable, views: typeof jobV
     }
     if (Atomics.compareExchange(ctrl, 0, q, q + 1) !== q) continue;
     fill(out.subarray(next * size, next * size + size), size, data.tail, jobs, next, scratch);
-    Atomics.add(ctrl, 1, 1);
-    Atomics.notify(ctrl, 1);
+    Atomics.store(ctrl, 1 + next, 1); // BUILT + next
+    Atomics.notify(ctrl, 1 + next);
   }
 }

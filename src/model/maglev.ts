@@ -3,7 +3,7 @@
 // between two tables.
 import { RautaError } from '../errors.js';
 import { buildInOrder, liveOrder } from './maglev-build.js';
-import { buildTables, type TableJob } from './maglev-parallel.js';
+import { TableBatch, type PendingTable } from './maglev-parallel.js';
 import { backendIdentity, checkMaglevInput, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
 
 export { backendIdentity, isHole, MAGLEV_SIZE, type MaglevBackend } from './maglev-reference.js';
@@ -48,6 +48,10 @@ function newTable(size: number): Uint8Array {
 export class MaglevCache {
   private readonly exact = new Map<number, CachedTable>();
   private readonly canonical = new Map<number, CachedTable>();
+  /** the last prepare()'s lists (by identity) and their exact entries: get() of the same list object skips hashing it again */
+  private prepared = new Map<readonly MaglevBackend[], CachedTable>();
+  /** the last prepare()'s builds, some perhaps still running */
+  private batch: TableBatch | null = null;
   builds = 0;
   hits = 0;
 
@@ -61,35 +65,62 @@ export class MaglevCache {
    * Build the tables of `lists` that are not cached yet, together, so that a
    * full plan's builds (one per distinct backend set) run on every core; get()
    * then finds them. Lists that get() would reject are left for get().
+   *
+   * The builds run on after it returns: get() waits for the table it returns
+   * (building others on this thread meanwhile), so that the caller's work
+   * between two get()s overlaps the workers' builds. settle() waits for all.
    */
   prepare(lists: Iterable<readonly MaglevBackend[]>, size = MAGLEV_SIZE): void {
-    const jobs: TableJob[] = [];
-    for (const backends of lists) {
-      const exactHash = listHash(backends, null, size);
-      if (find(this.exact, exactHash, backends, null, size) || !isValidInput(backends, size)) continue;
-      const order = liveOrder(backends);
-      const canonHash = listHash(backends, order, size);
-      if (find(this.canonical, canonHash, backends, order, size)) continue; // get() remaps it
-      const table = newTable(size);
-      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
-      remember(this.exact, exactHash, new CachedTable(backends, null, size, table, null), this.maxEntries);
-      jobs.push({ backends, order, table });
-    }
+    const prepared = new Map<readonly MaglevBackend[], CachedTable>();
+    // Created for the first build only: a new batch finishes the one before,
+    // and a prepare() that finds every table must not wait for those builds.
+    let batch: TableBatch | null = null;
+    let built = 0;
     try {
-      buildTables(jobs, size, this.parallel);
+      for (const backends of lists) {
+        const known = this.prepared.get(backends); // the same list object as last time: no hashing
+        if (known?.matches(backends, null, size)) {
+          prepared.set(backends, known);
+          continue;
+        }
+        const exactHash = listHash(backends, null, size);
+        const cached = find(this.exact, exactHash, backends, null, size);
+        if (cached) prepared.set(backends, cached);
+        if (cached || !isValidInput(backends, size)) continue;
+        const order = liveOrder(backends);
+        const canonHash = listHash(backends, order, size);
+        if (find(this.canonical, canonHash, backends, order, size)) continue; // get() remaps it
+        const table = newTable(size);
+        const copy = new BackendsCopy(backends);
+        const canon = new CachedTable(copy, order, size, table, toCanonical(order, backends.length));
+        remember(this.canonical, canonHash, canon, this.maxEntries);
+        const entry = new CachedTable(copy, null, size, table, null);
+        remember(this.exact, exactHash, entry, this.maxEntries);
+        prepared.set(backends, entry);
+        batch ??= this.batch = new TableBatch(size, this.parallel);
+        canon.pending = entry.pending = batch.add({ backends, order, table });
+        built++;
+      }
     } catch (err) {
+      batch?.finish(); // the workers must not be left holding this batch's jobs
       this.clear(); // entries above point at tables that may not be built
       throw err;
     }
-    this.builds += jobs.length;
+    this.prepared = prepared;
+    this.builds += built;
   }
 
   get(backends: readonly MaglevBackend[], size = MAGLEV_SIZE): Uint8Array {
+    const prepared = this.prepared.get(backends);
+    if (prepared?.matches(backends, null, size)) {
+      this.hits++;
+      return this.built(prepared);
+    }
     const exactHash = listHash(backends, null, size);
     const ready = find(this.exact, exactHash, backends, null, size);
     if (ready) {
       this.hits++;
-      return ready.table;
+      return this.built(ready);
     }
     checkMaglevInput(backends, size);
     // Weight-0 entries (the plan's holes) get no slot: leave them out of the
@@ -97,13 +128,14 @@ export class MaglevCache {
     const order = liveOrder(backends);
     const canonHash = listHash(backends, order, size);
     const canon = find(this.canonical, canonHash, backends, order, size);
+    const copy = new BackendsCopy(backends);
     let table: Uint8Array;
     if (!canon) {
       this.builds++;
       // The build reads backends[order[k]] only, so holes are left out, and
       // it writes input indexes: this input's table directly.
       table = buildInOrder(backends, order, size, newTable(size));
-      remember(this.canonical, canonHash, new CachedTable(backends, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
+      remember(this.canonical, canonHash, new CachedTable(copy, order, size, table, toCanonical(order, backends.length)), this.maxEntries);
     } else {
       this.hits++;
       // canon.table's values are its input's indexes: through canonical
@@ -111,15 +143,31 @@ export class MaglevCache {
       const from = canon.toCanonical!;
       const map = new Uint8Array(from.length);
       for (let i = 0; i < map.length; i++) map[i] = order[from[i]!]!;
-      const src = canon.table;
+      const src = this.built(canon);
       table = newTable(size);
       for (let s = 0; s < size; s++) table[s] = map[src[s]!]!;
     }
-    remember(this.exact, exactHash, new CachedTable(backends, null, size, table, null), this.maxEntries);
+    remember(this.exact, exactHash, new CachedTable(copy, null, size, table, null), this.maxEntries);
     return table;
   }
 
+  /** Wait until every table of the last prepare() is built. */
+  settle(): void {
+    this.batch?.finish();
+  }
+
+  /** The entry's table, once its build (if prepare() started one) is done. */
+  private built(entry: CachedTable): Uint8Array {
+    const t = entry.pending;
+    if (t !== null) {
+      if (!t.done) this.batch!.ready(t); // not done: still in this cache's batch (a newer batch finishes the one before)
+      entry.pending = null;
+    }
+    return entry.table;
+  }
+
   clear(): void {
+    this.prepared.clear();
     this.exact.clear();
     this.canonical.clear();
   }
@@ -143,38 +191,54 @@ function isValidInput(backends: readonly MaglevBackend[], size: number): boolean
   }
 }
 
-/** A cached table and the backend list it was built for (backends[order[k]], or all backends in input order). */
-class CachedTable {
+/** A backend list's contents at the time it was cached (the caller's objects may change later). */
+class BackendsCopy {
   readonly ips: string[];
   readonly ports: number[];
   readonly weights: number[];
-  /** the next entry with the same hash */
-  next: CachedTable | undefined;
-
-  constructor(
-    backends: readonly MaglevBackend[],
-    order: readonly number[] | null,
-    readonly size: number,
-    readonly table: Uint8Array,
-    /** canonical entries: its input's index → position in population order */
-    readonly toCanonical: Uint8Array | null,
-  ) {
-    const n = order ? order.length : backends.length;
-    [this.ips, this.ports, this.weights] = [new Array<string>(n), new Array<number>(n), new Array<number>(n)];
+  constructor(backends: readonly MaglevBackend[]) {
+    const n = backends.length;
+    this.ips = new Array<string>(n);
+    this.ports = new Array<number>(n);
+    this.weights = new Array<number>(n);
     for (let k = 0; k < n; k++) {
-      const b = backends[order ? order[k]! : k]!;
+      const b = backends[k]!;
       this.ips[k] = b.ip;
       this.ports[k] = b.port;
       this.weights[k] = b.weight;
     }
   }
+}
+
+/**
+ * A cached table and the backend list it was built for: backends[order[k]],
+ * or all backends in input order (order null). The exact and the canonical
+ * entry of one build share one copy of the list.
+ */
+class CachedTable {
+  /** the next entry with the same hash */
+  next: CachedTable | undefined;
+  /** the build prepare() started for this table, until it is known to be done */
+  pending: PendingTable | null = null;
+
+  constructor(
+    private readonly backends: BackendsCopy,
+    private readonly order: readonly number[] | null,
+    readonly size: number,
+    readonly table: Uint8Array,
+    /** canonical entries: its input's index → position in population order */
+    readonly toCanonical: Uint8Array | null,
+  ) {}
 
   matches(backends: readonly MaglevBackend[], order: readonly number[] | null, size: number): boolean {
     const n = order ? order.length : backends.length;
-    if (size !== this.size || n !== this.ips.length) return false;
+    const mine = this.order;
+    const { ips, ports, weights } = this.backends;
+    if (size !== this.size || n !== (mine ? mine.length : ips.length)) return false;
     for (let k = 0; k < n; k++) {
       const b = backends[order ? order[k]! : k]!;
-      if (b.ip !== this.ips[k] || b.port !== this.ports[k] || b.weight !== this.weights[k]) return false;
+      const i = mine ? mine[k]! : k;
+      if (b.ip !== ips[i] || b.port !== ports[i] || b.weight !== weights[i]) return false;
     }
     return true;
   }

@@ -215,6 +215,10 @@ function planAll(b: PlanBuilder): Plan {
   // Unchanged routes first, without allocating: the common case of every plan.
   // (With verifyTables, the tables to compare are built a chunk at a time.)
   const verifying = b.verifying ? [...desiredRoutes.values()] : null;
+  // One chunk of routes or fewer (a full sync of up to 1,024): the new
+  // routes' tables start building now, on the worker threads, while the rest
+  // of the plan runs; writeRoutes then finds them.
+  if (desiredRoutes.size <= PREPARE_CHUNK) b.prepareNewRoutes(desiredRoutes.values());
   const toWrite: DesiredRoute[] = [];
   let desiredAndApplied = 0;
   let seen = 0;
@@ -352,6 +356,24 @@ class PlanBuilder {
   /** unchanged() compares applied table bytes with the tables their backends give. */
   get verifying(): boolean {
     return this.verifyTables && !this.fullResync;
+  }
+
+  /**
+   * Start building the tables of the routes not applied yet (their backend
+   * list is the desired one, as writeRoutes assigns it), in writeRoutes'
+   * order, which is the order it asks for them in.
+   */
+  prepareNewRoutes(routes: Iterable<DesiredRoute>): void {
+    const fresh: DesiredRoute[] = [];
+    for (const d of routes) if (!this.applied.routes.has(d.id)) fresh.push(d);
+    fresh.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    const bySize = new Map<number, (readonly BackendSlot[])[]>();
+    for (const d of fresh) {
+      const lists = bySize.get(d.route.tableSize) ?? [];
+      lists.push(d.route.backends);
+      bySize.set(d.route.tableSize, lists);
+    }
+    for (const [size, lists] of bySize) this.cache.prepare(lists, size);
   }
 
   /** Build the tables unchanged() compares against for `routes` as one batch (after a restart, every route's). */
