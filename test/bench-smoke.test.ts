@@ -19,7 +19,7 @@ const ROWS_PER_SUITE: Record<string, number> = {
   minimality: 3,
   'git-diff': 2,
   'watcher-start': 3,
-  'event-log': 5,
+  'event-log': 6,
   connections: 30,
   maglev: 5,
   health: 6,
