@@ -113,6 +113,9 @@ const defaultCache = new MaglevCache();
 /** Routes whose tables are built as one batch: a full sync's 1,024 in one, and far below the cache's 8,192 entries. */
 const PREPARE_CHUNK = 1024;
 
+/** Routes in id order: the order writeRoutes writes them in, and asks the cache for their tables. */
+const byId = (x: DesiredRoute, y: DesiredRoute): number => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
+
 function values<T>(input: readonly T[] | Readonly<Record<string, T>>): readonly T[] {
   return Array.isArray(input) ? (input as readonly T[]) : Object.values(input as Record<string, T>);
 }
@@ -366,25 +369,27 @@ class PlanBuilder {
   prepareNewRoutes(routes: Iterable<DesiredRoute>): void {
     const fresh: DesiredRoute[] = [];
     for (const d of routes) if (!this.applied.routes.has(d.id)) fresh.push(d);
-    fresh.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-    const bySize = new Map<number, (readonly BackendSlot[])[]>();
-    for (const d of fresh) {
-      const lists = bySize.get(d.route.tableSize) ?? [];
-      lists.push(d.route.backends);
-      bySize.set(d.route.tableSize, lists);
-    }
-    for (const [size, lists] of bySize) this.cache.prepare(lists, size);
+    fresh.sort(byId);
+    this.prepareTables(fresh.map((d) => [d.route.tableSize, d.route.backends]));
   }
 
   /** Build the tables unchanged() compares against for `routes` as one batch (after a restart, every route's). */
   prepareVerification(routes: Iterable<DesiredRoute>): void {
-    const bySize = new Map<number, BackendSlot[][]>();
+    const tables: Array<[number, readonly BackendSlot[]]> = [];
     for (const d of routes) {
       const a = this.applied.routes.get(d.id);
-      if (!a) continue;
-      const lists = bySize.get(d.route.tableSize) ?? [];
-      lists.push(a.value.backends);
-      bySize.set(d.route.tableSize, lists);
+      if (a) tables.push([d.route.tableSize, a.value.backends]);
+    }
+    this.prepareTables(tables);
+  }
+
+  /** cache.prepare for each table size, the lists of that size in the order given. */
+  private prepareTables(tables: Iterable<readonly [number, readonly BackendSlot[]]>): void {
+    const bySize = new Map<number, (readonly BackendSlot[])[]>();
+    for (const [size, list] of tables) {
+      const lists = bySize.get(size);
+      if (lists) lists.push(list);
+      else bySize.set(size, [list]);
     }
     for (const [size, lists] of bySize) this.cache.prepare(lists, size);
   }
@@ -428,19 +433,14 @@ class PlanBuilder {
 
   /** 3. added and changed routes, in id order */
   writeRoutes(toWrite: DesiredRoute[]): void {
-    toWrite.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    toWrite.sort(byId);
     // Routes in chunks: each chunk's tables are built as one batch (on every
     // core when there are many), then its routes take them from the cache. A
     // chunk stays well inside the cache, so none is evicted before it is used.
     for (let at = 0; at < toWrite.length; at += PREPARE_CHUNK) {
       const chunk = toWrite.slice(at, at + PREPARE_CHUNK);
       const assignments = chunk.map((d) => this.assign(d));
-      for (const size of new Set(chunk.map((d) => d.route.tableSize))) {
-        this.cache.prepare(
-          assignments.flatMap((a, i) => (chunk[i]!.route.tableSize === size ? [a.slots] : [])),
-          size,
-        );
-      }
+      this.prepareTables(chunk.map((d, i) => [d.route.tableSize, assignments[i]!.slots]));
       chunk.forEach((d, i) => {
         this.writeRoute(d, assignments[i]!);
       });
