@@ -5,7 +5,7 @@
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ValidationIssue } from './issues.js';
-import { HttpMethod, PathType, listenerId, routeId, type Listener, type Route } from './route-model.js';
+import { HttpMethod, PathType, listenerId, routeId, type Listener, type Route, type SourceRef } from './route-model.js';
 import {
   DOCUMENT_KINDS,
   DOCUMENT_SCHEMAS,
@@ -139,11 +139,15 @@ function fromPlainDocuments(file: string, text: string): ParsedFile | null {
     if (typeof kind !== 'string' || !(DOCUMENT_KINDS as string[]).includes(kind)) return null;
     const parsed = DOCUMENT_SCHEMAS[kind as DocumentKind].safeParse(data, { error: genericMessage });
     if (!parsed.success) return null;
-    const source = { file, line };
-    if (kind === 'RoutingRule') result.routes.push(toRoute(parsed.data as z.output<typeof RoutingRuleDocument>, source));
-    else result.listeners.push(toListener(parsed.data as z.output<typeof ListenerDocument>, source));
+    addDocument(result, kind as DocumentKind, parsed.data, { file, line });
   }
   return result;
+}
+
+/** A document that passed its schema, as the route or listener it defines. */
+function addDocument(result: ParsedFile, kind: DocumentKind, data: unknown, source: SourceRef): void {
+  if (kind === 'RoutingRule') result.routes.push(toRoute(data as z.output<typeof RoutingRuleDocument>, source));
+  else result.listeners.push(toListener(data as z.output<typeof ListenerDocument>, source));
 }
 
 function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCounter, result: ParsedFile): void {
@@ -191,8 +195,7 @@ function parseDocument(doc: Document, text: string, at: At, lineCounter: LineCou
     (result.invalid ??= []).push(claimOf(docKind, data as Record<string, unknown>, source));
     return;
   }
-  if (docKind === 'RoutingRule') result.routes.push(toRoute(parsed.data as z.output<typeof RoutingRuleDocument>, source));
-  else result.listeners.push(toListener(parsed.data as z.output<typeof ListenerDocument>, source));
+  addDocument(result, docKind, parsed.data, source);
 }
 
 function reportSchemaIssue(doc: Document, kind: DocumentKind, issue: z.core.$ZodIssue, at: At): void {
