@@ -129,13 +129,3 @@ export function alreadyAssigned(applied: readonly BackendSlot[], desired: readon
   }
   return true;
 }
-
-export function sameSlots(a: readonly BackendSlot[], b: readonly BackendSlot[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x.ip !== y.ip || x.port !== y.port || x.weight !== y.weight) return false;
-  }
-  return true;
-}

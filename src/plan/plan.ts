@@ -15,7 +15,8 @@ import { backendIdentity, isHole, MaglevCache, maglevDisruption } from '../model
 import { listenerId, routeId, type Backend, type Listener, type Route } from '../routes/route-model.js';
 import { AppliedTables, routeOfTable, type AppliedRoute, type AppliedState } from './applied-state.js';
 import type { DesiredIndex } from '../state/desired-index.js';
-import { alreadyAssigned, assignSlots, MAX_BACKENDS, sameSlots, type SlotAssignment } from './backend-slots.js';
+import { alreadyAssigned, assignSlots, MAX_BACKENDS, type SlotAssignment } from './backend-slots.js';
+import { sameBackends } from '../state/backend-lists.js';
 import { methodName, routeKeyAndId, type RouteIdentity } from '../model/ids.js';
 
 export interface DesiredDataplane {
@@ -491,13 +492,13 @@ class PlanBuilder {
     }
     const base = { id, name: route.name, rule: routeId(route), method: route.method ?? 'ANY' };
     const gen = a.value.gen;
-    const sameBackends = sameSlots(assignment.slots, a.value.backends);
+    const backendsKept = sameBackends(assignment.slots, a.value.backends);
     const currentId = `${id}:${gen}`;
     const current = this.applied.tables.get(currentId);
     let tableProblem: string | null = null;
     if (gen === 0) tableProblem = 'gen 0 is never written';
     else if (!current) tableProblem = `no Maglev table for gen ${gen}`;
-    else if (this.verifyTables && current.value && sameBackends) {
+    else if (this.verifyTables && current.value && backendsKept) {
       const expected = tableFor(cache, assignment.slots, size);
       if (!expected || !sameBytes(current.value, expected)) tableProblem = `the Maglev table for gen ${gen} differs from the one its backends give`;
     }
@@ -515,13 +516,13 @@ class PlanBuilder {
     // have its bytes, else the table the applied backends give.
     let disruption = 1;
     const oldTable = current?.value ?? tableFor(cache, liveOnly(a.value.backends), size);
-    if (oldTable === table && sameBackends)
+    if (oldTable === table && backendsKept)
       disruption = 0; // same cached table, same slots
     else if (oldTable && oldTable.length === table.length) disruption = maglevDisruption(oldTable, a.value.backends, table, assignment.slots);
     let change: RouteChange;
     let reason: string | undefined;
     if (assignment.malformed !== null) [change, reason] = ['repaired', `backend list: ${assignment.malformed}`];
-    else if (!sameBackends) change = 'changed';
+    else if (!backendsKept) change = 'changed';
     else if (tableProblem !== null) [change, reason] = ['repaired', tableProblem];
     else change = 'resynced';
     this.routePlans.push({

@@ -14,7 +14,8 @@ interface Shared {
   holders: number;
 }
 
-function sameList(a: readonly Backend[], b: readonly Backend[]): boolean {
+/** Two backend lists (or map slot lists) with the same ip, port and weight at every position. */
+export function sameBackends(a: readonly Pick<Backend, 'ip' | 'port' | 'weight'>[], b: readonly Pick<Backend, 'ip' | 'port' | 'weight'>[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
@@ -85,7 +86,13 @@ export class BackendLists {
     const h = backendListHash(list);
     const bucket = this.#byHash.get(h);
     const found =
-      bucket === undefined ? undefined : Array.isArray(bucket) ? bucket.find((e) => sameList(e.list, list)) : sameList(bucket.list, list) ? bucket : undefined;
+      bucket === undefined
+        ? undefined
+        : Array.isArray(bucket)
+          ? bucket.find((e) => sameBackends(e.list, list))
+          : sameBackends(bucket.list, list)
+            ? bucket
+            : undefined;
     if (found !== undefined) {
       found.holders++;
       return found.list;
