@@ -16,16 +16,14 @@ import { normalizeMac } from '../dataplane/nexthops.js';
 import { claimPinDir } from '../dataplane/pin-dir-lock.js';
 import { DEFAULT_OBJECT, DEFAULT_PIN_DIR } from '../dataplane/program.js';
 import { openEventLog } from '../events/event-log.js';
-import { GitStore } from '../git/git-store.js';
-import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
-import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
+import type { Watcher } from '../git/watcher.js';
 import { agentHealth, type WatcherHealth } from '../observability/health.js';
 import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 import { addCapacityOptions } from './capacity-options.js';
 import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
-import { readSecret } from './secrets.js';
+import { repoSource, startRepoWatcher, warnRepoSource, warnUnsignedWebhook } from './repo-watch.js';
 
 export interface RunOptions extends CapacityOptions {
   repo: string;
@@ -56,18 +54,9 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
   const capacity = parseCapacity(opts);
   // Fail on a bad repository path or address before anything is loaded or pinned.
   parseListen(opts.http);
-  const remote = isRemote(opts.repo);
-  if (!remote) GitStore.open(resolve(opts.repo));
-  // The URL shown and stored never carries credentials; they go to the fetch only.
-  const { url: repoUrl, credentials: urlCredentials } = splitRepoUrl(opts.repo);
-  const credentials = remote ? resolveGitCredentials({ fromUrl: urlCredentials, passwordFile: opts.gitPasswordFile }) : null;
-  const webhookSecret = readSecret({ value: opts.webhookSecret, file: opts.webhookSecretFile, fileFlag: '--webhook-secret-file', env: 'RAUTA_WEBHOOK_SECRET' });
+  const src = repoSource(opts);
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined });
-  if (urlCredentials)
-    logger.warn(
-      { repo: repoUrl },
-      'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)',
-    );
+  warnRepoSource(src, logger);
   const stateDir = resolve(opts.stateDir);
 
   // Everything opened so far is closed in reverse on the way out (also when start-up fails).
@@ -119,7 +108,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       health: () => agentHealth(agent.status(), watcherHealth),
       status: () => ({
         ...agent.status(),
-        watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: repoUrl, branch: opts.branch, root: opts.root },
+        watcher: { ...watcherHealth, runs: watcher?.stats.runs ?? 0, repo: src.url, branch: opts.branch, root: opts.root },
         dataplane: { pinDir: opts.pinDir, iface: opts.iface ?? null, xdpMode: dataplane.xdpMode, flows: dataplane.flows().census },
       }),
       // The webhook is the watcher's; it is mounted before the watcher exists so the port is known early.
@@ -128,10 +117,7 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
     });
     cleanups.push(() => http.close());
     logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
-    const { host } = parseListen(opts.http);
-    if (!webhookSecret && !(host.startsWith('127.') || host === '::1' || host === 'localhost')) {
-      logger.warn({ http: opts.http }, 'POST /hooks/git accepts unsigned requests on a non-loopback address: set RAUTA_WEBHOOK_SECRET');
-    }
+    warnUnsignedWebhook(src, opts.http, logger);
 
     // Apply what the log already holds (a restart) before new commits arrive.
     const started = await agent.start();
@@ -143,32 +129,10 @@ export async function runEmbedded(opts: RunOptions, signals: NodeJS.Signals[] = 
       await runDone;
     });
 
-    const cacheDir = join(stateDir, 'git-cache', gitCacheName(repoUrl));
-    watcher = await startWatcher({
-      repo: remote ? repoUrl : resolve(opts.repo),
-      credentials,
-      capacity,
-      branch: opts.branch,
-      root: opts.root,
-      log,
-      cacheDir,
-      secret: webhookSecret,
-      ...(pollMs !== undefined ? { pollMs } : {}),
-      onWarning: (message, detail) => logger.warn(detail, message),
-      onResult: (result) => {
-        watcherHealth.lastError = null;
-        watcherHealth.lastRunAt = new Date().toISOString();
-        if (result.commits > 0) logger.info({ ...result, trigger: watcher?.stats.triggers.at(-1) ?? 'start' }, 'watcher: new commits in the event log');
-      },
-      onError: (err) => {
-        watcherHealth.lastError = redactUrls(err instanceof Error ? err.message : String(err));
-        logger.warn({ err: watcherHealth.lastError }, 'watcher run failed; retrying on the next trigger');
-      },
-    });
+    watcher = await startRepoWatcher(src, opts, { log, capacity, pollMs, logger, health: watcherHealth });
     // Closed first on the way out: no new events while the agent finishes.
     const w = watcher;
     cleanups.push(() => w.close());
-    logger.info({ repo: repoUrl, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
 
     await stopSignal;
     await closeAll();

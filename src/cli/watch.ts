@@ -11,7 +11,6 @@
 // SIGTERM/SIGINT finish the current run, release the lock and exit 0.
 import { exitAfterStop, processLifecycle } from '../runtime/process-lifecycle.js';
 import type { Command } from 'commander';
-import { resolve, join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { checkPrefix, DEFAULT_PREFIX } from '../cluster/cluster-keys.js';
 import { NodeRegistry } from '../cluster/node-registry.js';
@@ -21,14 +20,13 @@ import { seconds } from '../runtime/seconds.js';
 import { WriterLog } from '../cluster/writer-log.js';
 import { redactRedisUrl } from '../events/redis-log.js';
 import type { RautaError } from '../errors.js';
-import { GitStore } from '../git/git-store.js';
-import { redactUrls, resolveGitCredentials, splitRepoUrl } from '../git/git-credentials.js';
-import { gitCacheName, isRemote, startWatcher, type Watcher } from '../git/watcher.js';
+import type { Watcher } from '../git/watcher.js';
 import { parseListen, startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { addCapacityOptions } from './capacity-options.js';
 import { parseCapacity, type CapacityOptions } from '../routes/capacity.js';
-import { readSecret, redisUrlFrom } from './secrets.js';
+import { redisUrlFrom } from './secrets.js';
+import { repoSource, startRepoWatcher, warnRepoSource, warnUnsignedWebhook } from './repo-watch.js';
 
 export interface WatchOptions extends CapacityOptions {
   redis?: string;
@@ -53,18 +51,9 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
   const forgetAfterMs = seconds(opts.forgetAfter, '--forget-after');
   if (opts.http) parseListen(opts.http);
   const capacity = parseCapacity(opts);
-  const remote = isRemote(opts.repo);
-  if (!remote) GitStore.open(resolve(opts.repo));
-  // The URL shown and stored never carries credentials; they go to the fetch only.
-  const { url: repoUrl, credentials: urlCredentials } = splitRepoUrl(opts.repo);
-  const credentials = remote ? resolveGitCredentials({ fromUrl: urlCredentials, passwordFile: opts.gitPasswordFile }) : null;
-  const webhookSecret = readSecret({ value: opts.webhookSecret, file: opts.webhookSecretFile, fileFlag: '--webhook-secret-file', env: 'RAUTA_WEBHOOK_SECRET' });
+  const src = repoSource(opts);
   const logger = createLogger({ level: (opts.logLevel as 'info' | undefined) ?? undefined, name: 'rauta-watch' });
-  if (urlCredentials)
-    logger.warn(
-      { repo: repoUrl },
-      'the --repo URL carries credentials: they are used for the fetch but never stored or shown; prefer RAUTA_GIT_PASSWORD or --git-password-file (a URL shows in ps)',
-    );
+  warnRepoSource(src, logger);
 
   const { cleanups, closeAll, stopSignal, isStopping } = processLifecycle(logger, signals, 'stopping: finishing the current run');
 
@@ -115,32 +104,16 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         }
       }));
 
-    const cacheDir = join(resolve(opts.stateDir), 'git-cache', gitCacheName(repoUrl));
-    watcher = await startWatcher({
-      repo: remote ? repoUrl : resolve(opts.repo),
-      credentials,
-      capacity,
-      branch: opts.branch,
-      root: opts.root,
+    watcher = await startRepoWatcher(src, opts, {
       log,
-      cacheDir,
-      secret: webhookSecret,
-      ...(pollMs !== undefined ? { pollMs } : {}),
-      onWarning: (message, detail) => logger.warn(detail, message),
-      onResult: (result) => {
-        health.lastError = null;
-        health.lastRunAt = new Date().toISOString();
-        if (result.commits > 0) logger.info({ ...result }, 'watcher: new commits in the event log');
-        void wakeAll(result.commits > 0 ? 'commits' : 'run');
-      },
-      onError: (err) => {
-        health.lastError = redactUrls(err instanceof Error ? err.message : String(err));
-        logger.warn({ err: health.lastError }, 'watcher run failed; retrying on the next trigger');
-      },
+      capacity,
+      pollMs,
+      logger,
+      health,
+      onRun: (result) => void wakeAll(result.commits > 0 ? 'commits' : 'run'),
     });
     const w = watcher;
     cleanups.push(() => w.close());
-    logger.info({ repo: repoUrl, branch: opts.branch, root: opts.root || '.', remote }, 'watching');
     // The start run appended what was missed; wake everyone for it (and for anything a crash left unsent).
     await wakeAll('start');
 
@@ -188,16 +161,13 @@ export async function runWatch(opts: WatchOptions & { redis: string }, signals: 
         listen: opts.http,
         metrics: { registry: metricsRegistry, render: () => metricsRegistry.metrics(), contentType: metricsRegistry.contentType },
         health: () => ({ ok: health.lastError === null, body: { status: health.lastError === null ? 'ok' : 'failing', ...health } }),
-        status: () => ({ ...health, runs: w.stats.runs, repo: repoUrl, branch: opts.branch, root: opts.root, log: log.location }),
+        status: () => ({ ...health, runs: w.stats.runs, repo: src.url, branch: opts.branch, root: opts.root, log: log.location }),
         handlers: [(req, res) => w.webhook(req, res)],
         onError: (err) => logger.warn({ err }, 'http handler failed'),
       });
       cleanups.push(() => http.close());
       logger.info({ url: http.url, endpoints: ['/metrics', '/healthz', '/status', 'POST /hooks/git'] }, 'http listening');
-      const { host } = parseListen(opts.http);
-      if (!webhookSecret && !(host.startsWith('127.') || host === '::1' || host === 'localhost')) {
-        logger.warn({ http: opts.http }, 'POST /hooks/git accepts unsigned requests on a non-loopback address: set RAUTA_WEBHOOK_SECRET');
-      }
+      warnUnsignedWebhook(src, opts.http, logger);
     }
 
     await stopSignal;
