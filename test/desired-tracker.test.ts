@@ -163,7 +163,7 @@ test('a commit that does not follow the state changes nothing', () => {
   );
 });
 
-test('with a view (backend health), routes, index and lastApplied() are effective; state stays the fold', () => {
+test('with a view (backend health), routes, index and lastApplied() are effective, lists shared; state stays the fold', () => {
   fc.assert(
     fc.property(
       eventStreamArb,
@@ -204,6 +204,10 @@ test('with a view (backend health), routes, index and lastApplied() are effectiv
           tracker.touch(Object.values(reference.routes).filter((r) => r.backends.some((b) => flipped.has(b.ip))));
           assert.deepEqual(tracker.routes, effective(), `after commit ${i}: routes are the view of the state`);
           assertIndexEquals(tracker.index, tracker.routes, `after commit ${i} (effective)`);
+          assertListsShared(
+            { ...tracker.state.routes, ...Object.fromEntries(Object.entries(tracker.routes).map(([id, r]) => [`effective ${id}`, r])) },
+            `after commit ${i}`,
+          );
           if (appliedRoutes) assert.deepEqual(tracker.lastApplied()!.routes, appliedRoutes, `after commit ${i}: lastApplied() is what was planned`);
           if (marks[i]) {
             tracker.markApplied({});

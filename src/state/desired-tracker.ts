@@ -18,8 +18,8 @@
 //   beside the desired ones (an overlay of the routes the view changes): the
 //   index, the undo record, routes and lastApplied() are effective; state
 //   (and so the snapshot) stays the fold of the log.
-// - Routes are stored with their backend list shared by content (one list
-//   per service, not one per route: BackendLists).
+// - Routes, desired and effective, are stored with their backend list shared
+//   by content (one list per service, not one per route: BackendLists).
 import { routeIdFor } from '../model/ids.js';
 import type { RautaEvent } from '../routes/route-events.js';
 import { routeId, type Listener, type Route } from '../routes/route-model.js';
@@ -122,11 +122,17 @@ export class DesiredTracker {
     return this.#overlay.size === 0 ? this.#state.routes : { ...this.#state.routes, ...Object.fromEntries(this.#overlay) };
   }
 
-  /** The effective route of `desired` under `id`, recorded in the overlay. */
+  /**
+   * The effective route of `desired` under `id`, recorded in the overlay. An
+   * overlay route is stored like a desired one, its list shared by content: a
+   * backend drained from a pool gives every route of the pool one list, not one each.
+   */
   #setEffective(id: string, desired: Route | undefined): Route | undefined {
-    const effective = desired && this.#view ? this.#view.route(desired) : desired;
-    if (effective !== undefined && effective !== desired) this.#overlay.set(id, deepFreeze(effective));
+    const old = this.#overlay.get(id);
+    let effective = desired && this.#view ? this.#view.route(desired) : desired;
+    if (effective !== undefined && effective !== desired) this.#overlay.set(id, (effective = this.#store(effective)));
     else this.#overlay.delete(id);
+    if (old) this.#lists.release(old); // after the hold above: a list that stays is not dropped and made again
     return effective;
   }
 
