@@ -45,15 +45,9 @@ export function checkFileHeader(b: Buffer): HeaderCheck {
   return 'ok';
 }
 
-/** The CRC-covered header bytes (0..4 and 8..20) side by side, so a header is one crc32 call. */
-const crcHeader = Buffer.alloc(16);
-
+/** CRC-32 of bytes 0..4, then 8..20 and the payload, which follow each other in the record: two calls, seeded. */
 function frameCrc(buf: Buffer, at: number, payloadLen: number): number {
-  crcHeader.writeUInt32LE(buf.readUInt32LE(at), 0);
-  crcHeader.writeUInt32LE(buf.readUInt32LE(at + 8), 4);
-  crcHeader.writeUInt32LE(buf.readUInt32LE(at + 12), 8);
-  crcHeader.writeUInt32LE(buf.readUInt32LE(at + 16), 12);
-  return crc32(buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + payloadLen), crc32(crcHeader));
+  return crc32(buf.subarray(at + 8, at + RECORD_HEADER_SIZE + payloadLen), crc32(buf.subarray(at, at + 4)));
 }
 
 export interface OutRecord {
