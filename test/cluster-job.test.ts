@@ -23,17 +23,7 @@ import { openEventLog } from '../src/events/event-log.js';
 import { commitEvents, commitSha, dumpAll, listener, loadTestProgram, macsFor, probe, route, VIP } from './fixtures/agent-routes.js';
 import { uniqueSuffix } from '../testbed/netns.js';
 import { startRedisServer } from '../testbed/redis-server.js';
-
-/** Poll until fn() is truthy (a hang guard, not a timing assertion). */
-async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../testbed/multinode-cluster.js';
 
 test("a job completes once the agent tried; a failed apply is retried by the agent's backoff, not by BullMQ", async (t) => {
   const prog = loadTestProgram(t, 'cluster-job');

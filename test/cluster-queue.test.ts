@@ -10,17 +10,7 @@ import { createReconcileWorker, WakeUps, type ReconcileJobData, type ReconcileJo
 import { connectClusterRedis } from '../src/cluster/redis-connection.js';
 import { uniqueSuffix } from '../testbed/netns.js';
 import { startRedisServer } from '../testbed/redis-server.js';
-
-/** Poll until fn() is truthy (a hang guard, not a timing assertion). */
-async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../testbed/multinode-cluster.js';
 
 test('wake-ups: one job per node and seq, deduped across watcher restarts', async (t) => {
   const server = await startRedisServer();

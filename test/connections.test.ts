@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { bpfUnavailableReason, bpfRequired } from '../testbed/bpf-env.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
 import { clientTcpCounters, createLbNet, curl, inNs, startBackends, VIP, type Backends, type LbNet } from '../testbed/lb-net.js';
-import { spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
+import { spawnNodeRun, spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
 import { openPinned, unpin } from '../src/dataplane/program.js';
 import { BPF_MAP_TYPE, closeFd, createMap, objPin } from '../src/dataplane/libbpf.js';
 import { FlowSide } from '../src/model/map-types.js';
@@ -46,29 +46,7 @@ let world: World | null = null;
 const skip = bpfUnavailableReason();
 
 function startRun(w: Pick<World, 'net' | 'repo' | 'pinDir' | 'stateDir'>): RautaProc {
-  return spawnRauta(
-    'rauta run',
-    [
-      'run',
-      '--repo',
-      w.repo.dir,
-      '--root',
-      'routes',
-      '--iface',
-      w.net.nodeIf,
-      '--xdp-mode',
-      'native',
-      '--pin-dir',
-      w.pinDir,
-      '--state-dir',
-      w.stateDir,
-      '--http',
-      '127.0.0.1:0',
-      '--node',
-      w.net.name,
-    ],
-    { netns: w.net.nodeNs },
-  );
+  return spawnNodeRun(w.net, { repo: w.repo.dir, pinDir: w.pinDir, stateDir: w.stateDir }, { http: true });
 }
 
 /** Wait until the run has applied the repository's head commit. */

@@ -10,9 +10,33 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { needBpf } from '../testbed/bpf-env.js';
-import { buildFrame, checksumsOk, DEFAULTS, hex, parseFrame, type FrameSpec } from './helpers/packet.js';
-import { loadRauta, unpin, type RautaProgram } from '../src/dataplane/program.js';
+import { loadTestProgram } from './fixtures/agent-routes.js';
+import {
+  answerInPlace,
+  backendSyn as synToBackend,
+  buildFrame,
+  checksumsOk,
+  CLIENT,
+  CLIENT_MAC,
+  clientSeg,
+  clientSyn,
+  DEFAULTS,
+  F,
+  hex,
+  MSS,
+  NODE_MAC,
+  parseFrame,
+  REPLY_404,
+  SYNACK_WINDOW,
+  toBackendAddresses,
+  toClient,
+  toClientAddresses,
+  VIP,
+  type BackendHop,
+  type Conn,
+  type FrameSpec,
+} from './helpers/packet.js';
+import type { RautaProgram } from '../src/dataplane/program.js';
 import { TC_ACT, testRun, XDP } from '../src/dataplane/libbpf.js';
 import { RAUTA_MAGLEV_SIZE, RAUTA_MAX_REQUEST } from '../src/model/codecs.js';
 import { routeKeyOf } from '../src/model/ids.js';
@@ -21,21 +45,13 @@ import { METRIC_NAMES, OUTCOMES, PASS_REASONS, type MetricName } from '../src/mo
 import { FLOW_FLAGS, FlowSide, FlowState, type BackendSlot, type FlowKey, type RouteKey } from '../src/model/map-types.js';
 import type { HttpMethod } from '../src/routes/route-model.js';
 
-const VIP = DEFAULTS.dstIp;
-const CLIENT = DEFAULTS.srcIp;
-const CLIENT_MAC = DEFAULTS.srcMac;
-const NODE_MAC = DEFAULTS.dstMac;
 const BACKENDS: BackendSlot[] = [
   { ip: '10.1.0.1', port: 8080, weight: 1 },
   { ip: '10.1.0.2', port: 9090, weight: 1 },
 ];
 const NH_MAC: Record<string, string> = { '10.1.0.1': '02:00:00:00:01:01', '10.1.0.2': '02:00:00:00:01:02' };
-const MSS = Uint8Array.from([2, 4, 0x05, 0xb4]);
-const SYNACK_WINDOW = 2920;
 const LONG_255 = `/${'a'.repeat(254)}`;
 const LONG_256 = `/${'a'.repeat(255)}`;
-const F = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
-const REPLY_404 = 'HTTP/1.1 404 Not Found\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno route\n';
 const REPLY_503 =
   'HTTP/1.1 503 Service Unavailable\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nno backend\n';
 
@@ -44,15 +60,10 @@ interface Fixture {
   addRoute(method: HttpMethod, path: string, opts?: { backends?: BackendSlot[]; gen?: number; slot?: number | null }): RouteKey;
 }
 
-let seq = 0;
-
 /** Load the program into its own pin dir, with one listener and nexthops for both backends. */
 function fixture(t: TestContext): Fixture | null {
-  if (!needBpf(t)) return null;
-  const pinDir = `/sys/fs/bpf/rauta-test-dp-${process.pid}-${seq++}`;
-  t.after(() => unpin(pinDir));
-  const prog = loadRauta({ pinDir });
-  t.after(() => prog.close());
+  const prog = loadTestProgram(t, 'dp');
+  if (!prog) return null;
   const m = prog.typed;
   m.listeners.set({ addr: VIP, port: 80 }, 0);
   m.routeShapes.set(0, everyShape()); // routes are written by hand below: look every kind of key up
@@ -112,34 +123,14 @@ function runRow(f: Fixture, row: Row): Buffer {
 
 // ---- the client's side of a connection ----------------------------------
 
-interface Conn {
-  spec: FrameSpec; // addresses, ports and MACs of the client's frames
-  isn: number;
-  cookie: number;
-}
-
 /** The program's answer to a SYN: its SYN-ACK, with the cookie it chose. */
 function synAckFor(spec: FrameSpec, isn: number, cookie: number): Buffer {
-  return buildFrame({
-    vlans: spec.vlans,
-    srcMac: spec.dstMac ?? NODE_MAC,
-    dstMac: spec.srcMac ?? CLIENT_MAC,
-    srcIp: spec.dstIp ?? VIP,
-    dstIp: spec.srcIp ?? CLIENT,
-    srcPort: spec.dstPort ?? 80,
-    dstPort: spec.srcPort ?? DEFAULTS.srcPort,
-    seq: cookie,
-    ack: isn + 1,
-    tcpFlags: F.SYN | F.ACK,
-    tcpOptions: MSS,
-    window: SYNACK_WINDOW,
-    ipId: 0,
-  });
+  return toClient({ spec, isn, cookie }, { seq: cookie, ack: isn + 1, flags: F.SYN | F.ACK, tcpOptions: MSS, window: SYNACK_WINDOW });
 }
 
 /** SYN -> cookie SYN-ACK (checked byte for byte once its cookie is known). */
 function handshake(f: Fixture, spec: FrameSpec, isn = 1000): Conn {
-  const syn = buildFrame({ ...spec, seq: isn, ack: 0, tcpFlags: F.SYN, tcpOptions: MSS, payload: '' });
+  const syn = clientSyn(spec, isn);
   const res = testRun(f.prog.progFd, syn);
   assert.equal(res.retval, XDP.TX, `the SYN is answered\n${hex(syn)}\n${hex(res.dataOut)}`);
   const p = parseFrame(res.dataOut);
@@ -148,55 +139,8 @@ function handshake(f: Fixture, spec: FrameSpec, isn = 1000): Conn {
   return { spec, isn, cookie };
 }
 
-/** A segment from the client on an opened connection (seq and ack relative to the ISNs). */
-function clientSeg(c: Conn, payload: string | Uint8Array, opts: { seqOff?: number; ackOff?: number; flags?: number; extra?: FrameSpec } = {}): Buffer {
-  return buildFrame({
-    ...c.spec,
-    seq: (c.isn + 1 + (opts.seqOff ?? 0)) >>> 0,
-    ack: (c.cookie + 1 + (opts.ackOff ?? 0)) >>> 0,
-    tcpFlags: opts.flags ?? F.PSH | F.ACK,
-    payload,
-    ...opts.extra,
-  });
-}
-
-/** The SYN the program sends the backend for a connection. */
-function backendSyn(c: Conn, be: BackendSlot): Buffer {
-  return buildFrame({
-    vlans: c.spec.vlans,
-    srcMac: c.spec.dstMac ?? NODE_MAC,
-    dstMac: NH_MAC[be.ip],
-    srcIp: c.spec.srcIp ?? CLIENT,
-    dstIp: be.ip,
-    srcPort: c.spec.srcPort ?? DEFAULTS.srcPort,
-    dstPort: be.port,
-    seq: c.isn,
-    ack: 0,
-    tcpFlags: F.SYN,
-    tcpOptions: MSS,
-    window: c.spec.window ?? 65535,
-    ipId: 0,
-  });
-}
-
-/** A segment the program sends the client itself (RST, a canned answer, an ACK). */
-function toClient(c: Conn, fields: { seq: number; ack: number; flags: number; payload?: string; window?: number }): Buffer {
-  return buildFrame({
-    vlans: c.spec.vlans,
-    srcMac: c.spec.dstMac ?? NODE_MAC,
-    dstMac: c.spec.srcMac ?? CLIENT_MAC,
-    srcIp: c.spec.dstIp ?? VIP,
-    dstIp: c.spec.srcIp ?? CLIENT,
-    srcPort: c.spec.dstPort ?? 80,
-    dstPort: c.spec.srcPort ?? DEFAULTS.srcPort,
-    seq: fields.seq >>> 0,
-    ack: fields.ack >>> 0,
-    tcpFlags: fields.flags,
-    window: fields.window ?? 0,
-    ipId: 0,
-    payload: fields.payload ?? '',
-  });
-}
+/** The RST the program answers a first segment it will not route with (seq: the cookie + 1). */
+const resetFor = (c: Conn) => toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST });
 
 function flowKeyOf(c: Conn): FlowKey {
   return { srcIp: c.spec.srcIp ?? CLIENT, dstIp: c.spec.dstIp ?? VIP, srcPort: c.spec.srcPort ?? DEFAULTS.srcPort, dstPort: c.spec.dstPort ?? 80, proto: 6 };
@@ -220,9 +164,20 @@ const port = () => nextPort++;
 // ---- the backend's side --------------------------------------------------
 
 const BACKEND_ISN = 0x70000000;
+const BACKEND_WINDOW = 4321;
 
-/** A segment from the backend to the client of connection c (backend sequence space). */
-function backendSeg(c: Conn, be: BackendSlot, payload: string, opts: { seqOff?: number; ackOff?: number; flags?: number } = {}): Buffer {
+/** A backend of BACKENDS as the frames to it name it: with its nexthop's MAC. */
+const hop = (be: BackendSlot): BackendHop => ({ ip: be.ip, port: be.port, mac: NH_MAC[be.ip]! });
+
+/** The SYN the program sends the backend for a connection. */
+const backendSyn = (c: Conn, be: BackendSlot) => synToBackend(c, hop(be));
+
+/** A frame from the backend to the client of c, as the backend sends it (backend sequence space). */
+function fromBackend(
+  c: Conn,
+  be: BackendSlot,
+  fields: { seq: number; ack: number; flags: number; window: number; tcpOptions?: Uint8Array; payload?: string },
+): Buffer {
   return buildFrame({
     srcMac: NH_MAC[be.ip],
     dstMac: NODE_MAC,
@@ -230,31 +185,52 @@ function backendSeg(c: Conn, be: BackendSlot, payload: string, opts: { seqOff?: 
     dstIp: c.spec.srcIp ?? CLIENT,
     srcPort: be.port,
     dstPort: c.spec.srcPort ?? DEFAULTS.srcPort,
-    seq: (BACKEND_ISN + 1 + (opts.seqOff ?? 0)) >>> 0,
-    ack: (c.isn + 1 + (opts.ackOff ?? 0)) >>> 0,
-    tcpFlags: opts.flags ?? F.PSH | F.ACK,
-    window: 4321,
-    payload,
+    seq: fields.seq,
+    ack: fields.ack,
+    tcpFlags: fields.flags,
+    tcpOptions: fields.tcpOptions,
+    window: fields.window,
+    payload: fields.payload,
   });
+}
+
+/** A segment from the backend on an established connection (seq and ack relative to the ISNs). */
+function backendSeg(c: Conn, be: BackendSlot, payload: string, opts: { seqOff?: number; ackOff?: number; flags?: number } = {}): Buffer {
+  const seq = BACKEND_ISN + 1 + (opts.seqOff ?? 0);
+  return fromBackend(c, be, { seq, ack: c.isn + 1 + (opts.ackOff ?? 0), flags: opts.flags ?? F.PSH | F.ACK, window: BACKEND_WINDOW, payload });
+}
+
+/** The backend's SYN-ACK to the SYN the program sent it. */
+function backendSynAck(c: Conn, be: BackendSlot, window = 64240): Buffer {
+  return fromBackend(c, be, { seq: BACKEND_ISN, ack: c.isn + 1, flags: F.SYN | F.ACK, tcpOptions: MSS, window });
+}
+
+/** The backend refuses the connection: RST|ACK to the program's SYN. */
+const backendRefuses = (c: Conn, be: BackendSlot) => fromBackend(c, be, { seq: 0, ack: c.isn + 1, flags: F.RST | F.ACK, window: 0 });
+
+/** What TC sends the backend on its SYN-ACK: the ACK carrying the saved request, with the client's window. */
+function requestToBackend(c: Conn, be: BackendSlot, req: string | Uint8Array): Buffer {
+  const fields = { seq: c.isn + 1, ack: BACKEND_ISN + 1, tcpFlags: F.PSH | F.ACK, window: c.spec.window ?? 65535, ipId: 0, payload: req };
+  return buildFrame({ ...toBackendAddresses(c.spec, hop(be)), ...fields });
+}
+
+/** A client segment as the backend sees it after translation (backend sequence space, the client's window). */
+function toBackendSegment(c: Conn, be: BackendSlot, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
+  const fields = { seq: c.isn + 1 + seqOff, ack: BACKEND_ISN + 1 + ackOff, tcpFlags: flags, window: c.spec.window ?? 65535, payload };
+  return buildFrame({ ...toBackendAddresses(c.spec, hop(be)), ...fields });
+}
+
+/** A backend segment as the client sees it after translation (client sequence space, the backend's window). */
+function toClientSegment(c: Conn, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
+  const fields = { seq: c.cookie + 1 + seqOff, ack: c.isn + 1 + ackOff, tcpFlags: flags, window: BACKEND_WINDOW, payload };
+  return buildFrame({ ...toClientAddresses(c.spec), ...fields });
 }
 
 /** Open a connection through to ESTABLISHED: handshake, first segment, backend SYN-ACK through TC. */
 function establish(f: Fixture, spec: FrameSpec, reqText: string, be: BackendSlot): Conn {
   const c = handshake(f, spec);
   runRow(f, { description: 'first segment', input: clientSeg(c, reqText), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  const synAck = buildFrame({
-    srcMac: NH_MAC[be.ip],
-    dstMac: NODE_MAC,
-    srcIp: be.ip,
-    dstIp: CLIENT,
-    srcPort: be.port,
-    dstPort: spec.srcPort ?? DEFAULTS.srcPort,
-    seq: BACKEND_ISN,
-    ack: c.isn + 1,
-    tcpFlags: F.SYN | F.ACK,
-    tcpOptions: MSS,
-    window: 64240,
-  });
+  const synAck = backendSynAck(c, be);
   runRow(f, { description: 'backend SYN-ACK: XDP passes it to TC', input: synAck, verdict: 'PASS', counters: { TOTAL: 1, PASS_BACKEND_SYNACK: 1 } });
   const tc = testRun(f.prog.tcProgFd, synAck);
   assert.equal(tc.retval, TC_ACT.REDIRECT, 'TC sends the ACK + request back out');
@@ -366,7 +342,7 @@ test('the handshake ACK is checked and dropped; a segment without a valid cookie
     description: 'FIN right after the handshake: nothing was kept, RST',
     input: clientSeg(c, '', { flags: F.FIN | F.ACK }),
     verdict: 'TX',
-    output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+    output: resetFor(c),
     counters: { TOTAL: 1, NO_FLOW_RST: 1 },
   });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
@@ -467,7 +443,7 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
       description: `RST: ${description}`,
       input: clientSeg(c, payload),
       verdict: 'TX',
-      output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+      output: resetFor(c),
       counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 },
     });
   }
@@ -478,7 +454,7 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
       description: 'RST: first segment over RAUTA_MAX_REQUEST',
       input: clientSeg(c, big.slice(0, RAUTA_MAX_REQUEST + 1)),
       verdict: 'TX',
-      output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+      output: resetFor(c),
       counters: { TOTAL: 1, REPLY_TOO_LARGE: 1 },
     });
   }
@@ -497,7 +473,7 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
   ];
   for (const [reason, description, payload, answer] of answered) {
     const c = handshake(f, { srcPort: port() });
-    const expected = toClient(c, { seq: c.cookie + 1, ack: c.isn + 1 + payload.length, flags: F.FIN | F.PSH | F.ACK, payload: answer, window: SYNACK_WINDOW });
+    const expected = answerInPlace(c, payload, answer);
     runRow(f, { description: `${reason}: ${description}`, input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, [reason]: 1 } });
     // The client's ACK of the answer is dropped; its FIN is acknowledged and the flow removed.
     const fin = clientSeg(c, '', { seqOff: payload.length, ackOff: answer.length + 1, flags: F.FIN | F.ACK });
@@ -519,7 +495,7 @@ test('first segments that cannot be routed: 404 and 503 built in place, RST for 
   // A lost answer: the client sends its request again and gets the same answer.
   const c = handshake(f, { srcPort: port() });
   const payload = request('GET', '/nope');
-  const expected = toClient(c, { seq: c.cookie + 1, ack: c.isn + 1 + payload.length, flags: F.FIN | F.PSH | F.ACK, payload: REPLY_404, window: SYNACK_WINDOW });
+  const expected = answerInPlace(c, payload, REPLY_404);
   runRow(f, { description: '404', input: clientSeg(c, payload), verdict: 'TX', output: expected, counters: { TOTAL: 1, REPLY_NO_ROUTE: 1 } });
   runRow(f, {
     description: 'the request again: the same 404',
@@ -582,7 +558,7 @@ test('every truncation of the request line (lengths consistent): RST or routed',
         description: `payload cut to ${len} bytes`,
         input,
         verdict: 'TX',
-        output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+        output: resetFor(c),
         counters: { TOTAL: 1, REPLY_BAD_REQUEST: 1 },
       });
     }
@@ -605,37 +581,12 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
     counters: { TOTAL: 1, HANDSHAKE_WAIT: 1 },
   });
 
-  const synAck = buildFrame({
-    srcMac: NH_MAC[be.ip],
-    dstMac: NODE_MAC,
-    srcIp: be.ip,
-    dstIp: CLIENT,
-    srcPort: be.port,
-    dstPort: spec.srcPort,
-    seq: BACKEND_ISN,
-    ack: c.isn + 1,
-    tcpFlags: F.SYN | F.ACK,
-    tcpOptions: MSS,
-    window: 64240,
-  });
+  const synAck = backendSynAck(c, be);
   runRow(f, { description: 'backend SYN-ACK: XDP passes it to TC', input: synAck, verdict: 'PASS', counters: { TOTAL: 1, PASS_BACKEND_SYNACK: 1 } });
   const before = f.prog.typed.readMetrics();
   const tc = testRun(f.prog.tcProgFd, synAck);
   assert.equal(tc.retval, TC_ACT.REDIRECT, 'TC redirects the grown frame back out of the interface');
-  const ackWithRequest = buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: NH_MAC[be.ip],
-    srcIp: CLIENT,
-    dstIp: be.ip,
-    srcPort: spec.srcPort,
-    dstPort: be.port,
-    seq: c.isn + 1,
-    ack: BACKEND_ISN + 1,
-    tcpFlags: F.PSH | F.ACK,
-    window: 29200,
-    ipId: 0,
-    payload: req,
-  });
+  const ackWithRequest = requestToBackend(c, be, req);
   assert.ok(tc.dataOut.equals(ackWithRequest), `ACK + request to the backend\nexpected:\n${hex(ackWithRequest)}\nactual:\n${hex(tc.dataOut)}`);
   assert.deepEqual(checksumsOk(tc.dataOut), { ip: true, tcp: true });
   assert.deepEqual(delta(before, f.prog.typed.readMetrics()), { BACKEND_ACK: 1 });
@@ -654,33 +605,10 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
   // Established: backend -> client seq -= delta, source = VIP:port; client -> backend ack += delta, destination = backend.
   const answer = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   const fromBackend = backendSeg(c, be, answer, { ackOff: req.length });
-  const toClientFrame = buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: CLIENT_MAC,
-    srcIp: VIP,
-    dstIp: CLIENT,
-    srcPort: 80,
-    dstPort: spec.srcPort,
-    seq: c.cookie + 1,
-    ack: c.isn + 1 + req.length,
-    tcpFlags: F.PSH | F.ACK,
-    window: 4321,
-    payload: answer,
-  });
+  const toClientFrame = toClientSegment(c, answer, 0, req.length, F.PSH | F.ACK);
   runRow(f, { description: 'backend answer to the client', input: fromBackend, verdict: 'TX', output: toClientFrame, counters: { TOTAL: 1, TO_CLIENT: 1 } });
   const ack = clientSeg(c, '', { seqOff: req.length, ackOff: answer.length, flags: F.ACK, extra: { window: 29200 } });
-  const ackToBackend = buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: NH_MAC[be.ip],
-    srcIp: CLIENT,
-    dstIp: be.ip,
-    srcPort: spec.srcPort,
-    dstPort: be.port,
-    seq: c.isn + 1 + req.length,
-    ack: BACKEND_ISN + 1 + answer.length,
-    tcpFlags: F.ACK,
-    window: 29200,
-  });
+  const ackToBackend = toBackendSegment(c, be, '', req.length, answer.length, F.ACK);
   runRow(f, { description: 'client ACK to the backend', input: ack, verdict: 'TX', output: ackToBackend, counters: { TOTAL: 1, TO_BACKEND: 1 } });
 
   // Close, client first: FIN, the backend's ACK + FIN, the client's last ACK removes the flow.
@@ -689,18 +617,7 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
     description: 'client FIN',
     input: cFin,
     verdict: 'TX',
-    output: buildFrame({
-      srcMac: NODE_MAC,
-      dstMac: NH_MAC[be.ip],
-      srcIp: CLIENT,
-      dstIp: be.ip,
-      srcPort: spec.srcPort,
-      dstPort: be.port,
-      seq: c.isn + 1 + req.length,
-      ack: BACKEND_ISN + 1 + answer.length,
-      tcpFlags: F.FIN | F.ACK,
-      window: 29200,
-    }),
+    output: toBackendSegment(c, be, '', req.length, answer.length, F.FIN | F.ACK),
     counters: { TOTAL: 1, TO_BACKEND: 1 },
   });
   const bFin = backendSeg(c, be, '', { seqOff: answer.length, ackOff: req.length + 1, flags: F.FIN | F.ACK });
@@ -708,18 +625,7 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
     description: 'backend FIN',
     input: bFin,
     verdict: 'TX',
-    output: buildFrame({
-      srcMac: NODE_MAC,
-      dstMac: CLIENT_MAC,
-      srcIp: VIP,
-      dstIp: CLIENT,
-      srcPort: 80,
-      dstPort: spec.srcPort,
-      seq: c.cookie + 1 + answer.length,
-      ack: c.isn + 1 + req.length + 1,
-      tcpFlags: F.FIN | F.ACK,
-      window: 4321,
-    }),
+    output: toClientSegment(c, '', answer.length, req.length + 1, F.FIN | F.ACK),
     counters: { TOTAL: 1, TO_CLIENT: 1 },
   });
   assert.equal(
@@ -732,18 +638,7 @@ test('the backend handshake: its SYN-ACK becomes ACK + the saved request (TC), t
     description: 'client last ACK',
     input: last,
     verdict: 'TX',
-    output: buildFrame({
-      srcMac: NODE_MAC,
-      dstMac: NH_MAC[be.ip],
-      srcIp: CLIENT,
-      dstIp: be.ip,
-      srcPort: spec.srcPort,
-      dstPort: be.port,
-      seq: c.isn + 1 + req.length + 1,
-      ack: BACKEND_ISN + 1 + answer.length + 1,
-      tcpFlags: F.ACK,
-      window: 29200,
-    }),
+    output: toBackendSegment(c, be, '', req.length + 1, answer.length + 1, F.ACK),
     counters: { TOTAL: 1, TO_BACKEND: 1, CLOSED: 1 },
   });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'closed: all state gone');
@@ -769,34 +664,11 @@ test('a first segment of every size up to RAUTA_MAX_REQUEST reaches the backend 
     const spec: FrameSpec = { srcPort: port() };
     const c = handshake(f, spec);
     assert.equal(testRun(f.prog.progFd, clientSeg(c, req)).retval, XDP.TX, `${size}: routed`);
-    const synAck = buildFrame({
-      srcMac: NH_MAC[be.ip],
-      dstMac: NODE_MAC,
-      srcIp: be.ip,
-      dstIp: CLIENT,
-      srcPort: be.port,
-      dstPort: spec.srcPort,
-      seq: BACKEND_ISN,
-      ack: c.isn + 1,
-      tcpFlags: F.SYN | F.ACK,
-      tcpOptions: MSS,
-    });
+    const synAck = backendSynAck(c, be, 65535);
     testRun(f.prog.progFd, synAck);
     const tc = testRun(f.prog.tcProgFd, synAck);
     assert.equal(tc.retval, TC_ACT.REDIRECT, `${size}: TC sends it`);
-    const expected = buildFrame({
-      srcMac: NODE_MAC,
-      dstMac: NH_MAC[be.ip],
-      srcIp: CLIENT,
-      dstIp: be.ip,
-      srcPort: spec.srcPort,
-      dstPort: be.port,
-      seq: c.isn + 1,
-      ack: BACKEND_ISN + 1,
-      tcpFlags: F.PSH | F.ACK,
-      ipId: 0,
-      payload: req,
-    });
+    const expected = requestToBackend(c, be, req);
     assert.ok(tc.dataOut.equals(expected), `a ${size}-byte request, byte for byte\nexpected:\n${hex(expected)}\nactual:\n${hex(tc.dataOut)}`);
     assert.deepEqual(checksumsOk(tc.dataOut), { ip: true, tcp: true }, `${size}: checksums`);
     testRun(f.prog.progFd, clientSeg(c, '', { seqOff: req.length, flags: F.RST | F.ACK }));
@@ -861,23 +733,12 @@ test('close with the backend first, and resets from either side, remove the flow
   // The backend refuses the connection (RST to our SYN): the client gets a RST at once.
   c = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  const refused = buildFrame({
-    srcMac: NH_MAC[be.ip],
-    dstMac: NODE_MAC,
-    srcIp: be.ip,
-    dstIp: CLIENT,
-    srcPort: be.port,
-    dstPort: c.spec.srcPort,
-    seq: 0,
-    ack: c.isn + 1,
-    tcpFlags: F.RST | F.ACK,
-    window: 0,
-  });
+  const refused = backendRefuses(c, be);
   runRow(f, {
     description: 'backend refuses: RST to the client',
     input: refused,
     verdict: 'TX',
-    output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+    output: resetFor(c),
     counters: { TOTAL: 1, BACKEND_REFUSED: 1 },
   });
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 }, 'a refused connection keeps nothing');
@@ -887,18 +748,7 @@ test('close with the backend first, and resets from either side, remove the flow
   // BPF_PROG_TEST_RUN; the connection tests see it work) and then the SYN again.
   c = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(c, req), verdict: 'TX', output: backendSyn(c, be), counters: routedCounters });
-  const stale = buildFrame({
-    srcMac: NH_MAC[be.ip],
-    dstMac: NODE_MAC,
-    srcIp: be.ip,
-    dstIp: CLIENT,
-    srcPort: be.port,
-    dstPort: c.spec.srcPort,
-    seq: 777,
-    ack: 0x12345,
-    tcpFlags: F.ACK,
-    window: 500,
-  });
+  const stale = fromBackend(c, be, { seq: 777, ack: 0x12345, flags: F.ACK, window: 500 });
   runRow(f, { description: "backend's stale ACK: to TC", input: stale, verdict: 'PASS', counters: { TOTAL: 1, BACKEND_STALE_ACK: 1 } });
   const tcAgain = testRun(f.prog.tcProgFd, stale);
   assert.equal(tcAgain.retval, TC_ACT.REDIRECT, 'TC sends the RST and the SYN');
@@ -932,39 +782,6 @@ test('close with the backend first, and resets from either side, remove the flow
   assert.deepEqual(flowCount(f), { flows: 0, backendFlows: 0, requests: 0 });
 });
 
-/** A backend segment as the client sees it after translation (client sequence space). */
-function toClientSegment(c: Conn, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
-  return buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: CLIENT_MAC,
-    srcIp: VIP,
-    dstIp: CLIENT,
-    srcPort: 80,
-    dstPort: c.spec.srcPort,
-    seq: c.cookie + 1 + seqOff,
-    ack: c.isn + 1 + ackOff,
-    tcpFlags: flags,
-    window: 4321,
-    payload,
-  });
-}
-
-/** A client segment as the backend sees it after translation (backend sequence space). */
-function toBackendSegment(c: Conn, be: BackendSlot, payload: string, seqOff: number, ackOff: number, flags: number): Buffer {
-  return buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: NH_MAC[be.ip],
-    srcIp: CLIENT,
-    dstIp: be.ip,
-    srcPort: c.spec.srcPort,
-    dstPort: be.port,
-    seq: c.isn + 1 + seqOff,
-    ack: BACKEND_ISN + 1 + ackOff,
-    tcpFlags: flags,
-    payload,
-  });
-}
-
 test("BACKEND_STATS: a checked backend's handshakes are counted (sent, unanswered once, refused, accepted); others have no entry", (t) => {
   const f = fixture(t);
   if (!f) return;
@@ -995,23 +812,12 @@ test("BACKEND_STATS: a checked backend's handshakes are counted (sent, unanswere
   // refused
   const no = handshake(f, { srcPort: port() });
   runRow(f, { description: 'first segment', input: clientSeg(no, req), verdict: 'TX', output: backendSyn(no, be), counters: routedCounters });
-  const rst = buildFrame({
-    srcMac: NH_MAC[be.ip],
-    dstMac: NODE_MAC,
-    srcIp: be.ip,
-    dstIp: CLIENT,
-    srcPort: be.port,
-    dstPort: no.spec.srcPort,
-    seq: 0,
-    ack: no.isn + 1,
-    tcpFlags: F.RST | F.ACK,
-    window: 0,
-  });
+  const rst = backendRefuses(no, be);
   runRow(f, {
     description: 'backend refuses',
     input: rst,
     verdict: 'TX',
-    output: toClient(no, { seq: no.cookie + 1, ack: 0, flags: F.RST }),
+    output: resetFor(no),
     counters: { TOTAL: 1, BACKEND_REFUSED: 1 },
   });
   assert.deepEqual(stats.get({ ip: be.ip, port: be.port }), { syns: 3, stalled: 1, refused: 1, established: 1 });
@@ -1125,7 +931,7 @@ test('a new connection on the 4-tuple of an old flow replaces it; a backend 4-tu
     description: 'same client ip:port to the same backend via another VIP: RST',
     input: clientSeg(via2, request('GET', '/a')),
     verdict: 'TX',
-    output: toClient(via2, { seq: via2.cookie + 1, ack: 0, flags: F.RST }),
+    output: resetFor(via2),
     counters: { TOTAL: 1, TUPLE_BUSY: 1 },
   });
 });
@@ -1156,7 +962,7 @@ test('a flow whose client side was evicted: backend data still flows, its close 
     description: 'client segment, flow evicted: RST (the client does not hang)',
     input: clientSeg(c, 'more', { seqOff: 50 }),
     verdict: 'TX',
-    output: toClient(c, { seq: c.cookie + 1, ack: 0, flags: F.RST }),
+    output: resetFor(c),
     counters: { TOTAL: 1, NO_FLOW_RST: 1 },
   });
 });

@@ -7,14 +7,13 @@
 // reuses the pins and converges. Real client connections: connections.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { bpfRequired, bpfUnavailableReason, needBpf } from '../testbed/bpf-env.js';
 import { ip, ipIn, uniqueSuffix } from '../testbed/netns.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { spawnRauta, until, type RautaProc } from '../testbed/multinode-cluster.js';
 import { startGitHttpServer } from './helpers/git-http-server.js';
 import { signBody } from '../src/git/webhook.js';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
@@ -23,67 +22,8 @@ import { objGet, closeFd, progId } from '../src/dataplane/libbpf.js';
 import { dumpPlanMaps } from '../src/dataplane/read-back.js';
 import { attachedProgramId, attachedTcProgramId, MAP_NAMES, openPinned, PROG_PIN, TC_PROG_PIN, unpin } from '../src/dataplane/program.js';
 
-const BIN = fileURLToPath(new URL('../bin/rauta.js', import.meta.url));
-
-interface LogLine {
-  msg: string;
-  level: number;
-  time: string;
-  [k: string]: unknown;
-}
-
-/** One `rauta run` child: its JSON log lines as they arrive, and a way to wait for one. */
-class RunningAgent {
-  readonly lines: LogLine[] = [];
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  private waiters: Array<() => void> = [];
-
-  constructor(readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        this.lines.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.lines.push({ msg: line, level: 0, time: new Date().toISOString() });
-      }
-      for (const w of this.waiters.splice(0)) w();
-    });
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) =>
-      child.on('exit', (code) => {
-        for (const w of this.waiters.splice(0)) w();
-        resolve(code);
-      }),
-    );
-  }
-
-  /** The first line from index `from` matching pred; fails (not a timing assertion: a hang guard) after a minute. */
-  async waitLine(pred: (l: LogLine) => boolean, what: string, from = 0): Promise<LogLine> {
-    const deadline = Date.now() + 60_000;
-    let seen = from;
-    for (;;) {
-      for (; seen < this.lines.length; seen++) if (pred(this.lines[seen]!)) return this.lines[seen]!;
-      if (this.child.exitCode !== null) throw new Error(`rauta run exited (${this.child.exitCode}) before: ${what}\n${this.tail()}`);
-      if (Date.now() > deadline) throw new Error(`no log line for: ${what}\n${this.tail()}`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 1000);
-      });
-    }
-  }
-
-  tail(): string {
-    return `--- last log lines ---\n${this.lines
-      .slice(-15)
-      .map((l) => JSON.stringify(l))
-      .join('\n')}\n--- stderr ---\n${this.stderr.slice(-3000)}`;
-  }
-}
-
-function startRun(args: string[]): RunningAgent {
-  const child = spawn(process.execPath, [BIN, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAUTA_LOG_FORMAT: 'json' } });
-  return new RunningAgent(child);
-}
+/** `rauta run` as a child process, JSON logs. */
+const startRun = (args: string[]): RautaProc => spawnRauta('rauta run', ['run', ...args]);
 
 async function probe(pinDir: string, method: string, path: string): Promise<ProbeResult> {
   let out = '';
@@ -94,17 +34,6 @@ async function probe(pinDir: string, method: string, path: string): Promise<Prob
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-/** Poll until fn() is truthy (a hang guard after a minute, not a timing assertion). */
-async function until<T>(fn: () => Promise<T | null | false>, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -121,7 +50,7 @@ describe('rauta run on a veth pair, step by step', { skip: bpfUnavailableReason(
   const peer = `rtep${s}`;
   const pinDir = `/sys/fs/bpf/rauta-e2e-${process.pid}-${s}`;
   const tmp = tempDir('e2e');
-  const agents: RunningAgent[] = [];
+  const agents: RautaProc[] = [];
   const backend = (n: number) => `10.250.${octet}.${n}`;
   const baseRoutes = [
     { name: 'base', path: '/e2e/base', backends: [`${backend(1)}:8080`, `${backend(2)}:8080`] },
@@ -129,7 +58,7 @@ describe('rauta run on a veth pair, step by step', { skip: bpfUnavailableReason(
   ];
   let repo: TestRepo;
   let args: string[];
-  let agent: RunningAgent;
+  let agent: RautaProc;
   let url: string;
   let peerMac: string;
   const dumpMaps = () => {
@@ -326,7 +255,7 @@ test('rauta run on a remote over smart HTTP: a signed webhook makes a push apply
   const s = uniqueSuffix();
   const pinDir = `/sys/fs/bpf/rauta-e2e-remote-${process.pid}-${s}`;
   const tmp = tempDir('e2e-remote');
-  const agents: RunningAgent[] = [];
+  const agents: RautaProc[] = [];
   let server: Awaited<ReturnType<typeof startGitHttpServer>> | null = null;
   t.after(async () => {
     for (const a of agents)

@@ -13,8 +13,7 @@ import { encodeParseCache, loadParseCache, writeParseCache, type CacheEntry } fr
 import { inlineParser, ParsePool } from '../src/git/parse-pool.js';
 import { CommitProcessor, commitsToEvents, type ProcessResult } from '../src/git/process-commits.js';
 import { parseRouteFile } from '../src/git/route-rules.js';
-import { startWatcher } from '../src/git/watcher.js';
-import { listenerYaml, routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { listenerYaml, routeYaml, tempDir, TestRepo, watchLocalRepo } from '../testbed/git-repo.js';
 
 const FILES = 30;
 
@@ -253,27 +252,16 @@ test('ParsePool: a worker that cannot start leaves the caller to parse everythin
 test('startWatcher keeps its parse cache next to a file log and a restarted watcher uses it', async (t) => {
   const { repo, dir, closers } = setup(t);
   const logPath = path.join(dir, 'events.log');
-  const start = async () => {
-    const log = await openEventLog(logPath, { writer: true });
-    const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, refCheckMs: 0 });
-    return {
-      log,
-      watcher,
-      stop: async () => {
-        await watcher.close();
-        await log.close();
-      },
-    };
-  };
+  const start = () => watchLocalRepo(repo, logPath);
   const first = await start();
   assert.equal(first.watcher.stats.lastResult?.commits, 1);
-  await first.stop();
+  await first.close();
   assert.ok((await loadParseCache(`${logPath}.parse-cache`, 'routes')).ok, 'close() left a valid cache next to the log');
 
   repo.write('routes/team-3/svc-3.yaml', routeFile(3, 5));
   repo.commit('while the watcher was down');
   const second = await start();
-  closers.push(second.stop);
+  closers.push(second.close);
   const loaded = second.watcher.stats.lastResult?.loaded;
   assert.equal(loaded?.files, FILES + 1);
   assert.equal(loaded?.parsed, 0, `nothing was parsed to load the accepted state (cache: ${loaded?.cache})`);

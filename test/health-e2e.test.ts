@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { bpfRequired, bpfUnavailableReason } from '../testbed/bpf-env.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo, type RouteSpec } from '../testbed/git-repo.js';
 import { createLbNet, curl, inNs, startBackends, VIP, type Backends, type LbNet } from '../testbed/lb-net.js';
-import { spawnRauta, type LogLine, type RautaProc } from '../testbed/multinode-cluster.js';
+import { spawnNodeRun, type LogLine, type RautaProc } from '../testbed/multinode-cluster.js';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
 import { unpin } from '../src/dataplane/program.js';
 import type { AgentStatus } from '../src/agent/agent-status.js';
@@ -147,29 +147,7 @@ describe('backend health on a real node', { skip: skip && !bpfRequired() ? `BPF 
       repo.write('routes/listeners.yaml', listenerYaml('web', VIP, 80));
       repo.write('routes/app.yaml', routeYaml(ROUTES));
       const head = repo.commit('routes with health checks');
-      run = spawnRauta(
-        'rauta run',
-        [
-          'run',
-          '--repo',
-          repo.dir,
-          '--root',
-          'routes',
-          '--iface',
-          net.nodeIf,
-          '--xdp-mode',
-          'native',
-          '--pin-dir',
-          pinDir,
-          '--state-dir',
-          `${tmp.dir}/state`,
-          '--http',
-          '127.0.0.1:0',
-          '--node',
-          net.name,
-        ],
-        { netns: net.nodeNs },
-      );
+      run = spawnNodeRun(net, { repo: repo.dir, pinDir, stateDir: `${tmp.dir}/state` }, { http: true });
       const listening = await run.waitLine((l) => l.msg === 'http listening', 'http listening');
       await run.waitLine((l) => l.msg === 'applied' && l.commit === head, 'the routes applied');
       world = { net, backends, pinDir, run, http: String(listening.url), cleanup };

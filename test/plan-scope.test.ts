@@ -14,7 +14,6 @@ import {
   maglevKeyId,
   planChanges,
   routeIdFor,
-  routeKeyOf,
   routeKeyId,
   simulateApply,
   type AppliedState,
@@ -23,13 +22,12 @@ import {
   type PlanScope,
 } from '../src/plan/plan.js';
 import { AppliedTables } from '../src/plan/applied-state.js';
-import { backendIdentity, isHole } from '../src/model/maglev.js';
+import { isHole } from '../src/model/maglev.js';
 import type { MapOp } from '../src/model/map-types.js';
-import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
+import type { HttpMethod, Listener, Route } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
+import { appliedFrom, backendListArb, record, route, type Drift } from './fixtures/plan-drift.js';
 
-const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
-  fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const IPS = Array.from({ length: 24 }, (_, i) => `10.0.${i >> 4}.${(i & 15) + 1}`);
 const PATHS = Array.from({ length: 10 }, (_, i) => `/svc/${i}`);
 const METHODS: HttpMethod[] = ['GET', 'POST', 'DELETE'];
@@ -39,15 +37,7 @@ const LISTENERS: Array<[string, number]> = [
   ['192.0.2.2', 80],
 ];
 
-const backendsArb = fc.uniqueArray(record<Backend>({ ip: fc.constantFrom(...IPS), port: fc.constantFrom(80, 8080), weight: fc.integer({ min: 1, max: 9 }) }), {
-  minLength: 1,
-  maxLength: 6,
-  selector: backendIdentity,
-});
-
-function route(method: HttpMethod, path: string, backends: Backend[]): Route {
-  return { name: `${method.toLowerCase()}${path.replaceAll('/', '-')}`, method, path, backends, tableSize: 4099, source: { file: 'routes/r.yaml', line: 1 } };
-}
+const backendsArb = backendListArb(IPS, { maxWeight: 9, maxLength: 6 });
 
 function listener([address, port]: [string, number]): Listener {
   return { name: `l${port}`, address, port, source: { file: 'l.yaml', line: 1 } };
@@ -68,99 +58,15 @@ const desiredArb: fc.Arbitrary<DesiredDataplane & { routes: Route[]; listeners: 
     ),
   }));
 
-/** Ways the maps differ from a plan's result: hand edits, crashes mid-apply, leftovers. */
-type Drift =
-  | {
-      kind: 'dropTable' | 'editWeight' | 'trailingHole' | 'duplicate' | 'corruptTable' | 'wrongMac' | 'dropRoute' | 'dropNexthop' | 'staleNextGen';
-      pick: number;
-    }
-  | { kind: 'orphanTable'; pick: number; gen: number }
-  | { kind: 'strayRoute'; path: string }
-  | { kind: 'strayListener' | 'strayNexthop' };
-
 const driftArb: fc.Arbitrary<Drift> = fc.oneof(
   record({
     kind: fc.constantFrom('dropTable', 'editWeight', 'trailingHole', 'duplicate', 'corruptTable', 'wrongMac', 'dropRoute', 'dropNexthop', 'staleNextGen'),
     pick: fc.nat(),
-  }),
+  }).map((d): Drift => (d.kind === 'editWeight' ? { kind: d.kind, pick: d.pick, weight: d.pick % 5 } : { kind: d.kind, pick: d.pick })),
   record({ kind: fc.constant('orphanTable' as const), pick: fc.nat(), gen: fc.integer({ min: 0, max: 4 }) }),
-  record({ kind: fc.constant('strayRoute' as const), path: fc.constantFrom('/stray', '/svc/1') }),
+  record({ kind: fc.constant('strayRoute' as const), path: fc.constantFrom('/stray', '/svc/1') }).map((d) => ({ ...d, ip: IPS[3]! })),
   record({ kind: fc.constantFrom('strayListener' as const, 'strayNexthop' as const) }),
 ) as fc.Arbitrary<Drift>;
-
-function applyDrift(s: AppliedState, d: Drift): void {
-  const routes = [...s.routes.values()];
-  const tables = [...s.tables.values()];
-  const pick = 'pick' in d ? d.pick : 0;
-  const r = routes.length > 0 ? routes[pick % routes.length]! : undefined;
-  switch (d.kind) {
-    case 'dropTable':
-      if (tables.length > 0) s.tables.delete(maglevKeyId(tables[pick % tables.length]!.key));
-      break;
-    case 'orphanTable': {
-      const key = r ? r.key : routeKeyOf('PUT', '/gone');
-      const t = { key: { route: key, gen: (r?.value.gen ?? 0) + d.gen }, value: new Uint8Array(4099) };
-      s.tables.set(maglevKeyId(t.key), t);
-      break;
-    }
-    case 'staleNextGen':
-      // a crash between writing gen+1's table and flipping ROUTES
-      if (r) s.tables.set(maglevKeyId({ route: r.key, gen: r.value.gen + 1 }), { key: { route: r.key, gen: r.value.gen + 1 }, value: new Uint8Array(4099) });
-      break;
-    case 'strayRoute': {
-      const key = routeKeyOf('GET', d.path);
-      s.routes.set(routeKeyId(key), { key, value: { backends: [{ ip: IPS[3]!, port: 80, weight: 1 }], gen: 3 } });
-      s.tables.set(maglevKeyId({ route: key, gen: 3 }), { key: { route: key, gen: 3 } });
-      break;
-    }
-    case 'editWeight':
-      if (r)
-        s.routes.set(routeKeyId(r.key), {
-          key: r.key,
-          value: { ...r.value, backends: r.value.backends.map((b, i) => (i === 0 && !isHole(b) ? { ...b, weight: pick % 5 } : b)) },
-        });
-      break;
-    case 'trailingHole':
-      if (r) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, { ip: '0.0.0.0', port: 0, weight: 0 }] } });
-      break;
-    case 'duplicate':
-      if (r && r.value.backends.length < 32)
-        s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
-      break;
-    case 'corruptTable':
-      if (tables.length > 0) {
-        const t = tables[pick % tables.length]!;
-        const value = new Uint8Array(t.value ?? new Uint8Array(4099));
-        value[pick % value.length] = (value[pick % value.length]! + 1) % 2;
-        s.tables.set(maglevKeyId(t.key), { key: t.key, value });
-      }
-      break;
-    case 'wrongMac':
-    case 'dropNexthop': {
-      const ips = [...s.nexthops.keys()];
-      if (ips.length === 0) break;
-      const ip = ips[pick % ips.length]!;
-      if (d.kind === 'wrongMac') s.nexthops.set(ip, { mac: 'ee:ee:ee:ee:ee:ee' });
-      else s.nexthops.delete(ip);
-      break;
-    }
-    case 'dropRoute':
-      if (r) s.routes.delete(routeKeyId(r.key));
-      break;
-    case 'strayListener':
-      s.listeners.set('198.51.100.1:8080', { addr: '198.51.100.1', port: 8080 });
-      break;
-    case 'strayNexthop':
-      s.nexthops.set('10.9.9.9', { mac: '02:09:09:09:09:09' });
-      break;
-  }
-}
-
-function applied(base: DesiredDataplane | null, drifts: readonly Drift[]): AppliedState {
-  const s = base ? simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), base).ops) : emptyAppliedState();
-  for (const d of drifts) applyDrift(s, d);
-  return s;
-}
 
 /** What the full plan touches: its route ids (tables included), listener ids and nexthop IPs. */
 function differences(plan: Plan): { routes: Set<string>; listeners: Set<string>; nexthops: Set<string> } {
@@ -213,7 +119,7 @@ test('a scoped plan equals the full plan when its scope covers every difference'
       }),
       (desired, start, drifts, verifyTables, incrementalIndex, extra) => {
         const base = start === 'empty' ? null : start === 'same' ? desired : start;
-        const state = applied(base, drifts);
+        const state = appliedFrom(base, drifts);
         const full = planChanges(state, desired, { verifyTables });
         const diff = differences(full);
         // The scope: every difference plus random extra names.

@@ -6,7 +6,6 @@ import {
   maglevKeyId,
   planChanges,
   routeKeyFor,
-  routeKeyOf,
   routeKeyId,
   simulateApply,
   type AppliedState,
@@ -18,24 +17,15 @@ import { PATH_MATCH, type BackendSlot, type MapOp } from '../src/model/map-types
 import { shapeOf, ShapeCounts } from '../src/model/route-shapes.js';
 import type { Backend, HttpMethod, Listener, Route } from '../src/routes/route-model.js';
 import { RautaError } from '../src/errors.js';
+import { appliedFrom, backendListArb, record, route, type Drift } from './fixtures/plan-drift.js';
 
 // ---- generators ------------------------------------------------------------
 
-const record = <T extends object>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
-  fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const IPS = Array.from({ length: 40 }, (_, i) => `10.0.${i >> 4}.${(i & 15) + 1}`);
 const PATHS = Array.from({ length: 12 }, (_, i) => `/svc/${i}`);
 const METHODS: HttpMethod[] = ['GET', 'POST', 'DELETE'];
 
-const backendsArb = fc.uniqueArray(record<Backend>({ ip: fc.constantFrom(...IPS), port: fc.constantFrom(80, 8080), weight: fc.integer({ min: 1, max: 20 }) }), {
-  minLength: 1,
-  maxLength: 8,
-  selector: backendIdentity,
-});
-
-function route(method: HttpMethod, path: string, backends: Backend[]): Route {
-  return { name: `${method.toLowerCase()}${path.replaceAll('/', '-')}`, method, path, backends, tableSize: 4099, source: { file: 'routes/r.yaml', line: 1 } };
-}
+const backendsArb = backendListArb(IPS, { maxWeight: 20, maxLength: 8 });
 
 const desiredArb: fc.Arbitrary<DesiredDataplane> = fc
   .record({
@@ -59,23 +49,10 @@ const desiredArb: fc.Arbitrary<DesiredDataplane> = fc
     ),
   }));
 
-/** Ways the maps can differ from what the agent wrote: hand edits, crashes mid-apply, leftovers. */
-type Drift =
-  | { kind: 'dropTable'; pick: number }
-  | { kind: 'orphanTable'; pick: number; gen: number }
-  | { kind: 'strayRoute'; path: string }
-  | { kind: 'editWeight'; pick: number; weight: number }
-  | { kind: 'trailingHole'; pick: number }
-  | { kind: 'duplicate'; pick: number }
-  | { kind: 'corruptTable'; pick: number }
-  | { kind: 'strayListener' }
-  | { kind: 'wrongMac'; pick: number }
-  | { kind: 'dropRoute'; pick: number };
-
 const driftArb: fc.Arbitrary<Drift> = fc.oneof(
   record({ kind: fc.constant('dropTable' as const), pick: fc.nat() }),
   record({ kind: fc.constant('orphanTable' as const), pick: fc.nat(), gen: fc.integer({ min: 0, max: 5 }) }),
-  record({ kind: fc.constant('strayRoute' as const), path: fc.constantFrom('/stray', '/old') }),
+  record({ kind: fc.constant('strayRoute' as const), path: fc.constantFrom('/stray', '/old') }).map((d) => ({ ...d, ip: '10.7.7.7' })),
   record({ kind: fc.constant('editWeight' as const), pick: fc.nat(), weight: fc.integer({ min: 0, max: 30 }) }),
   record({ kind: fc.constant('trailingHole' as const), pick: fc.nat() }),
   record({ kind: fc.constant('duplicate' as const), pick: fc.nat() }),
@@ -84,68 +61,6 @@ const driftArb: fc.Arbitrary<Drift> = fc.oneof(
   record({ kind: fc.constant('wrongMac' as const), pick: fc.nat() }),
   record({ kind: fc.constant('dropRoute' as const), pick: fc.nat() }),
 );
-
-function applyDrift(s: AppliedState, d: Drift): void {
-  const routes = [...s.routes.values()];
-  const tables = [...s.tables.values()];
-  const r = routes.length > 0 ? routes[('pick' in d ? d.pick : 0) % routes.length]! : undefined;
-  switch (d.kind) {
-    case 'dropTable':
-      if (tables.length > 0) s.tables.delete(maglevKeyId(tables[d.pick % tables.length]!.key));
-      break;
-    case 'orphanTable': {
-      const key = r ? r.key : routeKeyOf('PUT', '/gone');
-      const t = { key: { route: key, gen: (r?.value.gen ?? 0) + d.gen }, value: new Uint8Array(4099) };
-      s.tables.set(maglevKeyId(t.key), t);
-      break;
-    }
-    case 'strayRoute': {
-      const key = routeKeyOf('GET', d.path);
-      s.routes.set(routeKeyId(key), { key, value: { backends: [{ ip: '10.7.7.7', port: 80, weight: 1 }], gen: 3 } });
-      s.tables.set(maglevKeyId({ route: key, gen: 3 }), { key: { route: key, gen: 3 } });
-      break;
-    }
-    case 'editWeight':
-      if (r) {
-        const backends = r.value.backends.map((b, i) => (i === 0 && !isHole(b) ? { ...b, weight: d.weight } : b));
-        s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends } });
-      }
-      break;
-    case 'trailingHole':
-      if (r) s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, { ip: '0.0.0.0', port: 0, weight: 0 }] } });
-      break;
-    case 'duplicate':
-      if (r && r.value.backends.length < 32)
-        s.routes.set(routeKeyId(r.key), { key: r.key, value: { ...r.value, backends: [...r.value.backends, r.value.backends[0]!] } });
-      break;
-    case 'corruptTable':
-      if (tables.length > 0) {
-        const t = tables[d.pick % tables.length]!;
-        const value = new Uint8Array(t.value ?? new Uint8Array(4099));
-        value[d.pick % value.length] = (value[d.pick % value.length]! + 1) % 2;
-        s.tables.set(maglevKeyId(t.key), { key: t.key, value });
-      }
-      break;
-    case 'strayListener':
-      s.listeners.set('198.51.100.1:8080', { addr: '198.51.100.1', port: 8080 });
-      break;
-    case 'wrongMac': {
-      const ips = [...s.nexthops.keys()];
-      if (ips.length > 0) s.nexthops.set(ips[d.pick % ips.length]!, { mac: 'ee:ee:ee:ee:ee:ee' });
-      break;
-    }
-    case 'dropRoute':
-      if (r) s.routes.delete(routeKeyId(r.key));
-      break;
-  }
-}
-
-/** A realistic applied state: nothing, the target itself or another desired state, applied, then drifted. */
-function appliedFrom(base: DesiredDataplane | null, drifts: readonly Drift[]): AppliedState {
-  const s = base ? simulateApply(emptyAppliedState(), planChanges(emptyAppliedState(), base).ops) : emptyAppliedState();
-  for (const d of drifts) applyDrift(s, d);
-  return s;
-}
 
 // ---- invariants --------------------------------------------------------------
 

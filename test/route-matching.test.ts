@@ -14,8 +14,23 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { needBpf } from '../testbed/bpf-env.js';
-import { buildFrame, checksumsOk, DEFAULTS, hex, parseFrame, type FrameSpec } from './helpers/packet.js';
-import { loadRauta, unpin, type RautaProgram } from '../src/dataplane/program.js';
+import { loadTestProgram } from './fixtures/agent-routes.js';
+import {
+  answerInPlace,
+  backendSyn,
+  checksumsOk,
+  CLIENT,
+  clientSeg,
+  clientSyn,
+  hex,
+  parseFrame,
+  REPLY_404,
+  VIP,
+  type BackendHop,
+  type Conn,
+  type FrameSpec,
+} from './helpers/packet.js';
+import type { RautaProgram } from '../src/dataplane/program.js';
 import { testRun, XDP } from '../src/dataplane/libbpf.js';
 import { RAUTA_MAGLEV_SIZE } from '../src/model/codecs.js';
 import { routeKeyFor, type RouteMatch } from '../src/model/ids.js';
@@ -24,16 +39,8 @@ import { HOST_MATCH, LIMITS } from '../src/model/layout.generated.js';
 import { METRIC_NAMES, type MetricName } from '../src/model/metrics.js';
 import type { RouteShapes } from '../src/model/map-types.js';
 
-const VIP = DEFAULTS.dstIp;
-const CLIENT = DEFAULTS.srcIp;
-const CLIENT_MAC = DEFAULTS.srcMac;
-const NODE_MAC = DEFAULTS.dstMac;
 const BACKEND_IP = '10.2.0.1';
 const BACKEND_MAC = '02:00:00:00:02:01';
-const MSS = Uint8Array.from([2, 4, 0x05, 0xb4]);
-const SYNACK_WINDOW = 2920;
-const F = { FIN: 0x01, SYN: 0x02, PSH: 0x08, ACK: 0x10 } as const;
-const REPLY_404 = 'HTTP/1.1 404 Not Found\r\nServer: rauta\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno route\n';
 
 // ---- the rules: each has its own backend port on BACKEND_IP -------------
 
@@ -355,7 +362,6 @@ const NO_CATCH_ALL_CASES: Case[] = [
 
 // ---- the fixture ---------------------------------------------------------
 
-let seq = 0;
 let nextPort = 20000;
 
 type ShapesMode = 'every shape' | 'exact shapes';
@@ -369,11 +375,8 @@ function exactShapes(rules: readonly RuleName[]): RouteShapes {
 
 /** The program in its own pin dir with a listener, the backend's nexthop and the rules, each routed to its own port. */
 function fixture(t: TestContext, rules: readonly RuleName[], mode: ShapesMode): RautaProgram | null {
-  if (!needBpf(t)) return null;
-  const pinDir = `/sys/fs/bpf/rauta-test-rm-${process.pid}-${seq++}`;
-  t.after(() => unpin(pinDir));
-  const prog = loadRauta({ pinDir });
-  t.after(() => prog.close());
+  const prog = loadTestProgram(t, 'rm');
+  if (!prog) return null;
   const m = prog.typed;
   m.listeners.set({ addr: VIP, port: 80 }, 0);
   m.nexthops.set(BACKEND_IP, { mac: BACKEND_MAC });
@@ -389,47 +392,14 @@ function fixture(t: TestContext, rules: readonly RuleName[], mode: ShapesMode): 
 // ---- one connection: handshake, then the first data segment --------------
 
 function synAckCookie(prog: RautaProgram, spec: FrameSpec, isn: number): number {
-  const syn = buildFrame({ ...spec, seq: isn, ack: 0, tcpFlags: F.SYN, tcpOptions: MSS });
+  const syn = clientSyn(spec, isn);
   const res = testRun(prog.progFd, syn);
   assert.equal(res.retval, XDP.TX, `the SYN is answered with a SYN-ACK\n${hex(syn)}`);
   return res.dataOut.readUInt32BE(parseFrame(res.dataOut).l4 + 4);
 }
 
-/** The SYN the program sends the rule's backend for this connection. */
-function backendSyn(spec: FrameSpec, isn: number, rule: RuleName): Buffer {
-  return buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: BACKEND_MAC,
-    srcIp: CLIENT,
-    dstIp: BACKEND_IP,
-    srcPort: spec.srcPort,
-    dstPort: portOf(rule),
-    seq: isn,
-    ack: 0,
-    tcpFlags: F.SYN,
-    tcpOptions: MSS,
-    window: 65535,
-    ipId: 0,
-  });
-}
-
-/** The 404 the program builds in place, FIN with it. */
-function notFound(spec: FrameSpec, isn: number, cookie: number, request: string): Buffer {
-  return buildFrame({
-    srcMac: NODE_MAC,
-    dstMac: CLIENT_MAC,
-    srcIp: VIP,
-    dstIp: CLIENT,
-    srcPort: 80,
-    dstPort: spec.srcPort,
-    seq: (cookie + 1) >>> 0,
-    ack: (isn + 1 + request.length) >>> 0,
-    tcpFlags: F.FIN | F.PSH | F.ACK,
-    window: SYNACK_WINDOW,
-    ipId: 0,
-    payload: REPLY_404,
-  });
-}
+/** The rule's backend: its own port on BACKEND_IP. */
+const backendOf = (rule: RuleName): BackendHop => ({ ip: BACKEND_IP, port: portOf(rule), mac: BACKEND_MAC });
 
 /** What a program output frame says: the rule whose backend got the SYN, 404, or a description of anything else. */
 function outcomeOf(out: Buffer): string {
@@ -450,13 +420,13 @@ function runCase(prog: RautaProgram, c: Case): string {
   assert.ok(c.request.length <= 1460, `${c.description}: the request fits one segment`);
   const spec: FrameSpec = { srcPort: nextPort++ };
   const isn = 0x1000 * spec.srcPort!;
-  const cookie = synAckCookie(prog, spec, isn);
-  const input = buildFrame({ ...spec, seq: isn + 1, ack: (cookie + 1) >>> 0, tcpFlags: F.PSH | F.ACK, payload: c.request });
+  const conn: Conn = { spec, isn, cookie: synAckCookie(prog, spec, isn) };
+  const input = clientSeg(conn, c.request);
   const before = metrics(prog);
   const res = testRun(prog.progFd, input);
   const after = metrics(prog);
   const counted = Object.fromEntries(METRIC_NAMES.filter((n) => after[n] !== before[n]).map((n) => [n, after[n] - before[n]]));
-  const expected = c.expect === 404 ? notFound(spec, isn, cookie, c.request) : backendSyn(spec, isn, c.expect);
+  const expected = c.expect === 404 ? answerInPlace(conn, c.request, REPLY_404) : backendSyn(conn, backendOf(c.expect));
   const got = res.retval === XDP.TX ? outcomeOf(res.dataOut) : `verdict ${res.retval}`;
   const want = c.expect === 404 ? '404' : `rule ${JSON.stringify(c.expect)}`;
   const show = () =>

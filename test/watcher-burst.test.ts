@@ -6,9 +6,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { openEventLog } from '../src/events/event-log.js';
-import { startWatcher } from '../src/git/watcher.js';
-import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { routeYaml, tempDir, TestRepo, watchLocalRepo } from '../testbed/git-repo.js';
 
 const COMMITS = 100;
 /** Only a missed commit takes this long: the poll (1 h) is the only other way it gets seen. */
@@ -31,13 +29,8 @@ test('every commit of a fast series is recorded once, each woken by the file wat
   // lock, reflog append and rename as `git commit`, in a few ms, so each move lands within
   // chokidar's 50 ms throttle window of the previous one.
   repo.git('update-ref', 'refs/heads/main', shas[0]!);
-  const log = await openEventLog(path.join(tmp.dir, 'events.log'), { writer: true });
-  const errors: unknown[] = [];
-  const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, refCheckMs: 0, onError: (e) => errors.push(e) });
-  close = async () => {
-    await watcher.close();
-    await log.close();
-  };
+  const { log, watcher, errors, close: stop } = await watchLocalRepo(repo, path.join(tmp.dir, 'events.log'));
+  close = stop;
 
   const missed: number[] = [];
   for (let i = 1; i < COMMITS; i++) {

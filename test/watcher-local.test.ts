@@ -3,9 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { openEventLog } from '../src/events/event-log.js';
-import { startWatcher } from '../src/git/watcher.js';
-import { routeYaml, tempDir, TestRepo } from '../testbed/git-repo.js';
+import { routeYaml, tempDir, TestRepo, watchLocalRepo } from '../testbed/git-repo.js';
 
 test('a commit in the watched working copy is recorded without waiting for the poll', async (t) => {
   const tmp = tempDir('watch-local');
@@ -19,13 +17,8 @@ test('a commit in the watched working copy is recorded without waiting for the p
   const repo = TestRepo.init(path.join(tmp.dir, 'repo'));
   repo.write('routes/a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
   const c1 = repo.commit('a');
-  const log = await openEventLog(path.join(tmp.dir, 'events.log'), { writer: true });
-  const errors: unknown[] = [];
-  const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, refCheckMs: 0, onError: (e) => errors.push(e) });
-  close = async () => {
-    await watcher.close();
-    await log.close();
-  };
+  const { log, watcher, errors, close: stop } = await watchLocalRepo(repo, path.join(tmp.dir, 'events.log'));
+  close = stop;
   assert.equal(await log.head(), 2, 'the start run records the existing commit');
 
   repo.write('routes/b.yaml', routeYaml([{ name: 'b', path: '/b', backends: ['10.1.0.2:8080'] }]));

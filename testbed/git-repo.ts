@@ -4,6 +4,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openEventLog } from '../src/events/event-log.js';
+import { startWatcher } from '../src/git/watcher.js';
 
 export interface Author {
   name: string;
@@ -146,4 +148,19 @@ export function routeYaml(routes: RouteSpec[]): string {
 /** A Listener document. */
 export function listenerYaml(name: string, address: string, port: number): string {
   return `---\napiVersion: rauta.io/v1\nkind: Listener\nmetadata:\n  name: ${name}\nspec:\n  address: ${address}\n  port: ${port}\n`;
+}
+
+/**
+ * The watcher on a local TestRepo with its file watch alone (the poll set to an hour, the
+ * ref check off), writing a file log at logPath. close() stops the watcher, then the log.
+ */
+export async function watchLocalRepo(repo: TestRepo, logPath: string) {
+  const log = await openEventLog(logPath, { writer: true });
+  const errors: unknown[] = [];
+  const watcher = await startWatcher({ repo: repo.dir, branch: 'main', root: 'routes', log, pollMs: 3_600_000, refCheckMs: 0, onError: (e) => errors.push(e) });
+  const close = async (): Promise<void> => {
+    await watcher.close();
+    await log.close();
+  };
+  return { log, watcher, errors, close };
 }

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
 import { unpin } from '../src/dataplane/program.js';
+import type { LbNet } from './lb-net.js';
 import { ip, ipIn, uniqueSuffix } from './netns.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 import { listenerYaml, routeYaml, tempDir, TestRepo, type RouteSpec } from './git-repo.js';
@@ -101,6 +102,13 @@ export function spawnRauta(label: string, args: string[], opts: { netns?: string
   const [cmd, ...rest] = opts.netns ? ['nsenter', `--net=/var/run/netns/${opts.netns}`, ...argv] : argv;
   const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAUTA_LOG_FORMAT: 'json', ...opts.env } });
   return new RautaProc(label, child);
+}
+
+/** `rauta run` on the node of an LbNet, in its namespace: the routes repo at repoDir, XDP native on nodeIf; http: a metrics/health port. */
+export function spawnNodeRun(net: LbNet, dirs: { repo: string; pinDir: string; stateDir: string }, opts: { http?: boolean } = {}): RautaProc {
+  const http = opts.http ? ['--http', '127.0.0.1:0'] : [];
+  const args = ['--repo', dirs.repo, '--root', 'routes', '--iface', net.nodeIf, '--xdp-mode', 'native', '--pin-dir', dirs.pinDir, '--state-dir', dirs.stateDir];
+  return spawnRauta('rauta run', ['run', ...args, ...http, '--node', net.name], { netns: net.nodeNs });
 }
 
 interface Relay {

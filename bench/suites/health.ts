@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { listenerYaml, routeYaml, tempDir, TestRepo } from '../../testbed/git-repo.js';
 import { createLbNet, inNs, startBackends, VIP, type Backends, type LbNet } from '../../testbed/lb-net.js';
-import { spawnRauta, type LogLine, type RautaProc } from '../../testbed/multinode-cluster.js';
+import { spawnNodeRun, type LogLine, type RautaProc } from '../../testbed/multinode-cluster.js';
 import { unpin } from '../../src/dataplane/program.js';
 import { median, percentile } from '../lib/stats.js';
 import { runSuite } from '../lib/suite.js';
@@ -61,27 +61,7 @@ void runSuite(
       const routes = (backendsOf: string[]) => routeYaml([{ name: 'pool', path: '/pool', backends: backendsOf, healthCheck: CHECK }]);
       repo.write('routes/app.yaml', routes(POOL));
       let head = repo.commit('pool');
-      run = spawnRauta(
-        'rauta run',
-        [
-          'run',
-          '--repo',
-          repo.dir,
-          '--root',
-          'routes',
-          '--iface',
-          net.nodeIf,
-          '--xdp-mode',
-          'native',
-          '--pin-dir',
-          pinDir,
-          '--state-dir',
-          `${tmp.dir}/state`,
-          '--node',
-          net.name,
-        ],
-        { netns: net.nodeNs },
-      );
+      run = spawnNodeRun(net, { repo: repo.dir, pinDir, stateDir: `${tmp.dir}/state` });
       const r = run;
       await r.waitLine((l) => l.msg === 'applied' && l.commit === head, 'the pool applied');
 
