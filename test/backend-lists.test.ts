@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backend, Route } from '../src/routes/route-model.js';
-import { backendListHash, BackendLists } from '../src/state/backend-lists.js';
+import { hashBackends } from '../src/model/maglev.js';
+import { BackendLists } from '../src/state/backend-lists.js';
 
 const routeWith = (path: string, backends: Backend[]): Route => ({
   name: path,
@@ -54,7 +55,7 @@ test('a list is forgotten when its last holder is released', () => {
 test('lists whose hashes collide are kept apart', () => {
   const x: Backend[] = [{ ip: '10.0.36.30', port: 8080, weight: 1 }];
   const y: Backend[] = [{ ip: '10.0.204.208', port: 80, weight: 1 }];
-  assert.equal(backendListHash(x), backendListHash(y), 'precondition: the two lists collide');
+  assert.equal(hashBackends(x), hashBackends(y), 'precondition: the two lists collide');
   const lists = new BackendLists();
   const hx = lists.hold(routeWith('/x', x));
   const hy = lists.hold(routeWith('/y', y));

@@ -244,9 +244,12 @@ class CachedTable {
   }
 }
 
-/** FNV-1a over size and each backend's ip, port and weight (backends[order[k]], or all in input order). */
-function listHash(backends: readonly MaglevBackend[], order: readonly number[] | null, size: number): number {
-  let h = Math.imul(0x811c9dc5 ^ size, 0x01000193);
+/**
+ * FNV-1a 32 of each backend's ip, port and weight (backends[order[k]], or all
+ * in input order), continuing from `h`: a bucket key, equality is checked on
+ * the content. The cache's keys and the tracker's shared lists both use it.
+ */
+export function hashBackends(backends: readonly MaglevBackend[], order: readonly number[] | null = null, h = 0x811c9dc5): number {
   const n = order ? order.length : backends.length;
   for (let k = 0; k < n; k++) {
     const b = backends[order ? order[k]! : k]!;
@@ -256,6 +259,11 @@ function listHash(backends: readonly MaglevBackend[], order: readonly number[] |
     h = Math.imul(h ^ b.weight, 0x01000193);
   }
   return h;
+}
+
+/** hashBackends with the table size mixed in first. */
+function listHash(backends: readonly MaglevBackend[], order: readonly number[] | null, size: number): number {
+  return hashBackends(backends, order, Math.imul(0x811c9dc5 ^ size, 0x01000193));
 }
 
 function find(

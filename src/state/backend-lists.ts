@@ -6,6 +6,7 @@
 // releases it when the route goes. Sharing changes no value (a list is equal
 // to the one it replaces) and lets the planner's identity-keyed caches hit.
 // Pure.
+import { hashBackends } from '../model/maglev.js';
 import type { Backend, Route } from '../routes/route-model.js';
 
 interface Shared {
@@ -23,20 +24,6 @@ export function sameBackends(a: readonly Pick<Backend, 'ip' | 'port' | 'weight'>
     if (x.ip !== y.ip || x.port !== y.port || x.weight !== y.weight) return false;
   }
   return true;
-}
-
-/** FNV-1a 32 of every ip, port and weight in order (a bucket key; equality is checked on the content). */
-export function backendListHash(list: readonly Backend[]): number {
-  let h = 0x811c9dc5;
-  const mix = (n: number) => {
-    h = Math.imul(h ^ n, 0x01000193);
-  };
-  for (const b of list) {
-    for (let i = 0; i < b.ip.length; i++) mix(b.ip.charCodeAt(i));
-    mix(b.port);
-    mix(b.weight);
-  }
-  return h >>> 0;
 }
 
 export class BackendLists {
@@ -67,7 +54,7 @@ export class BackendLists {
   release(route: Route): void {
     const e = this.#entries.get(route.backends);
     if (e === undefined || --e.holders > 0) return;
-    const h = backendListHash(e.list);
+    const h = hashBackends(e.list);
     const bucket = this.#byHash.get(h);
     if (bucket === e) this.#byHash.delete(h);
     else if (Array.isArray(bucket)) {
@@ -83,7 +70,7 @@ export class BackendLists {
       own.holders++;
       return own.list;
     }
-    const h = backendListHash(list);
+    const h = hashBackends(list);
     const bucket = this.#byHash.get(h);
     const found =
       bucket === undefined
