@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { runProbe, type ProbeResult } from '../src/cli/probe.js';
+import type { StatusReport } from '../src/cluster/status-report.js';
 import { unpin } from '../src/dataplane/program.js';
 import type { LbNet } from './lb-net.js';
 import { ip, ipIn, uniqueSuffix } from './netns.js';
@@ -402,11 +403,11 @@ export class Cluster {
   }
 
   /** `rauta status --json` as a child: exit code and the parsed report. */
-  async status(): Promise<{ code: number | null; report: StatusJson; stderr: string }> {
+  async status(): Promise<{ code: number | null; report: StatusReport; stderr: string }> {
     const { code, stdout, stderr } = await runRauta(['status', '--redis', this.redis.url, '--prefix', this.prefix, '--json']);
-    let report: StatusJson;
+    let report: StatusReport;
     try {
-      report = JSON.parse(stdout) as StatusJson;
+      report = JSON.parse(stdout) as StatusReport;
     } catch {
       throw new Error(`rauta status --json printed no JSON (exit ${code}):\n${stdout}\n${stderr}`);
     }
@@ -424,25 +425,6 @@ export function runRauta(args: string[], env: Record<string, string> = {}): Prom
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-export interface StatusJson {
-  head: number;
-  live: number;
-  stale: number;
-  problems: string[];
-  exitCode: number;
-  nodes: Array<{
-    node: string;
-    commit: string | null;
-    seq: number;
-    lag: number;
-    state: string;
-    live: boolean;
-    lastError: string | null;
-    lastSeen: string;
-    problem: string | null;
-  }>;
 }
 
 /** A route file whose backend 2 has weight w: every value of w is a new commit with a map change. */
