@@ -59,6 +59,11 @@ function pinDirFor(t: TestContext, name: string): string {
   return dir;
 }
 
+/** `rauta run` on a repository (path or URL) with its own pin and state dirs, HTTP on a free port. */
+function runArgs(repo: string, pinDir: string, stateDir: string): string[] {
+  return ['run', '--repo', repo, '--pin-dir', pinDir, '--state-dir', stateDir, '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01'];
+}
+
 /** Runs bin/rauta.js; a hang guard kills it after `guardMs` (the case then fails on `timedOut`, not on a time). */
 function rautaGuarded(
   args: string[],
@@ -172,25 +177,7 @@ test('2. the agent loads its maps with the --max-* capacity (MAGLEV_TABLES twice
   const repo = TestRepo.init(join(dir, 'repo'));
   repo.write('a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
   repo.commit('a');
-  const run = spawnRauta('run', [
-    'run',
-    '--repo',
-    repo.dir,
-    '--pin-dir',
-    pinDir,
-    '--state-dir',
-    join(dir, 'state'),
-    '--http',
-    '127.0.0.1:0',
-    '--gateway-mac',
-    '02:00:00:00:00:01',
-    '--max-routes',
-    '8',
-    '--max-listeners',
-    '4',
-    '--max-nexthops',
-    '16',
-  ]);
+  const run = spawnRauta('run', [...runArgs(repo.dir, pinDir, join(dir, 'state')), '--max-routes', '8', '--max-listeners', '4', '--max-nexthops', '16']);
   children.push(run);
   await run.waitLine((l) => l.msg === 'watching', 'run is watching');
   const prog = openPinned(pinDir);
@@ -216,19 +203,7 @@ test('3. a second process on the same pin dir exits 2 naming the owner; a dead o
   const repo = TestRepo.init(join(dir, 'repo'));
   repo.write('a.yaml', routeYaml([{ name: 'a', path: '/a', backends: ['10.1.0.1:8080'] }]));
   repo.commit('a');
-  const args = (state: string) => [
-    'run',
-    '--repo',
-    repo.dir,
-    '--pin-dir',
-    pinDir,
-    '--state-dir',
-    join(dir, state),
-    '--http',
-    '127.0.0.1:0',
-    '--gateway-mac',
-    '02:00:00:00:00:01',
-  ];
+  const args = (state: string) => runArgs(repo.dir, pinDir, join(dir, state));
 
   const first = spawnRauta('first', args('state-1'));
   children.push(first);
@@ -270,11 +245,7 @@ test('4. a token in --repo never reaches /status, /healthz, the logs or the git 
   ] as const) {
     const state = join(dir, `state-${children.length}`);
     const pinDir = pinDirFor(t, `cred${children.length}`);
-    const run = spawnRauta(
-      label,
-      ['run', '--repo', repoArg, '--pin-dir', pinDir, '--state-dir', state, '--http', '127.0.0.1:0', '--gateway-mac', '02:00:00:00:00:01'],
-      { env },
-    );
+    const run = spawnRauta(label, runArgs(repoArg, pinDir, state), { env });
     children.push(run);
     const url = (await run.waitLine((l) => l.msg === 'http listening', `${label}: http listening`)).url as string;
     await run.waitLine((l) => l.msg === 'applied' && l.commit === sha, `${label}: the fetched commit is applied (authentication worked)`);
